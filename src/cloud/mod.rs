@@ -1,0 +1,281 @@
+//! The EC2 calls a failover needs, as one small trait.
+//!
+//! The pipeline only ever talks to [`Ec2`]; [`sdk::SdkEc2`] is its one production
+//! implementation (the AWS SDK). Keeping the surface this small lets a wrapper
+//! fail the Nth call, and keeps the SDK's large types out of the planning code,
+//! which works on the plain records below.
+//!
+//! Every `describe_*` is filtered server-side by tag or id, so the cost of a
+//! failover does not grow with the number of instances in the account.
+
+pub mod error;
+pub mod sdk;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+pub use error::CloudError;
+
+use crate::config::Cidr;
+
+/// Tag recording which incident launched a replacement (and so resumes it).
+pub const TAG_INCIDENT: &str = "ec2-failover:incident";
+/// Tag recording the instance a replacement took over from.
+pub const TAG_REPLACES: &str = "ec2-failover:replaces";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Value of tag `key` in `tags`.
+pub fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+    Unknown,
+}
+
+impl InstanceState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Up, or on its way up.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub state: InstanceState,
+    pub availability_zone: String,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub instance_type: String,
+    pub image_id: Option<String>,
+    pub key_name: Option<String>,
+    pub iam_instance_profile_arn: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub network_interface_ids: Vec<String>,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    pub source_dest_check: Option<bool>,
+    pub launch_time: Option<DateTime<Utc>>,
+    pub tags: Vec<Tag>,
+}
+
+impl Instance {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+
+    /// True when a route target (instance id or ENI id) names this instance.
+    pub fn owns_target(&self, target: &str) -> bool {
+        self.id == target || self.network_interface_ids.iter().any(|e| e == target)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    pub state: String,
+    /// ISO 8601 as EC2 reports it; compared as time, not as text.
+    pub creation_date: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: String,
+    pub instance_id: Option<String>,
+    pub network_interface_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub vpc_id: Option<String>,
+}
+
+/// Where a route sends its traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    Instance(String),
+    NetworkInterface(String),
+    /// Gateways, peering, NAT and the like: never ours to move.
+    Other(String),
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Canonical text of the destination (as [`Cidr`] prints it).
+    pub destination: String,
+    pub target: RouteTarget,
+    pub blackhole: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub routes: Vec<Route>,
+}
+
+impl RouteTable {
+    pub fn route_to(&self, destination: &Cidr) -> Option<&Route> {
+        let wanted = destination.to_string();
+        self.routes.iter().find(|r| r.destination == wanted)
+    }
+}
+
+/// Everything RunInstances is told about the replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub image_id: String,
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+    pub key_name: Option<String>,
+    pub iam_instance_profile_arn: Option<String>,
+    pub tags: Vec<Tag>,
+    /// Makes a repeated RunInstances return the first launch instead of a second one.
+    pub client_token: String,
+}
+
+/// The EC2 operations of a failover. Each method is one API call, so a wrapper
+/// counting calls counts AWS round trips.
+pub trait Ec2: Send + Sync {
+    /// VPCs tagged `Name=name`.
+    fn vpcs_named(&self, name: &str) -> impl Future<Output = Result<Vec<Vpc>, CloudError>> + Send;
+
+    /// Instances tagged `Name=name` that are not terminated.
+    fn instances_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
+
+    /// One instance by id; `None` when EC2 does not (yet) know it.
+    fn instance(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Instance>, CloudError>> + Send;
+
+    /// Subnets tagged `Name=name`.
+    fn subnets_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Subnet>, CloudError>> + Send;
+
+    /// Route tables tagged `Name=name`.
+    fn route_tables_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<RouteTable>, CloudError>> + Send;
+
+    /// `available` images owned by this account and tagged `Name=name`.
+    fn images_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Image>, CloudError>> + Send;
+
+    /// The Elastic IP with this public address, if the account has it.
+    fn address(
+        &self,
+        public_ip: &str,
+    ) -> impl Future<Output = Result<Option<Address>, CloudError>> + Send;
+
+    /// Security groups with this group name.
+    fn security_groups_named(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<SecurityGroup>, CloudError>> + Send;
+
+    fn stop_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn run_instance(
+        &self,
+        request: &LaunchRequest,
+    ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+
+    fn disable_source_dest_check(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// Associates the address with the instance, taking it from wherever it is.
+    fn associate_address(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn replace_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn create_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+}

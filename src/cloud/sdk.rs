@@ -1,0 +1,480 @@
+//! [`Ec2`] on the AWS SDK: the production adapter, and the one the integration
+//! tests run against the emulator.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IamInstanceProfileSpecification, InstanceType, ResourceType,
+    TagSpecification,
+};
+use chrono::{DateTime, Utc};
+
+use super::{
+    Address, CloudError, Ec2, Image, Instance, InstanceState, LaunchRequest, Route, RouteTable,
+    RouteTarget, SecurityGroup, Subnet, Tag, Vpc,
+};
+use crate::config::Cidr;
+
+/// EC2 through the AWS SDK. Cheap to clone; build once per region and reuse.
+#[derive(Clone, Debug)]
+pub struct SdkEc2 {
+    client: Client,
+}
+
+impl SdkEc2 {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+        .build()
+}
+
+fn name_tag(name: &str) -> Filter {
+    filter("tag:Name", &[name])
+}
+
+/// Turns an SDK error into a [`CloudError`], deciding whether a retry can help.
+fn cloud_error<E>(operation: &'static str, err: SdkError<E>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    match &err {
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let code = err.code().unwrap_or("Unknown").to_owned();
+            let message = err
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+            let mut e = CloudError::service(operation, &code, message);
+            if status.is_some_and(|s| s >= 500) {
+                e.retryable = true;
+            }
+            e
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            CloudError::transport(operation, DisplayErrorContext(&err).to_string())
+        }
+        _ => CloudError::malformed(operation, DisplayErrorContext(&err).to_string()),
+    }
+}
+
+fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|t| Some(Tag::new(t.key()?, t.value().unwrap_or_default())))
+        .collect()
+}
+
+fn to_chrono(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn instance_of(
+    operation: &'static str,
+    i: &aws_sdk_ec2::types::Instance,
+) -> Result<Instance, CloudError> {
+    let id = i
+        .instance_id()
+        .ok_or_else(|| CloudError::malformed(operation, "instance without InstanceId"))?;
+    Ok(Instance {
+        id: id.to_owned(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| InstanceState::parse(n.as_str()))
+            .unwrap_or(InstanceState::Unknown),
+        availability_zone: i
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_owned(),
+        subnet_id: i.subnet_id().map(str::to_owned),
+        vpc_id: i.vpc_id().map(str::to_owned),
+        instance_type: i
+            .instance_type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        image_id: i.image_id().map(str::to_owned),
+        key_name: i.key_name().map(str::to_owned),
+        iam_instance_profile_arn: i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .map(str::to_owned),
+        security_group_ids: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect(),
+        network_interface_ids: i
+            .network_interfaces()
+            .iter()
+            .filter_map(|n| n.network_interface_id().map(str::to_owned))
+            .collect(),
+        private_ip: i.private_ip_address().map(str::to_owned),
+        public_ip: i.public_ip_address().map(str::to_owned),
+        source_dest_check: i.source_dest_check(),
+        launch_time: i.launch_time().and_then(to_chrono),
+        tags: tags_of(i.tags()),
+    })
+}
+
+fn route_of(r: &aws_sdk_ec2::types::Route) -> Option<Route> {
+    let destination = match (r.destination_cidr_block(), r.destination_ipv6_cidr_block()) {
+        (Some(v4), _) => canonical(v4),
+        (None, Some(v6)) => canonical(v6),
+        // Prefix-list routes are never ours to manage.
+        _ => return None,
+    };
+    let target = if let Some(i) = r.instance_id() {
+        RouteTarget::Instance(i.to_owned())
+    } else if let Some(n) = r.network_interface_id() {
+        RouteTarget::NetworkInterface(n.to_owned())
+    } else if let Some(other) = r
+        .gateway_id()
+        .or(r.nat_gateway_id())
+        .or(r.transit_gateway_id())
+        .or(r.vpc_peering_connection_id())
+        .or(r.egress_only_internet_gateway_id())
+        .or(r.local_gateway_id())
+        .or(r.carrier_gateway_id())
+        .or(r.core_network_arn())
+    {
+        RouteTarget::Other(other.to_owned())
+    } else {
+        RouteTarget::None
+    };
+    let blackhole = r
+        .state()
+        .is_some_and(|s| *s == aws_sdk_ec2::types::RouteState::Blackhole);
+    Some(Route {
+        destination,
+        target,
+        blackhole,
+    })
+}
+
+/// EC2 prints CIDRs in canonical form already; parsing again makes IPv6
+/// spellings compare equal to the configured ones.
+fn canonical(cidr: &str) -> String {
+    cidr.parse::<Cidr>()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|_| cidr.to_owned())
+}
+
+fn parse_creation_date(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+impl Ec2 for SdkEc2 {
+    async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
+        const OP: &str = "DescribeVpcs";
+        let out = self
+            .client
+            .describe_vpcs()
+            .filters(name_tag(name))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .vpcs()
+            .iter()
+            .filter_map(|v| {
+                Some(Vpc {
+                    id: v.vpc_id()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    async fn instances_named(&self, name: &str) -> Result<Vec<Instance>, CloudError> {
+        const OP: &str = "DescribeInstances";
+        let mut pages = self
+            .client
+            .describe_instances()
+            .filters(name_tag(name))
+            .filters(filter(
+                "instance-state-name",
+                &["pending", "running", "stopping", "stopped"],
+            ))
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error(OP, e))?;
+            for r in page.reservations() {
+                for i in r.instances() {
+                    found.push(instance_of(OP, i)?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn instance(&self, id: &str) -> Result<Option<Instance>, CloudError> {
+        const OP: &str = "DescribeInstances";
+        let out = self
+            .client
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // Right after RunInstances, EC2 may not list the instance yet.
+            Err(e) if e.code() == Some("InvalidInstanceID.NotFound") => return Ok(None),
+            Err(e) => return Err(cloud_error(OP, e)),
+        };
+        out.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(id))
+            .map(|i| instance_of(OP, i))
+            .transpose()
+    }
+
+    async fn subnets_named(&self, name: &str) -> Result<Vec<Subnet>, CloudError> {
+        const OP: &str = "DescribeSubnets";
+        let out = self
+            .client
+            .describe_subnets()
+            .filters(name_tag(name))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .subnets()
+            .iter()
+            .filter_map(|s| {
+                Some(Subnet {
+                    id: s.subnet_id()?.to_owned(),
+                    vpc_id: s.vpc_id()?.to_owned(),
+                    availability_zone: s.availability_zone()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    async fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
+        const OP: &str = "DescribeRouteTables";
+        let out = self
+            .client
+            .describe_route_tables()
+            .filters(name_tag(name))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .route_tables()
+            .iter()
+            .filter_map(|t| {
+                Some(RouteTable {
+                    id: t.route_table_id()?.to_owned(),
+                    vpc_id: t.vpc_id()?.to_owned(),
+                    routes: t.routes().iter().filter_map(route_of).collect(),
+                })
+            })
+            .collect())
+    }
+
+    async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
+        const OP: &str = "DescribeImages";
+        let out = self
+            .client
+            .describe_images()
+            .owners("self")
+            .filters(name_tag(name))
+            .filters(filter("state", &["available"]))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .images()
+            .iter()
+            .filter_map(|i| {
+                Some(Image {
+                    id: i.image_id()?.to_owned(),
+                    name: i.name().map(str::to_owned),
+                    state: i.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    creation_date: i.creation_date().and_then(parse_creation_date),
+                })
+            })
+            .collect())
+    }
+
+    async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
+        const OP: &str = "DescribeAddresses";
+        let out = self
+            .client
+            .describe_addresses()
+            .filters(filter("public-ip", &[public_ip]))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .addresses()
+            .iter()
+            .filter(|a| a.public_ip() == Some(public_ip))
+            .find_map(|a| {
+                Some(Address {
+                    allocation_id: a.allocation_id()?.to_owned(),
+                    public_ip: public_ip.to_owned(),
+                    instance_id: a.instance_id().filter(|s| !s.is_empty()).map(str::to_owned),
+                    network_interface_id: a.network_interface_id().map(str::to_owned),
+                })
+            }))
+    }
+
+    async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
+        const OP: &str = "DescribeSecurityGroups";
+        let out = self
+            .client
+            .describe_security_groups()
+            .filters(filter("group-name", &[name]))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(|g| {
+                Some(SecurityGroup {
+                    id: g.group_id()?.to_owned(),
+                    vpc_id: g.vpc_id().map(str::to_owned),
+                })
+            })
+            .collect())
+    }
+
+    async fn stop_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.client
+            .stop_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("StopInstances", e))?;
+        Ok(())
+    }
+
+    async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
+        const OP: &str = "RunInstances";
+        let tags: Vec<_> = request
+            .tags
+            .iter()
+            .map(|t| {
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(&t.key)
+                    .value(&t.value)
+                    .build()
+            })
+            .collect();
+        let spec = |kind: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(kind)
+                .set_tags(Some(tags.clone()))
+                .build()
+        };
+        let out = self
+            .client
+            .run_instances()
+            .image_id(&request.image_id)
+            .instance_type(InstanceType::from(request.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&request.subnet_id)
+            .set_security_group_ids(Some(request.security_group_ids.clone()))
+            .set_key_name(request.key_name.clone())
+            .set_iam_instance_profile(
+                request
+                    .iam_instance_profile_arn
+                    .as_ref()
+                    .map(|arn| IamInstanceProfileSpecification::builder().arn(arn).build()),
+            )
+            .client_token(&request.client_token)
+            .tag_specifications(spec(ResourceType::Instance))
+            .tag_specifications(spec(ResourceType::Volume))
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        let first = out
+            .instances()
+            .first()
+            .ok_or_else(|| CloudError::malformed(OP, "RunInstances returned no instance"))?;
+        instance_of(OP, first)
+    }
+
+    async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(instance_id)
+            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+            .send()
+            .await
+            .map_err(|e| cloud_error("ModifyInstanceAttribute", e))?;
+        Ok(())
+    }
+
+    async fn associate_address(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        self.client
+            .associate_address()
+            .allocation_id(allocation_id)
+            .instance_id(instance_id)
+            .allow_reassociation(true)
+            .send()
+            .await
+            .map_err(|e| cloud_error("AssociateAddress", e))?;
+        Ok(())
+    }
+
+    async fn replace_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        let call = self
+            .client
+            .replace_route()
+            .route_table_id(route_table_id)
+            .instance_id(instance_id);
+        let call = match destination {
+            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
+            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
+        };
+        call.send()
+            .await
+            .map_err(|e| cloud_error("ReplaceRoute", e))?;
+        Ok(())
+    }
+
+    async fn create_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        let call = self
+            .client
+            .create_route()
+            .route_table_id(route_table_id)
+            .instance_id(instance_id);
+        let call = match destination {
+            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
+            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
+        };
+        call.send()
+            .await
+            .map_err(|e| cloud_error("CreateRoute", e))?;
+        Ok(())
+    }
+}

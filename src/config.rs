@@ -1,0 +1,298 @@
+//! Settings: the function's environment variables, validated once at start-up.
+//!
+//! Raw strings become typed settings here, before anything talks to AWS, so a
+//! typo in a CIDR or a flag fails the cold start with a message naming the
+//! variable and the value, instead of failing halfway through a failover.
+//! Empty values count as unset: SAM passes optional parameters as "".
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable}={value:?} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, value: &str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            value: value.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// An IPv4 or IPv6 destination block, always in canonical form
+/// (the network address, IPv6 compressed and lowercase), as EC2 reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cidr {
+    V4 { network: Ipv4Addr, prefix: u8 },
+    V6 { network: Ipv6Addr, prefix: u8 },
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR block (expected ADDRESS/PREFIX)"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IP address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+        match addr {
+            IpAddr::V4(a) => {
+                if prefix > 32 {
+                    return Err(format!("prefix /{prefix} is longer than 32 for IPv4"));
+                }
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                let network = Ipv4Addr::from(u32::from(a) & mask);
+                if network != a {
+                    return Err(format!(
+                        "{s} has host bits set; did you mean {network}/{prefix}?"
+                    ));
+                }
+                Ok(Cidr::V4 { network, prefix })
+            }
+            IpAddr::V6(a) => {
+                if prefix > 128 {
+                    return Err(format!("prefix /{prefix} is longer than 128 for IPv6"));
+                }
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                let network = Ipv6Addr::from(u128::from(a) & mask);
+                if network != a {
+                    return Err(format!(
+                        "{s} has host bits set; did you mean {network}/{prefix}?"
+                    ));
+                }
+                Ok(Cidr::V6 { network, prefix })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cidr::V4 { network, prefix } => write!(f, "{network}/{prefix}"),
+            Cidr::V6 { network, prefix } => write!(f, "{network}/{prefix}"),
+        }
+    }
+}
+
+/// Validated configuration of one protected appliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub instance_name: String,
+    pub ami_name: String,
+    pub vpc_name: String,
+    pub subnet_name: String,
+    pub route_table_name: String,
+    pub route_cidrs: Vec<Cidr>,
+    pub floating_ip: Option<Ipv4Addr>,
+    pub security_group_name: Option<String>,
+    pub target_region: Option<String>,
+    pub health_check_id: Option<String>,
+    pub cooldown: Duration,
+    pub dry_run: bool,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let optional = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |k: &'static str| {
+            optional(k).ok_or_else(|| ConfigError::new(k, "", "is required but not set"))
+        };
+
+        let subnet_name = required("SUBNET_NAME")?;
+        let route_cidrs = match optional("ROUTE_CIDRS") {
+            None => Vec::new(),
+            Some(raw) => {
+                let mut cidrs: Vec<Cidr> = Vec::new();
+                for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let cidr = part
+                        .parse::<Cidr>()
+                        .map_err(|p| ConfigError::new("ROUTE_CIDRS", &raw, p))?;
+                    if !cidrs.contains(&cidr) {
+                        cidrs.push(cidr);
+                    }
+                }
+                cidrs
+            }
+        };
+        let floating_ip = optional("FLOATING_IP")
+            .map(|v| {
+                v.parse::<Ipv4Addr>().map_err(|_| {
+                    ConfigError::new("FLOATING_IP", &v, "is not an IPv4 address (an Elastic IP)")
+                })
+            })
+            .transpose()?;
+        let target_region = optional("TARGET_REGION")
+            .map(|v| {
+                if is_region_code(&v) {
+                    Ok(v)
+                } else {
+                    Err(ConfigError::new(
+                        "TARGET_REGION",
+                        &v,
+                        "is not a region code like ap-northeast-1",
+                    ))
+                }
+            })
+            .transpose()?;
+        let cooldown_minutes = optional("COOLDOWN_MINUTES")
+            .map(|v| {
+                v.parse::<u32>().map_err(|_| {
+                    ConfigError::new("COOLDOWN_MINUTES", &v, "is not a whole number of minutes")
+                })
+            })
+            .transpose()?
+            .unwrap_or(15);
+        let dry_run = optional("DRY_RUN")
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new("DRY_RUN", &v, "is not true or false")),
+            })
+            .transpose()?
+            .unwrap_or(false);
+
+        Ok(Settings {
+            instance_name: required("INSTANCE_NAME")?,
+            ami_name: required("AMI_NAME")?,
+            vpc_name: required("VPC_NAME")?,
+            route_table_name: optional("ROUTE_TABLE_NAME").unwrap_or_else(|| subnet_name.clone()),
+            subnet_name,
+            route_cidrs,
+            floating_ip,
+            security_group_name: optional("SECURITY_GROUP_NAME"),
+            target_region,
+            health_check_id: optional("HEALTH_CHECK_ID"),
+            cooldown: Duration::from_secs(u64::from(cooldown_minutes) * 60),
+            dry_run,
+        })
+    }
+}
+
+/// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-central-2`...
+fn is_region_code(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            ("INSTANCE_NAME", "sophos"),
+            ("AMI_NAME", "sophos"),
+            ("VPC_NAME", "my-vpc"),
+            ("SUBNET_NAME", "public"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_design() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.route_table_name, "public");
+        assert_eq!(s.cooldown, Duration::from_secs(15 * 60));
+        assert!(!s.dry_run);
+        assert!(s.route_cidrs.is_empty());
+        assert_eq!(s.floating_ip, None);
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let e = Settings::from_lookup(|_| None).unwrap_err();
+        assert_eq!(e.variable, "SUBNET_NAME");
+        let e = settings(&[("INSTANCE_NAME", "  ")]).unwrap_err();
+        assert_eq!(e.variable, "INSTANCE_NAME");
+        assert!(e.to_string().contains("INSTANCE_NAME"), "{e}");
+    }
+
+    #[test]
+    fn route_cidrs_are_parsed_canonical_and_deduplicated() {
+        let s = settings(&[(
+            "ROUTE_CIDRS",
+            "10.242.2.0/24, 2001:DB8:0:0::/64,10.242.2.0/24",
+        )])
+        .unwrap();
+        let printed: Vec<String> = s.route_cidrs.iter().map(ToString::to_string).collect();
+        assert_eq!(printed, ["10.242.2.0/24", "2001:db8::/64"]);
+    }
+
+    #[test]
+    fn bad_values_name_variable_and_value() {
+        let e = settings(&[("ROUTE_CIDRS", "10.242.2.1/24")]).unwrap_err();
+        assert_eq!(e.variable, "ROUTE_CIDRS");
+        assert!(e.problem.contains("did you mean 10.242.2.0/24"), "{e}");
+        for (var, val) in [
+            ("ROUTE_CIDRS", "10.0.0.0/33"),
+            ("ROUTE_CIDRS", "vpn"),
+            ("FLOATING_IP", "54.1.2"),
+            ("COOLDOWN_MINUTES", "-3"),
+            ("DRY_RUN", "maybe"),
+            ("TARGET_REGION", "Tokyo"),
+        ] {
+            let e = settings(&[(var, val)]).unwrap_err();
+            assert_eq!(e.variable, var);
+            assert_eq!(e.value, val);
+            assert!(e.to_string().contains(val), "{e}");
+        }
+    }
+
+    #[test]
+    fn optional_values_parse() {
+        let s = settings(&[
+            ("FLOATING_IP", "203.0.113.10"),
+            ("COOLDOWN_MINUTES", "0"),
+            ("DRY_RUN", "TRUE"),
+            ("TARGET_REGION", "ap-northeast-1"),
+            ("ROUTE_TABLE_NAME", "private"),
+            ("SECURITY_GROUP_NAME", ""),
+        ])
+        .unwrap();
+        assert_eq!(s.floating_ip, Some(Ipv4Addr::new(203, 0, 113, 10)));
+        assert_eq!(s.cooldown, Duration::ZERO);
+        assert!(s.dry_run);
+        assert_eq!(s.target_region.as_deref(), Some("ap-northeast-1"));
+        assert_eq!(s.route_table_name, "private");
+        assert_eq!(s.security_group_name, None);
+    }
+}

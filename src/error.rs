@@ -1,0 +1,120 @@
+//! What a failed invocation says: which step, which resource, and whether a
+//! retry can help.
+//!
+//! Lambda shows `error_type` and `error_message`; the type starts with
+//! `Retryable.` or `Permanent.` so an operator (or an alarm on the on-failure
+//! destination) can tell "wait for the retry" from "a human must fix this".
+
+use lambda_runtime::Diagnostic;
+
+use crate::cloud::CloudError;
+use crate::event::EventError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+
+    /// An AWS call failed during a step.
+    #[error("step {step} on {resource}: {source}")]
+    Aws {
+        step: &'static str,
+        resource: String,
+        #[source]
+        source: CloudError,
+    },
+
+    /// The world does not hold what the configuration names (no VPC, no AMI, ...).
+    /// Found before any change is made.
+    #[error("{what}; nothing was changed")]
+    Missing { what: String },
+
+    /// The world is in a state the function will not guess its way through.
+    #[error("{what}; nothing was changed")]
+    Ambiguous { what: String },
+
+    /// The replacement died on launch; a human should look before trying again.
+    #[error(
+        "replacement {instance} is {state} right after launch; the failed instance was stopped, the floating IP and routes were not moved"
+    )]
+    ReplacementFailed { instance: String, state: String },
+
+    /// The invocation ran out of time while waiting; the retry resumes here.
+    #[error("out of time at step {step}: {detail}; a retry of the same event resumes from here")]
+    Deadline { step: &'static str, detail: String },
+
+    /// The trigger asks for an action this build does not perform yet.
+    #[error("{action} is not supported by this version of ec2-failover; nothing was changed")]
+    Unsupported { action: &'static str },
+}
+
+impl FailoverError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::Aws { source, .. } => source.retryable,
+            Self::Deadline { .. } => true,
+            Self::Event(_)
+            | Self::Missing { .. }
+            | Self::Ambiguous { .. }
+            | Self::ReplacementFailed { .. }
+            | Self::Unsupported { .. } => false,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "BadEvent",
+            Self::Aws { .. } => "AwsCallFailed",
+            Self::Missing { .. } => "ResourceMissing",
+            Self::Ambiguous { .. } => "Ambiguous",
+            Self::ReplacementFailed { .. } => "ReplacementFailed",
+            Self::Deadline { .. } => "DeadlineReached",
+            Self::Unsupported { .. } => "Unsupported",
+        }
+    }
+
+    /// `Retryable.AwsCallFailed`, `Permanent.BadEvent`, ...
+    pub fn error_type(&self) -> String {
+        let class = if self.retryable() {
+            "Retryable"
+        } else {
+            "Permanent"
+        };
+        format!("{class}.{}", self.kind())
+    }
+}
+
+impl From<FailoverError> for Diagnostic {
+    fn from(e: FailoverError) -> Self {
+        Diagnostic {
+            error_type: e.error_type(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_type_says_whether_a_retry_helps() {
+        let throttled = FailoverError::Aws {
+            step: "launch_replacement",
+            resource: "subnet-1".into(),
+            source: CloudError::service("RunInstances", "RequestLimitExceeded", "slow down"),
+        };
+        assert_eq!(throttled.error_type(), "Retryable.AwsCallFailed");
+        let d: Diagnostic = throttled.into();
+        assert!(
+            d.error_message.contains("launch_replacement"),
+            "{}",
+            d.error_message
+        );
+        assert!(d.error_message.contains("subnet-1"), "{}", d.error_message);
+        let missing = FailoverError::Missing {
+            what: "no AMI".into(),
+        };
+        assert_eq!(missing.error_type(), "Permanent.ResourceMissing");
+    }
+}

@@ -1,0 +1,790 @@
+//! Planning: pure decisions over what discovery found. No AWS calls here, so
+//! every rule (which instance failed, which AZ, which AMI, which routes move)
+//! has fast unit tests on fixtures.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::discover::World;
+use crate::cloud::{
+    Address, Image, Instance, LaunchRequest, Route, RouteTarget, Subnet, TAG_INCIDENT,
+    TAG_REPLACES, Tag,
+};
+use crate::config::{Cidr, Settings};
+use crate::error::FailoverError;
+
+/// Where this incident stands, judged from the world alone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Situation {
+    /// Nothing was done yet: replace `failed`.
+    Fresh { failed: Instance },
+    /// A replacement already exists; finish its steps instead of launching again.
+    Continue {
+        replacement: Box<Instance>,
+        /// The instance it replaced, when it still exists (stopped or not).
+        failed: Option<Instance>,
+        failed_id: Option<String>,
+        why: ContinueReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContinueReason {
+    /// Launched by this very incident (redelivery, retry, crash).
+    SameIncident,
+    /// Launched by another incident less than the cooldown ago.
+    Cooldown { incident: String, age: Duration },
+}
+
+impl Situation {
+    pub fn describe(&self) -> String {
+        match self {
+            Situation::Fresh { failed } => format!(
+                "{} ({}, {}) is the failed instance; a replacement will be launched",
+                failed.id,
+                failed.state.as_str(),
+                failed.availability_zone
+            ),
+            Situation::Continue {
+                replacement,
+                failed_id,
+                why,
+                ..
+            } => {
+                let replaces = failed_id.as_deref().unwrap_or("an unknown instance");
+                match why {
+                    ContinueReason::SameIncident => format!(
+                        "replacement {} for {replaces} was already launched by this incident; resuming",
+                        replacement.id
+                    ),
+                    ContinueReason::Cooldown { incident, age } => format!(
+                        "replacement {} for {replaces} was launched {} min ago by incident {incident}, within the cooldown; not replacing it again",
+                        replacement.id,
+                        age.as_secs() / 60
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn age(instance: &Instance, now: DateTime<Utc>) -> Option<Duration> {
+    let launched = instance.launch_time?;
+    (now - launched).to_std().ok().or(Some(Duration::ZERO))
+}
+
+/// The instance the floating IP or one of the managed routes points at.
+fn serving<'a>(world: &'a World, settings: &Settings) -> Option<&'a Instance> {
+    let by_ip = world
+        .address
+        .as_ref()
+        .and_then(|a| a.instance_id.as_deref())
+        .and_then(|id| world.instance(id));
+    by_ip.or_else(|| {
+        world.route_tables.iter().find_map(|t| {
+            settings.route_cidrs.iter().find_map(|c| {
+                let route = t.route_to(c)?;
+                world.instances.iter().find(|i| match &route.target {
+                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => i.owns_target(x),
+                    _ => false,
+                })
+            })
+        })
+    })
+}
+
+/// Decides what this incident has to do.
+pub fn assess(
+    world: &World,
+    settings: &Settings,
+    incident: &str,
+    now: DateTime<Utc>,
+) -> Result<Situation, FailoverError> {
+    let continue_with = |replacement: &Instance, why: ContinueReason| {
+        let failed_id = replacement.tag(TAG_REPLACES).map(str::to_owned);
+        Situation::Continue {
+            replacement: Box::new(replacement.clone()),
+            failed: failed_id
+                .as_deref()
+                .and_then(|id| world.instance(id))
+                .cloned(),
+            failed_id,
+            why,
+        }
+    };
+
+    // 1. This incident already launched a replacement: resume it.
+    if let Some(r) = world
+        .instances
+        .iter()
+        .filter(|i| i.tag(TAG_INCIDENT) == Some(incident))
+        .max_by_key(|i| i.launch_time)
+    {
+        return Ok(continue_with(r, ContinueReason::SameIncident));
+    }
+
+    // 2. A young replacement from another incident is up: do not replace it again.
+    if let Some((r, a)) = world
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live() && i.tag(TAG_REPLACES).is_some())
+        .filter_map(|i| Some((i, age(i, now)?)))
+        .filter(|(_, a)| *a < settings.cooldown)
+        .min_by_key(|(_, a)| *a)
+    {
+        let why = ContinueReason::Cooldown {
+            incident: r.tag(TAG_INCIDENT).unwrap_or("unknown").to_owned(),
+            age: a,
+        };
+        return Ok(continue_with(r, why));
+    }
+
+    // 3. Find the failed instance: the one running, else the one still serving.
+    let live: Vec<&Instance> = world
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .collect();
+    let serving = serving(world, settings);
+    let failed = match live.as_slice() {
+        [one] => *one,
+        [] => serving.ok_or_else(|| FailoverError::Missing {
+            what: format!(
+                "no running instance in {} is tagged Name={} (INSTANCE_NAME), and neither the floating IP nor the routes point at one",
+                world.vpc_id, settings.instance_name
+            ),
+        })?,
+        many => match serving.filter(|s| many.iter().any(|m| m.id == s.id)) {
+            Some(s) => s,
+            None => {
+                let ids: Vec<&str> = many.iter().map(|i| i.id.as_str()).collect();
+                return Err(FailoverError::Ambiguous {
+                    what: format!(
+                        "{} running instances are tagged Name={} ({}) and the floating IP and routes point at none of them",
+                        ids.len(),
+                        settings.instance_name,
+                        ids.join(", ")
+                    ),
+                });
+            }
+        },
+    };
+    Ok(Situation::Fresh {
+        failed: failed.clone(),
+    })
+}
+
+/// The newest available image; ties go to the larger id so the choice is stable.
+pub fn newest_image(images: &[Image]) -> Option<&Image> {
+    images
+        .iter()
+        .filter(|i| i.state == "available")
+        .max_by(|a, b| {
+            a.creation_date
+                .cmp(&b.creation_date)
+                .then_with(|| a.id.cmp(&b.id))
+        })
+}
+
+/// Subnets outside `failed_az`, in a fixed order: AZs after the failed one
+/// (alphabetically, wrapping around) come first, so repeated failovers rotate
+/// through the AZs instead of bouncing between two; subnet id breaks ties.
+pub fn candidate_subnets<'a>(subnets: &'a [Subnet], failed_az: &str) -> Vec<&'a Subnet> {
+    let mut out: Vec<&Subnet> = subnets
+        .iter()
+        .filter(|s| s.availability_zone != failed_az)
+        .collect();
+    out.sort_by(|a, b| {
+        let after = |s: &Subnet| s.availability_zone.as_str() <= failed_az;
+        (after(a), &a.availability_zone, &a.id).cmp(&(after(b), &b.availability_zone, &b.id))
+    });
+    out
+}
+
+/// Tags the replacement inherits: the user's own, never `aws:` ones (EC2 rejects
+/// them) nor our bookkeeping tags, which are set fresh.
+pub fn inherited_tags(failed: &Instance) -> Vec<Tag> {
+    failed
+        .tags
+        .iter()
+        .filter(|t| !t.key.starts_with("aws:") && !t.key.starts_with("ec2-failover:"))
+        .cloned()
+        .collect()
+}
+
+/// ClientToken for RunInstances: at most 64 ASCII characters, stable per incident.
+pub fn client_token(incident: &str) -> String {
+    let clean: String = incident
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "ec2-failover".to_owned()
+    } else {
+        clean
+    }
+}
+
+pub fn launch_request(
+    failed: &Instance,
+    image: &Image,
+    subnet: &Subnet,
+    security_group_ids: Option<&[String]>,
+    incident: &str,
+) -> LaunchRequest {
+    let mut tags = inherited_tags(failed);
+    tags.push(Tag::new(TAG_INCIDENT, incident));
+    tags.push(Tag::new(TAG_REPLACES, &failed.id));
+    LaunchRequest {
+        image_id: image.id.clone(),
+        instance_type: failed.instance_type.clone(),
+        subnet_id: subnet.id.clone(),
+        security_group_ids: security_group_ids
+            .map(<[String]>::to_vec)
+            .unwrap_or_else(|| failed.security_group_ids.clone()),
+        key_name: failed.key_name.clone(),
+        iam_instance_profile_arn: failed.iam_instance_profile_arn.clone(),
+        tags,
+        client_token: client_token(incident),
+    }
+}
+
+/// One thing to change after the replacement is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    DisableSourceDestCheck {
+        instance: String,
+    },
+    MoveFloatingIp {
+        allocation_id: String,
+        public_ip: String,
+        from: Option<String>,
+        to: String,
+    },
+    CreateRoute {
+        table: String,
+        destination: Cidr,
+        to: String,
+    },
+    ReplaceRoute {
+        table: String,
+        destination: Cidr,
+        from: String,
+        to: String,
+    },
+}
+
+impl Change {
+    /// The API call, as an operator would read it.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::DisableSourceDestCheck { instance } => {
+                format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
+            }
+            Change::MoveFloatingIp {
+                allocation_id,
+                public_ip,
+                from,
+                to,
+            } => format!(
+                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to} AllowReassociation=true",
+                from.as_deref().unwrap_or("nothing")
+            ),
+            Change::CreateRoute {
+                table,
+                destination,
+                to,
+            } => format!("CreateRoute {table} {destination} -> {to}"),
+            Change::ReplaceRoute {
+                table,
+                destination,
+                from,
+                to,
+            } => format!("ReplaceRoute {table} {destination} from {from} -> {to}"),
+        }
+    }
+}
+
+/// What one post-launch step found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    AlreadyDone(String),
+    /// Not ours to change; say why.
+    LeaveAlone(String),
+    Make(Change),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub step: String,
+    pub decision: Decision,
+}
+
+fn target_text(t: &RouteTarget) -> String {
+    match t {
+        RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) | RouteTarget::Other(x) => {
+            x.clone()
+        }
+        RouteTarget::None => "nothing".to_owned(),
+    }
+}
+
+/// Decides one managed route. A route moves to the replacement when it points
+/// at another instance of this appliance (the failed one or an earlier one), at
+/// the failed instance's id even if it is gone, or is a blackhole; a missing
+/// route is created. Any other target was set by someone else and stays.
+pub fn route_decision(
+    table: &str,
+    destination: &Cidr,
+    route: Option<&Route>,
+    appliance: &[Instance],
+    failed_id: Option<&str>,
+    replacement: &str,
+) -> Decision {
+    let Some(route) = route else {
+        return Decision::Make(Change::CreateRoute {
+            table: table.to_owned(),
+            destination: *destination,
+            to: replacement.to_owned(),
+        });
+    };
+    let target = match &route.target {
+        RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x.as_str()),
+        _ => None,
+    };
+    let replacement_instance = appliance.iter().find(|i| i.id == replacement);
+    let on_replacement = target.is_some_and(|t| {
+        t == replacement || replacement_instance.is_some_and(|r| r.owns_target(t))
+    });
+    if on_replacement && !route.blackhole {
+        return Decision::AlreadyDone(format!(
+            "{table} {destination} already points at {replacement}"
+        ));
+    }
+    let ours = route.blackhole
+        || on_replacement
+        || target.is_some_and(|t| {
+            Some(t) == failed_id
+                || appliance
+                    .iter()
+                    .any(|i| i.id != replacement && i.owns_target(t))
+        });
+    if ours {
+        Decision::Make(Change::ReplaceRoute {
+            table: table.to_owned(),
+            destination: *destination,
+            from: format!(
+                "{}{}",
+                target_text(&route.target),
+                if route.blackhole { " (blackhole)" } else { "" }
+            ),
+            to: replacement.to_owned(),
+        })
+    } else {
+        Decision::LeaveAlone(format!(
+            "{table} {destination} points at {}, which is not an instance of this appliance; left alone",
+            target_text(&route.target)
+        ))
+    }
+}
+
+fn floating_ip_decision(address: &Address, replacement: &str) -> Decision {
+    if address.instance_id.as_deref() == Some(replacement) {
+        Decision::AlreadyDone(format!("{} is on {replacement}", address.public_ip))
+    } else {
+        Decision::Make(Change::MoveFloatingIp {
+            allocation_id: address.allocation_id.clone(),
+            public_ip: address.public_ip.clone(),
+            from: address.instance_id.clone(),
+            to: replacement.to_owned(),
+        })
+    }
+}
+
+/// Every step after the replacement is up, decided against the world as found.
+/// `replacement` is the replacement's id; `current` its latest description,
+/// when it exists yet.
+pub fn post_launch(
+    world: &World,
+    settings: &Settings,
+    replacement: &str,
+    current: Option<&Instance>,
+    failed_id: Option<&str>,
+) -> Vec<PlannedStep> {
+    let mut steps = Vec::new();
+    steps.push(PlannedStep {
+        step: "source_dest_check".to_owned(),
+        decision: match current.and_then(|i| i.source_dest_check) {
+            Some(false) => {
+                Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
+            }
+            _ => Decision::Make(Change::DisableSourceDestCheck {
+                instance: replacement.to_owned(),
+            }),
+        },
+    });
+    if let Some(address) = &world.address {
+        steps.push(PlannedStep {
+            step: "floating_ip".to_owned(),
+            decision: floating_ip_decision(address, replacement),
+        });
+    }
+    for table in &world.route_tables {
+        for cidr in &settings.route_cidrs {
+            steps.push(PlannedStep {
+                step: format!("route {} {cidr}", table.id),
+                decision: route_decision(
+                    &table.id,
+                    cidr,
+                    table.route_to(cidr),
+                    &world.instances,
+                    failed_id,
+                    replacement,
+                ),
+            });
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{InstanceState, RouteTable};
+
+    fn settings() -> Settings {
+        Settings::from_lookup(|k| {
+            match k {
+                "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
+                "VPC_NAME" => Some("my-vpc"),
+                "SUBNET_NAME" => Some("public"),
+                "ROUTE_CIDRS" => Some("10.242.2.0/24"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
+        Instance {
+            id: id.into(),
+            state,
+            availability_zone: az.into(),
+            subnet_id: Some(format!("subnet-{az}")),
+            vpc_id: Some("vpc-1".into()),
+            instance_type: "t3.small".into(),
+            image_id: Some("ami-old".into()),
+            key_name: Some("ops".into()),
+            iam_instance_profile_arn: None,
+            security_group_ids: vec!["sg-1".into()],
+            network_interface_ids: vec![format!("eni-{id}")],
+            private_ip: None,
+            public_ip: None,
+            source_dest_check: Some(true),
+            launch_time: Some(now() - chrono::Duration::days(30)),
+            tags: vec![
+                Tag::new("Name", "sophos"),
+                Tag::new("aws:cloudformation:stack-name", "x"),
+            ],
+        }
+    }
+
+    fn subnet(id: &str, az: &str) -> Subnet {
+        Subnet {
+            id: id.into(),
+            vpc_id: "vpc-1".into(),
+            availability_zone: az.into(),
+        }
+    }
+
+    fn world(instances: Vec<Instance>) -> World {
+        World {
+            vpc_id: "vpc-1".into(),
+            instances,
+            subnets: vec![
+                subnet("subnet-a", "ap-northeast-1a"),
+                subnet("subnet-c", "ap-northeast-1c"),
+            ],
+            route_tables: vec![RouteTable {
+                id: "rtb-1".into(),
+                vpc_id: "vpc-1".into(),
+                routes: vec![],
+            }],
+            images: vec![],
+            address: None,
+            security_group_ids: None,
+        }
+    }
+
+    fn image(id: &str, created: &str) -> Image {
+        Image {
+            id: id.into(),
+            name: None,
+            state: "available".into(),
+            creation_date: Some(
+                DateTime::parse_from_rfc3339(created)
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_single_running_instance_is_the_failed_one() {
+        let w = world(vec![
+            instance("i-old", InstanceState::Stopped, "ap-northeast-1c"),
+            instance("i-live", InstanceState::Running, "ap-northeast-1a"),
+        ]);
+        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+            Situation::Fresh { failed } => assert_eq!(failed.id, "i-live"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_none_running_the_floating_ip_names_the_failed_instance() {
+        let mut w = world(vec![
+            instance("i-1", InstanceState::Stopped, "ap-northeast-1a"),
+            instance("i-2", InstanceState::Stopping, "ap-northeast-1c"),
+        ]);
+        w.address = Some(Address {
+            allocation_id: "eipalloc-1".into(),
+            public_ip: "203.0.113.10".into(),
+            instance_id: Some("i-2".into()),
+            network_interface_id: None,
+        });
+        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+            Situation::Fresh { failed } => assert_eq!(failed.id, "i-2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn with_none_running_a_route_names_the_failed_instance() {
+        let mut w = world(vec![
+            instance("i-1", InstanceState::Stopped, "ap-northeast-1a"),
+            instance("i-2", InstanceState::Stopped, "ap-northeast-1c"),
+        ]);
+        w.route_tables[0].routes.push(Route {
+            destination: "10.242.2.0/24".into(),
+            target: RouteTarget::NetworkInterface("eni-i-1".into()),
+            blackhole: false,
+        });
+        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+            Situation::Fresh { failed } => assert_eq!(failed.id, "i-1"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_to_fail_over_and_ambiguity_are_errors() {
+        let w = world(vec![instance(
+            "i-1",
+            InstanceState::Stopped,
+            "ap-northeast-1a",
+        )]);
+        let e = assess(&w, &settings(), "alarm-1", now()).unwrap_err();
+        assert!(matches!(e, FailoverError::Missing { .. }), "{e}");
+        let w = world(vec![
+            instance("i-1", InstanceState::Running, "ap-northeast-1a"),
+            instance("i-2", InstanceState::Running, "ap-northeast-1c"),
+        ]);
+        let e = assess(&w, &settings(), "alarm-1", now()).unwrap_err();
+        assert!(matches!(e, FailoverError::Ambiguous { .. }), "{e}");
+        assert!(
+            e.to_string().contains("i-1") && e.to_string().contains("i-2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_replacement_of_this_incident_is_resumed() {
+        let mut r = instance("i-new", InstanceState::Pending, "ap-northeast-1c");
+        r.tags.push(Tag::new(TAG_INCIDENT, "alarm-1"));
+        r.tags.push(Tag::new(TAG_REPLACES, "i-old"));
+        let w = world(vec![
+            instance("i-old", InstanceState::Running, "ap-northeast-1a"),
+            r,
+        ]);
+        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+            Situation::Continue {
+                replacement,
+                failed,
+                why,
+                ..
+            } => {
+                assert_eq!(replacement.id, "i-new");
+                assert_eq!(failed.map(|f| f.id).as_deref(), Some("i-old"));
+                assert_eq!(why, ContinueReason::SameIncident);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_young_replacement_is_not_replaced_but_an_old_one_is() {
+        let mut r = instance("i-new", InstanceState::Running, "ap-northeast-1c");
+        r.tags.push(Tag::new(TAG_INCIDENT, "alarm-0"));
+        r.tags.push(Tag::new(TAG_REPLACES, "i-old"));
+        r.launch_time = Some(now() - chrono::Duration::minutes(5));
+        let w = world(vec![
+            instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
+            r.clone(),
+        ]);
+        let s = assess(&w, &settings(), "alarm-2", now()).unwrap();
+        assert!(
+            matches!(&s, Situation::Continue { why: ContinueReason::Cooldown { age, .. }, .. } if age.as_secs() == 300),
+            "{s:?}"
+        );
+        assert!(s.describe().contains("within the cooldown"));
+
+        r.launch_time = Some(now() - chrono::Duration::minutes(16));
+        let w = world(vec![
+            instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
+            r,
+        ]);
+        match assess(&w, &settings(), "alarm-2", now()).unwrap() {
+            Situation::Fresh { failed } => assert_eq!(failed.id, "i-new"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn newest_available_image_wins_by_time_not_by_text() {
+        let images = vec![
+            image("ami-b", "2026-11-01T00:00:00.000Z"),
+            image("ami-a", "2026-11-20T00:00:00.000Z"),
+            image("ami-c", "2026-09-30T00:00:00.000Z"),
+        ];
+        assert_eq!(newest_image(&images).unwrap().id, "ami-a");
+        let mut pending = image("ami-z", "2026-11-21T00:00:00.000Z");
+        pending.state = "pending".into();
+        let mut with_pending = images.clone();
+        with_pending.push(pending);
+        assert_eq!(newest_image(&with_pending).unwrap().id, "ami-a");
+        assert!(newest_image(&[]).is_none());
+    }
+
+    #[test]
+    fn subnets_rotate_through_the_other_azs() {
+        let subnets = vec![
+            subnet("subnet-c", "ap-northeast-1c"),
+            subnet("subnet-a", "ap-northeast-1a"),
+            subnet("subnet-d", "ap-northeast-1d"),
+            subnet("subnet-a2", "ap-northeast-1a"),
+        ];
+        let order = |az| -> Vec<&str> {
+            candidate_subnets(&subnets, az)
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect()
+        };
+        assert_eq!(order("ap-northeast-1a"), ["subnet-c", "subnet-d"]);
+        assert_eq!(
+            order("ap-northeast-1c"),
+            ["subnet-d", "subnet-a", "subnet-a2"]
+        );
+        assert_eq!(
+            order("ap-northeast-1d"),
+            ["subnet-a", "subnet-a2", "subnet-c"]
+        );
+        // The seed's `tr 'ac' 'ca'` bug: the region name must never be rewritten.
+        assert!(
+            order("ap-northeast-1a")
+                .iter()
+                .all(|s| !s.contains("northeast-1a"))
+        );
+    }
+
+    #[test]
+    fn launch_copies_the_instance_and_records_the_incident() {
+        let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        let req = launch_request(
+            &failed,
+            &image("ami-new", "2026-11-20T00:00:00Z"),
+            &subnet("subnet-c", "ap-northeast-1c"),
+            None,
+            "alarm-1",
+        );
+        assert_eq!(req.image_id, "ami-new");
+        assert_eq!(req.instance_type, "t3.small");
+        assert_eq!(req.security_group_ids, ["sg-1"]);
+        assert_eq!(req.key_name.as_deref(), Some("ops"));
+        assert_eq!(req.client_token, "alarm-1");
+        let keys: Vec<&str> = req.tags.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["Name", TAG_INCIDENT, TAG_REPLACES]);
+        let over = launch_request(
+            &failed,
+            &image("ami-new", "2026-11-20T00:00:00Z"),
+            &subnet("subnet-c", "ap-northeast-1c"),
+            Some(&["sg-9".to_owned()]),
+            "alarm-1",
+        );
+        assert_eq!(over.security_group_ids, ["sg-9"]);
+    }
+
+    #[test]
+    fn client_token_is_bounded_ascii() {
+        assert_eq!(client_token("abc-123"), "abc-123");
+        assert_eq!(client_token(&"x".repeat(100)).len(), 64);
+        assert_eq!(client_token("ü/ß"), "ec2-failover");
+    }
+
+    #[test]
+    fn routes_move_only_when_they_point_at_the_appliance() {
+        let cidr: Cidr = "10.242.2.0/24".parse().unwrap();
+        let appliance = vec![
+            instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
+            instance("i-new", InstanceState::Running, "ap-northeast-1c"),
+        ];
+        let decide = |target: RouteTarget, blackhole: bool| {
+            let r = Route {
+                destination: cidr.to_string(),
+                target,
+                blackhole,
+            };
+            route_decision("rtb-1", &cidr, Some(&r), &appliance, Some("i-old"), "i-new")
+        };
+        assert!(matches!(
+            decide(RouteTarget::Instance("i-old".into()), false),
+            Decision::Make(Change::ReplaceRoute { .. })
+        ));
+        assert!(matches!(
+            decide(RouteTarget::NetworkInterface("eni-i-old".into()), false),
+            Decision::Make(Change::ReplaceRoute { .. })
+        ));
+        assert!(matches!(
+            decide(RouteTarget::Instance("i-gone".into()), true),
+            Decision::Make(Change::ReplaceRoute { .. })
+        ));
+        assert!(matches!(
+            decide(RouteTarget::Instance("i-new".into()), false),
+            Decision::AlreadyDone(_)
+        ));
+        assert!(matches!(
+            decide(RouteTarget::NetworkInterface("eni-i-new".into()), false),
+            Decision::AlreadyDone(_)
+        ));
+        assert!(matches!(
+            decide(RouteTarget::Other("igw-1".into()), false),
+            Decision::LeaveAlone(_)
+        ));
+        assert!(matches!(
+            decide(RouteTarget::Instance("i-someone-else".into()), false),
+            Decision::LeaveAlone(_)
+        ));
+        assert!(matches!(
+            route_decision("rtb-1", &cidr, None, &appliance, Some("i-old"), "i-new"),
+            Decision::Make(Change::CreateRoute { .. })
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! One invocation: payload in, report or typed error out.
+//!
+//! The handler parses the trigger first (a bad payload never reaches AWS),
+//! decides whether it calls for action at all, and only then runs the pipeline.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::cloud::Ec2;
+use crate::config::Settings;
+use crate::error::FailoverError;
+use crate::event::{self, AlarmState, ManualAction, Trigger};
+use crate::failover::{self, FailoverRequest};
+use crate::report::Report;
+
+/// What lives for the whole life of the Lambda process: settings read once,
+/// SDK clients built once.
+#[derive(Debug, Clone)]
+pub struct App<E> {
+    pub ec2: E,
+    pub settings: Settings,
+}
+
+/// What the runtime tells about this invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub deadline: Option<Instant>,
+}
+
+impl Invocation {
+    /// From Lambda's context: the deadline is wall-clock milliseconds.
+    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let deadline = (ctx.deadline > 0).then(|| {
+            let left = u128::from(ctx.deadline).saturating_sub(now_ms);
+            Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX / 2))
+        });
+        Self {
+            request_id: ctx.request_id.clone(),
+            deadline,
+        }
+    }
+}
+
+pub async fn handle<E: Ec2>(
+    app: &App<E>,
+    payload: &Value,
+    invocation: &Invocation,
+) -> Result<Report, FailoverError> {
+    let result = dispatch(app, payload, invocation).await;
+    match &result {
+        Ok(report) => tracing::info!(
+            report = %serde_json::to_string(report).unwrap_or_default(),
+            "report"
+        ),
+        Err(e) => tracing::error!(error_type = %e.error_type(), error = %e, "invocation failed"),
+    }
+    result
+}
+
+async fn dispatch<E: Ec2>(
+    app: &App<E>,
+    payload: &Value,
+    invocation: &Invocation,
+) -> Result<Report, FailoverError> {
+    let settings = &app.settings;
+    let manual_incident = || {
+        if invocation.request_id.is_empty() {
+            format!("manual-{}", Utc::now().format("%Y%m%dT%H%M%S"))
+        } else {
+            invocation.request_id.clone()
+        }
+    };
+    let request = |incident: String, reason: String, dry_run: bool| FailoverRequest {
+        incident,
+        reason,
+        dry_run,
+        deadline: invocation.deadline,
+        now: Utc::now(),
+    };
+
+    match event::parse(payload)? {
+        Trigger::Alarm(alarm) => {
+            let incident = alarm.incident_id();
+            let when = alarm.changed_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+            if alarm.state != AlarmState::Alarm {
+                return Ok(Report::ignored(
+                    incident,
+                    format!(
+                        "alarm {} is {} since {when}; only ALARM triggers a failover",
+                        alarm.name,
+                        alarm.state.as_str()
+                    ),
+                ));
+            }
+            if let Some(wanted) = &settings.health_check_id
+                && alarm.health_check_id.as_deref() != Some(wanted.as_str())
+            {
+                return Ok(Report::ignored(
+                    incident,
+                    format!(
+                        "alarm {} watches health check {}, not {wanted} (HEALTH_CHECK_ID)",
+                        alarm.name,
+                        alarm.health_check_id.as_deref().unwrap_or("none")
+                    ),
+                ));
+            }
+            let reason = format!(
+                "alarm {} went ALARM at {when}: {}",
+                alarm.name,
+                alarm.reason.as_deref().unwrap_or("no reason given")
+            );
+            failover::run(
+                &app.ec2,
+                settings,
+                &request(incident, reason, settings.dry_run),
+            )
+            .await
+        }
+        Trigger::Manual { action, reason } => {
+            let reason = format!(
+                "manual {}: {}",
+                action.as_str(),
+                reason.as_deref().unwrap_or("no reason given")
+            );
+            match action {
+                ManualAction::Failover => {
+                    let req = request(manual_incident(), reason, settings.dry_run);
+                    failover::run(&app.ec2, settings, &req).await
+                }
+                ManualAction::Plan => {
+                    failover::run(
+                        &app.ec2,
+                        settings,
+                        &request(manual_incident(), reason, true),
+                    )
+                    .await
+                }
+                ManualAction::Snapshot => Err(FailoverError::Unsupported { action: "snapshot" }),
+                ManualAction::SyncCheckerRanges => Err(FailoverError::Unsupported {
+                    action: "sync-checker-ranges",
+                }),
+            }
+        }
+        Trigger::Scheduled { .. } => Err(FailoverError::Unsupported {
+            action: "scheduled snapshot",
+        }),
+        Trigger::IpSpaceChanged => Err(FailoverError::Unsupported {
+            action: "sync-checker-ranges (AmazonIpSpaceChanged)",
+        }),
+    }
+}

@@ -1,0 +1,26 @@
+//! ec2-failover keeps a single-instance appliance (VPN gateway, NAT instance,
+//! SSH bastion) reachable: when its health check alarms, it stops the failed
+//! instance, launches a replacement from the newest tagged AMI in another
+//! Availability Zone, moves the floating (Elastic) IP to it and re-points the
+//! VPC routes.
+//!
+//! The crate reads like the pipeline:
+//! [`config`] (environment → validated settings, once) →
+//! [`event`] (payload → trigger, before any AWS call) →
+//! [`handler`] (does the trigger call for action?) →
+//! [`failover`] (discover, plan, act; each step a reconcile) →
+//! [`report`] (what happened, step by step).
+//! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
+
+pub mod cloud;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod failover;
+pub mod handler;
+pub mod report;
+
+pub use config::Settings;
+pub use error::FailoverError;
+pub use handler::{App, Invocation, handle};
+pub use report::{Outcome, Report, StepStatus};

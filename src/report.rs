@@ -1,0 +1,137 @@
+//! The JSON report an invocation returns, and the per-step log lines behind it.
+//!
+//! Each step is recorded once, with what it found or did, and logged as one
+//! structured line at the same moment, so the log tells the story even when
+//! the invocation dies before it can return its report.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// This invocation moved the appliance (or finished moving it).
+    FailedOver,
+    /// The work was already done; nothing needed changing.
+    AlreadyFailedOver,
+    /// The trigger does not call for action (alarm OK, ...).
+    Ignored,
+    /// Dry run: the steps say what would be done.
+    Planned,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Done,
+    AlreadyDone,
+    Skipped,
+    Planned,
+    Failed,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::AlreadyDone => "already_done",
+            Self::Skipped => "skipped",
+            Self::Planned => "planned",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub status: StepStatus,
+    pub detail: String,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub incident: String,
+    pub old_instance: Option<String>,
+    pub new_instance: Option<String>,
+    pub availability_zone: Option<String>,
+    pub image: Option<String>,
+    pub reason: String,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Report {
+    pub fn ignored(incident: impl Into<String>, reason: impl Into<String>) -> Self {
+        let report = Self {
+            outcome: Outcome::Ignored,
+            incident: incident.into(),
+            old_instance: None,
+            new_instance: None,
+            availability_zone: None,
+            image: None,
+            reason: reason.into(),
+            steps: Vec::new(),
+        };
+        tracing::info!(incident = %report.incident, reason = %report.reason, "ignored");
+        report
+    }
+
+    pub fn step(&self, name: &str) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == name)
+    }
+}
+
+/// Collects step records and logs each one as it is recorded.
+#[derive(Debug)]
+pub struct StepLog {
+    incident: String,
+    records: Vec<StepRecord>,
+}
+
+impl StepLog {
+    pub fn new(incident: &str) -> Self {
+        Self {
+            incident: incident.to_owned(),
+            records: Vec::new(),
+        }
+    }
+
+    pub fn record(
+        &mut self,
+        step: impl Into<String>,
+        status: StepStatus,
+        detail: impl Into<String>,
+        started: Instant,
+    ) {
+        let record = StepRecord {
+            step: step.into(),
+            status,
+            detail: detail.into(),
+            ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        if status == StepStatus::Failed {
+            tracing::warn!(incident = %self.incident, step = %record.step, status = status.as_str(),
+                detail = %record.detail, ms = record.ms, "step");
+        } else {
+            tracing::info!(incident = %self.incident, step = %record.step, status = status.as_str(),
+                detail = %record.detail, ms = record.ms, "step");
+        }
+        self.records.push(record);
+    }
+
+    /// Appends the records of a log kept by a concurrent branch.
+    pub fn absorb(&mut self, other: StepLog) {
+        self.records.extend(other.records);
+    }
+
+    pub fn records(&self) -> &[StepRecord] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<StepRecord> {
+        self.records
+    }
+}
