@@ -1,0 +1,573 @@
+//! Shared helpers for the integration tests: a private moto server per test,
+//! SDK clients pointed at it, the seed article's world, and a way to snapshot
+//! the world to prove that something changed nothing.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, InstanceType, ResourceType, Tag, TagSpecification,
+};
+use ec2_failover::cloud::sdk::SdkEc2;
+use ec2_failover::{App, Invocation, Settings};
+use serde_json::Value;
+
+pub const REGION: &str = "ap-northeast-1";
+pub const VPN_CIDR: &str = "10.242.2.0/24";
+
+/// A moto server on a free loopback port, killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let path = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+            });
+        assert!(
+            path.exists(),
+            "moto_server not found at {}; run `make test`, which installs it into .venv",
+            path.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let started = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server did not listen on {addr} within 60s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://{addr}"),
+        }
+    }
+
+    /// An EC2 client signed with dummy credentials (moto misroutes unsigned requests).
+    pub fn ec2(&self) -> Client {
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .build();
+        Client::from_conf(conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
+}
+
+fn filter(name: &str, value: &str) -> Filter {
+    Filter::builder().name(name).values(value).build()
+}
+
+/// The seed article's world: VPC `my-vpc`, subnets `public` in two AZs, the
+/// `sophos` VPN instance with its tagged AMIs, a floating EIP, route table
+/// `public` with the VPN client route, and bystanders that must not be touched.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub vpc: String,
+    pub subnet_a: String,
+    pub subnet_c: String,
+    pub igw: String,
+    pub route_table: String,
+    pub security_group: String,
+    pub sophos: String,
+    pub old_ami: String,
+    pub new_ami: String,
+    pub floating_ip: String,
+    pub web: String,
+    pub web_ip: String,
+    /// An instance also named `sophos`, but in another VPC.
+    pub foreign_sophos: String,
+}
+
+pub async fn tag(ec2: &Client, id: &str, key: &str, value: &str) {
+    ec2.create_tags()
+        .resources(id)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+pub async fn base_image(ec2: &Client) -> String {
+    let images = ec2.describe_images().owners("amazon").send().await.unwrap();
+    images
+        .images()
+        .iter()
+        .find_map(|i| i.image_id().map(str::to_owned))
+        .expect("moto lists public images")
+}
+
+pub async fn launch(
+    ec2: &Client,
+    image: &str,
+    subnet: &str,
+    groups: &[&str],
+    tags: &[(&str, &str)],
+) -> String {
+    let spec = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .build();
+    let out = ec2
+        .run_instances()
+        .image_id(image)
+        .instance_type(InstanceType::T3Small)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .set_security_group_ids(Some(groups.iter().map(|g| (*g).to_owned()).collect()))
+        .key_name("ops")
+        .tag_specifications(spec)
+        .send()
+        .await
+        .unwrap();
+    out.instances()[0].instance_id().unwrap().to_owned()
+}
+
+pub async fn create_ami(ec2: &Client, instance: &str, name: &str, tag_name: &str) -> String {
+    let id = ec2
+        .create_image()
+        .instance_id(instance)
+        .name(name)
+        .no_reboot(true)
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_owned();
+    tag(ec2, &id, "Name", tag_name).await;
+    id
+}
+
+async fn eip_for(ec2: &Client, instance: &str) -> String {
+    let a = ec2
+        .allocate_address()
+        .domain("vpc".into())
+        .send()
+        .await
+        .unwrap();
+    ec2.associate_address()
+        .allocation_id(a.allocation_id().unwrap())
+        .instance_id(instance)
+        .send()
+        .await
+        .unwrap();
+    a.public_ip().unwrap().to_owned()
+}
+
+pub async fn build_world(ec2: &Client) -> World {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .tag_specifications(name_tag(ResourceType::Vpc, "my-vpc"))
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_owned();
+    let subnet = |cidr: &'static str, az: &'static str| {
+        let vpc = vpc.clone();
+        async move {
+            ec2.create_subnet()
+                .vpc_id(vpc)
+                .cidr_block(cidr)
+                .availability_zone(az)
+                .tag_specifications(name_tag(ResourceType::Subnet, "public"))
+                .send()
+                .await
+                .unwrap()
+                .subnet()
+                .unwrap()
+                .subnet_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let subnet_a = subnet("10.0.1.0/24", "ap-northeast-1a").await;
+    let subnet_c = subnet("10.0.2.0/24", "ap-northeast-1c").await;
+
+    let igw = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_owned();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    let route_table = ec2
+        .create_route_table()
+        .vpc_id(&vpc)
+        .tag_specifications(name_tag(ResourceType::RouteTable, "public"))
+        .send()
+        .await
+        .unwrap()
+        .route_table()
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_owned();
+    for s in [&subnet_a, &subnet_c] {
+        ec2.associate_route_table()
+            .route_table_id(&route_table)
+            .subnet_id(s)
+            .send()
+            .await
+            .unwrap();
+    }
+    ec2.create_route()
+        .route_table_id(&route_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+
+    let security_group = ec2
+        .create_security_group()
+        .group_name("sophos")
+        .description("Sophos UTM")
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_owned();
+    ec2.create_key_pair().key_name("ops").send().await.unwrap();
+
+    let base = base_image(ec2).await;
+    let sophos = launch(
+        ec2,
+        &base,
+        &subnet_a,
+        &[&security_group],
+        &[
+            ("Name", "sophos"),
+            ("Role", "vpn-gateway"),
+            ("Owner", "netops"),
+        ],
+    )
+    .await;
+    ec2.modify_instance_attribute()
+        .instance_id(&sophos)
+        .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+        .send()
+        .await
+        .unwrap();
+    let old_ami = create_ami(ec2, &sophos, "sophos_20261101", "sophos").await;
+    // EC2 creation dates have one-second resolution: make "newest" unambiguous.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let new_ami = create_ami(ec2, &sophos, "sophos_20261120", "sophos").await;
+    // An AMI with another Name tag must never be chosen, however new.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    create_ami(ec2, &sophos, "web_20261121", "web").await;
+
+    let floating_ip = eip_for(ec2, &sophos).await;
+    ec2.create_route()
+        .route_table_id(&route_table)
+        .destination_cidr_block(VPN_CIDR)
+        .instance_id(&sophos)
+        .send()
+        .await
+        .unwrap();
+
+    let web = launch(
+        ec2,
+        &base,
+        &subnet_a,
+        &[&security_group],
+        &[("Name", "web")],
+    )
+    .await;
+    let web_ip = eip_for(ec2, &web).await;
+
+    // Same Name tag in another VPC: the function must not mistake it for ours.
+    let other_vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .tag_specifications(name_tag(ResourceType::Vpc, "other-vpc"))
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_owned();
+    let other_subnet = ec2
+        .create_subnet()
+        .vpc_id(&other_vpc)
+        .cidr_block("10.9.1.0/24")
+        .availability_zone("ap-northeast-1a")
+        .send()
+        .await
+        .unwrap()
+        .subnet()
+        .unwrap()
+        .subnet_id()
+        .unwrap()
+        .to_owned();
+    let foreign_sophos = launch(ec2, &base, &other_subnet, &[], &[("Name", "sophos")]).await;
+
+    World {
+        vpc,
+        subnet_a,
+        subnet_c,
+        igw,
+        route_table,
+        security_group,
+        sophos,
+        old_ami,
+        new_ami,
+        floating_ip,
+        web,
+        web_ip,
+        foreign_sophos,
+    }
+}
+
+/// The function's settings for the seed world, as the environment would give them.
+pub fn settings(world: &World, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("INSTANCE_NAME".into(), "sophos".into()),
+        ("AMI_NAME".into(), "sophos".into()),
+        ("VPC_NAME".into(), "my-vpc".into()),
+        ("SUBNET_NAME".into(), "public".into()),
+        ("ROUTE_CIDRS".into(), VPN_CIDR.into()),
+        ("FLOATING_IP".into(), world.floating_ip.clone()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    Settings::from_lookup(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
+        .expect("valid test settings")
+}
+
+pub fn app(moto: &Moto, settings: Settings) -> App<SdkEc2> {
+    App {
+        ec2: SdkEc2::new(moto.ec2()),
+        settings,
+    }
+}
+
+pub fn invocation(request_id: &str) -> Invocation {
+    Invocation {
+        request_id: request_id.to_owned(),
+        deadline: Some(Instant::now() + Duration::from_secs(120)),
+    }
+}
+
+pub fn sample(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Everything observable a failover could change, in a comparable form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (id, state, az, tags) of every instance in the account.
+    pub instances: Vec<(String, String, String, Vec<(String, String)>)>,
+    /// (public ip, instance) of every address.
+    pub addresses: Vec<(String, Option<String>)>,
+    /// (table, destination, target) of every route.
+    pub routes: Vec<(String, String, String)>,
+}
+
+pub async fn snapshot(ec2: &Client) -> Snapshot {
+    let mut instances = Vec::new();
+    for r in ec2
+        .describe_instances()
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+    {
+        for i in r.instances() {
+            let mut tags: Vec<(String, String)> = i
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap().to_owned(), t.value().unwrap().to_owned()))
+                .collect();
+            tags.sort();
+            instances.push((
+                i.instance_id().unwrap().to_owned(),
+                i.state().unwrap().name().unwrap().as_str().to_owned(),
+                i.placement()
+                    .unwrap()
+                    .availability_zone()
+                    .unwrap()
+                    .to_owned(),
+                tags,
+            ));
+        }
+    }
+    instances.sort();
+    let mut addresses: Vec<_> = ec2
+        .describe_addresses()
+        .send()
+        .await
+        .unwrap()
+        .addresses()
+        .iter()
+        .map(|a| {
+            (
+                a.public_ip().unwrap().to_owned(),
+                a.instance_id().map(str::to_owned),
+            )
+        })
+        .collect();
+    addresses.sort();
+    let mut routes = Vec::new();
+    for t in ec2
+        .describe_route_tables()
+        .send()
+        .await
+        .unwrap()
+        .route_tables()
+    {
+        for r in t.routes() {
+            routes.push((
+                t.route_table_id().unwrap().to_owned(),
+                r.destination_cidr_block()
+                    .or(r.destination_ipv6_cidr_block())
+                    .unwrap_or("-")
+                    .to_owned(),
+                r.instance_id()
+                    .or(r.gateway_id())
+                    .or(r.network_interface_id())
+                    .unwrap_or("-")
+                    .to_owned(),
+            ));
+        }
+    }
+    routes.sort();
+    Snapshot {
+        instances,
+        addresses,
+        routes,
+    }
+}
+
+pub async fn describe(ec2: &Client, id: &str) -> aws_sdk_ec2::types::Instance {
+    ec2.describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .clone()
+}
+
+pub async fn route_target(ec2: &Client, table: &str, cidr: &str) -> Option<String> {
+    let out = ec2
+        .describe_route_tables()
+        .route_table_ids(table)
+        .send()
+        .await
+        .unwrap();
+    out.route_tables()[0]
+        .routes()
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some(cidr))
+        .map(|r| {
+            r.instance_id()
+                .or(r.gateway_id())
+                .or(r.network_interface_id())
+                .unwrap_or("-")
+                .to_owned()
+        })
+}
+
+pub async fn address_owner(ec2: &Client, ip: &str) -> Option<String> {
+    let out = ec2
+        .describe_addresses()
+        .filters(filter("public-ip", ip))
+        .send()
+        .await
+        .unwrap();
+    out.addresses()
+        .iter()
+        .find(|a| a.public_ip() == Some(ip))
+        .and_then(|a| a.instance_id().map(str::to_owned))
+}
+
+/// Ids of the non-terminated instances tagged `Name=name`.
+pub async fn instances_named(ec2: &Client, name: &str) -> Vec<String> {
+    let out = ec2
+        .describe_instances()
+        .filters(filter("tag:Name", name))
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) != Some("terminated"))
+        .map(|i| i.instance_id().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub fn tag_of(i: &aws_sdk_ec2::types::Instance, key: &str) -> Option<String> {
+    i.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value().map(str::to_owned))
+}

@@ -1,0 +1,378 @@
+//! The failover pipeline end to end: the real SDK adapter against a moto server,
+//! on the world of the seed article.
+
+mod common;
+
+use common::*;
+use ec2_failover::cloud::{TAG_INCIDENT, TAG_REPLACES};
+use ec2_failover::{FailoverError, Outcome, StepStatus, handle};
+use serde_json::json;
+
+#[tokio::test]
+async fn sns_alarm_moves_the_vpn_to_the_other_az() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+
+    let report = handle(&app, &sample("sns-alarm.json"), &invocation("req-1"))
+        .await
+        .expect("failover succeeds");
+
+    assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
+    assert_eq!(report.old_instance.as_deref(), Some(w.sophos.as_str()));
+    assert_eq!(report.availability_zone.as_deref(), Some("ap-northeast-1c"));
+    assert_eq!(report.image.as_deref(), Some(w.new_ami.as_str()));
+    assert!(report.incident.starts_with("alarm-"), "{}", report.incident);
+    assert!(report.reason.contains("sophos-health"), "{}", report.reason);
+    let new_id = report.new_instance.clone().expect("a replacement");
+    assert_ne!(new_id, w.sophos);
+
+    // The replacement: other AZ, newest tagged AMI, copied type, group, key and tags.
+    let new = describe(&ec2, &new_id).await;
+    assert_eq!(new.state().unwrap().name().unwrap().as_str(), "running");
+    assert_eq!(
+        new.placement().unwrap().availability_zone(),
+        Some("ap-northeast-1c")
+    );
+    assert_eq!(new.subnet_id(), Some(w.subnet_c.as_str()));
+    assert_eq!(new.image_id(), Some(w.new_ami.as_str()));
+    assert_eq!(new.instance_type().unwrap().as_str(), "t3.small");
+    assert_eq!(new.key_name(), Some("ops"));
+    let groups: Vec<&str> = new
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert_eq!(groups, [w.security_group.as_str()]);
+    assert_eq!(tag_of(&new, "Name").as_deref(), Some("sophos"));
+    assert_eq!(tag_of(&new, "Role").as_deref(), Some("vpn-gateway"));
+    assert_eq!(tag_of(&new, "Owner").as_deref(), Some("netops"));
+    assert_eq!(tag_of(&new, TAG_INCIDENT), Some(report.incident.clone()));
+    assert_eq!(tag_of(&new, TAG_REPLACES), Some(w.sophos.clone()));
+    assert_eq!(new.source_dest_check(), Some(false));
+
+    // The failed instance is stopping or stopped.
+    let old = describe(&ec2, &w.sophos).await;
+    let old_state = old.state().unwrap().name().unwrap().as_str().to_owned();
+    assert!(
+        old_state == "stopping" || old_state == "stopped",
+        "{old_state}"
+    );
+
+    // Floating IP and VPN route follow; the default route stays on the IGW.
+    assert_eq!(
+        address_owner(&ec2, &w.floating_ip).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(&ec2, &w.route_table, VPN_CIDR).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(&ec2, &w.route_table, "0.0.0.0/0").await,
+        Some(w.igw.clone())
+    );
+
+    // Bystanders untouched: the web instance and its EIP, the other VPC's sophos.
+    let web = describe(&ec2, &w.web).await;
+    assert_eq!(web.state().unwrap().name().unwrap().as_str(), "running");
+    assert_eq!(address_owner(&ec2, &w.web_ip).await, Some(w.web.clone()));
+    let foreign = describe(&ec2, &w.foreign_sophos).await;
+    assert_eq!(foreign.state().unwrap().name().unwrap().as_str(), "running");
+
+    // Exactly one replacement.
+    let mut expected = vec![w.sophos.clone(), new_id.clone(), w.foreign_sophos.clone()];
+    expected.sort();
+    assert_eq!(instances_named(&ec2, "sophos").await, expected);
+
+    // The report tells every step.
+    for step in [
+        "discover",
+        "assess",
+        "stop_failed_instance",
+        "launch_replacement",
+        "wait_for_replacement",
+        "source_dest_check",
+        "floating_ip",
+    ] {
+        assert!(
+            report.step(step).is_some(),
+            "missing step {step}: {report:#?}"
+        );
+    }
+    let route_step = format!("route {} {VPN_CIDR}", w.route_table);
+    assert_eq!(report.step(&route_step).unwrap().status, StepStatus::Done);
+    assert_eq!(
+        report.step("launch_replacement").unwrap().status,
+        StepStatus::Done
+    );
+}
+
+#[tokio::test]
+async fn the_same_alarm_again_changes_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+    let event = sample("sns-alarm.json");
+
+    let first = handle(&app, &event, &invocation("req-1")).await.unwrap();
+    assert_eq!(first.outcome, Outcome::FailedOver);
+    let after_first = snapshot(&ec2).await;
+
+    // SNS redelivers: a new request id, the same alarm state change.
+    let again = handle(&app, &event, &invocation("req-2")).await.unwrap();
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:#?}");
+    assert_eq!(again.incident, first.incident);
+    assert_eq!(again.new_instance, first.new_instance);
+    assert!(
+        again
+            .steps
+            .iter()
+            .all(|s| s.status != StepStatus::Done
+                || ["discover", "assess"].contains(&s.step.as_str())),
+        "{again:#?}"
+    );
+    assert_eq!(snapshot(&ec2).await, after_first);
+
+    // The same state change through the other channels is the same incident too.
+    for other in ["direct-alarm.json", "eventbridge-alarm.json"] {
+        let r = handle(&app, &sample(other), &invocation("req-3"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::AlreadyFailedOver, "{other}: {r:#?}");
+        assert_eq!(r.incident, first.incident, "{other}");
+    }
+    assert_eq!(snapshot(&ec2).await, after_first);
+}
+
+#[tokio::test]
+async fn a_manual_failover_right_after_a_failover_is_within_the_cooldown() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+
+    let first = handle(&app, &sample("sns-alarm.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    let after_first = snapshot(&ec2).await;
+
+    let manual = handle(
+        &app,
+        &sample("manual-failover.json"),
+        &invocation("req-manual"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(manual.outcome, Outcome::AlreadyFailedOver, "{manual:#?}");
+    assert_eq!(manual.incident, "req-manual");
+    assert_eq!(manual.new_instance, first.new_instance);
+    assert!(manual.reason.contains("cooldown"), "{}", manual.reason);
+    assert_eq!(snapshot(&ec2).await, after_first);
+}
+
+#[tokio::test]
+async fn after_the_cooldown_a_new_alarm_moves_the_replacement_on() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[("COOLDOWN_MINUTES", "0")]));
+
+    let first = handle(&app, &sample("sns-alarm.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    let second = handle(&app, &sample("manual-failover.json"), &invocation("req-2"))
+        .await
+        .unwrap();
+    assert_eq!(second.outcome, Outcome::FailedOver, "{second:#?}");
+    assert_eq!(second.old_instance, first.new_instance);
+    assert_eq!(second.availability_zone.as_deref(), Some("ap-northeast-1a"));
+    let newest = second.new_instance.unwrap();
+    assert_eq!(
+        address_owner(&ec2, &w.floating_ip).await,
+        Some(newest.clone())
+    );
+    assert_eq!(
+        route_target(&ec2, &w.route_table, VPN_CIDR).await,
+        Some(newest)
+    );
+}
+
+#[tokio::test]
+async fn ok_and_insufficient_data_change_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+    let before = snapshot(&ec2).await;
+
+    let ok = handle(&app, &sample("sns-alarm-ok.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(ok.outcome, Outcome::Ignored);
+    assert!(ok.reason.contains("OK"), "{}", ok.reason);
+    assert!(ok.steps.is_empty());
+
+    let mut insufficient = sample("eventbridge-alarm.json");
+    insufficient["detail"]["state"]["value"] = json!("INSUFFICIENT_DATA");
+    let r = handle(&app, &insufficient, &invocation("req-2"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Ignored);
+
+    assert_eq!(snapshot(&ec2).await, before);
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_an_error_and_changes_nothing() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+    let before = snapshot(&ec2).await;
+
+    let mut broken = sample("sns-alarm.json");
+    broken["Records"][0]["Sns"]["Message"] = json!(
+        "{\"AlarmName\": \"x\", \"AlarmArn\": \"arn:aws:cloudwatch:us-east-1:1:alarm:x\", \"NewStateValue\": \"ALARM\"}"
+    );
+    for (event, names) in [
+        (broken, "StateChangeTime"),
+        (json!({"hello": "world"}), "expected"),
+        (json!({"action": "reboot"}), "reboot"),
+    ] {
+        let e = handle(&app, &event, &invocation("req-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FailoverError::Event(_)), "{e}");
+        assert!(!e.retryable());
+        assert_eq!(e.error_type(), "Permanent.BadEvent");
+        assert!(e.to_string().contains(names), "{e}");
+    }
+    assert_eq!(snapshot(&ec2).await, before);
+}
+
+#[tokio::test]
+async fn direct_invoke_alarm_fails_over() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+
+    let r = handle(&app, &sample("direct-alarm.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.unwrap();
+    assert_eq!(
+        address_owner(&ec2, &w.floating_ip).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(&ec2, &w.route_table, VPN_CIDR).await,
+        Some(new_id)
+    );
+}
+
+#[tokio::test]
+async fn eventbridge_alarm_fails_over() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+
+    let r = handle(
+        &app,
+        &sample("eventbridge-alarm.json"),
+        &invocation("req-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.unwrap();
+    assert_eq!(
+        address_owner(&ec2, &w.floating_ip).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(&ec2, &w.route_table, VPN_CIDR).await,
+        Some(new_id)
+    );
+}
+
+#[tokio::test]
+async fn plan_and_dry_run_change_nothing_and_say_what_they_would_do() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let before = snapshot(&ec2).await;
+
+    let app_live = app(&moto, settings(&w, &[]));
+    let plan = handle(&app_live, &sample("manual-plan.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(plan.outcome, Outcome::Planned, "{plan:#?}");
+    assert_eq!(plan.new_instance, None);
+    assert_eq!(plan.availability_zone.as_deref(), Some("ap-northeast-1c"));
+    assert_eq!(plan.image.as_deref(), Some(w.new_ami.as_str()));
+    let launch = plan.step("launch_replacement").unwrap();
+    assert_eq!(launch.status, StepStatus::Planned);
+    assert!(
+        launch.detail.contains(&w.new_ami) && launch.detail.contains(&w.subnet_c),
+        "{}",
+        launch.detail
+    );
+    assert_eq!(
+        plan.step("stop_failed_instance").unwrap().status,
+        StepStatus::Planned
+    );
+    assert_eq!(
+        plan.step("floating_ip").unwrap().status,
+        StepStatus::Planned
+    );
+
+    let app_dry = app(&moto, settings(&w, &[("DRY_RUN", "true")]));
+    let dry = handle(&app_dry, &sample("sns-alarm.json"), &invocation("req-2"))
+        .await
+        .unwrap();
+    assert_eq!(dry.outcome, Outcome::Planned);
+
+    assert_eq!(snapshot(&ec2).await, before);
+}
+
+#[tokio::test]
+async fn missing_pieces_stop_the_failover_before_any_change() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let before = snapshot(&ec2).await;
+
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("AMI_NAME", "no-such-ami")], "AMI_NAME"),
+        (&[("VPC_NAME", "no-such-vpc")], "VPC_NAME"),
+        (
+            &[
+                ("SUBNET_NAME", "no-such-subnet"),
+                ("ROUTE_TABLE_NAME", "public"),
+            ],
+            "SUBNET_NAME",
+        ),
+        (&[("ROUTE_TABLE_NAME", "no-such-table")], "ROUTE_TABLE_NAME"),
+        (&[("FLOATING_IP", "198.51.100.77")], "FLOATING_IP"),
+        (
+            &[("SECURITY_GROUP_NAME", "no-such-group")],
+            "SECURITY_GROUP_NAME",
+        ),
+    ];
+    for (extra, says) in cases {
+        let app = app(&moto, settings(&w, extra));
+        let e = handle(&app, &sample("sns-alarm.json"), &invocation("req-1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, FailoverError::Missing { .. }), "{extra:?}: {e}");
+        assert!(e.to_string().contains(says), "{extra:?}: {e}");
+        assert_eq!(e.error_type(), "Permanent.ResourceMissing");
+    }
+    assert_eq!(snapshot(&ec2).await, before);
+}
