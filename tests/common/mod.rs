@@ -416,11 +416,14 @@ pub fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// (id, state, az, sorted tags) of one instance.
+pub type InstanceView = (String, String, String, Vec<(String, String)>);
+
 /// Everything observable a failover could change, in a comparable form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// (id, state, az, tags) of every instance in the account.
-    pub instances: Vec<(String, String, String, Vec<(String, String)>)>,
+    pub instances: Vec<InstanceView>,
     /// (public ip, instance) of every address.
     pub addresses: Vec<(String, Option<String>)>,
     /// (table, destination, target) of every route.
