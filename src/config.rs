@@ -104,6 +104,12 @@ pub struct Settings {
     pub target_region: Option<String>,
     pub health_check_id: Option<String>,
     pub cooldown: Duration,
+    /// At most this many failovers within `failover_window`; then refuse and page.
+    pub max_failovers: u32,
+    pub failover_window: Duration,
+    /// Instance types to try, in order, when no candidate AZ has capacity for
+    /// the failed instance's own type.
+    pub fallback_instance_types: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -168,6 +174,44 @@ impl Settings {
             })
             .transpose()?
             .unwrap_or(15);
+        let whole = |k: &'static str, default: u32, unit: &str| {
+            optional(k)
+                .map(|v| {
+                    v.parse::<u32>().map_err(|_| {
+                        ConfigError::new(k, &v, format!("is not a whole number of {unit}"))
+                    })
+                })
+                .transpose()
+                .map(|v| v.unwrap_or(default))
+        };
+        let max_failovers = whole("MAX_FAILOVERS", 3, "failovers")?;
+        if max_failovers == 0 {
+            return Err(ConfigError::new(
+                "MAX_FAILOVERS",
+                "0",
+                "must be at least 1 (use DRY_RUN=true to disable failovers)",
+            ));
+        }
+        let window_minutes = whole("FAILOVER_WINDOW_MINUTES", 60, "minutes")?;
+        let fallback_instance_types = match optional("FALLBACK_INSTANCE_TYPES") {
+            None => Vec::new(),
+            Some(raw) => {
+                let mut types: Vec<String> = Vec::new();
+                for t in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    if !is_instance_type(t) {
+                        return Err(ConfigError::new(
+                            "FALLBACK_INSTANCE_TYPES",
+                            &raw,
+                            format!("{t:?} is not an instance type like t3.small"),
+                        ));
+                    }
+                    if !types.iter().any(|x| x == t) {
+                        types.push(t.to_owned());
+                    }
+                }
+                types
+            }
+        };
         let dry_run = optional("DRY_RUN")
             .map(|v| match v.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
@@ -189,9 +233,24 @@ impl Settings {
             target_region,
             health_check_id: optional("HEALTH_CHECK_ID"),
             cooldown: Duration::from_secs(u64::from(cooldown_minutes) * 60),
+            max_failovers,
+            failover_window: Duration::from_secs(u64::from(window_minutes) * 60),
+            fallback_instance_types,
             dry_run,
         })
     }
+}
+
+/// `t3.small`, `c6gn.16xlarge`, `u-6tb1.metal`.
+fn is_instance_type(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(family, size)| {
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        ok(family) && ok(size)
+    })
 }
 
 /// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-central-2`...
@@ -235,6 +294,15 @@ mod tests {
         assert!(!s.dry_run);
         assert!(s.route_cidrs.is_empty());
         assert_eq!(s.floating_ip, None);
+        assert_eq!(s.max_failovers, 3);
+        assert_eq!(s.failover_window, Duration::from_secs(60 * 60));
+        assert!(s.fallback_instance_types.is_empty());
+    }
+
+    #[test]
+    fn fallback_types_keep_their_order() {
+        let s = settings(&[("FALLBACK_INSTANCE_TYPES", "t3.medium, m5.large,t3.medium")]).unwrap();
+        assert_eq!(s.fallback_instance_types, ["t3.medium", "m5.large"]);
     }
 
     #[test]
@@ -269,6 +337,10 @@ mod tests {
             ("COOLDOWN_MINUTES", "-3"),
             ("DRY_RUN", "maybe"),
             ("TARGET_REGION", "Tokyo"),
+            ("MAX_FAILOVERS", "0"),
+            ("MAX_FAILOVERS", "three"),
+            ("FAILOVER_WINDOW_MINUTES", "1h"),
+            ("FALLBACK_INSTANCE_TYPES", "t3.large, T3 Large"),
         ] {
             let e = settings(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

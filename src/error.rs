@@ -43,6 +43,22 @@ pub enum FailoverError {
     #[error("out of time at step {step}: {detail}; a retry of the same event resumes from here")]
     Deadline { step: &'static str, detail: String },
 
+    /// Too many failovers in the window: something keeps failing the appliance
+    /// (or the health check is wrong), and moving it again will not help.
+    #[error(
+        "flap guard: {count} failover(s) within the last {window_minutes} min ({instances}) reached MAX_FAILOVERS={max}; refusing to fail over again, a human must look; nothing was changed"
+    )]
+    FlapGuard {
+        count: usize,
+        max: u32,
+        window_minutes: u64,
+        instances: String,
+    },
+
+    /// No candidate AZ had capacity for any allowed instance type.
+    #[error("no capacity to launch the replacement; tried {tried}")]
+    NoCapacity { tried: String },
+
     /// The trigger asks for an action this build does not perform yet.
     #[error("{action} is not supported by this version of ec2-failover; nothing was changed")]
     Unsupported { action: &'static str },
@@ -52,11 +68,12 @@ impl FailoverError {
     pub fn retryable(&self) -> bool {
         match self {
             Self::Aws { source, .. } => source.retryable,
-            Self::Deadline { .. } => true,
+            Self::Deadline { .. } | Self::NoCapacity { .. } => true,
             Self::Event(_)
             | Self::Missing { .. }
             | Self::Ambiguous { .. }
             | Self::ReplacementFailed { .. }
+            | Self::FlapGuard { .. }
             | Self::Unsupported { .. } => false,
         }
     }
@@ -69,6 +86,8 @@ impl FailoverError {
             Self::Ambiguous { .. } => "Ambiguous",
             Self::ReplacementFailed { .. } => "ReplacementFailed",
             Self::Deadline { .. } => "DeadlineReached",
+            Self::FlapGuard { .. } => "FlapGuard",
+            Self::NoCapacity { .. } => "NoCapacity",
             Self::Unsupported { .. } => "Unsupported",
         }
     }

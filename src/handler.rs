@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::cloud::Ec2;
+use crate::cloud::Cloud;
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::event::{self, AlarmState, ManualAction, Trigger};
@@ -19,7 +19,7 @@ use crate::report::Report;
 /// SDK clients built once.
 #[derive(Debug, Clone)]
 pub struct App<E> {
-    pub ec2: E,
+    pub cloud: E,
     pub settings: Settings,
 }
 
@@ -48,7 +48,7 @@ impl Invocation {
     }
 }
 
-pub async fn handle<E: Ec2>(
+pub async fn handle<E: Cloud>(
     app: &App<E>,
     payload: &Value,
     invocation: &Invocation,
@@ -64,7 +64,7 @@ pub async fn handle<E: Ec2>(
     result
 }
 
-async fn dispatch<E: Ec2>(
+async fn dispatch<E: Cloud>(
     app: &App<E>,
     payload: &Value,
     invocation: &Invocation,
@@ -83,6 +83,7 @@ async fn dispatch<E: Ec2>(
         dry_run,
         deadline: invocation.deadline,
         now: Utc::now(),
+        confirm_with: None,
     };
 
     match event::parse(payload)? {
@@ -117,7 +118,7 @@ async fn dispatch<E: Ec2>(
                 alarm.reason.as_deref().unwrap_or("no reason given")
             );
             failover::run(
-                &app.ec2,
+                &app.cloud,
                 settings,
                 &request(incident, reason, settings.dry_run),
             )
@@ -132,11 +133,11 @@ async fn dispatch<E: Ec2>(
             match action {
                 ManualAction::Failover => {
                     let req = request(manual_incident(), reason, settings.dry_run);
-                    failover::run(&app.ec2, settings, &req).await
+                    failover::run(&app.cloud, settings, &req).await
                 }
                 ManualAction::Plan => {
                     failover::run(
-                        &app.ec2,
+                        &app.cloud,
                         settings,
                         &request(manual_incident(), reason, true),
                     )

@@ -1,7 +1,7 @@
 //! The Lambda binary: tracing, settings and SDK clients once, then serve events.
 
 use aws_config::{BehaviorVersion, Region};
-use ec2_failover::cloud::sdk::SdkEc2;
+use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Invocation, Settings, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         "ec2-failover ready"
     );
     let app = App {
-        ec2: SdkEc2::new(aws_sdk_ec2::Client::new(&sdk)),
+        cloud: SdkCloud::from_conf(&sdk),
         settings,
     };
     let app = &app;

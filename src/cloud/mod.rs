@@ -1,6 +1,7 @@
-//! The EC2 calls a failover needs, as one small trait.
+//! The AWS calls the function needs (EC2, and Route 53's health-check status),
+//! as one small trait.
 //!
-//! The pipeline only ever talks to [`Ec2`]; [`sdk::SdkEc2`] is its one production
+//! The pipeline only ever talks to [`Cloud`]; [`sdk::SdkCloud`] is its one production
 //! implementation (the AWS SDK). Keeping the surface this small lets a wrapper
 //! fail the Nth call, and keeps the SDK's large types out of the planning code,
 //! which works on the plain records below.
@@ -9,6 +10,7 @@
 //! failover does not grow with the number of instances in the account.
 
 pub mod error;
+pub mod faults;
 pub mod sdk;
 
 use std::future::Future;
@@ -184,6 +186,34 @@ impl RouteTable {
     }
 }
 
+/// What Route 53's checkers currently say about a health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckerReport {
+    pub healthy: usize,
+    pub total: usize,
+    /// One failing checker's words, for the report.
+    pub sample_failure: Option<String>,
+}
+
+impl CheckerReport {
+    /// Route 53 status lines start with `Success` or `Failure`.
+    pub fn from_statuses(statuses: &[&str]) -> Self {
+        Self {
+            healthy: statuses.iter().filter(|s| s.starts_with("Success")).count(),
+            total: statuses.len(),
+            sample_failure: statuses
+                .iter()
+                .find(|s| !s.starts_with("Success"))
+                .map(|s| (*s).to_owned()),
+        }
+    }
+
+    /// More than half of the checkers that answered see the endpoint healthy.
+    pub fn mostly_healthy(&self) -> bool {
+        self.total > 0 && self.healthy * 2 > self.total
+    }
+}
+
 /// Everything RunInstances is told about the replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
@@ -200,7 +230,7 @@ pub struct LaunchRequest {
 
 /// The EC2 operations of a failover. Each method is one API call, so a wrapper
 /// counting calls counts AWS round trips.
-pub trait Ec2: Send + Sync {
+pub trait Cloud: Send + Sync {
     /// VPCs tagged `Name=name`.
     fn vpcs_named(&self, name: &str) -> impl Future<Output = Result<Vec<Vpc>, CloudError>> + Send;
 
@@ -278,4 +308,10 @@ pub trait Ec2: Send + Sync {
         destination: &Cidr,
         instance_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// Route 53 `GetHealthCheckStatus`: what each checker sees right now.
+    fn health_check_status(
+        &self,
+        health_check_id: &str,
+    ) -> impl Future<Output = Result<CheckerReport, CloudError>> + Send;
 }

@@ -1,5 +1,5 @@
-//! [`Ec2`] on the AWS SDK: the production adapter, and the one the integration
-//! tests run against the emulator.
+//! [`Cloud`] on the AWS SDK: the production adapter, and the one the integration
+//! tests run against the emulator (and, for what moto lacks, a stand-in).
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -10,20 +10,30 @@ use aws_sdk_ec2::types::{
 use chrono::{DateTime, Utc};
 
 use super::{
-    Address, CloudError, Ec2, Image, Instance, InstanceState, LaunchRequest, Route, RouteTable,
-    RouteTarget, SecurityGroup, Subnet, Tag, Vpc,
+    Address, CheckerReport, Cloud, CloudError, Image, Instance, InstanceState, LaunchRequest,
+    Route, RouteTable, RouteTarget, SecurityGroup, Subnet, Tag, Vpc,
 };
 use crate::config::Cidr;
 
-/// EC2 through the AWS SDK. Cheap to clone; build once per region and reuse.
+/// EC2 and Route 53 through the AWS SDK. Cheap to clone; build once per
+/// region and reuse across invocations.
 #[derive(Clone, Debug)]
-pub struct SdkEc2 {
+pub struct SdkCloud {
     client: Client,
+    route53: aws_sdk_route53::Client,
 }
 
-impl SdkEc2 {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+impl SdkCloud {
+    pub fn new(ec2: Client, route53: aws_sdk_route53::Client) -> Self {
+        Self {
+            client: ec2,
+            route53,
+        }
+    }
+
+    /// Clients for every service from one SDK configuration.
+    pub fn from_conf(conf: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(conf), aws_sdk_route53::Client::new(conf))
     }
 }
 
@@ -172,7 +182,7 @@ fn parse_creation_date(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-impl Ec2 for SdkEc2 {
+impl Cloud for SdkCloud {
     async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
         const OP: &str = "DescribeVpcs";
         let out = self
@@ -476,5 +486,25 @@ impl Ec2 for SdkEc2 {
             .await
             .map_err(|e| cloud_error("CreateRoute", e))?;
         Ok(())
+    }
+
+    async fn health_check_status(
+        &self,
+        health_check_id: &str,
+    ) -> Result<CheckerReport, CloudError> {
+        const OP: &str = "GetHealthCheckStatus";
+        let out = self
+            .route53
+            .get_health_check_status()
+            .health_check_id(health_check_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        let statuses: Vec<&str> = out
+            .health_check_observations()
+            .iter()
+            .filter_map(|o| o.status_report().and_then(|r| r.status()))
+            .collect();
+        Ok(CheckerReport::from_statuses(&statuses))
     }
 }

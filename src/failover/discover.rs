@@ -5,7 +5,7 @@
 //! The VPC is not known before the round, so results are narrowed to the VPC
 //! here instead of in a second round of calls.
 
-use crate::cloud::{Address, CloudError, Ec2, Image, Instance, RouteTable, Subnet};
+use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RouteTable, Subnet};
 use crate::config::Settings;
 use crate::error::FailoverError;
 
@@ -74,7 +74,7 @@ fn aws(resource: String) -> impl FnOnce(CloudError) -> FailoverError {
     }
 }
 
-pub async fn discover<E: Ec2>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
+pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.floating_ip.map(|ip| ip.to_string());
     let (vpcs, instances, subnets, tables, images, address, groups) = tokio::join!(
         ec2.vpcs_named(&s.vpc_name),

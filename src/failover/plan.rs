@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sha2::Digest;
 
 use super::discover::World;
 use crate::cloud::{
@@ -213,41 +214,95 @@ pub fn inherited_tags(failed: &Instance) -> Vec<Tag> {
         .collect()
 }
 
-/// ClientToken for RunInstances: at most 64 ASCII characters, stable per incident.
-pub fn client_token(incident: &str) -> String {
-    let clean: String = incident
+/// ClientToken for RunInstances: at most 64 ASCII characters, stable per
+/// incident and launch attempt. Each attempt needs its own token: EC2 rejects
+/// a token reused with other parameters (another AZ or type).
+pub fn client_token(incident: &str, attempt: usize) -> String {
+    let raw = if attempt == 0 {
+        incident.to_owned()
+    } else {
+        format!("{incident}-{attempt}")
+    };
+    let clean: String = raw
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(64)
         .collect();
-    if clean.is_empty() {
-        "ec2-failover".to_owned()
+    if clean.is_empty() || clean.len() > 64 || clean.len() != raw.len() {
+        // Too long or not plain ASCII: a digest keeps it unique and stable.
+        let digest = sha2::Sha256::digest(raw.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let head: String = clean.chars().take(31).collect();
+        format!("{head}-{hex}")
     } else {
         clean
     }
 }
 
+/// One way to launch the replacement: an instance type in a subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchAttempt<'a> {
+    pub instance_type: String,
+    pub subnet: &'a Subnet,
+}
+
+/// The order in which launches are tried when AZs run out of capacity: the
+/// failed instance's own type in every candidate AZ first, then each of
+/// `FALLBACK_INSTANCE_TYPES` in every candidate AZ.
+pub fn launch_attempts<'a>(
+    own_type: &str,
+    subnets: &[&'a Subnet],
+    fallback_types: &[String],
+) -> Vec<LaunchAttempt<'a>> {
+    let mut types = vec![own_type.to_owned()];
+    for t in fallback_types {
+        if !types.contains(t) {
+            types.push(t.clone());
+        }
+    }
+    types
+        .iter()
+        .flat_map(|t| {
+            subnets.iter().map(move |s| LaunchAttempt {
+                instance_type: t.clone(),
+                subnet: s,
+            })
+        })
+        .collect()
+}
+
+/// Replacements this tool launched within `window` before `now`: the flap
+/// guard's memory, kept in AWS as the replacements' own tags and launch times.
+pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> Vec<&Instance> {
+    world
+        .instances
+        .iter()
+        .filter(|i| i.tag(TAG_REPLACES).is_some())
+        .filter(|i| age(i, now).is_some_and(|a| a < window))
+        .collect()
+}
+
 pub fn launch_request(
     failed: &Instance,
     image: &Image,
-    subnet: &Subnet,
+    attempt: (usize, &LaunchAttempt<'_>),
     security_group_ids: Option<&[String]>,
     incident: &str,
 ) -> LaunchRequest {
+    let (number, attempt) = attempt;
     let mut tags = inherited_tags(failed);
     tags.push(Tag::new(TAG_INCIDENT, incident));
     tags.push(Tag::new(TAG_REPLACES, &failed.id));
     LaunchRequest {
         image_id: image.id.clone(),
-        instance_type: failed.instance_type.clone(),
-        subnet_id: subnet.id.clone(),
+        instance_type: attempt.instance_type.clone(),
+        subnet_id: attempt.subnet.id.clone(),
         security_group_ids: security_group_ids
             .map(<[String]>::to_vec)
             .unwrap_or_else(|| failed.security_group_ids.clone()),
         key_name: failed.key_name.clone(),
         iam_instance_profile_arn: failed.iam_instance_profile_arn.clone(),
         tags,
-        client_token: client_token(incident),
+        client_token: client_token(incident, number),
     }
 }
 
@@ -708,10 +763,15 @@ mod tests {
     #[test]
     fn launch_copies_the_instance_and_records_the_incident() {
         let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let attempt = LaunchAttempt {
+            instance_type: "t3.small".into(),
+            subnet: &c,
+        };
         let req = launch_request(
             &failed,
             &image("ami-new", "2026-11-20T00:00:00Z"),
-            &subnet("subnet-c", "ap-northeast-1c"),
+            (0, &attempt),
             None,
             "alarm-1",
         );
@@ -725,18 +785,65 @@ mod tests {
         let over = launch_request(
             &failed,
             &image("ami-new", "2026-11-20T00:00:00Z"),
-            &subnet("subnet-c", "ap-northeast-1c"),
+            (2, &attempt),
             Some(&["sg-9".to_owned()]),
             "alarm-1",
         );
         assert_eq!(over.security_group_ids, ["sg-9"]);
+        assert_eq!(over.client_token, "alarm-1-2");
     }
 
     #[test]
-    fn client_token_is_bounded_ascii() {
-        assert_eq!(client_token("abc-123"), "abc-123");
-        assert_eq!(client_token(&"x".repeat(100)).len(), 64);
-        assert_eq!(client_token("ü/ß"), "ec2-failover");
+    fn client_token_is_bounded_ascii_and_unique_per_attempt() {
+        assert_eq!(client_token("abc-123", 0), "abc-123");
+        assert_eq!(client_token("abc-123", 1), "abc-123-1");
+        let long = "x".repeat(100);
+        let (t0, t1) = (client_token(&long, 0), client_token(&long, 1));
+        assert!(t0.len() <= 64 && t1.len() <= 64 && t0 != t1, "{t0} {t1}");
+        let odd = client_token("ü/ß", 0);
+        assert!(
+            odd.is_ascii() && !odd.is_empty() && odd.len() <= 64,
+            "{odd}"
+        );
+        assert_eq!(odd, client_token("ü/ß", 0));
+    }
+
+    #[test]
+    fn launch_attempts_go_through_every_az_before_changing_type() {
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let d = subnet("subnet-d", "ap-northeast-1d");
+        let order: Vec<(String, String)> = launch_attempts(
+            "t3.small",
+            &[&c, &d],
+            &["t3.medium".into(), "t3.small".into()],
+        )
+        .into_iter()
+        .map(|a| (a.instance_type, a.subnet.id.clone()))
+        .collect();
+        let expected = [
+            ("t3.small", "subnet-c"),
+            ("t3.small", "subnet-d"),
+            ("t3.medium", "subnet-c"),
+            ("t3.medium", "subnet-d"),
+        ];
+        assert_eq!(order, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    }
+
+    #[test]
+    fn recent_failovers_count_only_replacements_inside_the_window() {
+        let mut young = instance("i-young", InstanceState::Stopped, "ap-northeast-1c");
+        young.tags.push(Tag::new(TAG_REPLACES, "i-x"));
+        young.launch_time = Some(now() - chrono::Duration::minutes(20));
+        let mut old = young.clone();
+        old.id = "i-old".into();
+        old.launch_time = Some(now() - chrono::Duration::minutes(90));
+        let original = instance("i-orig", InstanceState::Stopped, "ap-northeast-1a");
+        let w = world(vec![young, old, original]);
+        let recent: Vec<&str> = recent_failovers(&w, now(), Duration::from_secs(3600))
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(recent, ["i-young"]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::plan::{Change, Decision, PlannedStep};
-use crate::cloud::{CloudError, Ec2, Instance, InstanceState};
+use crate::cloud::{Cloud, CloudError, Instance, InstanceState};
 use crate::error::FailoverError;
 use crate::report::{StepLog, StepStatus};
 
@@ -20,7 +20,7 @@ pub const WAIT: &str = "wait_for_replacement";
 /// Stops the failed instance without waiting for it to reach `stopped`: in an AZ
 /// outage it may never get there. Returns the error to report once the rest of
 /// the failover is done, so a stop that fails never delays the replacement.
-pub async fn stop_failed<E: Ec2>(
+pub async fn stop_failed<E: Cloud>(
     ec2: &E,
     failed: Option<&Instance>,
     failed_id: Option<&str>,
@@ -70,7 +70,7 @@ pub async fn stop_failed<E: Ec2>(
 
 /// Waits, within the invocation's deadline, until the replacement is `running`:
 /// the floating IP can only be associated with a running instance.
-pub async fn wait_until_running<E: Ec2>(
+pub async fn wait_until_running<E: Cloud>(
     ec2: &E,
     replacement: Instance,
     deadline: Option<Instant>,
@@ -139,7 +139,7 @@ pub async fn wait_until_running<E: Ec2>(
     }
 }
 
-async fn apply<E: Ec2>(ec2: &E, change: &Change) -> Result<(), CloudError> {
+async fn apply<E: Cloud>(ec2: &E, change: &Change) -> Result<(), CloudError> {
     match change {
         Change::DisableSourceDestCheck { instance } => {
             ec2.disable_source_dest_check(instance).await
@@ -189,7 +189,7 @@ fn step_name(step: &str) -> &'static str {
 /// Carries out the post-launch steps. They do not depend on each other, so
 /// their calls run concurrently; every outcome is recorded, and the first
 /// failure is returned after all of them have finished.
-pub async fn apply_all<E: Ec2>(
+pub async fn apply_all<E: Cloud>(
     ec2: &E,
     steps: Vec<PlannedStep>,
     dry_run: bool,

@@ -13,7 +13,7 @@ use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, InstanceType, ResourceType, Tag, TagSpecification,
 };
-use ec2_failover::cloud::sdk::SdkEc2;
+use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Invocation, Settings};
 use serde_json::Value;
 
@@ -73,6 +73,23 @@ impl Moto {
             .build();
         Client::from_conf(conf)
     }
+
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        route53_at(&self.endpoint)
+    }
+}
+
+/// A Route 53 client for an endpoint (moto, or a stand-in for what moto lacks).
+pub fn route53_at(endpoint: &str) -> aws_sdk_route53::Client {
+    let conf = aws_sdk_route53::Config::builder()
+        .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+        .region(aws_sdk_route53::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_route53::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_route53::Client::from_conf(conf)
 }
 
 impl Drop for Moto {
@@ -395,9 +412,9 @@ pub fn settings(world: &World, extra: &[(&str, &str)]) -> Settings {
         .expect("valid test settings")
 }
 
-pub fn app(moto: &Moto, settings: Settings) -> App<SdkEc2> {
+pub fn app(moto: &Moto, settings: Settings) -> App<SdkCloud> {
     App {
-        ec2: SdkEc2::new(moto.ec2()),
+        cloud: SdkCloud::new(moto.ec2(), moto.route53()),
         settings,
     }
 }

@@ -1,0 +1,335 @@
+//! A [`Cloud`] wrapper that injects failures and records every call.
+//!
+//! Shaped after mountpoint-s3-client's `failure_client`: it wraps the real
+//! adapter, so what is not failed really happens in AWS (or the emulator).
+//! Tests use it to prove that a failover survives throttling, capacity errors
+//! and a crash at any call; the benchmark uses its call log to count round trips.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    Address, CheckerReport, Cloud, CloudError, Image, Instance, LaunchRequest, RouteTable,
+    SecurityGroup, Subnet, Vpc,
+};
+use crate::config::Cidr;
+
+/// One call that reached the wrapper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: &'static str,
+    /// The resource the call names (instance, subnet, route table...).
+    pub target: String,
+    /// True for calls that change something in AWS.
+    pub mutating: bool,
+    /// True when the wrapper failed it.
+    pub failed: bool,
+}
+
+/// A failure to inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Call `n` (1-based, every call counts) fails with AWS error `code`.
+    FailCall { n: usize, code: String },
+    /// Every call after the first `n` fails with AWS error `code`.
+    FailAfter { n: usize, code: String },
+    /// The invocation dies at the `k`-th mutating call (1-based): with
+    /// `after_effect`, AWS carries the call out but the answer is lost; without,
+    /// the call never reaches AWS. Every later call fails as well.
+    DieAtMutation { k: usize, after_effect: bool },
+    /// Calls to `operation` whose target contains `target` (any target when
+    /// empty) fail with `code`, at most `times` times (always when `None`).
+    FailOperation {
+        operation: &'static str,
+        target: String,
+        code: String,
+        times: Option<usize>,
+    },
+    /// DescribeInstances by id does not list the instance yet, as EC2 may not
+    /// right after RunInstances; `times` looks (always when `None`).
+    HideInstance { times: Option<usize> },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    faults: Vec<(Fault, usize)>,
+    calls: Vec<Call>,
+    mutations: usize,
+    dead: bool,
+}
+
+enum Gate {
+    Proceed,
+    Fail(CloudError),
+    /// Let the call happen, then lose its answer.
+    Lose(CloudError),
+    Hide,
+}
+
+/// The wrapper. Clones share one call log and one set of faults.
+#[derive(Debug, Clone)]
+pub struct FaultyCloud<C> {
+    inner: C,
+    state: Arc<Mutex<State>>,
+}
+
+impl<C: Cloud> FaultyCloud<C> {
+    pub fn new(inner: C) -> Self {
+        Self {
+            inner,
+            state: Arc::default(),
+        }
+    }
+
+    pub fn with(self, fault: Fault) -> Self {
+        self.lock().faults.push((fault, 0));
+        self
+    }
+
+    /// Every call so far, in the order they were made.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// Removes all faults and revives a dead wrapper (the next invocation).
+    pub fn heal(&self) {
+        let mut s = self.lock();
+        s.faults.clear();
+        s.dead = false;
+    }
+
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave State half-written; keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn gate(&self, operation: &'static str, target: &str, mutating: bool) -> Gate {
+        let mut s = self.lock();
+        let n = s.calls.len() + 1;
+        if mutating {
+            s.mutations += 1;
+        }
+        let mutation = s.mutations;
+        let mut gate = if s.dead {
+            Gate::Fail(crashed(operation))
+        } else {
+            Gate::Proceed
+        };
+        let mut died = false;
+        if matches!(gate, Gate::Proceed) {
+            for (fault, used) in s.faults.iter_mut() {
+                let hit = match fault {
+                    Fault::FailCall { n: at, code } if *at == n => {
+                        Some(Gate::Fail(injected(operation, code)))
+                    }
+                    Fault::FailAfter { n: at, code } if n > *at => {
+                        Some(Gate::Fail(injected(operation, code)))
+                    }
+                    Fault::DieAtMutation { k, after_effect } if mutating && *k == mutation => {
+                        died = true;
+                        Some(if *after_effect {
+                            Gate::Lose(crashed(operation))
+                        } else {
+                            Gate::Fail(crashed(operation))
+                        })
+                    }
+                    Fault::FailOperation {
+                        operation: op,
+                        target: t,
+                        code,
+                        times,
+                    } if *op == operation
+                        && target.contains(t.as_str())
+                        && times.is_none_or(|max| *used < max) =>
+                    {
+                        Some(Gate::Fail(injected(operation, code)))
+                    }
+                    Fault::HideInstance { times }
+                        if operation == "DescribeInstances"
+                            && !mutating
+                            && target.starts_with("i-")
+                            && times.is_none_or(|max| *used < max) =>
+                    {
+                        Some(Gate::Hide)
+                    }
+                    _ => None,
+                };
+                if let Some(g) = hit {
+                    *used += 1;
+                    gate = g;
+                    break;
+                }
+            }
+        }
+        if died {
+            s.dead = true;
+        }
+        let failed = !matches!(gate, Gate::Proceed | Gate::Hide);
+        s.calls.push(Call {
+            operation,
+            target: target.to_owned(),
+            mutating,
+            failed,
+        });
+        gate
+    }
+
+    async fn call<T, F>(
+        &self,
+        operation: &'static str,
+        target: &str,
+        mutating: bool,
+        f: impl FnOnce() -> F,
+    ) -> Result<T, CloudError>
+    where
+        F: Future<Output = Result<T, CloudError>>,
+    {
+        match self.gate(operation, target, mutating) {
+            Gate::Proceed | Gate::Hide => f().await,
+            Gate::Fail(e) => Err(e),
+            Gate::Lose(e) => {
+                let _ = f().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn injected(operation: &'static str, code: &str) -> CloudError {
+    CloudError::service(operation, code, "injected by FaultyCloud")
+}
+
+fn crashed(operation: &'static str) -> CloudError {
+    CloudError::transport(operation, "injected crash: the invocation died here")
+}
+
+impl<C: Cloud> Cloud for FaultyCloud<C> {
+    async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
+        self.call("DescribeVpcs", name, false, || self.inner.vpcs_named(name))
+            .await
+    }
+
+    async fn instances_named(&self, name: &str) -> Result<Vec<Instance>, CloudError> {
+        self.call("DescribeInstances", name, false, || {
+            self.inner.instances_named(name)
+        })
+        .await
+    }
+
+    async fn instance(&self, id: &str) -> Result<Option<Instance>, CloudError> {
+        match self.gate("DescribeInstances", id, false) {
+            Gate::Proceed => self.inner.instance(id).await,
+            Gate::Hide => Ok(None),
+            Gate::Fail(e) | Gate::Lose(e) => Err(e),
+        }
+    }
+
+    async fn subnets_named(&self, name: &str) -> Result<Vec<Subnet>, CloudError> {
+        self.call("DescribeSubnets", name, false, || {
+            self.inner.subnets_named(name)
+        })
+        .await
+    }
+
+    async fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
+        self.call("DescribeRouteTables", name, false, || {
+            self.inner.route_tables_named(name)
+        })
+        .await
+    }
+
+    async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
+        self.call("DescribeImages", name, false, || {
+            self.inner.images_named(name)
+        })
+        .await
+    }
+
+    async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
+        self.call("DescribeAddresses", public_ip, false, || {
+            self.inner.address(public_ip)
+        })
+        .await
+    }
+
+    async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
+        self.call("DescribeSecurityGroups", name, false, || {
+            self.inner.security_groups_named(name)
+        })
+        .await
+    }
+
+    async fn stop_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.call("StopInstances", id, true, || self.inner.stop_instance(id))
+            .await
+    }
+
+    async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
+        let target = format!("{} {}", request.subnet_id, request.instance_type);
+        self.call("RunInstances", &target, true, || {
+            self.inner.run_instance(request)
+        })
+        .await
+    }
+
+    async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
+        self.call("ModifyInstanceAttribute", instance_id, true, || {
+            self.inner.disable_source_dest_check(instance_id)
+        })
+        .await
+    }
+
+    async fn associate_address(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        let target = format!("{allocation_id} {instance_id}");
+        self.call("AssociateAddress", &target, true, || {
+            self.inner.associate_address(allocation_id, instance_id)
+        })
+        .await
+    }
+
+    async fn replace_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        let target = format!("{route_table_id} {destination}");
+        self.call("ReplaceRoute", &target, true, || {
+            self.inner
+                .replace_route(route_table_id, destination, instance_id)
+        })
+        .await
+    }
+
+    async fn create_route(
+        &self,
+        route_table_id: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> Result<(), CloudError> {
+        let target = format!("{route_table_id} {destination}");
+        self.call("CreateRoute", &target, true, || {
+            self.inner
+                .create_route(route_table_id, destination, instance_id)
+        })
+        .await
+    }
+
+    async fn health_check_status(
+        &self,
+        health_check_id: &str,
+    ) -> Result<CheckerReport, CloudError> {
+        self.call("GetHealthCheckStatus", health_check_id, false, || {
+            self.inner.health_check_status(health_check_id)
+        })
+        .await
+    }
+}
