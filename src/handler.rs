@@ -117,12 +117,10 @@ async fn dispatch<E: Cloud>(
                 alarm.name,
                 alarm.reason.as_deref().unwrap_or("no reason given")
             );
-            failover::run(
-                &app.cloud,
-                settings,
-                &request(incident, reason, settings.dry_run),
-            )
-            .await
+            let mut req = request(incident, reason, settings.dry_run);
+            // An operator's manual failover is its own confirmation; an alarm's is not.
+            req.confirm_with = settings.health_check_id.clone();
+            failover::run(&app.cloud, settings, &req).await
         }
         Trigger::Manual { action, reason } => {
             let reason = format!(

@@ -1,5 +1,8 @@
 //! The Lambda binary: tracing, settings and SDK clients once, then serve events.
 
+// The failover future nests deeply (join of steps inside the runtime's service).
+#![recursion_limit = "256"]
+
 use aws_config::{BehaviorVersion, Region};
 use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Invocation, Settings, handle};

@@ -3,6 +3,8 @@
 //! the world to prove that something changed nothing.
 #![allow(dead_code)]
 
+pub mod route53_standin;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -590,4 +592,61 @@ pub fn tag_of(i: &aws_sdk_ec2::types::Instance, key: &str) -> Option<String> {
         .iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value().map(str::to_owned))
+}
+
+/// Asserts the world of one complete failover from the seed world: exactly one
+/// replacement (running, in 1c, source/dest check off), the floating IP and
+/// the VPN route on it, the failed instance stopped, bystanders untouched and
+/// nothing else launched. Returns the replacement's id.
+pub async fn assert_failed_over_once(ec2: &Client, w: &World) -> String {
+    let mut ours: Vec<String> = instances_named(ec2, "sophos")
+        .await
+        .into_iter()
+        .filter(|id| *id != w.sophos && *id != w.foreign_sophos)
+        .collect();
+    assert_eq!(ours.len(), 1, "exactly one replacement, got {ours:?}");
+    let new_id = ours.remove(0);
+    let new = describe(ec2, &new_id).await;
+    assert_eq!(new.state().unwrap().name().unwrap().as_str(), "running");
+    assert_eq!(new.subnet_id(), Some(w.subnet_c.as_str()));
+    assert_eq!(
+        new.source_dest_check(),
+        Some(false),
+        "source/dest check off"
+    );
+    assert_eq!(
+        tag_of(&new, "ec2-failover:replaces"),
+        Some(w.sophos.clone())
+    );
+    let old = describe(ec2, &w.sophos).await;
+    let old_state = old.state().unwrap().name().unwrap().as_str().to_owned();
+    assert!(
+        old_state == "stopping" || old_state == "stopped",
+        "failed instance is {old_state}"
+    );
+    assert_eq!(
+        address_owner(ec2, &w.floating_ip).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(ec2, &w.route_table, VPN_CIDR).await,
+        Some(new_id.clone())
+    );
+    assert_eq!(
+        route_target(ec2, &w.route_table, "0.0.0.0/0").await,
+        Some(w.igw.clone())
+    );
+    assert_eq!(address_owner(ec2, &w.web_ip).await, Some(w.web.clone()));
+    // Nothing orphaned: every instance in the account is accounted for.
+    let all = snapshot(ec2).await.instances.len();
+    assert_eq!(
+        all, 4,
+        "sophos, its replacement, web and the foreign sophos"
+    );
+    new_id
+}
+
+/// The SDK adapter wrapped for fault injection.
+pub fn faulty(moto: &Moto) -> ec2_failover::cloud::faults::FaultyCloud<SdkCloud> {
+    ec2_failover::cloud::faults::FaultyCloud::new(SdkCloud::new(moto.ec2(), moto.route53()))
 }
