@@ -53,7 +53,23 @@ pub async fn handle<E: Cloud>(
     payload: &Value,
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
+    let started = Instant::now();
+    let before = app.cloud.usage();
     let result = dispatch(app, payload, invocation).await;
+    let usage = app
+        .cloud
+        .usage()
+        .zip(before)
+        .map(|(after, before)| after.since(before));
+    let line = crate::metrics::emf(
+        &app.settings.instance_name,
+        &result,
+        started.elapsed(),
+        usage,
+        Utc::now().timestamp_millis(),
+    );
+    // EMF goes to stdout as one raw JSON line, outside the tracing format.
+    println!("{line}");
     match &result {
         Ok(report) => tracing::info!(
             report = %serde_json::to_string(report).unwrap_or_default(),

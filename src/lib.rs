@@ -9,7 +9,7 @@
 //! [`event`] (payload → trigger, before any AWS call) →
 //! [`handler`] (does the trigger call for action?) →
 //! [`failover`] (discover, plan, act; each step a reconcile) →
-//! [`report`] (what happened, step by step).
+//! [`report`] (what happened, step by step) → [`metrics`] (one EMF line).
 //! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
 
 pub mod cloud;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod event;
 pub mod failover;
 pub mod handler;
+pub mod metrics;
 pub mod report;
 
 pub use config::Settings;

@@ -376,3 +376,39 @@ async fn missing_pieces_stop_the_failover_before_any_change() {
     }
     assert_eq!(snapshot(&ec2).await, before);
 }
+
+#[tokio::test]
+async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let cloud =
+        ec2_failover::cloud::sdk::SdkCloud::counting(moto.ec2_conf(), route53_conf(&moto.endpoint));
+    let app = ec2_failover::App {
+        cloud,
+        settings: settings(&w, &[]),
+    };
+    use ec2_failover::cloud::Cloud;
+    let before = app.cloud.usage().expect("the SDK adapter counts");
+    let r = handle(&app, &sample("sns-alarm.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver);
+    let used = app.cloud.usage().unwrap().since(before);
+    // 6 discovery describes (VPC, instances, subnets, route tables, images,
+    // address; no security-group lookup here), stop, run, 1 look while
+    // waiting, source/dest check, EIP, route.
+    assert_eq!(used.calls, 12, "{used:?}");
+    assert_eq!(used.retries, 0);
+    assert!(used.bytes_received > 1000, "{used:?}");
+
+    let line = ec2_failover::metrics::emf(
+        "sophos",
+        &Ok(r),
+        std::time::Duration::from_millis(5),
+        Some(used),
+        0,
+    );
+    assert_eq!(line["AwsCalls"], 12);
+    assert_eq!(line["Outcome"], "failed_over");
+}

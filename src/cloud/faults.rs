@@ -208,6 +208,10 @@ fn crashed(operation: &'static str) -> CloudError {
 }
 
 impl<C: Cloud> Cloud for FaultyCloud<C> {
+    fn usage(&self) -> Option<super::usage::UsageSnapshot> {
+        self.inner.usage()
+    }
+
     async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
         self.call("DescribeVpcs", name, false, || self.inner.vpcs_named(name))
             .await

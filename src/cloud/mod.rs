@@ -12,6 +12,7 @@
 pub mod error;
 pub mod faults;
 pub mod sdk;
+pub mod usage;
 
 use std::future::Future;
 
@@ -314,4 +315,9 @@ pub trait Cloud: Send + Sync {
         &self,
         health_check_id: &str,
     ) -> impl Future<Output = Result<CheckerReport, CloudError>> + Send;
+
+    /// AWS calls, retries and bytes so far, where the implementation counts them.
+    fn usage(&self) -> Option<usage::UsageSnapshot> {
+        None
+    }
 }

@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use chrono::{DateTime, Utc};
 
+use super::usage::{ApiUsage, UsageSnapshot};
 use super::{
     Address, CheckerReport, Cloud, CloudError, Image, Instance, InstanceState, LaunchRequest,
     Route, RouteTable, RouteTarget, SecurityGroup, Subnet, Tag, Vpc,
@@ -21,6 +22,7 @@ use crate::config::Cidr;
 pub struct SdkCloud {
     client: Client,
     route53: aws_sdk_route53::Client,
+    usage: Option<ApiUsage>,
 }
 
 impl SdkCloud {
@@ -28,12 +30,27 @@ impl SdkCloud {
         Self {
             client: ec2,
             route53,
+            usage: None,
         }
     }
 
-    /// Clients for every service from one SDK configuration.
+    /// Clients for every service from one SDK configuration, counting their
+    /// calls, retries and bytes (for the metrics line).
     pub fn from_conf(conf: &aws_config::SdkConfig) -> Self {
-        Self::new(Client::new(conf), aws_sdk_route53::Client::new(conf))
+        Self::counting(conf.into(), conf.into())
+    }
+
+    /// Clients from per-service configurations, with an [`ApiUsage`] interceptor
+    /// added to both.
+    pub fn counting(ec2: aws_sdk_ec2::Config, route53: aws_sdk_route53::Config) -> Self {
+        let usage = ApiUsage::default();
+        Self {
+            client: Client::from_conf(ec2.to_builder().interceptor(usage.clone()).build()),
+            route53: aws_sdk_route53::Client::from_conf(
+                route53.to_builder().interceptor(usage.clone()).build(),
+            ),
+            usage: Some(usage),
+        }
     }
 }
 
@@ -486,6 +503,10 @@ impl Cloud for SdkCloud {
             .await
             .map_err(|e| cloud_error("CreateRoute", e))?;
         Ok(())
+    }
+
+    fn usage(&self) -> Option<UsageSnapshot> {
+        self.usage.as_ref().map(ApiUsage::snapshot)
     }
 
     async fn health_check_status(

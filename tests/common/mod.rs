@@ -65,15 +65,18 @@ impl Moto {
         }
     }
 
-    /// An EC2 client signed with dummy credentials (moto misroutes unsigned requests).
-    pub fn ec2(&self) -> Client {
-        let conf = aws_sdk_ec2::Config::builder()
+    /// EC2 configuration signed with dummy credentials (moto misroutes unsigned requests).
+    pub fn ec2_conf(&self) -> aws_sdk_ec2::Config {
+        aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .build();
-        Client::from_conf(conf)
+            .build()
+    }
+
+    pub fn ec2(&self) -> Client {
+        Client::from_conf(self.ec2_conf())
     }
 
     pub fn route53(&self) -> aws_sdk_route53::Client {
@@ -83,15 +86,18 @@ impl Moto {
 
 /// A Route 53 client for an endpoint (moto, or a stand-in for what moto lacks).
 pub fn route53_at(endpoint: &str) -> aws_sdk_route53::Client {
-    let conf = aws_sdk_route53::Config::builder()
+    aws_sdk_route53::Client::from_conf(route53_conf(endpoint))
+}
+
+pub fn route53_conf(endpoint: &str) -> aws_sdk_route53::Config {
+    aws_sdk_route53::Config::builder()
         .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
         .region(aws_sdk_route53::config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_route53::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
-        .build();
-    aws_sdk_route53::Client::from_conf(conf)
+        .build()
 }
 
 impl Drop for Moto {
