@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod failover;
+pub mod groups;
 pub mod handler;
 pub mod metrics;
 pub mod report;

@@ -135,7 +135,7 @@ fn parse_sns(event: &Value) -> Result<Trigger, EventError> {
     ))
 }
 
-pub(crate) fn kind_of(v: &Value) -> &'static str {
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
