@@ -15,13 +15,12 @@ use crate::report::{Outcome, Report};
 
 pub const NAMESPACE: &str = "ec2-failover";
 
-fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::FailedOver => "failed_over",
-        Outcome::AlreadyFailedOver => "already_failed_over",
-        Outcome::Ignored => "ignored",
-        Outcome::Planned => "planned",
-    }
+/// The outcome as the report spells it (`failed_over`, ...).
+fn outcome_name(o: Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{o:?}"))
 }
 
 /// Steps with generated names (`route rtb-1 10.0.0.0/8`) are summed under their kind.
@@ -49,7 +48,7 @@ pub fn emf(
         };
 
     let outcome = match result {
-        Ok(r) => outcome_name(r.outcome).to_owned(),
+        Ok(r) => outcome_name(r.outcome),
         Err(_) => "error".to_owned(),
     };
     put(&mut root, "Invocations".into(), json!(1), "Count");
