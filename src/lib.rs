@@ -10,6 +10,7 @@
 //! [`handler`] (does the trigger call for action?) →
 //! [`failover`] (discover, plan, act; each step a reconcile) →
 //! [`report`] (what happened, step by step).
+//! [`stamp`] takes the AMIs failovers launch from, on a schedule, and prunes old ones.
 //! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
 
 pub mod cloud;
@@ -19,6 +20,7 @@ pub mod event;
 pub mod failover;
 pub mod handler;
 pub mod report;
+pub mod stamp;
 
 pub use config::Settings;
 pub use error::FailoverError;
