@@ -106,7 +106,10 @@ pub fn retention<'a>(
         .collect()
 }
 
-fn aws(step: &'static str, resource: impl Into<String>) -> impl FnOnce(CloudError) -> FailoverError {
+fn aws(
+    step: &'static str,
+    resource: impl Into<String>,
+) -> impl FnOnce(CloudError) -> FailoverError {
     let resource = resource.into();
     move |source| FailoverError::Aws {
         step,
@@ -134,7 +137,10 @@ pub async fn run<C: Cloud>(
         cloud.tool_snapshots(&settings.ami_name),
     );
     let vpc_id = one_vpc(
-        vpcs.map_err(aws("discover", format!("VPC tagged Name={}", settings.vpc_name)))?,
+        vpcs.map_err(aws(
+            "discover",
+            format!("VPC tagged Name={}", settings.vpc_name),
+        ))?,
         settings,
     )?;
     let instances: Vec<Instance> = instances
@@ -301,7 +307,10 @@ pub async fn run<C: Cloud>(
         }
         let t = Instant::now();
         let step = format!("orphan {}", snapshot.id);
-        let what = format!("DeleteSnapshot {}: its AMI {owner} no longer exists", snapshot.id);
+        let what = format!(
+            "DeleteSnapshot {}: its AMI {owner} no longer exists",
+            snapshot.id
+        );
         if req.dry_run {
             log.record(step, StepStatus::Planned, what, t);
             continue;
@@ -434,7 +443,11 @@ async fn tag_snapshots<C: Cloud>(
         acted = true;
         let t = Instant::now();
         let step = format!("tag_snapshots {}", image.id);
-        let what = format!("CreateTags [{}] as snapshots of {}", untagged.join(", "), image.id);
+        let what = format!(
+            "CreateTags [{}] as snapshots of {}",
+            untagged.join(", "),
+            image.id
+        );
         if dry_run {
             log.record(step, StepStatus::Planned, what, t);
             continue;

@@ -99,9 +99,13 @@ async fn scheduled_snapshot_takes_a_tagged_ami_once_and_tags_its_snapshots() {
     let w = build_world(&ec2).await;
     let app = app(&moto, settings(&w, &[]));
 
-    let report = handle(&app, &sample("scheduled-snapshot.json"), &invocation("req-1"))
-        .await
-        .expect("snapshot succeeds");
+    let report = handle(
+        &app,
+        &sample("scheduled-snapshot.json"),
+        &invocation("req-1"),
+    )
+    .await
+    .expect("snapshot succeeds");
     assert_eq!(report.outcome, Outcome::SnapshotTaken, "{report:#?}");
     assert_eq!(report.incident, "schedule-20261121T1800Z");
     assert_eq!(
@@ -146,16 +150,20 @@ async fn scheduled_snapshot_takes_a_tagged_ami_once_and_tags_its_snapshots() {
         cloud: cloud.clone(),
         settings: app.settings.clone(),
     };
-    let report = handle(&again, &sample("scheduled-snapshot.json"), &invocation("req-2"))
-        .await
-        .expect("redelivery succeeds");
+    let report = handle(
+        &again,
+        &sample("scheduled-snapshot.json"),
+        &invocation("req-2"),
+    )
+    .await
+    .expect("redelivery succeeds");
     assert_eq!(report.outcome, Outcome::SnapshotTaken, "{report:#?}");
     assert_eq!(report.image.as_deref(), Some(ami.as_str()));
     assert_eq!(
         report.step("create_image").map(|s| s.status),
         Some(StepStatus::AlreadyDone)
     );
-    assert_eq!(tool_images(&ec2).await, [ami.clone()]);
+    assert_eq!(tool_images(&ec2).await, vec![ami.clone()]);
     let mutations: Vec<_> = cloud.calls().into_iter().filter(|c| c.mutating).collect();
     assert!(mutations.is_empty(), "{mutations:?}");
 }
@@ -177,9 +185,13 @@ async fn manual_snapshot_repairs_untagged_snapshots_of_tool_amis() {
         cloud: cloud.clone(),
         settings: app.settings.clone(),
     };
-    let err = handle(&dying, &sample("manual-snapshot.json"), &invocation("req-1"))
-        .await
-        .expect_err("dies at CreateTags");
+    let err = handle(
+        &dying,
+        &sample("manual-snapshot.json"),
+        &invocation("req-1"),
+    )
+    .await
+    .expect_err("dies at CreateTags");
     assert!(err.retryable(), "{err}");
     let [first] = tool_images(&ec2).await.try_into().expect("one tool AMI");
     let untagged = snapshot_ids(&image(&ec2, &first).await.unwrap());
@@ -194,7 +206,9 @@ async fn manual_snapshot_repairs_untagged_snapshots_of_tool_amis() {
         .expect("the next run succeeds");
     assert_eq!(report.outcome, Outcome::SnapshotTaken, "{report:#?}");
     assert_eq!(
-        report.step(&format!("tag_snapshots {first}")).map(|s| s.status),
+        report
+            .step(&format!("tag_snapshots {first}"))
+            .map(|s| s.status),
         Some(StepStatus::Done),
         "{report:#?}"
     );
@@ -224,11 +238,15 @@ async fn runs_prune_to_the_retention_sparing_foreign_and_in_use_amis() {
     assert!(foreign.iter().any(|(id, _)| *id == w.new_ami));
 
     tick().await;
-    let first = handle(&app, &scheduled_at("2026-11-18T18:00:00Z"), &invocation("s1"))
-        .await
-        .expect("first snapshot")
-        .image
-        .expect("first AMI");
+    let first = handle(
+        &app,
+        &scheduled_at("2026-11-18T18:00:00Z"),
+        &invocation("s1"),
+    )
+    .await
+    .expect("first snapshot")
+    .image
+    .expect("first AMI");
 
     // The failover launches from the newest available AMI: the one just taken.
     let report = handle(&app, &sample("sns-alarm.json"), &invocation("f1"))
@@ -301,11 +319,15 @@ async fn a_crash_between_deregister_and_delete_leaves_no_orphan_snapshot() {
     let w = build_world(&ec2).await;
     let app = app(&moto, settings(&w, &[("AMI_RETENTION", "1")]));
 
-    let first = handle(&app, &scheduled_at("2026-11-20T18:00:00Z"), &invocation("s1"))
-        .await
-        .expect("first snapshot")
-        .image
-        .expect("first AMI");
+    let first = handle(
+        &app,
+        &scheduled_at("2026-11-20T18:00:00Z"),
+        &invocation("s1"),
+    )
+    .await
+    .expect("first snapshot")
+    .image
+    .expect("first AMI");
     let first_snaps = snapshot_ids(&image(&ec2, &first).await.unwrap());
     assert!(!first_snaps.is_empty());
 

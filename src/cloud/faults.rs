@@ -250,8 +250,10 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     }
 
     async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        self.call("DescribeImages", name, false, || self.inner.tool_images(name))
-            .await
+        self.call("DescribeImages", name, false, || {
+            self.inner.tool_images(name)
+        })
+        .await
     }
 
     async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {

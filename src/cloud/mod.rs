@@ -333,8 +333,10 @@ pub trait Cloud: Send + Sync {
         tags: &[Tag],
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
-    fn deregister_image(&self, image_id: &str)
-    -> impl Future<Output = Result<(), CloudError>> + Send;
+    fn deregister_image(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     fn delete_snapshot(
         &self,
