@@ -394,3 +394,72 @@ async fn without_any_usable_ami_the_failover_changes_nothing() {
     assert!(message.contains("nothing was changed"), "{message}");
     assert_eq!(snapshot(&ec2).await, before, "nothing was stopped or moved");
 }
+
+#[tokio::test]
+async fn dry_run_plans_and_no_running_appliance_refuses_without_changing_anything() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let app = app(&moto, settings(&w, &[]));
+    let older = handle(
+        &app,
+        &scheduled_at("2026-11-20T18:00:00Z"),
+        &invocation("s1"),
+    )
+    .await
+    .expect("snapshot")
+    .image
+    .expect("an AMI");
+    tick().await;
+    handle(
+        &app,
+        &scheduled_at("2026-11-21T18:00:00Z"),
+        &invocation("s2"),
+    )
+    .await
+    .expect("snapshot");
+    let before = tool_images(&ec2).await;
+
+    // DRY_RUN with a smaller retention: says what it would do, does nothing.
+    let cloud = faulty(&moto);
+    let planner = App {
+        cloud: cloud.clone(),
+        settings: settings(&w, &[("DRY_RUN", "true"), ("AMI_RETENTION", "1")]),
+    };
+    let report = handle(
+        &planner,
+        &scheduled_at("2026-11-22T18:00:00Z"),
+        &invocation("s3"),
+    )
+    .await
+    .expect("dry run succeeds");
+    assert_eq!(report.outcome, Outcome::Planned, "{report:#?}");
+    assert_eq!(
+        report.step("create_image").map(|s| s.status),
+        Some(StepStatus::Planned)
+    );
+    assert_eq!(
+        report.step(&format!("prune {older}")).map(|s| s.status),
+        Some(StepStatus::Planned),
+        "{report:#?}"
+    );
+    assert!(
+        cloud.calls().iter().all(|c| !c.mutating),
+        "{:?}",
+        cloud.calls()
+    );
+    assert_eq!(tool_images(&ec2).await, before);
+
+    // No running appliance: nothing to take an AMI of, and nothing is pruned.
+    ec2.stop_instances()
+        .instance_ids(&w.sophos)
+        .send()
+        .await
+        .unwrap();
+    let err = handle(&app, &sample("manual-snapshot.json"), &invocation("m1"))
+        .await
+        .expect_err("no running instance");
+    assert_eq!(err.error_type(), "Permanent.ResourceMissing", "{err}");
+    assert!(err.to_string().contains("INSTANCE_NAME"), "{err}");
+    assert_eq!(tool_images(&ec2).await, before);
+}

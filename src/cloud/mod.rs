@@ -271,8 +271,8 @@ pub struct LaunchRequest {
     pub client_token: String,
 }
 
-/// The EC2 operations of a failover. Each method is one API call, so a wrapper
-/// counting calls counts AWS round trips.
+/// The EC2 operations of a failover and of the AMI lifecycle. Each method is
+/// one API call, so a wrapper counting calls counts AWS round trips.
 pub trait Cloud: Send + Sync {
     /// VPCs tagged `Name=name`.
     fn vpcs_named(&self, name: &str) -> impl Future<Output = Result<Vec<Vpc>, CloudError>> + Send;
