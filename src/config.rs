@@ -111,6 +111,11 @@ pub struct Settings {
     /// the failed instance's own type.
     pub fallback_instance_types: Vec<String>,
     pub dry_run: bool,
+    /// CreateImage without rebooting the appliance (a VPN gateway that reboots
+    /// drops every tunnel), at the price of crash-consistent disks.
+    pub no_reboot: bool,
+    /// How many AMIs this tool created to keep (at least 1).
+    pub ami_retention: u32,
 }
 
 impl Settings {
@@ -212,14 +217,26 @@ impl Settings {
                 types
             }
         };
-        let dry_run = optional("DRY_RUN")
-            .map(|v| match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new("DRY_RUN", &v, "is not true or false")),
-            })
-            .transpose()?
-            .unwrap_or(false);
+        let flag = |k: &'static str, default: bool| {
+            optional(k)
+                .map(|v| match v.to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => Ok(true),
+                    "false" | "0" | "no" | "off" => Ok(false),
+                    _ => Err(ConfigError::new(k, &v, "is not true or false")),
+                })
+                .transpose()
+                .map(|v| v.unwrap_or(default))
+        };
+        let dry_run = flag("DRY_RUN", false)?;
+        let no_reboot = flag("NO_REBOOT", true)?;
+        let ami_retention = whole("AMI_RETENTION", 3, "AMIs")?;
+        if ami_retention == 0 {
+            return Err(ConfigError::new(
+                "AMI_RETENTION",
+                "0",
+                "must be at least 1 (a failover needs an AMI to launch from)",
+            ));
+        }
 
         Ok(Settings {
             instance_name: required("INSTANCE_NAME")?,
@@ -237,6 +254,8 @@ impl Settings {
             failover_window: Duration::from_secs(u64::from(window_minutes) * 60),
             fallback_instance_types,
             dry_run,
+            no_reboot,
+            ami_retention,
         })
     }
 }
@@ -297,6 +316,18 @@ mod tests {
         assert_eq!(s.max_failovers, 3);
         assert_eq!(s.failover_window, Duration::from_secs(60 * 60));
         assert!(s.fallback_instance_types.is_empty());
+        assert!(s.no_reboot);
+        assert_eq!(s.ami_retention, 3);
+    }
+
+    #[test]
+    fn snapshot_settings_parse() {
+        let s = settings(&[("NO_REBOOT", "false"), ("AMI_RETENTION", "7")]).unwrap();
+        assert!(!s.no_reboot);
+        assert_eq!(s.ami_retention, 7);
+        let s = settings(&[("NO_REBOOT", "On"), ("AMI_RETENTION", "1")]).unwrap();
+        assert!(s.no_reboot);
+        assert_eq!(s.ami_retention, 1);
     }
 
     #[test]
@@ -341,6 +372,10 @@ mod tests {
             ("MAX_FAILOVERS", "three"),
             ("FAILOVER_WINDOW_MINUTES", "1h"),
             ("FALLBACK_INSTANCE_TYPES", "t3.large, T3 Large"),
+            ("NO_REBOOT", "sometimes"),
+            ("AMI_RETENTION", "0"),
+            ("AMI_RETENTION", "-1"),
+            ("AMI_RETENTION", "2.5"),
         ] {
             let e = settings(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

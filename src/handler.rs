@@ -14,6 +14,7 @@ use crate::error::FailoverError;
 use crate::event::{self, AlarmState, ManualAction, Trigger};
 use crate::failover::{self, FailoverRequest};
 use crate::report::Report;
+use crate::stamp::{self, SnapshotRequest};
 
 /// What lives for the whole life of the Lambda process: settings read once,
 /// SDK clients built once.
@@ -157,15 +158,40 @@ async fn dispatch<E: Cloud>(
                     )
                     .await
                 }
-                ManualAction::Snapshot => Err(FailoverError::Unsupported { action: "snapshot" }),
+                ManualAction::Snapshot => {
+                    let now = Utc::now();
+                    let req = SnapshotRequest {
+                        incident: manual_incident(),
+                        reason,
+                        slot: now,
+                        dry_run: settings.dry_run,
+                        now,
+                    };
+                    stamp::run(&app.cloud, settings, &req).await
+                }
                 ManualAction::SyncCheckerRanges => Err(FailoverError::Unsupported {
                     action: "sync-checker-ranges",
                 }),
             }
         }
-        Trigger::Scheduled { .. } => Err(FailoverError::Unsupported {
-            action: "scheduled snapshot",
-        }),
+        Trigger::Scheduled { rule, time } => {
+            let now = Utc::now();
+            // The slot (the time the schedule was due) names the AMI, so a
+            // redelivery of this event finds the AMI instead of taking another.
+            let slot = time.unwrap_or(now);
+            let req = SnapshotRequest {
+                incident: format!("schedule-{}", slot.format("%Y%m%dT%H%MZ")),
+                reason: format!(
+                    "schedule {} due at {}",
+                    rule.as_deref().unwrap_or("(unnamed rule)"),
+                    slot.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+                slot,
+                dry_run: settings.dry_run,
+                now,
+            };
+            stamp::run(&app.cloud, settings, &req).await
+        }
         Trigger::IpSpaceChanged => Err(FailoverError::Unsupported {
             action: "sync-checker-ranges (AmazonIpSpaceChanged)",
         }),

@@ -10,6 +10,7 @@
 //! [`handler`] (does the trigger call for action?) →
 //! [`failover`] (discover, plan, act; each step a reconcile) →
 //! [`report`] (what happened, step by step) → [`metrics`] (one EMF line).
+//! [`stamp`] takes the AMIs failovers launch from, on a schedule, and prunes old ones.
 //! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
 
 pub mod cloud;
@@ -21,6 +22,7 @@ pub mod groups;
 pub mod handler;
 pub mod metrics;
 pub mod report;
+pub mod stamp;
 
 pub use config::Settings;
 pub use error::FailoverError;

@@ -132,6 +132,7 @@ mod tests {
             new_instance: Some("i-2".into()),
             availability_zone: Some("ap-northeast-1c".into()),
             image: Some("ami-1".into()),
+            image_created: None,
             reason: "test".into(),
             steps: vec![
                 step("discover", 40),

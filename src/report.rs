@@ -19,6 +19,9 @@ pub enum Outcome {
     Ignored,
     /// Dry run: the steps say what would be done.
     Planned,
+    /// An AMI of the appliance exists for this schedule slot (taken now or by
+    /// an earlier delivery), and old ones were pruned.
+    SnapshotTaken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +62,8 @@ pub struct Report {
     pub new_instance: Option<String>,
     pub availability_zone: Option<String>,
     pub image: Option<String>,
+    /// When `image` was created (RFC 3339), so its age is plain to see.
+    pub image_created: Option<String>,
     pub reason: String,
     pub steps: Vec<StepRecord>,
 }
@@ -72,6 +77,7 @@ impl Report {
             new_instance: None,
             availability_zone: None,
             image: None,
+            image_created: None,
             reason: reason.into(),
             steps: Vec::new(),
         };

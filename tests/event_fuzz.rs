@@ -133,6 +133,8 @@ const SAMPLES: &[&str] = &[
     "eventbridge-alarm.json",
     "manual-failover.json",
     "manual-plan.json",
+    "manual-snapshot.json",
+    "scheduled-snapshot.json",
 ];
 
 proptest! {
@@ -220,6 +222,7 @@ fn samples_parse_as_what_they_are() {
     for name in SAMPLES {
         let t = event::parse(&sample(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let is_alarm = matches!(t, Trigger::Alarm(_));
-        assert_eq!(is_alarm, !name.starts_with("manual"), "{name}");
+        let alarm_sample = !(name.starts_with("manual") || name.starts_with("scheduled"));
+        assert_eq!(is_alarm, alarm_sample, "{name}");
     }
 }

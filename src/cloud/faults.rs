@@ -9,8 +9,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Address, CheckerReport, Cloud, CloudError, Image, Instance, LaunchRequest, RouteTable,
-    SecurityGroup, Subnet, Vpc,
+    Address, CheckerReport, Cloud, CloudError, Image, ImageRequest, Instance, LaunchRequest,
+    RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
 use crate::config::Cidr;
 
@@ -249,6 +249,49 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
         self.call("DescribeImages", name, false, || {
             self.inner.images_named(name)
+        })
+        .await
+    }
+
+    async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
+        self.call("DescribeImages", name, false, || {
+            self.inner.tool_images(name)
+        })
+        .await
+    }
+
+    async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
+        self.call("DescribeSnapshots", name, false, || {
+            self.inner.tool_snapshots(name)
+        })
+        .await
+    }
+
+    async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
+        let target = format!("{} {}", request.instance_id, request.name);
+        self.call("CreateImage", &target, true, || {
+            self.inner.create_image(request)
+        })
+        .await
+    }
+
+    async fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
+        self.call("CreateTags", &resource_ids.join(" "), true, || {
+            self.inner.create_tags(resource_ids, tags)
+        })
+        .await
+    }
+
+    async fn deregister_image(&self, image_id: &str) -> Result<(), CloudError> {
+        self.call("DeregisterImage", image_id, true, || {
+            self.inner.deregister_image(image_id)
+        })
+        .await
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), CloudError> {
+        self.call("DeleteSnapshot", snapshot_id, true, || {
+            self.inner.delete_snapshot(snapshot_id)
         })
         .await
     }

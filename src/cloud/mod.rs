@@ -26,6 +26,16 @@ use crate::config::Cidr;
 pub const TAG_INCIDENT: &str = "ec2-failover:incident";
 /// Tag recording the instance a replacement took over from.
 pub const TAG_REPLACES: &str = "ec2-failover:replaces";
+/// Tag marking AMIs (and their snapshots) this tool created: only these are
+/// ever pruned.
+pub const TAG_CREATED_BY: &str = "ec2-failover:created-by";
+/// The value of [`TAG_CREATED_BY`].
+pub const CREATED_BY: &str = "ec2-failover";
+/// Tag recording the instance an AMI was taken from.
+pub const TAG_SOURCE_INSTANCE: &str = "ec2-failover:source-instance";
+/// Tag on a snapshot naming the AMI it belongs to, so a snapshot left behind
+/// by a crash between DeregisterImage and DeleteSnapshot can be recognised.
+pub const TAG_IMAGE: &str = "ec2-failover:image";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -139,6 +149,39 @@ pub struct Image {
     pub state: String,
     /// ISO 8601 as EC2 reports it; compared as time, not as text.
     pub creation_date: Option<DateTime<Utc>>,
+    pub tags: Vec<Tag>,
+    /// EBS snapshots of its block device mappings (none yet while EC2 is
+    /// still creating them).
+    pub snapshot_ids: Vec<String>,
+}
+
+impl Image {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    pub tags: Vec<Tag>,
+}
+
+impl Snapshot {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+}
+
+/// Everything CreateImage is told about a new AMI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRequest {
+    pub instance_id: String,
+    pub name: String,
+    pub description: String,
+    pub no_reboot: bool,
+    /// Applied to the image at creation.
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,8 +272,8 @@ pub struct LaunchRequest {
     pub client_token: String,
 }
 
-/// The EC2 operations of a failover. Each method is one API call, so a wrapper
-/// counting calls counts AWS round trips.
+/// The EC2 operations of a failover and of the AMI lifecycle. Each method is
+/// one API call, so a wrapper counting calls counts AWS round trips.
 pub trait Cloud: Send + Sync {
     /// VPCs tagged `Name=name`.
     fn vpcs_named(&self, name: &str) -> impl Future<Output = Result<Vec<Vpc>, CloudError>> + Send;
@@ -264,6 +307,42 @@ pub trait Cloud: Send + Sync {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Vec<Image>, CloudError>> + Send;
+
+    /// Images in any state owned by this account, tagged `Name=name` and
+    /// created by this tool ([`TAG_CREATED_BY`]).
+    fn tool_images(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Image>, CloudError>> + Send;
+
+    /// Snapshots owned by this account, tagged `Name=name` and created by this tool.
+    fn tool_snapshots(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<Snapshot>, CloudError>> + Send;
+
+    /// CreateImage; returns the new image id.
+    fn create_image(
+        &self,
+        request: &ImageRequest,
+    ) -> impl Future<Output = Result<String, CloudError>> + Send;
+
+    /// CreateTags on these resources (adds or overwrites these keys only).
+    fn create_tags(
+        &self,
+        resource_ids: &[String],
+        tags: &[Tag],
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn deregister_image(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    fn delete_snapshot(
+        &self,
+        snapshot_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     /// The Elastic IP with this public address, if the account has it.
     fn address(

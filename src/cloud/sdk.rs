@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::usage::{ApiUsage, UsageSnapshot};
 use super::{
-    Address, CheckerReport, Cloud, CloudError, Image, Instance, InstanceState, LaunchRequest,
-    Route, RouteTable, RouteTarget, SecurityGroup, Subnet, Tag, Vpc,
+    Address, CREATED_BY, CheckerReport, Cloud, CloudError, Image, ImageRequest, Instance,
+    InstanceState, LaunchRequest, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    TAG_CREATED_BY, Tag, Vpc,
 };
 use crate::config::Cidr;
 
@@ -95,6 +96,36 @@ fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<Tag> {
     tags.iter()
         .filter_map(|t| Some(Tag::new(t.key()?, t.value().unwrap_or_default())))
         .collect()
+}
+
+fn sdk_tags(tags: &[Tag]) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|t| {
+            aws_sdk_ec2::types::Tag::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .build()
+        })
+        .collect()
+}
+
+fn image_of(i: &aws_sdk_ec2::types::Image) -> Option<Image> {
+    Some(Image {
+        id: i.image_id()?.to_owned(),
+        name: i.name().map(str::to_owned),
+        state: i.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        creation_date: i.creation_date().and_then(parse_creation_date),
+        tags: tags_of(i.tags()),
+        snapshot_ids: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+            .collect(),
+    })
+}
+
+fn created_by_tool() -> Filter {
+    filter(&format!("tag:{TAG_CREATED_BY}"), &[CREATED_BY])
 }
 
 fn to_chrono(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
@@ -321,18 +352,100 @@ impl Cloud for SdkCloud {
             .send()
             .await
             .map_err(|e| cloud_error(OP, e))?;
-        Ok(out
-            .images()
-            .iter()
-            .filter_map(|i| {
-                Some(Image {
-                    id: i.image_id()?.to_owned(),
-                    name: i.name().map(str::to_owned),
-                    state: i.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    creation_date: i.creation_date().and_then(parse_creation_date),
+        Ok(out.images().iter().filter_map(image_of).collect())
+    }
+
+    async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
+        const OP: &str = "DescribeImages";
+        let out = self
+            .client
+            .describe_images()
+            .owners("self")
+            .filters(name_tag(name))
+            .filters(created_by_tool())
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out.images().iter().filter_map(image_of).collect())
+    }
+
+    async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
+        const OP: &str = "DescribeSnapshots";
+        let mut pages = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(name_tag(name))
+            .filters(created_by_tool())
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| cloud_error(OP, e))?;
+            found.extend(page.snapshots().iter().filter_map(|s| {
+                Some(Snapshot {
+                    id: s.snapshot_id()?.to_owned(),
+                    tags: tags_of(s.tags()),
                 })
-            })
-            .collect())
+            }));
+        }
+        Ok(found)
+    }
+
+    async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
+        const OP: &str = "CreateImage";
+        // Snapshots are tagged afterwards with CreateTags (a reconcile step that
+        // also repairs older ones), so only the image is tagged here.
+        let out = self
+            .client
+            .create_image()
+            .instance_id(&request.instance_id)
+            .name(&request.name)
+            .description(&request.description)
+            .no_reboot(request.no_reboot)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .set_tags(Some(sdk_tags(&request.tags)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        out.image_id()
+            .map(str::to_owned)
+            .ok_or_else(|| CloudError::malformed(OP, "CreateImage returned no ImageId"))
+    }
+
+    async fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
+        self.client
+            .create_tags()
+            .set_resources(Some(resource_ids.to_vec()))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await
+            .map_err(|e| cloud_error("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn deregister_image(&self, image_id: &str) -> Result<(), CloudError> {
+        self.client
+            .deregister_image()
+            .image_id(image_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("DeregisterImage", e))?;
+        Ok(())
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), CloudError> {
+        self.client
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("DeleteSnapshot", e))?;
+        Ok(())
     }
 
     async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {

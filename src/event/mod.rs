@@ -9,6 +9,7 @@
 mod alarm;
 mod manual;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use alarm::{AlarmChange, AlarmState, Channel};
@@ -24,8 +25,12 @@ pub enum Trigger {
         action: ManualAction,
         reason: Option<String>,
     },
-    /// An EventBridge schedule fired (AMI snapshots).
-    Scheduled { rule: Option<String> },
+    /// An EventBridge schedule fired (AMI snapshots). `time` is when it was
+    /// due; a redelivery carries the same time, which names the AMI.
+    Scheduled {
+        rule: Option<String>,
+        time: Option<DateTime<Utc>>,
+    },
     /// AWS published new IP ranges (Route 53 checker-range sync).
     IpSpaceChanged,
 }
@@ -52,6 +57,25 @@ invoke (source \"aws.cloudwatch\" with alarmData), an EventBridge \"CloudWatch A
 Change\" or \"Scheduled Event\", or a manual invoke {\"action\": \"failover\"|\"plan\"|\"snapshot\"|\
 \"sync-checker-ranges\", \"reason\": \"...\"}";
 
+/// EventBridge's envelope `time` (RFC 3339); absent is allowed, malformed is not.
+fn scheduled_time(event: &Value) -> Result<Option<DateTime<Utc>>, EventError> {
+    match event.get("time") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                EventError::new(
+                    format!("Scheduled Event time is {s:?}"),
+                    "time to be an RFC 3339 time like 2026-11-21T09:00:00Z",
+                )
+            }),
+        Some(other) => Err(EventError::new(
+            format!("Scheduled Event time is {}", kind_of(other)),
+            "time to be an RFC 3339 time like 2026-11-21T09:00:00Z",
+        )),
+    }
+}
+
 /// Classifies and validates a raw invocation payload.
 pub fn parse(event: &Value) -> Result<Trigger, EventError> {
     let Some(obj) = event.as_object() else {
@@ -77,6 +101,7 @@ pub fn parse(event: &Value) -> Result<Trigger, EventError> {
                     .and_then(|r| r.get(0))
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+                time: scheduled_time(event)?,
             }),
             _ => Err(EventError::new(
                 format!("EventBridge detail-type {detail_type} is not one this function handles"),
@@ -226,13 +251,21 @@ mod tests {
     #[test]
     fn scheduled_and_ip_space_changed_are_recognised() {
         let sched = json!({"detail-type": "Scheduled Event", "source": "aws.events",
+            "time": "2026-11-21T09:00:00Z",
             "resources": ["arn:aws:events:ap-northeast-1:123456789012:rule/ami-daily"], "detail": {}});
         assert_eq!(
             parse(&sched).unwrap(),
             Trigger::Scheduled {
-                rule: Some("arn:aws:events:ap-northeast-1:123456789012:rule/ami-daily".into())
+                rule: Some("arn:aws:events:ap-northeast-1:123456789012:rule/ami-daily".into()),
+                time: DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc)),
             }
         );
+        let mut bad = sched.clone();
+        bad["time"] = json!("yesterday");
+        let e = parse(&bad).unwrap_err();
+        assert!(e.problem.contains("yesterday"), "{e}");
         let msg = json!({"create-time": "2026-11-21T03:13:12Z", "synctoken": "1763694792",
             "md5": "7fd59f5c7f5cf643036cbd4443ad3e4b", "url": "https://ip-ranges.amazonaws.com/ip-ranges.json"});
         let ev =

@@ -22,7 +22,7 @@ pub mod steps;
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{CheckerReport, Cloud, CloudError, Image, Instance, TAG_INCIDENT};
 use crate::config::Settings;
@@ -30,8 +30,8 @@ use crate::error::FailoverError;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 use discover::World;
 use plan::{
-    LaunchAttempt, Situation, candidate_subnets, launch_attempts, launch_request, newest_image,
-    post_launch, recent_failovers,
+    LaunchAttempt, Situation, candidate_subnets, image_age, launch_attempts, launch_request,
+    newest_image, post_launch, recent_failovers,
 };
 
 /// One failover request, as the handler derived it from the trigger.
@@ -179,16 +179,55 @@ pub async fn run<C: Cloud>(
     } else {
         Outcome::AlreadyFailedOver
     };
+    let used = image.map(|id| used_image(&world, id, req.now));
+    let why = match &used {
+        Some(u) => format!("{}; {}", situation.describe(), u.describe()),
+        None => situation.describe(),
+    };
     Ok(finish(
         req,
         outcome,
         failed_id,
         Some(replacement.id.clone()),
         Some(replacement.availability_zone.clone()),
-        image,
-        &situation.describe(),
+        used,
+        &why,
         log,
     ))
+}
+
+/// The AMI a replacement came from, as the report tells it.
+#[derive(Debug, Clone)]
+struct UsedImage {
+    id: String,
+    created: Option<DateTime<Utc>>,
+    age: Option<String>,
+}
+
+impl UsedImage {
+    fn describe(&self) -> String {
+        match (&self.created, &self.age) {
+            (Some(c), Some(age)) => format!(
+                "launched from {} created {} ({age})",
+                self.id,
+                c.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            _ => format!("launched from {} (creation time unknown)", self.id),
+        }
+    }
+}
+
+fn used_image(world: &World, id: String, now: DateTime<Utc>) -> UsedImage {
+    let created = world
+        .images
+        .iter()
+        .find(|i| i.id == id)
+        .and_then(|i| i.creation_date);
+    UsedImage {
+        age: created.map(|c| image_age(c, now)),
+        created,
+        id,
+    }
 }
 
 /// Records what Route 53 said. Returns the reason to stand down when most
@@ -335,7 +374,7 @@ async fn fresh<C: Cloud>(
             Some(failed.id.clone()),
             None,
             Some(first.subnet.availability_zone.clone()),
-            Some(image.id.clone()),
+            Some(used_image(world, image.id.clone(), req.now)),
             &reason,
             report_log,
         )));
@@ -357,11 +396,15 @@ async fn fresh<C: Cloud>(
     match launched {
         Ok((replacement, attempt, passed_over)) => {
             let detail = format!(
-                "{} ({}) from {} ({}) in {} ({}), replacing {}{}",
+                "{} ({}) from {} ({}, {}) in {} ({}), replacing {}{}",
                 replacement.id,
                 attempt.instance_type,
                 image.id,
                 image.name.as_deref().unwrap_or("unnamed"),
+                image
+                    .creation_date
+                    .map(|c| image_age(c, req.now))
+                    .unwrap_or_else(|| "creation time unknown".to_owned()),
                 attempt.subnet.id,
                 attempt.subnet.availability_zone,
                 failed.id,
@@ -443,7 +486,7 @@ fn finish(
     old_instance: Option<String>,
     new_instance: Option<String>,
     availability_zone: Option<String>,
-    image: Option<String>,
+    image: Option<UsedImage>,
     why: &str,
     log: StepLog,
 ) -> Report {
@@ -453,7 +496,11 @@ fn finish(
         old_instance,
         new_instance,
         availability_zone,
-        image,
+        image_created: image
+            .as_ref()
+            .and_then(|i| i.created)
+            .map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        image: image.map(|i| i.id),
         reason: format!("{}; {why}", req.reason),
         steps: log.into_records(),
     };

@@ -188,6 +188,22 @@ pub fn newest_image(images: &[Image]) -> Option<&Image> {
         })
 }
 
+/// How old an AMI is, in the words an operator reads at a glance.
+pub fn image_age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - created).num_minutes();
+    if minutes < 0 {
+        return "created in the future by this clock".to_owned();
+    }
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    if days > 0 {
+        format!("{days} d {hours} h old")
+    } else if hours > 0 {
+        format!("{hours} h {mins} min old")
+    } else {
+        format!("{mins} min old")
+    }
+}
+
 /// Subnets outside `failed_az`, in a fixed order: AZs after the failed one
 /// (alphabetically, wrapping around) come first, so repeated failovers rotate
 /// through the AZs instead of bouncing between two; subnet id breaks ties.
@@ -590,6 +606,8 @@ mod tests {
                     .unwrap()
                     .with_timezone(&Utc),
             ),
+            tags: vec![],
+            snapshot_ids: vec![],
         }
     }
 
@@ -711,6 +729,16 @@ mod tests {
             Situation::Fresh { failed } => assert_eq!(failed.id, "i-new"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn image_age_reads_at_a_glance() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let now = t("2026-11-21T09:00:00Z");
+        assert_eq!(image_age(t("2026-11-21T08:59:30Z"), now), "0 min old");
+        assert_eq!(image_age(t("2026-11-21T06:48:00Z"), now), "2 h 12 min old");
+        assert_eq!(image_age(t("2026-11-18T07:00:00Z"), now), "3 d 2 h old");
+        assert!(image_age(t("2026-11-22T00:00:00Z"), now).contains("future"));
     }
 
     #[test]
