@@ -11,7 +11,9 @@
 //! [`failover`] (discover, plan, act; each step a reconcile) →
 //! [`report`] (what happened, step by step).
 //! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
+//! [`checker_ranges`] keeps a security group open to Route 53's health checkers.
 
+pub mod checker_ranges;
 pub mod cloud;
 pub mod config;
 pub mod error;

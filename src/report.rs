@@ -19,6 +19,8 @@ pub enum Outcome {
     Ignored,
     /// Dry run: the steps say what would be done.
     Planned,
+    /// The checker-range security group was reconciled (changed or already in step).
+    RangesSynced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

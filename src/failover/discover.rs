@@ -5,7 +5,7 @@
 //! The VPC is not known before the round, so results are narrowed to the VPC
 //! here instead of in a second round of calls.
 
-use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RouteTable, Subnet};
+use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, Subnet};
 use crate::config::Settings;
 use crate::error::FailoverError;
 
@@ -24,6 +24,8 @@ pub struct World {
     pub address: Option<Address>,
     /// Groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
     pub security_group_ids: Option<Vec<String>>,
+    /// The A record set(s) of `DNS_RECORD_NAME`, when DNS is configured.
+    pub dns_records: Option<Vec<RecordSet>>,
 }
 
 impl World {
@@ -76,7 +78,7 @@ fn aws(resource: String) -> impl FnOnce(CloudError) -> FailoverError {
 
 pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.floating_ip.map(|ip| ip.to_string());
-    let (vpcs, instances, subnets, tables, images, address, groups) = tokio::join!(
+    let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
         ec2.vpcs_named(&s.vpc_name),
         ec2.instances_named(&s.instance_name),
         ec2.subnets_named(&s.subnet_name),
@@ -97,6 +99,12 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         async {
             match &s.security_group_name {
                 Some(name) => ec2.security_groups_named(name).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        async {
+            match &s.dns {
+                Some(d) => ec2.a_records(&d.zone_id, &d.name).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -152,6 +160,12 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         s.security_group_name.as_deref().unwrap_or_default()
     )))?;
 
+    let dns_records = records.map_err(aws(s
+        .dns
+        .as_ref()
+        .map(|d| format!("record {} in hosted zone {}", d.name, d.zone_id))
+        .unwrap_or_default()))?;
+
     // What the configuration names must exist before anything is changed.
     if let (Some(ip), None) = (&floating_ip, &address) {
         return Err(FailoverError::Missing {
@@ -193,5 +207,6 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         images,
         address,
         security_group_ids,
+        dns_records,
     })
 }
