@@ -133,6 +133,8 @@ const SAMPLES: &[&str] = &[
     "eventbridge-alarm.json",
     "manual-failover.json",
     "manual-plan.json",
+    "manual-sync-checker-ranges.json",
+    "ip-space-changed.json",
 ];
 
 proptest! {
@@ -220,6 +222,10 @@ fn samples_parse_as_what_they_are() {
     for name in SAMPLES {
         let t = event::parse(&sample(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let is_alarm = matches!(t, Trigger::Alarm(_));
-        assert_eq!(is_alarm, !name.starts_with("manual"), "{name}");
+        let expect_alarm = !name.starts_with("manual") && !name.starts_with("ip-space");
+        assert_eq!(is_alarm, expect_alarm, "{name}");
+        if name.starts_with("ip-space") {
+            assert_eq!(t, Trigger::IpSpaceChanged, "{name}");
+        }
     }
 }
