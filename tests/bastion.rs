@@ -531,7 +531,7 @@ async fn the_primary_bastion_moves_az_with_its_own_eip_and_dns_follows() {
     );
     assert_eq!(
         instances_named(&ec2, "bastion-2").await,
-        [b.secondary.clone()]
+        vec![b.secondary.clone()]
     );
 
     // The simple record follows the replacement's private address with DNS_TTL;
@@ -547,7 +547,7 @@ async fn the_primary_bastion_moves_az_with_its_own_eip_and_dns_follows() {
     assert_eq!(a_records(&route53, &b.zone).await, expected);
     assert_eq!(r.step("dns_record").unwrap().status, StepStatus::Done);
     let primary_record = expected.iter().find(|r| r.1 == "primary").unwrap();
-    assert_eq!(primary_record.3, [b.eip_a.clone()]);
+    assert_eq!(primary_record.3, vec![b.eip_a.clone()]);
 
     // The same request again: nothing left to do, DNS included.
     let again = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
