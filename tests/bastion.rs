@@ -16,7 +16,7 @@ use aws_sdk_route53::types::{
 use common::route53_standin::Route53StandIn;
 use common::*;
 use ec2_failover::checker_ranges::RULE_MARKER;
-use ec2_failover::cloud::faults::FaultyCloud;
+use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Outcome, Settings, StepStatus, handle};
 
@@ -582,4 +582,47 @@ async fn the_primary_bastion_moves_az_with_its_own_eip_and_dns_follows() {
     assert_eq!(dns.status, StepStatus::Skipped, "{plan:#?}");
     assert!(dns.detail.contains("SetIdentifier"), "{}", dns.detail);
     assert_eq!(a_records(&route53, &b.zone).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route53_look_that_fails_does_not_keep_the_bastion_down() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let route53 = moto.route53();
+    let b = build_bastions(&ec2, &route53).await;
+    let cloud =
+        FaultyCloud::new(SdkCloud::new(ec2.clone(), route53.clone())).with(Fault::FailOperation {
+            operation: "ListResourceRecordSets",
+            target: String::new(),
+            code: "AccessDenied".into(),
+            times: None,
+        });
+    let app = App {
+        cloud: cloud.clone(),
+        settings: bastion_settings(&[
+            ("FLOATING_IP", &b.eip_a),
+            ("DNS_ZONE_ID", &b.zone),
+            ("DNS_RECORD_NAME", "bastion-1.example.com"),
+        ]),
+    };
+    let r = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.clone().unwrap();
+    assert_eq!(address_owner(&ec2, &b.eip_a).await, Some(new_id.clone()));
+    let dns = r.step("dns_record").unwrap();
+    assert_eq!(dns.status, StepStatus::Done, "{r:#?}");
+    assert!(dns.detail.contains("the look failed"), "{}", dns.detail);
+    let private_new = describe(&ec2, &new_id)
+        .await
+        .private_ip_address()
+        .unwrap()
+        .to_owned();
+    let record = a_records(&route53, &b.zone)
+        .await
+        .into_iter()
+        .find(|r| r.0 == "bastion-1.example.com.")
+        .unwrap();
+    assert_eq!((record.2, record.3), (60, vec![private_new]));
 }

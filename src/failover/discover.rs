@@ -24,8 +24,9 @@ pub struct World {
     pub address: Option<Address>,
     /// Groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
     pub security_group_ids: Option<Vec<String>>,
-    /// The A record set(s) of `DNS_RECORD_NAME`, when DNS is configured.
-    pub dns_records: Option<Vec<RecordSet>>,
+    /// The A record set(s) of `DNS_RECORD_NAME`, when DNS is configured; the
+    /// error when Route 53 could not be asked (that must not stop a failover).
+    pub dns_records: Option<Result<Vec<RecordSet>, CloudError>>,
 }
 
 impl World {
@@ -160,11 +161,12 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         s.security_group_name.as_deref().unwrap_or_default()
     )))?;
 
-    let dns_records = records.map_err(aws(s
-        .dns
-        .as_ref()
-        .map(|d| format!("record {} in hosted zone {}", d.name, d.zone_id))
-        .unwrap_or_default()))?;
+    // A Route 53 hiccup (or a missing permission) must not keep the appliance
+    // down: the DNS step then UPSERTs without having looked, which is safe.
+    let dns_records = records.transpose();
+    if let Some(Err(e)) = &dns_records {
+        tracing::warn!(error = %e, "could not look at the DNS record; it will be upserted blind");
+    }
 
     // What the configuration names must exist before anything is changed.
     if let (Some(ip), None) = (&floating_ip, &address) {

@@ -9,8 +9,8 @@ use sha2::Digest;
 
 use super::discover::World;
 use crate::cloud::{
-    Address, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet, TAG_INCIDENT,
-    TAG_REPLACES, Tag,
+    Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
+    TAG_INCIDENT, TAG_REPLACES, Tag,
 };
 use crate::config::{Cidr, DnsAddress, DnsRecord, Settings};
 use crate::error::FailoverError;
@@ -547,6 +547,21 @@ pub fn dns_decision(
     })
 }
 
+/// The record could not be looked at: UPSERT anyway (repeating it is harmless,
+/// and Route 53 refuses it rather than flatten a routing-policy record).
+fn blind_upsert(dns: &DnsRecord, target: Result<String, String>, error: &CloudError) -> Decision {
+    match target {
+        Ok(to) => Decision::Make(Change::UpsertRecord {
+            zone_id: dns.zone_id.clone(),
+            name: dns.name.clone(),
+            ttl: dns.ttl,
+            from: vec![format!("unknown, the look failed: {error}")],
+            to,
+        }),
+        Err(why) => Decision::LeaveAlone(format!("{} not updated: {why}", dns.name)),
+    }
+}
+
 /// Every step after the replacement is up, decided against the world as found.
 /// `replacement` is the replacement's id; `current` its latest description,
 /// when it exists yet.
@@ -599,11 +614,11 @@ pub fn post_launch(
         };
         steps.push(PlannedStep {
             step: "dns_record".to_owned(),
-            decision: dns_decision(
-                dns,
-                world.dns_records.as_deref().unwrap_or_default(),
-                target,
-            ),
+            decision: match &world.dns_records {
+                Some(Err(e)) => blind_upsert(dns, target, e),
+                Some(Ok(records)) => dns_decision(dns, records, target),
+                None => dns_decision(dns, &[], target),
+            },
         });
     }
     steps
@@ -1053,6 +1068,26 @@ mod tests {
             dns_decision(&dns(), &[], Err("no address".into())),
             Decision::LeaveAlone(_)
         ));
+    }
+
+    #[test]
+    fn a_failed_look_still_upserts_the_record() {
+        let mut w = world(vec![]);
+        let mut s = settings();
+        s.dns = Some(dns());
+        w.dns_records = Some(Err(CloudError::service(
+            "ListResourceRecordSets",
+            "AccessDenied",
+            "no",
+        )));
+        let mut i = instance("i-new", InstanceState::Running, "ap-northeast-1c");
+        i.private_ip = Some("10.0.2.9".into());
+        let steps = post_launch(&w, &s, "i-new", Some(&i), None);
+        let dns_step = steps.iter().find(|p| p.step == "dns_record").unwrap();
+        assert!(
+            matches!(&dns_step.decision, Decision::Make(Change::UpsertRecord { to, .. }) if to == "10.0.2.9"),
+            "{dns_step:?}"
+        );
     }
 
     #[test]
