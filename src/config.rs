@@ -90,6 +90,35 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// Which address of the replacement the DNS record names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsAddress {
+    Private,
+    /// `FLOATING_IP` when configured (it moves to the replacement), else the
+    /// replacement's own public IP.
+    Public,
+}
+
+impl DnsAddress {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Public => "public",
+        }
+    }
+}
+
+/// An A record that follows the appliance (`DNS_ZONE_ID` + `DNS_RECORD_NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// Hosted zone id without the `/hostedzone/` prefix.
+    pub zone_id: String,
+    /// Fully qualified, with the trailing dot, as Route 53 lists it.
+    pub name: String,
+    pub ttl: i64,
+    pub address: DnsAddress,
+}
+
 /// Validated configuration of one protected appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -116,6 +145,13 @@ pub struct Settings {
     pub no_reboot: bool,
     /// How many AMIs this tool created to keep (at least 1).
     pub ami_retention: u32,
+    /// Security group (id, or name in the VPC) whose ingress follows Route 53's
+    /// checker ranges (`CHECKER_SECURITY_GROUP`).
+    pub checker_security_group: Option<String>,
+    /// `CHECKER_PORT`; unset means the health check's port, else 22.
+    pub checker_port: Option<u16>,
+    /// The DNS record that follows the replacement, when configured.
+    pub dns: Option<DnsRecord>,
 }
 
 impl Settings {
@@ -238,6 +274,18 @@ impl Settings {
             ));
         }
 
+        let checker_port = optional("CHECKER_PORT")
+            .map(|v| match v.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(p),
+                _ => Err(ConfigError::new(
+                    "CHECKER_PORT",
+                    &v,
+                    "is not a TCP port (1-65535)",
+                )),
+            })
+            .transpose()?;
+        let dns = dns_record(&optional)?;
+
         Ok(Settings {
             instance_name: required("INSTANCE_NAME")?,
             ami_name: required("AMI_NAME")?,
@@ -256,7 +304,87 @@ impl Settings {
             dry_run,
             no_reboot,
             ami_retention,
+            checker_security_group: optional("CHECKER_SECURITY_GROUP"),
+            checker_port,
+            dns,
         })
+    }
+}
+
+/// `DNS_ZONE_ID` and `DNS_RECORD_NAME` come together or not at all: one without
+/// the other is a half-done setup that would silently leave DNS behind.
+fn dns_record(
+    optional: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<DnsRecord>, ConfigError> {
+    let ttl = optional("DNS_TTL")
+        .map(|v| match v.parse::<i64>() {
+            // Route 53 accepts 0..=2147483647 seconds.
+            Ok(t) if (0..=i64::from(i32::MAX)).contains(&t) => Ok(t),
+            _ => Err(ConfigError::new(
+                "DNS_TTL",
+                &v,
+                "is not a TTL in seconds (0-2147483647)",
+            )),
+        })
+        .transpose()?
+        .unwrap_or(60);
+    let address = optional("DNS_ADDRESS")
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "private" => Ok(DnsAddress::Private),
+            "public" => Ok(DnsAddress::Public),
+            _ => Err(ConfigError::new(
+                "DNS_ADDRESS",
+                &v,
+                "is not private or public",
+            )),
+        })
+        .transpose()?
+        .unwrap_or(DnsAddress::Private);
+    match (optional("DNS_ZONE_ID"), optional("DNS_RECORD_NAME")) {
+        (None, None) => Ok(None),
+        (Some(zone), None) => Err(ConfigError::new(
+            "DNS_RECORD_NAME",
+            "",
+            format!("must be set too when DNS_ZONE_ID={zone} is"),
+        )),
+        (None, Some(name)) => Err(ConfigError::new(
+            "DNS_ZONE_ID",
+            "",
+            format!("must be set too when DNS_RECORD_NAME={name} is"),
+        )),
+        (Some(zone), Some(name)) => {
+            // The console and CloudFormation both hand out `/hostedzone/Z...`.
+            let zone_id = zone.trim_start_matches("/hostedzone/").to_owned();
+            if zone_id.is_empty() || !zone_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::new(
+                    "DNS_ZONE_ID",
+                    &zone,
+                    "is not a hosted zone id like Z0123456789ABC",
+                ));
+            }
+            let bare = name.trim_end_matches('.');
+            let labels_ok = !bare.is_empty()
+                && bare.len() <= 253
+                && bare.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                });
+            if !labels_ok {
+                return Err(ConfigError::new(
+                    "DNS_RECORD_NAME",
+                    &name,
+                    "is not a DNS name like ssh.example.com",
+                ));
+            }
+            Ok(Some(DnsRecord {
+                zone_id,
+                name: format!("{}.", bare.to_ascii_lowercase()),
+                ttl,
+                address,
+            }))
+        }
     }
 }
 
@@ -318,6 +446,9 @@ mod tests {
         assert!(s.fallback_instance_types.is_empty());
         assert!(s.no_reboot);
         assert_eq!(s.ami_retention, 3);
+        assert_eq!(s.checker_security_group, None);
+        assert_eq!(s.checker_port, None);
+        assert_eq!(s.dns, None);
     }
 
     #[test]
@@ -328,6 +459,53 @@ mod tests {
         let s = settings(&[("NO_REBOOT", "On"), ("AMI_RETENTION", "1")]).unwrap();
         assert!(s.no_reboot);
         assert_eq!(s.ami_retention, 1);
+    }
+
+    #[test]
+    fn dns_record_needs_zone_and_name_together() {
+        let s = settings(&[
+            ("DNS_ZONE_ID", "/hostedzone/Z0123ABC"),
+            ("DNS_RECORD_NAME", "SSH.Example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.dns,
+            Some(DnsRecord {
+                zone_id: "Z0123ABC".into(),
+                name: "ssh.example.com.".into(),
+                ttl: 60,
+                address: DnsAddress::Private,
+            })
+        );
+        let s = settings(&[
+            ("DNS_ZONE_ID", "Z0123ABC"),
+            ("DNS_RECORD_NAME", "ssh.example.com."),
+            ("DNS_TTL", "300"),
+            ("DNS_ADDRESS", "Public"),
+        ])
+        .unwrap();
+        let dns = s.dns.unwrap();
+        assert_eq!((dns.ttl, dns.address), (300, DnsAddress::Public));
+        let e = settings(&[("DNS_ZONE_ID", "Z0123ABC")]).unwrap_err();
+        assert_eq!(e.variable, "DNS_RECORD_NAME");
+        let e = settings(&[("DNS_RECORD_NAME", "ssh.example.com")]).unwrap_err();
+        assert_eq!(e.variable, "DNS_ZONE_ID");
+        // TTL and address are checked even without a record, so a typo is caught early.
+        assert_eq!(
+            settings(&[("DNS_TTL", "1m")]).unwrap_err().variable,
+            "DNS_TTL"
+        );
+    }
+
+    #[test]
+    fn checker_settings_parse() {
+        let s = settings(&[
+            ("CHECKER_SECURITY_GROUP", "bastion"),
+            ("CHECKER_PORT", "443"),
+        ])
+        .unwrap();
+        assert_eq!(s.checker_security_group.as_deref(), Some("bastion"));
+        assert_eq!(s.checker_port, Some(443));
     }
 
     #[test]
@@ -376,6 +554,10 @@ mod tests {
             ("AMI_RETENTION", "0"),
             ("AMI_RETENTION", "-1"),
             ("AMI_RETENTION", "2.5"),
+            ("CHECKER_PORT", "0"),
+            ("CHECKER_PORT", "ssh"),
+            ("DNS_TTL", "-1"),
+            ("DNS_ADDRESS", "elastic"),
         ] {
             let e = settings(&[(var, val)]).unwrap_err();
             assert_eq!(e.variable, var);

@@ -59,9 +59,6 @@ pub enum FailoverError {
     #[error("no capacity to launch the replacement; tried {tried}")]
     NoCapacity { tried: String },
 
-    /// The trigger asks for an action this build does not perform yet.
-    #[error("{action} is not supported by this version of ec2-failover; nothing was changed")]
-    Unsupported { action: &'static str },
 }
 
 impl FailoverError {
@@ -73,8 +70,7 @@ impl FailoverError {
             | Self::Missing { .. }
             | Self::Ambiguous { .. }
             | Self::ReplacementFailed { .. }
-            | Self::FlapGuard { .. }
-            | Self::Unsupported { .. } => false,
+            | Self::FlapGuard { .. } => false,
         }
     }
 
@@ -88,7 +84,6 @@ impl FailoverError {
             Self::Deadline { .. } => "DeadlineReached",
             Self::FlapGuard { .. } => "FlapGuard",
             Self::NoCapacity { .. } => "NoCapacity",
-            Self::Unsupported { .. } => "Unsupported",
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
+use crate::checker_ranges;
 use crate::cloud::Cloud;
 use crate::config::Settings;
 use crate::error::FailoverError;
@@ -169,9 +170,16 @@ async fn dispatch<E: Cloud>(
                     };
                     stamp::run(&app.cloud, settings, &req).await
                 }
-                ManualAction::SyncCheckerRanges => Err(FailoverError::Unsupported {
-                    action: "sync-checker-ranges",
-                }),
+                ManualAction::SyncCheckerRanges => {
+                    checker_ranges::sync(
+                        &app.cloud,
+                        settings,
+                        &manual_incident(),
+                        &reason,
+                        settings.dry_run,
+                    )
+                    .await
+                }
             }
         }
         Trigger::Scheduled { rule, time } => {
@@ -192,8 +200,17 @@ async fn dispatch<E: Cloud>(
             };
             stamp::run(&app.cloud, settings, &req).await
         }
-        Trigger::IpSpaceChanged => Err(FailoverError::Unsupported {
-            action: "sync-checker-ranges (AmazonIpSpaceChanged)",
-        }),
+        // The notification covers every AWS service's ranges; the sync itself
+        // finds out whether the checkers' changed.
+        Trigger::IpSpaceChanged => {
+            checker_ranges::sync(
+                &app.cloud,
+                settings,
+                &manual_incident(),
+                "AWS published new IP ranges (AmazonIpSpaceChanged)",
+                settings.dry_run,
+            )
+            .await
+        }
     }
 }

@@ -12,7 +12,9 @@
 //! [`report`] (what happened, step by step) → [`metrics`] (one EMF line).
 //! [`stamp`] takes the AMIs failovers launch from, on a schedule, and prunes old ones.
 //! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
+//! [`checker_ranges`] keeps a security group open to Route 53's health checkers.
 
+pub mod checker_ranges;
 pub mod cloud;
 pub mod config;
 pub mod error;

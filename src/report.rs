@@ -22,6 +22,8 @@ pub enum Outcome {
     /// An AMI of the appliance exists for this schedule slot (taken now or by
     /// an earlier delivery), and old ones were pruned.
     SnapshotTaken,
+    /// The checker-range security group was reconciled (changed or already in step).
+    RangesSynced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

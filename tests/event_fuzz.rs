@@ -135,6 +135,8 @@ const SAMPLES: &[&str] = &[
     "manual-plan.json",
     "manual-snapshot.json",
     "scheduled-snapshot.json",
+    "manual-sync-checker-ranges.json",
+    "ip-space-changed.json",
 ];
 
 proptest! {
@@ -222,7 +224,12 @@ fn samples_parse_as_what_they_are() {
     for name in SAMPLES {
         let t = event::parse(&sample(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let is_alarm = matches!(t, Trigger::Alarm(_));
-        let alarm_sample = !(name.starts_with("manual") || name.starts_with("scheduled"));
+        let alarm_sample = !(name.starts_with("manual")
+            || name.starts_with("scheduled")
+            || name.starts_with("ip-space"));
         assert_eq!(is_alarm, alarm_sample, "{name}");
+        if name.starts_with("ip-space") {
+            assert_eq!(t, Trigger::IpSpaceChanged, "{name}");
+        }
     }
 }

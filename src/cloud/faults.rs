@@ -9,8 +9,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Address, CheckerReport, Cloud, CloudError, Image, ImageRequest, Instance, LaunchRequest,
-    RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
+    Address, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest, IngressRule,
+    Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
 use crate::config::Cidr;
 
@@ -376,6 +376,78 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     ) -> Result<CheckerReport, CloudError> {
         self.call("GetHealthCheckStatus", health_check_id, false, || {
             self.inner.health_check_status(health_check_id)
+        })
+        .await
+    }
+
+    async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
+        self.call("GetHealthCheck", health_check_id, false, || {
+            self.inner.health_check_port(health_check_id)
+        })
+        .await
+    }
+
+    async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
+        self.call("GetCheckerIpRanges", "", false, || {
+            self.inner.checker_ip_ranges()
+        })
+        .await
+    }
+
+    async fn security_group_ingress(
+        &self,
+        id_or_name: &str,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<GroupIngress>, CloudError> {
+        self.call("DescribeSecurityGroups", id_or_name, false, || {
+            self.inner.security_group_ingress(id_or_name, vpc_id)
+        })
+        .await
+    }
+
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        port: u16,
+        ranges: &[Cidr],
+        description: &str,
+    ) -> Result<(), CloudError> {
+        self.call("AuthorizeSecurityGroupIngress", group_id, true, || {
+            self.inner
+                .authorize_ingress(group_id, port, ranges, description)
+        })
+        .await
+    }
+
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rules: &[IngressRule],
+    ) -> Result<(), CloudError> {
+        self.call("RevokeSecurityGroupIngress", group_id, true, || {
+            self.inner.revoke_ingress(group_id, rules)
+        })
+        .await
+    }
+
+    async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
+        let target = format!("{zone_id} {name}");
+        self.call("ListResourceRecordSets", &target, false, || {
+            self.inner.a_records(zone_id, name)
+        })
+        .await
+    }
+
+    async fn upsert_a_record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        ttl: i64,
+        address: &str,
+    ) -> Result<(), CloudError> {
+        let target = format!("{zone_id} {name}");
+        self.call("ChangeResourceRecordSets", &target, true, || {
+            self.inner.upsert_a_record(zone_id, name, ttl, address)
         })
         .await
     }

@@ -1,5 +1,5 @@
-//! The AWS calls the function needs (EC2, and Route 53's health-check status),
-//! as one small trait.
+//! The AWS calls the function needs (EC2, and Route 53's health checks, checker
+//! ranges and record sets), as one small trait.
 //!
 //! The pipeline only ever talks to [`Cloud`]; [`sdk::SdkCloud`] is its one production
 //! implementation (the AWS SDK). Keeping the surface this small lets a wrapper
@@ -258,6 +258,39 @@ impl CheckerReport {
     }
 }
 
+/// One CIDR-sourced ingress rule of a security group (rules from other groups
+/// or prefix lists are never ours, so they are not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressRule {
+    /// `tcp`, `udp`, `icmp`, `-1` (all), as EC2 reports it.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr: Cidr,
+    pub description: Option<String>,
+}
+
+/// A security group with its CIDR ingress rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupIngress {
+    pub id: String,
+    pub name: String,
+    pub vpc_id: Option<String>,
+    pub rules: Vec<IngressRule>,
+}
+
+/// The one record set of a name and type, as Route 53 lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSet {
+    pub name: String,
+    pub ttl: Option<i64>,
+    pub values: Vec<String>,
+    /// Set on weighted, failover, latency... records; a simple record has none.
+    pub set_identifier: Option<String>,
+    /// An alias record points at an AWS resource, not at addresses.
+    pub alias: bool,
+}
+
 /// Everything RunInstances is told about the replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
@@ -399,4 +432,56 @@ pub trait Cloud: Send + Sync {
     fn usage(&self) -> Option<usage::UsageSnapshot> {
         None
     }
+    /// Route 53 `GetHealthCheck`: the port the checkers connect to (`None` for
+    /// health checks without one, e.g. calculated or alarm-based).
+    fn health_check_port(
+        &self,
+        health_check_id: &str,
+    ) -> impl Future<Output = Result<Option<u16>, CloudError>> + Send;
+
+    /// Route 53 `GetCheckerIpRanges`: every range the health checkers use, IPv4 and IPv6.
+    fn checker_ip_ranges(&self) -> impl Future<Output = Result<Vec<Cidr>, CloudError>> + Send;
+
+    /// `DescribeSecurityGroups` of one group by id (`sg-...`), or by name within `vpc_id`.
+    fn security_group_ingress(
+        &self,
+        id_or_name: &str,
+        vpc_id: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<GroupIngress>, CloudError>> + Send;
+
+    /// `AuthorizeSecurityGroupIngress`: TCP `port` from each range, every rule
+    /// carrying `description`; one call for all ranges.
+    fn authorize_ingress(
+        &self,
+        group_id: &str,
+        port: u16,
+        ranges: &[Cidr],
+        description: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// `RevokeSecurityGroupIngress` of exactly these rules (protocol, ports and
+    /// range must match; AWS does not need the description to match).
+    fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rules: &[IngressRule],
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// `ListResourceRecordSets` from `name`/`A`: the A record set(s) of that name
+    /// (several only for weighted, failover... records).
+    fn a_records(
+        &self,
+        zone_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<RecordSet>, CloudError>> + Send;
+
+    /// `ChangeResourceRecordSets` UPSERT of a simple A record: creates it, or
+    /// replaces its value and TTL.
+    fn upsert_a_record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        ttl: i64,
+        address: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 }

@@ -4,16 +4,19 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IamInstanceProfileSpecification, InstanceType, ResourceType,
-    TagSpecification,
+    AttributeBooleanValue, Filter, IamInstanceProfileSpecification, InstanceType, IpPermission,
+    IpRange, Ipv6Range, ResourceType, TagSpecification,
+};
+use aws_sdk_route53::types::{
+    ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
 use chrono::{DateTime, Utc};
 
 use super::usage::{ApiUsage, UsageSnapshot};
 use super::{
-    Address, CREATED_BY, CheckerReport, Cloud, CloudError, Image, ImageRequest, Instance,
-    InstanceState, LaunchRequest, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
-    TAG_CREATED_BY, Tag, Vpc,
+    Address, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest,
+    IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route, RouteTable, RouteTarget,
+    SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
 use crate::config::Cidr;
 
@@ -222,6 +225,64 @@ fn canonical(cidr: &str) -> String {
     cidr.parse::<Cidr>()
         .map(|c| c.to_string())
         .unwrap_or_else(|_| cidr.to_owned())
+}
+
+/// The CIDR ingress rules of one permission set; unparsable ranges are skipped
+/// (they cannot be ours, and a rule we cannot read must not stop the sync).
+fn ingress_rules(p: &IpPermission) -> Vec<IngressRule> {
+    let rule = |cidr: Option<&str>, description: Option<&str>| {
+        Some(IngressRule {
+            protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+            from_port: p.from_port(),
+            to_port: p.to_port(),
+            cidr: cidr?.parse().ok()?,
+            description: description.map(str::to_owned),
+        })
+    };
+    p.ip_ranges()
+        .iter()
+        .filter_map(|r| rule(r.cidr_ip(), r.description()))
+        .chain(
+            p.ipv6_ranges()
+                .iter()
+                .filter_map(|r| rule(r.cidr_ipv6(), r.description())),
+        )
+        .collect()
+}
+
+/// One permission per range, so each rule keeps its own protocol and ports.
+fn ip_permission(
+    protocol: &str,
+    from: Option<i32>,
+    to: Option<i32>,
+    cidr: &Cidr,
+    description: Option<&str>,
+) -> IpPermission {
+    let p = IpPermission::builder()
+        .ip_protocol(protocol)
+        .set_from_port(from)
+        .set_to_port(to);
+    match cidr {
+        Cidr::V4 { .. } => p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(cidr.to_string())
+                .set_description(description.map(str::to_owned))
+                .build(),
+        ),
+        Cidr::V6 { .. } => p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(cidr.to_string())
+                .set_description(description.map(str::to_owned))
+                .build(),
+        ),
+    }
+    .build()
+}
+
+/// Route 53 lists names fully qualified and lowercase; compare them that way.
+pub fn same_dns_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 fn parse_creation_date(s: &str) -> Option<DateTime<Utc>> {
@@ -640,5 +701,192 @@ impl Cloud for SdkCloud {
             .filter_map(|o| o.status_report().and_then(|r| r.status()))
             .collect();
         Ok(CheckerReport::from_statuses(&statuses))
+    }
+
+    async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
+        const OP: &str = "GetHealthCheck";
+        let out = self
+            .route53
+            .get_health_check()
+            .health_check_id(health_check_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        let port = out
+            .health_check()
+            .and_then(|h| h.health_check_config())
+            .and_then(|c| c.port());
+        port.map(|p| {
+            u16::try_from(p).map_err(|_| {
+                CloudError::malformed(OP, format!("health check port {p} is not a TCP port"))
+            })
+        })
+        .transpose()
+    }
+
+    async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
+        const OP: &str = "GetCheckerIpRanges";
+        let out = self
+            .route53
+            .get_checker_ip_ranges()
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        // A range we cannot parse would be silently dropped from the group;
+        // refuse the whole answer instead.
+        out.checker_ip_ranges()
+            .iter()
+            .map(|r| {
+                r.parse::<Cidr>()
+                    .map_err(|p| CloudError::malformed(OP, format!("checker range {r:?}: {p}")))
+            })
+            .collect()
+    }
+
+    async fn security_group_ingress(
+        &self,
+        id_or_name: &str,
+        vpc_id: Option<&str>,
+    ) -> Result<Vec<GroupIngress>, CloudError> {
+        const OP: &str = "DescribeSecurityGroups";
+        // Filters, not GroupIds: an unknown id then lists nothing instead of failing.
+        let call = self.client.describe_security_groups();
+        let call = if id_or_name.starts_with("sg-") {
+            call.filters(filter("group-id", &[id_or_name]))
+        } else {
+            let call = call.filters(filter("group-name", &[id_or_name]));
+            match vpc_id {
+                Some(vpc) => call.filters(filter("vpc-id", &[vpc])),
+                None => call,
+            }
+        };
+        let out = call.send().await.map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter_map(|g| {
+                Some(GroupIngress {
+                    id: g.group_id()?.to_owned(),
+                    name: g.group_name().unwrap_or_default().to_owned(),
+                    vpc_id: g.vpc_id().map(str::to_owned),
+                    rules: g.ip_permissions().iter().flat_map(ingress_rules).collect(),
+                })
+            })
+            .collect())
+    }
+
+    async fn authorize_ingress(
+        &self,
+        group_id: &str,
+        port: u16,
+        ranges: &[Cidr],
+        description: &str,
+    ) -> Result<(), CloudError> {
+        let port = i32::from(port);
+        let permissions: Vec<IpPermission> = ranges
+            .iter()
+            .map(|c| ip_permission("tcp", Some(port), Some(port), c, Some(description)))
+            .collect();
+        self.client
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map_err(|e| cloud_error("AuthorizeSecurityGroupIngress", e))?;
+        Ok(())
+    }
+
+    async fn revoke_ingress(
+        &self,
+        group_id: &str,
+        rules: &[IngressRule],
+    ) -> Result<(), CloudError> {
+        let permissions: Vec<IpPermission> = rules
+            .iter()
+            .map(|r| ip_permission(&r.protocol, r.from_port, r.to_port, &r.cidr, None))
+            .collect();
+        self.client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map_err(|e| cloud_error("RevokeSecurityGroupIngress", e))?;
+        Ok(())
+    }
+
+    async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
+        const OP: &str = "ListResourceRecordSets";
+        // Listing starts at name/type in Route 53's order; a few items cover the
+        // record sets of a weighted or failover name, and what follows is not ours.
+        let out = self
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .start_record_name(name)
+            .start_record_type(RrType::A)
+            .max_items(10)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .resource_record_sets()
+            .iter()
+            .filter(|r| *r.r#type() == RrType::A && same_dns_name(r.name(), name))
+            .map(|r| RecordSet {
+                name: r.name().to_owned(),
+                ttl: r.ttl(),
+                values: r
+                    .resource_records()
+                    .iter()
+                    .map(|v| v.value().to_owned())
+                    .collect(),
+                set_identifier: r.set_identifier().map(str::to_owned),
+                alias: r.alias_target().is_some(),
+            })
+            .collect())
+    }
+
+    async fn upsert_a_record(
+        &self,
+        zone_id: &str,
+        name: &str,
+        ttl: i64,
+        address: &str,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "ChangeResourceRecordSets";
+        let built =
+            |e: aws_sdk_route53::error::BuildError| CloudError::malformed(OP, e.to_string());
+        let record = ResourceRecordSet::builder()
+            .name(name)
+            .r#type(RrType::A)
+            .ttl(ttl)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(address)
+                    .build()
+                    .map_err(built)?,
+            )
+            .build()
+            .map_err(built)?;
+        let change = aws_sdk_route53::types::Change::builder()
+            .action(ChangeAction::Upsert)
+            .resource_record_set(record)
+            .build()
+            .map_err(built)?;
+        let batch = ChangeBatch::builder()
+            .comment("ec2-failover: the record follows the appliance")
+            .changes(change)
+            .build()
+            .map_err(built)?;
+        self.route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! The VPC is not known before the round, so results are narrowed to the VPC
 //! here instead of in a second round of calls.
 
-use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RouteTable, Subnet};
+use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, Subnet};
 use crate::config::Settings;
 use crate::error::FailoverError;
 
@@ -24,6 +24,9 @@ pub struct World {
     pub address: Option<Address>,
     /// Groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
     pub security_group_ids: Option<Vec<String>>,
+    /// The A record set(s) of `DNS_RECORD_NAME`, when DNS is configured; the
+    /// error when Route 53 could not be asked (that must not stop a failover).
+    pub dns_records: Option<Result<Vec<RecordSet>, CloudError>>,
 }
 
 impl World {
@@ -76,7 +79,7 @@ fn aws(resource: String) -> impl FnOnce(CloudError) -> FailoverError {
 
 pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.floating_ip.map(|ip| ip.to_string());
-    let (vpcs, instances, subnets, tables, images, address, groups) = tokio::join!(
+    let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
         ec2.vpcs_named(&s.vpc_name),
         ec2.instances_named(&s.instance_name),
         ec2.subnets_named(&s.subnet_name),
@@ -97,6 +100,12 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         async {
             match &s.security_group_name {
                 Some(name) => ec2.security_groups_named(name).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        async {
+            match &s.dns {
+                Some(d) => ec2.a_records(&d.zone_id, &d.name).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -152,6 +161,13 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         s.security_group_name.as_deref().unwrap_or_default()
     )))?;
 
+    // A Route 53 hiccup (or a missing permission) must not keep the appliance
+    // down: the DNS step then UPSERTs without having looked, which is safe.
+    let dns_records = records.transpose();
+    if let Some(Err(e)) = &dns_records {
+        tracing::warn!(error = %e, "could not look at the DNS record; it will be upserted blind");
+    }
+
     // What the configuration names must exist before anything is changed.
     if let (Some(ip), None) = (&floating_ip, &address) {
         return Err(FailoverError::Missing {
@@ -193,5 +209,6 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         images,
         address,
         security_group_ids,
+        dns_records,
     })
 }

@@ -158,6 +158,13 @@ async fn apply<E: Cloud>(ec2: &E, change: &Change) -> Result<(), CloudError> {
             to,
             ..
         } => ec2.replace_route(table, destination, to).await,
+        Change::UpsertRecord {
+            zone_id,
+            name,
+            ttl,
+            to,
+            ..
+        } => ec2.upsert_a_record(zone_id, name, *ttl, to).await,
     }
 }
 
@@ -175,6 +182,7 @@ fn resource_of(change: &Change) -> String {
         | Change::ReplaceRoute {
             table, destination, ..
         } => format!("{table} {destination}"),
+        Change::UpsertRecord { zone_id, name, .. } => format!("{name} in {zone_id}"),
     }
 }
 
@@ -182,6 +190,7 @@ fn step_name(step: &str) -> &'static str {
     match step {
         "source_dest_check" => "source_dest_check",
         "floating_ip" => "floating_ip",
+        "dns_record" => "dns_record",
         _ => "route",
     }
 }

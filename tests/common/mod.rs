@@ -107,7 +107,7 @@ impl Drop for Moto {
     }
 }
 
-fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
+pub fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(kind)
         .tags(Tag::builder().key("Name").value(name).build())
@@ -204,7 +204,7 @@ pub async fn create_ami(ec2: &Client, instance: &str, name: &str, tag_name: &str
     id
 }
 
-async fn eip_for(ec2: &Client, instance: &str) -> String {
+pub async fn eip_for(ec2: &Client, instance: &str) -> String {
     let a = ec2
         .allocate_address()
         .domain("vpc".into())
