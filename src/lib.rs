@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod failover;
+pub mod fleet;
 pub mod groups;
 pub mod handler;
 pub mod metrics;

@@ -5,7 +5,8 @@
 
 use aws_config::{BehaviorVersion, Region};
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{App, Invocation, Settings, handle};
+use ec2_failover::fleet::{Fleet, handle_fleet};
+use ec2_failover::{Invocation, groups};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -14,28 +15,33 @@ async fn main() -> Result<(), Error> {
     // JSON lines when Lambda's log format is JSON, plain text otherwise.
     lambda_runtime::tracing::init_default_subscriber();
 
-    let settings =
-        Settings::from_env().inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &settings.target_region {
-        loader = loader.region(Region::new(region.clone()));
+    // FAILOVER_GROUPS, or the single-appliance variables as one group.
+    let groups = groups::from_lookup(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    // One set of clients per region, built now and reused by every invocation.
+    let fleet = Fleet::new(groups, |region| match region {
+        Some(r) => {
+            SdkCloud::from_conf(&base.to_builder().region(Region::new(r.to_owned())).build())
+        }
+        None => SdkCloud::from_conf(&base),
+    });
+    for m in &fleet.members {
+        tracing::info!(
+            group = %m.name,
+            region = m.app.settings.target_region.as_deref()
+                .or(base.region().map(|r| r.as_ref()))
+                .unwrap_or("unset"),
+            instance = %m.app.settings.instance_name,
+            dry_run = m.app.settings.dry_run,
+            "ec2-failover ready"
+        );
     }
-    let sdk = loader.load().await;
-    tracing::info!(
-        region = sdk.region().map(|r| r.as_ref()).unwrap_or("unset"),
-        instance = %settings.instance_name,
-        dry_run = settings.dry_run,
-        "ec2-failover ready"
-    );
-    let app = App {
-        cloud: SdkCloud::from_conf(&sdk),
-        settings,
-    };
-    let app = &app;
+    let fleet = &fleet;
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::from_context(&event.context);
-        handle(app, &event.payload, &invocation).await
+        handle_fleet(fleet, &event.payload, &invocation).await
     }))
     .await
 }

@@ -67,9 +67,13 @@ impl Moto {
 
     /// EC2 configuration signed with dummy credentials (moto misroutes unsigned requests).
     pub fn ec2_conf(&self) -> aws_sdk_ec2::Config {
+        self.ec2_conf_in(REGION)
+    }
+
+    pub fn ec2_conf_in(&self, region: &str) -> aws_sdk_ec2::Config {
         aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
+            .region(Region::new(region.to_owned()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
             .build()
@@ -77,6 +81,10 @@ impl Moto {
 
     pub fn ec2(&self) -> Client {
         Client::from_conf(self.ec2_conf())
+    }
+
+    pub fn ec2_in(&self, region: &str) -> Client {
+        Client::from_conf(self.ec2_conf_in(region))
     }
 
     pub fn route53(&self) -> aws_sdk_route53::Client {
@@ -221,6 +229,12 @@ pub async fn eip_for(ec2: &Client, instance: &str) -> String {
 }
 
 pub async fn build_world(ec2: &Client) -> World {
+    build_world_in(ec2, REGION).await
+}
+
+/// The same world in another region (the client must be for that region).
+pub async fn build_world_in(ec2: &Client, region: &str) -> World {
+    let (az_a, az_c) = (format!("{region}a"), format!("{region}c"));
     let vpc = ec2
         .create_vpc()
         .cidr_block("10.0.0.0/16")
@@ -233,7 +247,7 @@ pub async fn build_world(ec2: &Client) -> World {
         .vpc_id()
         .unwrap()
         .to_owned();
-    let subnet = |cidr: &'static str, az: &'static str| {
+    let subnet = |cidr: &'static str, az: String| {
         let vpc = vpc.clone();
         async move {
             ec2.create_subnet()
@@ -251,8 +265,8 @@ pub async fn build_world(ec2: &Client) -> World {
                 .to_owned()
         }
     };
-    let subnet_a = subnet("10.0.1.0/24", "ap-northeast-1a").await;
-    let subnet_c = subnet("10.0.2.0/24", "ap-northeast-1c").await;
+    let subnet_a = subnet("10.0.1.0/24", az_a.clone()).await;
+    let subnet_c = subnet("10.0.2.0/24", az_c).await;
 
     let igw = ec2
         .create_internet_gateway()
@@ -374,7 +388,7 @@ pub async fn build_world(ec2: &Client) -> World {
         .create_subnet()
         .vpc_id(&other_vpc)
         .cidr_block("10.9.1.0/24")
-        .availability_zone("ap-northeast-1a")
+        .availability_zone(&az_a)
         .send()
         .await
         .unwrap()

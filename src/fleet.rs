@@ -1,0 +1,225 @@
+//! The fleet: every failover group of one deployment, each with the clients of
+//! its own region, and the routing of a trigger to the group(s) it concerns.
+//!
+//! An alarm concerns one group (by health check id, else alarm name); a manual
+//! invoke names its group (or there is only one); a schedule or an
+//! `AmazonIpSpaceChanged` notification concerns every group, which run side by
+//! side and report each for itself: one group's failure never stops another.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cloud::Cloud;
+use crate::error::FailoverError;
+use crate::event::{self, EventError, Trigger};
+use crate::groups::{self, Group};
+use crate::handler::{App, Invocation, handle};
+use crate::report::Report;
+
+/// One group and the app (settings + regional clients) that serves it.
+#[derive(Debug, Clone)]
+pub struct Member<C> {
+    pub name: String,
+    pub group: Group,
+    pub app: App<C>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Fleet<C> {
+    pub members: Vec<Member<C>>,
+}
+
+/// What an invocation answers: one report, or one per group.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    One(Report),
+    PerGroup(FleetReport),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    /// Always `per_group`; each group's own outcome is in `groups`.
+    pub outcome: &'static str,
+    pub groups: Vec<GroupResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupResult {
+    pub group: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl<C: Cloud + Clone> Fleet<C> {
+    /// Builds the fleet, calling `clients_for` once per distinct region
+    /// (`None`: the function's own) and sharing its clients between groups.
+    pub fn new(groups: Vec<Group>, mut clients_for: impl FnMut(Option<&str>) -> C) -> Self {
+        let mut by_region: BTreeMap<Option<String>, C> = BTreeMap::new();
+        let members = groups
+            .into_iter()
+            .map(|group| {
+                let region = group.settings.target_region.clone();
+                let cloud = by_region
+                    .entry(region.clone())
+                    .or_insert_with(|| clients_for(region.as_deref()))
+                    .clone();
+                Member {
+                    name: group.name.clone(),
+                    app: App {
+                        cloud,
+                        settings: group.settings.clone(),
+                    },
+                    group,
+                }
+            })
+            .collect();
+        Fleet { members }
+    }
+}
+
+enum Route<'a, C> {
+    One(&'a Member<C>),
+    Every,
+    Nobody(String),
+}
+
+impl<C: Cloud> Fleet<C> {
+    fn names(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn route(&self, trigger: &Trigger, payload: &Value) -> Result<Route<'_, C>, EventError> {
+        match trigger {
+            Trigger::Alarm(alarm) => {
+                let groups: Vec<Group> = self.members.iter().map(|m| m.group.clone()).collect();
+                if let Some(g) =
+                    groups::for_alarm(&groups, alarm.health_check_id.as_deref(), &alarm.name)
+                {
+                    let member = self.members.iter().find(|m| m.name == g.name);
+                    return Ok(member.map_or(Route::Every, Route::One));
+                }
+                // A lone group that names neither a check nor an alarm takes every
+                // alarm, as a single-appliance deployment always has.
+                if let [only] = self.members.as_slice()
+                    && only.group.alarm_name.is_none()
+                    && only.group.settings.health_check_id.is_none()
+                {
+                    return Ok(Route::One(only));
+                }
+                Ok(Route::Nobody(format!(
+                    "alarm {} (health check {}) matches no failover group ({})",
+                    alarm.name,
+                    alarm.health_check_id.as_deref().unwrap_or("none"),
+                    self.names()
+                )))
+            }
+            Trigger::Manual { .. } => match payload.get("group") {
+                Some(Value::String(name)) => self
+                    .members
+                    .iter()
+                    .find(|m| m.name == *name)
+                    .map(Route::One)
+                    .ok_or_else(|| {
+                        EventError::new(
+                            format!("group {name:?} is not a failover group"),
+                            format!("\"group\" to be one of: {}", self.names()),
+                        )
+                    }),
+                Some(other) => Err(EventError::new(
+                    format!("group is {}, not a string", event::kind_of(other)),
+                    format!("\"group\" to be one of: {}", self.names()),
+                )),
+                None => match self.members.as_slice() {
+                    [only] => Ok(Route::One(only)),
+                    _ => Err(EventError::new(
+                        "a manual invoke names no group, and there are several",
+                        format!("\"group\": one of {}", self.names()),
+                    )),
+                },
+            },
+            Trigger::Scheduled { .. } | Trigger::IpSpaceChanged => Ok(Route::Every),
+        }
+    }
+}
+
+/// Serves one invocation for the whole fleet.
+pub async fn handle_fleet<C: Cloud>(
+    fleet: &Fleet<C>,
+    payload: &Value,
+    invocation: &Invocation,
+) -> Result<Response, FailoverError> {
+    let route = event::parse(payload).and_then(|t| fleet.route(&t, payload));
+    let route = match route {
+        Ok(r) => r,
+        Err(e) => {
+            let e = FailoverError::from(e);
+            tracing::error!(error_type = %e.error_type(), error = %e, "invocation failed");
+            return Err(e);
+        }
+    };
+    match route {
+        Route::One(member) => {
+            let mut report = handle(&member.app, payload, invocation).await?;
+            if fleet.members.len() > 1 {
+                report.reason = format!("group {}: {}", member.name, report.reason);
+            }
+            Ok(Response::One(report))
+        }
+        Route::Nobody(reason) => {
+            let incident = match event::parse(payload) {
+                Ok(Trigger::Alarm(a)) => a.incident_id(),
+                _ => invocation.request_id.clone(),
+            };
+            Ok(Response::One(Report::ignored(incident, reason)))
+        }
+        Route::Every if fleet.members.len() == 1 => {
+            let only = &fleet.members[0];
+            handle(&only.app, payload, invocation)
+                .await
+                .map(Response::One)
+        }
+        Route::Every => {
+            let results = futures::future::join_all(
+                fleet
+                    .members
+                    .iter()
+                    .map(|m| handle(&m.app, payload, invocation)),
+            )
+            .await;
+            let groups = fleet
+                .members
+                .iter()
+                .zip(results)
+                .map(|(m, r)| match r {
+                    Ok(report) => GroupResult {
+                        group: m.name.clone(),
+                        report: Some(report),
+                        error_type: None,
+                        error: None,
+                    },
+                    Err(e) => GroupResult {
+                        group: m.name.clone(),
+                        report: None,
+                        error_type: Some(e.error_type()),
+                        error: Some(e.to_string()),
+                    },
+                })
+                .collect();
+            Ok(Response::PerGroup(FleetReport {
+                outcome: "per_group",
+                groups,
+            }))
+        }
+    }
+}
