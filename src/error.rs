@@ -58,7 +58,6 @@ pub enum FailoverError {
     /// No candidate AZ had capacity for any allowed instance type.
     #[error("no capacity to launch the replacement; tried {tried}")]
     NoCapacity { tried: String },
-
 }
 
 impl FailoverError {
