@@ -1,6 +1,6 @@
 # Developer tasks for ec2-failover. Run `make` (or `make help`) for the list.
 #
-# Python tools (moto server, cfn-lint, cargo-lambda) live in a project-local
+# Python tools (moto server, cfn-lint, cargo-lambda, zig) live in a project-local
 # virtual environment, .venv, built from requirements-dev.txt; nothing here relies
 # on tools installed elsewhere except cargo/rustc (rustup) and python3.
 
@@ -17,16 +17,26 @@ PYTHON ?= python3
 # .venv/bin first, so `cargo lambda` finds the venv's cargo-lambda as a cargo subcommand.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help venv test lint fmt clippy demo
+.PHONY: help venv test lint fmt clippy demo build deploy invoke lambda-target
+
+# The Lambda architecture of template.yaml (arm64 = Graviton).
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+LAMBDA_ZIP := target/lambda/ec2-failover/bootstrap.zip
+# Sample payload for `make invoke`; the dry run is the safe default.
+EVENT ?= events/manual-plan.json
 
 help:
 	@echo 'ec2-failover developer targets:'
-	@echo '  make venv    create .venv with the pinned tools of requirements-dev.txt (moto, cfn-lint, cargo-lambda)'
+	@echo '  make venv    create .venv with the pinned tools of requirements-dev.txt (moto, cfn-lint, cargo-lambda, zig)'
 	@echo '  make test    cargo fmt --check, clippy -D warnings, lint, then cargo test against a local moto server'
 	@echo '  make lint    cfn-lint template.yaml'
 	@echo '  make fmt     cargo fmt --all'
 	@echo '  make clippy  cargo clippy --all-targets -- -D warnings'
 	@echo '  make demo    build a Tokyo VPC in moto, fail the appliance over with the real function (scripts/demo.sh)'
+	@echo '  make build   release build for Lambda arm64 with cargo-lambda (zig): $(LAMBDA_ZIP), and its size'
+	@echo '  make invoke  run the function locally (cargo lambda watch) and invoke it with EVENT=$(EVENT)'
+	@echo '                (uses your AWS credentials and region unless AWS_ENDPOINT_URL is set)'
+	@echo '  make deploy  sam deploy --guided (needs the AWS SAM CLI and AWS credentials)'
 
 venv: $(VENV_STAMP)
 
@@ -53,3 +63,59 @@ clippy: venv
 
 demo: venv
 	scripts/demo.sh
+
+# Prints the zip's size and checks it holds an arm64 (ELF aarch64) `bootstrap`.
+define CHECK_ZIP
+import os, sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    names = z.namelist()
+    head = z.read("bootstrap")[:20] if "bootstrap" in names else b""
+machine = int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
+if machine != 183:
+    sys.exit(f"error: {path} holds {names}, not an ELF aarch64 bootstrap (e_machine={machine})")
+size = os.path.getsize(path)
+print(f"built {path}: {size} bytes ({size / 1048576:.1f} MiB), bootstrap for linux arm64")
+endef
+export CHECK_ZIP
+
+# The release zip Lambda runs: cargo-lambda cross-compiles for arm64 with zig (the
+# `ziglang` package of requirements-dev.txt), so no cross C toolchain is needed.
+# The Rust standard library for the target comes from rustup (lambda-target).
+# Not part of `make test`: a release build takes several minutes.
+build: venv lambda-target
+	cargo lambda build --release --arm64 --output-format zip --bin ec2-failover
+	@test -f $(LAMBDA_ZIP) || { echo 'error: cargo lambda did not produce $(LAMBDA_ZIP)' >&2; exit 1; }
+	@$(VENV)/bin/python -c "$$CHECK_ZIP" $(LAMBDA_ZIP)
+
+# The Rust standard library for arm64 Linux, which the release build links against.
+lambda-target:
+	@if ! rustup target list --installed 2>/dev/null | grep -qx '$(LAMBDA_TARGET)'; then \
+		echo 'adding the Rust target $(LAMBDA_TARGET) (rustup target add)'; \
+		rustup target add $(LAMBDA_TARGET) || { \
+			echo 'error: the Rust standard library for $(LAMBDA_TARGET) is missing and rustup could not add it;' >&2; \
+			echo '       run `rustup target add $(LAMBDA_TARGET)` where rustup can download, then `make build` again' >&2; \
+			exit 1; }; \
+	fi
+
+# Runs the function locally under `cargo lambda watch` and sends it EVENT. Its
+# configuration comes from your environment or ENV_FILE; it calls AWS with your
+# credentials and region unless AWS_ENDPOINT_URL is set. Start with the dry run
+# (the default EVENT, events/manual-plan.json).
+invoke: venv
+	EVENT='$(EVENT)' scripts/invoke.sh
+
+# Builds with SAM (which runs cargo-lambda: rust-cargolambda is a SAM beta
+# feature) and deploys with the guided prompts, which ask for every parameter
+# of template.yaml and save the answers in samconfig.toml. Never run by tests.
+deploy: venv lambda-target
+	@command -v sam >/dev/null || { \
+		echo 'make deploy needs the AWS SAM CLI (`sam`), which is not installed.' >&2; \
+		echo 'Install it, e.g. `pipx install aws-sam-cli`, or `pip install aws-sam-cli` in a' >&2; \
+		echo 'virtual environment of its own (not .venv: it brings ~40 packages and moves the' >&2; \
+		echo 'boto3 and aws-sam-translator that moto and cfn-lint are pinned with), or AWS'"'"'s' >&2; \
+		echo 'installer (AWS SAM developer guide, "Installing the AWS SAM CLI"); then' >&2; \
+		echo 'run `make deploy` again with AWS credentials for the target account.' >&2; \
+		exit 1; }
+	sam build --beta-features
+	sam deploy --guided

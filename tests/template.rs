@@ -1,0 +1,191 @@
+//! template.yaml deploys what the code expects: a parameter for every environment
+//! variable `src/config.rs` reads (and no variable the code ignores), the
+//! function's runtime settings, and a README deployment section that lists the
+//! template's parameters one to one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_yaml::Value;
+
+fn read(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
+}
+
+fn template() -> Value {
+    serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML")
+}
+
+fn function_properties(t: &Value) -> &Value {
+    &t["Resources"]["FailoverFunction"]["Properties"]
+}
+
+/// `"INSTANCE_NAME"`-like string literals of config.rs outside its tests: the
+/// variables the function reads.
+fn variables_read_by_config() -> BTreeSet<String> {
+    // config.rs reads one appliance's variables; groups.rs reads FAILOVER_GROUPS.
+    let code: String = ["src/config.rs", "src/groups.rs"]
+        .iter()
+        .map(|f| read(f).split("#[cfg(test)]").next().unwrap().to_owned())
+        .collect();
+    code.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.len() > 2
+                && s.contains('_')
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The parameters a value refers to with `!Ref`, in every branch of `!If`.
+fn refs(v: &Value) -> BTreeSet<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => {
+            t.value.as_str().map(str::to_owned).into_iter().collect()
+        }
+        Value::Tagged(t) => refs(&t.value),
+        Value::Sequence(s) => s.iter().flat_map(refs).collect(),
+        Value::Mapping(m) => m.values().flat_map(refs).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// Parameter -> the variable its Description names (`VAR - meaning`), for the
+/// parameters that feed the function's environment.
+fn parameter_variables(t: &Value) -> BTreeMap<String, Option<String>> {
+    t["Parameters"]
+        .as_mapping()
+        .expect("template.yaml has Parameters")
+        .iter()
+        .map(|(name, p)| {
+            let name = name.as_str().unwrap().to_owned();
+            let description = p["Description"].as_str().unwrap_or_default();
+            let variable = description
+                .split_once(" - ")
+                .map(|(v, _)| v)
+                .filter(|v| v.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .map(str::to_owned);
+            (name, variable)
+        })
+        .collect()
+}
+
+#[test]
+fn environment_matches_the_variables_config_reads() {
+    let t = template();
+    let env = function_properties(&t)["Environment"]["Variables"]
+        .as_mapping()
+        .expect("FailoverFunction has Environment.Variables");
+    let in_template: BTreeSet<String> =
+        env.keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+    let read_by_code = variables_read_by_config();
+    assert!(read_by_code.contains("INSTANCE_NAME"), "{read_by_code:?}");
+    assert_eq!(
+        in_template, read_by_code,
+        "template.yaml's environment and the variables src/config.rs reads differ"
+    );
+
+    // Each variable comes from the parameter whose Description names it.
+    let params = parameter_variables(&t);
+    for (key, value) in env {
+        let variable = key.as_str().unwrap();
+        let expected: Vec<&String> = params
+            .iter()
+            .filter(|(_, v)| v.as_deref() == Some(variable))
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            expected.len(),
+            1,
+            "exactly one parameter's Description must start with `{variable} - `"
+        );
+        assert!(
+            refs(value).contains(expected[0]),
+            "{variable} is not set from parameter {}",
+            expected[0]
+        );
+    }
+}
+
+#[test]
+fn function_runs_as_designed() {
+    let t = template();
+    let f = &t["Resources"]["FailoverFunction"];
+    let p = &f["Properties"];
+    assert_eq!(
+        f["Metadata"]["BuildMethod"].as_str(),
+        Some("rust-cargolambda")
+    );
+    assert_eq!(
+        f["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("ec2-failover")
+    );
+    assert_eq!(p["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(p["Architectures"][0].as_str(), Some("arm64"));
+    assert_eq!(p["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    // Failovers never run side by side.
+    assert_eq!(p["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    let timeout = p["Timeout"].as_u64().expect("Timeout");
+    assert!((120..=900).contains(&timeout), "Timeout {timeout}");
+    let invoke = &p["EventInvokeConfig"];
+    assert!(invoke["MaximumRetryAttempts"].as_u64().is_some());
+    for outcome in ["OnSuccess", "OnFailure"] {
+        assert_eq!(
+            invoke["DestinationConfig"][outcome]["Type"].as_str(),
+            Some("SNS"),
+            "{outcome}"
+        );
+    }
+}
+
+/// Rows of the README's "Deploying" parameter table: parameter -> variable cell.
+fn readme_parameters() -> BTreeMap<String, String> {
+    let readme = read("README.md");
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Deploying"))
+        .expect("README.md has a `## Deploying` section");
+    let mut rows = BTreeMap::new();
+    for line in section.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | `Parameter` | `VARIABLE` or - | default | meaning |
+        if cells.len() < 4 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let parameter = cells[1].trim_matches('`').to_owned();
+        let variable = cells[2].trim_matches('`').to_owned();
+        assert!(
+            rows.insert(parameter.clone(), variable).is_none(),
+            "README lists parameter {parameter} twice"
+        );
+    }
+    rows
+}
+
+#[test]
+fn readme_lists_every_parameter_one_to_one() {
+    let t = template();
+    let params = parameter_variables(&t);
+    let readme = readme_parameters();
+    let in_template: BTreeSet<&String> = params.keys().collect();
+    let in_readme: BTreeSet<&String> = readme.keys().collect();
+    assert_eq!(
+        in_readme, in_template,
+        "README's Deploying table and template.yaml's Parameters differ"
+    );
+    for (parameter, variable) in &params {
+        let cell = &readme[parameter];
+        match variable {
+            Some(v) => assert_eq!(cell, v, "README: {parameter} sets {v}"),
+            None => assert!(
+                !cell.chars().any(|c| c.is_ascii_uppercase()),
+                "README: {parameter} sets no variable, but the table says {cell}"
+            ),
+        }
+    }
+}
