@@ -112,18 +112,6 @@ fn rule_text(r: &IngressRule) -> String {
     format!("{} {}/{ports}", r.cidr, r.protocol)
 }
 
-fn aws(
-    step: &'static str,
-    resource: impl Into<String>,
-) -> impl FnOnce(CloudError) -> FailoverError {
-    let resource = resource.into();
-    move |source| FailoverError::Aws {
-        step,
-        resource,
-        source,
-    }
-}
-
 /// The port to open, and where it came from (for the report).
 async fn port<C: Cloud>(cloud: &C, settings: &Settings) -> Result<(u16, String), FailoverError> {
     if let Some(p) = settings.checker_port {
@@ -135,8 +123,10 @@ async fn port<C: Cloud>(cloud: &C, settings: &Settings) -> Result<(u16, String),
     match cloud
         .health_check_port(id)
         .await
-        .map_err(aws("checker_port", format!("health check {id}")))?
-    {
+        .map_err(FailoverError::during(
+            "checker_port",
+            format!("health check {id}"),
+        ))? {
         Some(p) => Ok((p, format!("health check {id}"))),
         // Calculated and alarm-based checks have no port; nobody connects.
         None => Ok((
@@ -156,10 +146,13 @@ async fn group<C: Cloud>(
         None
     } else {
         // A group name is only unique within a VPC.
-        let vpcs = cloud.vpcs_named(&settings.vpc_name).await.map_err(aws(
-            "discover",
-            format!("VPC tagged Name={}", settings.vpc_name),
-        ))?;
+        let vpcs = cloud
+            .vpcs_named(&settings.vpc_name)
+            .await
+            .map_err(FailoverError::during(
+                "discover",
+                format!("VPC tagged Name={}", settings.vpc_name),
+            ))?;
         match vpcs.as_slice() {
             [one] => Some(one.id.clone()),
             [] => {
@@ -181,7 +174,10 @@ async fn group<C: Cloud>(
     let mut groups = cloud
         .security_group_ingress(wanted, vpc_id.as_deref())
         .await
-        .map_err(aws("discover", format!("security group {wanted}")))?;
+        .map_err(FailoverError::during(
+            "discover",
+            format!("security group {wanted}"),
+        ))?;
     match groups.len() {
         1 => Ok(groups.remove(0)),
         0 => Err(FailoverError::Missing {
@@ -220,7 +216,7 @@ pub async fn sync<C: Cloud>(
         port(cloud, settings),
         group(cloud, settings, wanted_group)
     );
-    let ranges = ranges.map_err(aws("checker_ranges", "Route 53"))?;
+    let ranges = ranges.map_err(FailoverError::during("checker_ranges", "Route 53"))?;
     let (port, port_from) = port?;
     let mut group = group?;
     if ranges.is_empty() {
@@ -271,7 +267,7 @@ pub async fn sync<C: Cloud>(
                     "authorize_ranges"
                 };
                 log.record(step, StepStatus::Failed, e.to_string(), t);
-                return Err(aws(step, group.id.clone())(e));
+                return Err(FailoverError::during(step, group.id.clone())(e));
             }
         }
     };

@@ -61,6 +61,19 @@ pub enum FailoverError {
 }
 
 impl FailoverError {
+    /// For `map_err`: an AWS call failed during `step`, on `resource`.
+    pub fn during(
+        step: &'static str,
+        resource: impl Into<String>,
+    ) -> impl FnOnce(CloudError) -> FailoverError {
+        let resource = resource.into();
+        move |source| FailoverError::Aws {
+            step,
+            resource,
+            source,
+        }
+    }
+
     pub fn retryable(&self) -> bool {
         match self {
             Self::Aws { source, .. } => source.retryable,

@@ -106,18 +106,6 @@ pub fn retention<'a>(
         .collect()
 }
 
-fn aws(
-    step: &'static str,
-    resource: impl Into<String>,
-) -> impl FnOnce(CloudError) -> FailoverError {
-    let resource = resource.into();
-    move |source| FailoverError::Aws {
-        step,
-        resource,
-        source,
-    }
-}
-
 /// Takes (or, in a dry run, plans) the AMI of this schedule slot and prunes
 /// old ones.
 pub async fn run<C: Cloud>(
@@ -137,25 +125,25 @@ pub async fn run<C: Cloud>(
         cloud.tool_snapshots(&settings.ami_name),
     );
     let vpc_id = one_vpc(
-        vpcs.map_err(aws(
+        vpcs.map_err(FailoverError::during(
             "discover",
             format!("VPC tagged Name={}", settings.vpc_name),
         ))?,
         settings,
     )?;
     let instances: Vec<Instance> = instances
-        .map_err(aws(
+        .map_err(FailoverError::during(
             "discover",
             format!("instances tagged Name={}", settings.instance_name),
         ))?
         .into_iter()
         .filter(|i| i.vpc_id.as_deref() == Some(vpc_id.as_str()))
         .collect();
-    let images = images.map_err(aws(
+    let images = images.map_err(FailoverError::during(
         "discover",
         format!("tool AMIs tagged Name={}", settings.ami_name),
     ))?;
-    let snapshots = snapshots.map_err(aws(
+    let snapshots = snapshots.map_err(FailoverError::during(
         "discover",
         format!("tool snapshots tagged Name={}", settings.ami_name),
     ))?;
@@ -229,7 +217,7 @@ pub async fn run<C: Cloud>(
                     }
                     Err(e) => {
                         log.record("create_image", StepStatus::Failed, e.to_string(), t);
-                        return Err(aws("create_image", source.id.clone())(e));
+                        return Err(FailoverError::during("create_image", source.id.clone())(e));
                     }
                 }
             }
@@ -238,10 +226,13 @@ pub async fn run<C: Cloud>(
 
     // Look again only when something new exists: its snapshots are listed now.
     let images = if created {
-        cloud.tool_images(&settings.ami_name).await.map_err(aws(
-            "tag_snapshots",
-            format!("tool AMIs tagged Name={}", settings.ami_name),
-        ))?
+        cloud
+            .tool_images(&settings.ami_name)
+            .await
+            .map_err(FailoverError::during(
+                "tag_snapshots",
+                format!("tool AMIs tagged Name={}", settings.ami_name),
+            ))?
     } else {
         images
     };
@@ -319,7 +310,10 @@ pub async fn run<C: Cloud>(
             Ok(status) => log.record(step, status, what, t),
             Err(e) => {
                 log.record(step, StepStatus::Failed, e.to_string(), t);
-                return Err(aws("orphan_snapshots", snapshot.id.clone())(e));
+                return Err(FailoverError::during(
+                    "orphan_snapshots",
+                    snapshot.id.clone(),
+                )(e));
             }
         }
     }
@@ -462,7 +456,9 @@ async fn tag_snapshots<C: Cloud>(
         }
         if let Err(e) = cloud.create_tags(&untagged, &tags).await {
             log.record(step, StepStatus::Failed, e.to_string(), t);
-            return Err(aws("tag_snapshots", untagged.join(", "))(e));
+            return Err(FailoverError::during("tag_snapshots", untagged.join(", "))(
+                e,
+            ));
         }
         log.record(step, StepStatus::Done, what, t);
     }
@@ -509,7 +505,7 @@ async fn prune<C: Cloud>(
         Err(e) if e.code().is_some_and(|c| c.starts_with("InvalidAMIID.")) => {}
         Err(e) => {
             log.record(step, StepStatus::Failed, e.to_string(), t);
-            return Err(aws("prune", image.id.clone())(e));
+            return Err(FailoverError::during("prune", image.id.clone())(e));
         }
     }
     let results =
@@ -518,7 +514,7 @@ async fn prune<C: Cloud>(
     for (snapshot, result) in image.snapshot_ids.iter().zip(results) {
         if let Err(e) = result {
             log.record(step, StepStatus::Failed, e.to_string(), t);
-            return Err(aws("prune", snapshot.clone())(e));
+            return Err(FailoverError::during("prune", snapshot.clone())(e));
         }
     }
     log.record(step, StepStatus::Done, what, t);

@@ -69,14 +69,6 @@ impl World {
     }
 }
 
-fn aws(resource: String) -> impl FnOnce(CloudError) -> FailoverError {
-    move |source| FailoverError::Aws {
-        step: "discover",
-        resource,
-        source,
-    }
-}
-
 pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.floating_ip.map(|ip| ip.to_string());
     let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
@@ -111,7 +103,10 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         },
     );
 
-    let vpcs = vpcs.map_err(aws(format!("VPC tagged Name={}", s.vpc_name)))?;
+    let vpcs = vpcs.map_err(FailoverError::during(
+        "discover",
+        format!("VPC tagged Name={}", s.vpc_name),
+    ))?;
     let vpc_id = match vpcs.as_slice() {
         [one] => one.id.clone(),
         [] => {
@@ -134,32 +129,44 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
     let in_vpc = |v: Option<&str>| v == Some(vpc_id.as_str());
 
     let instances: Vec<Instance> = instances
-        .map_err(aws(format!("instances tagged Name={}", s.instance_name)))?
+        .map_err(FailoverError::during(
+            "discover",
+            format!("instances tagged Name={}", s.instance_name),
+        ))?
         .into_iter()
         .filter(|i| in_vpc(i.vpc_id.as_deref()))
         .collect();
     let subnets: Vec<Subnet> = subnets
-        .map_err(aws(format!("subnets tagged Name={}", s.subnet_name)))?
+        .map_err(FailoverError::during(
+            "discover",
+            format!("subnets tagged Name={}", s.subnet_name),
+        ))?
         .into_iter()
         .filter(|x| in_vpc(Some(&x.vpc_id)))
         .collect();
     let route_tables: Vec<RouteTable> = tables
-        .map_err(aws(format!(
-            "route tables tagged Name={}",
-            s.route_table_name
-        )))?
+        .map_err(FailoverError::during(
+            "discover",
+            format!("route tables tagged Name={}", s.route_table_name),
+        ))?
         .into_iter()
         .filter(|t| in_vpc(Some(&t.vpc_id)))
         .collect();
-    let images = images.map_err(aws(format!("AMIs tagged Name={}", s.ami_name)))?;
-    let address = address.map_err(aws(format!(
-        "Elastic IP {}",
-        floating_ip.as_deref().unwrap_or_default()
-    )))?;
-    let groups = groups.map_err(aws(format!(
-        "security group {}",
-        s.security_group_name.as_deref().unwrap_or_default()
-    )))?;
+    let images = images.map_err(FailoverError::during(
+        "discover",
+        format!("AMIs tagged Name={}", s.ami_name),
+    ))?;
+    let address = address.map_err(FailoverError::during(
+        "discover",
+        format!("Elastic IP {}", floating_ip.as_deref().unwrap_or_default()),
+    ))?;
+    let groups = groups.map_err(FailoverError::during(
+        "discover",
+        format!(
+            "security group {}",
+            s.security_group_name.as_deref().unwrap_or_default()
+        ),
+    ))?;
 
     // A Route 53 hiccup (or a missing permission) must not keep the appliance
     // down: the DNS step then UPSERTs without having looked, which is safe.
