@@ -17,7 +17,7 @@ PYTHON ?= python3
 # .venv/bin first, so `cargo lambda` finds the venv's cargo-lambda as a cargo subcommand.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help venv test lint fmt clippy demo build deploy invoke lambda-target
+.PHONY: help venv test lint fmt clippy demo build deploy invoke lambda-target bench
 
 # The Lambda architecture of template.yaml (arm64 = Graviton).
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
@@ -37,6 +37,7 @@ help:
 	@echo '  make invoke  run the function locally (cargo lambda watch) and invoke it with EVENT=$(EVENT)'
 	@echo '                (uses your AWS credentials and region unless AWS_ENDPOINT_URL is set)'
 	@echo '  make deploy  sam deploy --guided (needs the AWS SAM CLI and AWS credentials)'
+	@echo '  make bench   release build under a Lambda Runtime API emulator: cold start, failover, RSS, AWS calls; writes BENCHMARKS.md'
 
 venv: $(VENV_STAMP)
 
@@ -119,3 +120,15 @@ deploy: venv lambda-target
 		exit 1; }
 	sam build --beta-features
 	sam deploy --guided
+
+# The benchmark reports the size of the deployable arm64 zip when `make build`
+# made one, else of the host release binary zipped the same way.
+BENCH_ZIP := $(if $(wildcard $(LAMBDA_ZIP)),$(CURDIR)/$(LAMBDA_ZIP),$(CURDIR)/target/bench/bootstrap.zip)
+
+# Release binary under a Lambda Runtime API emulator against moto (benches/failover.rs);
+# writes BENCHMARKS.md and fails when a budget is missed.
+bench: venv
+	cargo build --release --bin ec2-failover
+	mkdir -p target/bench
+	$(VENV)/bin/python -c "import zipfile; z = zipfile.ZipFile('target/bench/bootstrap.zip', 'w', zipfile.ZIP_DEFLATED); z.write('target/release/ec2-failover', 'bootstrap'); z.close()"
+	BENCH_ZIP=$(BENCH_ZIP) MOTO_SERVER=$(VENV)/bin/moto_server cargo bench --bench failover
