@@ -153,23 +153,7 @@ async fn group<C: Cloud>(
                 "discover",
                 format!("VPC tagged Name={}", settings.vpc_name),
             ))?;
-        match vpcs.as_slice() {
-            [one] => Some(one.id.clone()),
-            [] => {
-                return Err(FailoverError::Missing {
-                    what: format!("no VPC is tagged Name={} (VPC_NAME)", settings.vpc_name),
-                });
-            }
-            _ => {
-                return Err(FailoverError::Ambiguous {
-                    what: format!(
-                        "{} VPCs are tagged Name={}; VPC_NAME must name exactly one",
-                        vpcs.len(),
-                        settings.vpc_name
-                    ),
-                });
-            }
-        }
+        Some(crate::failover::discover::one_vpc(vpcs, settings)?)
     };
     let mut groups = cloud
         .security_group_ingress(wanted, vpc_id.as_deref())

@@ -124,7 +124,7 @@ pub async fn run<C: Cloud>(
         cloud.tool_images(&settings.ami_name),
         cloud.tool_snapshots(&settings.ami_name),
     );
-    let vpc_id = one_vpc(
+    let vpc_id = crate::failover::discover::one_vpc(
         vpcs.map_err(FailoverError::during(
             "discover",
             format!("VPC tagged Name={}", settings.vpc_name),
@@ -351,26 +351,6 @@ pub async fn run<C: Cloud>(
     tracing::info!(incident = %report.incident, outcome = ?report.outcome,
         image = report.image.as_deref().unwrap_or("-"), "snapshot finished");
     Ok(report)
-}
-
-fn one_vpc(vpcs: Vec<crate::cloud::Vpc>, settings: &Settings) -> Result<String, FailoverError> {
-    match vpcs.as_slice() {
-        [one] => Ok(one.id.clone()),
-        [] => Err(FailoverError::Missing {
-            what: format!("no VPC is tagged Name={} (VPC_NAME)", settings.vpc_name),
-        }),
-        many => Err(FailoverError::Ambiguous {
-            what: format!(
-                "{} VPCs are tagged Name={} ({}); VPC_NAME must name exactly one",
-                many.len(),
-                settings.vpc_name,
-                many.iter()
-                    .map(|v| v.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
-    }
 }
 
 /// The one running instance of the appliance: that is what the AMI is of.

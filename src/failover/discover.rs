@@ -5,7 +5,9 @@
 //! The VPC is not known before the round, so results are narrowed to the VPC
 //! here instead of in a second round of calls.
 
-use crate::cloud::{Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, Subnet};
+use crate::cloud::{
+    Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, Subnet, Vpc,
+};
 use crate::config::Settings;
 use crate::error::FailoverError;
 
@@ -69,6 +71,28 @@ impl World {
     }
 }
 
+/// The id of the one VPC tagged `VPC_NAME`; none or several is an error that
+/// names them, before anything is changed.
+pub fn one_vpc(vpcs: Vec<Vpc>, settings: &Settings) -> Result<String, FailoverError> {
+    match vpcs.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(FailoverError::Missing {
+            what: format!("no VPC is tagged Name={} (VPC_NAME)", settings.vpc_name),
+        }),
+        many => Err(FailoverError::Ambiguous {
+            what: format!(
+                "{} VPCs are tagged Name={} ({}); VPC_NAME must name exactly one",
+                many.len(),
+                settings.vpc_name,
+                many.iter()
+                    .map(|v| v.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
 pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.floating_ip.map(|ip| ip.to_string());
     let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
@@ -107,25 +131,7 @@ pub async fn discover<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, Failover
         "discover",
         format!("VPC tagged Name={}", s.vpc_name),
     ))?;
-    let vpc_id = match vpcs.as_slice() {
-        [one] => one.id.clone(),
-        [] => {
-            return Err(FailoverError::Missing {
-                what: format!("no VPC is tagged Name={} (VPC_NAME)", s.vpc_name),
-            });
-        }
-        many => {
-            let ids: Vec<&str> = many.iter().map(|v| v.id.as_str()).collect();
-            return Err(FailoverError::Ambiguous {
-                what: format!(
-                    "{} VPCs are tagged Name={} ({}); VPC_NAME must name exactly one",
-                    ids.len(),
-                    s.vpc_name,
-                    ids.join(", ")
-                ),
-            });
-        }
-    };
+    let vpc_id = one_vpc(vpcs, s)?;
     let in_vpc = |v: Option<&str>| v == Some(vpc_id.as_str());
 
     let instances: Vec<Instance> = instances
