@@ -15,7 +15,7 @@ use crate::cloud::Cloud;
 use crate::error::FailoverError;
 use crate::event::{self, EventError, Trigger};
 use crate::groups::{self, Group};
-use crate::handler::{App, Invocation, handle};
+use crate::handler::{App, Invocation, handle_trigger};
 use crate::report::Report;
 
 /// One group and the app (settings + regional clients) that serves it.
@@ -87,7 +87,8 @@ impl<C: Cloud + Clone> Fleet<C> {
 enum Route<'a, C> {
     One(&'a Member<C>),
     Every,
-    Nobody(String),
+    /// No group: the incident and why.
+    Nobody(String, String),
 }
 
 impl<C: Cloud> Fleet<C> {
@@ -102,12 +103,13 @@ impl<C: Cloud> Fleet<C> {
     fn route(&self, trigger: &Trigger, payload: &Value) -> Result<Route<'_, C>, EventError> {
         match trigger {
             Trigger::Alarm(alarm) => {
-                let groups: Vec<Group> = self.members.iter().map(|m| m.group.clone()).collect();
-                if let Some(g) =
-                    groups::for_alarm(&groups, alarm.health_check_id.as_deref(), &alarm.name)
-                {
-                    let member = self.members.iter().find(|m| m.name == g.name);
-                    return Ok(member.map_or(Route::Every, Route::One));
+                if let Some(member) = groups::for_alarm(
+                    &self.members,
+                    |m| &m.group,
+                    alarm.health_check_id.as_deref(),
+                    &alarm.name,
+                ) {
+                    return Ok(Route::One(member));
                 }
                 // A lone group that names neither a check nor an alarm takes every
                 // alarm, as a single-appliance deployment always has.
@@ -117,12 +119,15 @@ impl<C: Cloud> Fleet<C> {
                 {
                     return Ok(Route::One(only));
                 }
-                Ok(Route::Nobody(format!(
-                    "alarm {} (health check {}) matches no failover group ({})",
-                    alarm.name,
-                    alarm.health_check_id.as_deref().unwrap_or("none"),
-                    self.names()
-                )))
+                Ok(Route::Nobody(
+                    alarm.incident_id(),
+                    format!(
+                        "alarm {} (health check {}) matches no failover group ({})",
+                        alarm.name,
+                        alarm.health_check_id.as_deref().unwrap_or("none"),
+                        self.names()
+                    ),
+                ))
             }
             Trigger::Manual { .. } => match payload.get("group") {
                 Some(Value::String(name)) => self
@@ -159,8 +164,9 @@ pub async fn handle_fleet<C: Cloud>(
     payload: &Value,
     invocation: &Invocation,
 ) -> Result<Response, FailoverError> {
-    let route = event::parse(payload).and_then(|t| fleet.route(&t, payload));
-    let route = match route {
+    // Parsed once: routing and every group's run share the trigger.
+    let parsed = event::parse(payload).and_then(|t| Ok((fleet.route(&t, payload)?, t)));
+    let (route, trigger) = match parsed {
         Ok(r) => r,
         Err(e) => {
             let e = FailoverError::from(e);
@@ -170,22 +176,16 @@ pub async fn handle_fleet<C: Cloud>(
     };
     match route {
         Route::One(member) => {
-            let mut report = handle(&member.app, payload, invocation).await?;
+            let mut report = handle_trigger(&member.app, Ok(trigger), invocation).await?;
             if fleet.members.len() > 1 {
                 report.reason = format!("group {}: {}", member.name, report.reason);
             }
             Ok(Response::One(report))
         }
-        Route::Nobody(reason) => {
-            let incident = match event::parse(payload) {
-                Ok(Trigger::Alarm(a)) => a.incident_id(),
-                _ => invocation.request_id.clone(),
-            };
-            Ok(Response::One(Report::ignored(incident, reason)))
-        }
+        Route::Nobody(incident, reason) => Ok(Response::One(Report::ignored(incident, reason))),
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            handle(&only.app, payload, invocation)
+            handle_trigger(&only.app, Ok(trigger), invocation)
                 .await
                 .map(Response::One)
         }
@@ -194,7 +194,7 @@ pub async fn handle_fleet<C: Cloud>(
                 fleet
                     .members
                     .iter()
-                    .map(|m| handle(&m.app, payload, invocation)),
+                    .map(|m| handle_trigger(&m.app, Ok(trigger.clone()), invocation)),
             )
             .await;
             let groups = fleet

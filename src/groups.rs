@@ -198,22 +198,24 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
     })
 }
 
-/// Which group an alarm belongs to: by health check id first, then by alarm name.
-pub fn for_alarm<'a>(
-    groups: &'a [Group],
+/// Which of `items` (groups, or what holds one) an alarm belongs to: by health
+/// check id first, then by alarm name.
+pub fn for_alarm<'a, T>(
+    items: &'a [T],
+    group: impl Fn(&T) -> &Group,
     health_check_id: Option<&str>,
     alarm_name: &str,
-) -> Option<&'a Group> {
+) -> Option<&'a T> {
     health_check_id
         .and_then(|id| {
-            groups
+            items
                 .iter()
-                .find(|g| g.settings.health_check_id.as_deref() == Some(id))
+                .find(|g| group(g).settings.health_check_id.as_deref() == Some(id))
         })
         .or_else(|| {
-            groups
+            items
                 .iter()
-                .find(|g| g.alarm_name.as_deref() == Some(alarm_name))
+                .find(|g| group(g).alarm_name.as_deref() == Some(alarm_name))
         })
 }
 
@@ -332,17 +334,21 @@ mod tests {
     fn alarms_select_by_health_check_then_by_name() {
         let g = groups(TWO).unwrap();
         assert_eq!(
-            for_alarm(&g, Some("hc-tokyo"), "whatever").unwrap().name,
+            for_alarm(&g, |g| g, Some("hc-tokyo"), "whatever")
+                .unwrap()
+                .name,
             "tokyo-vpn"
         );
         assert_eq!(
-            for_alarm(&g, Some("hc-other"), "nat-health").unwrap().name,
+            for_alarm(&g, |g| g, Some("hc-other"), "nat-health")
+                .unwrap()
+                .name,
             "dublin-nat"
         );
         assert_eq!(
-            for_alarm(&g, None, "nat-health").unwrap().name,
+            for_alarm(&g, |g| g, None, "nat-health").unwrap().name,
             "dublin-nat"
         );
-        assert!(for_alarm(&g, Some("hc-other"), "other").is_none());
+        assert!(for_alarm(&g, |g| g, Some("hc-other"), "other").is_none());
     }
 }

@@ -55,9 +55,21 @@ pub async fn handle<E: Cloud>(
     payload: &Value,
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
+    handle_trigger(app, event::parse(payload), invocation).await
+}
+
+/// [`handle`] for a payload already parsed (the fleet parses once to route).
+pub async fn handle_trigger<E: Cloud>(
+    app: &App<E>,
+    trigger: Result<Trigger, event::EventError>,
+    invocation: &Invocation,
+) -> Result<Report, FailoverError> {
     let started = Instant::now();
     let before = app.cloud.usage();
-    let result = dispatch(app, payload, invocation).await;
+    let result = match trigger {
+        Ok(trigger) => dispatch(app, trigger, invocation).await,
+        Err(e) => Err(e.into()),
+    };
     let usage = app
         .cloud
         .usage()
@@ -84,7 +96,7 @@ pub async fn handle<E: Cloud>(
 
 async fn dispatch<E: Cloud>(
     app: &App<E>,
-    payload: &Value,
+    trigger: Trigger,
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
     let settings = &app.settings;
@@ -104,7 +116,7 @@ async fn dispatch<E: Cloud>(
         confirm_with: None,
     };
 
-    match event::parse(payload)? {
+    match trigger {
         Trigger::Alarm(alarm) => {
             let incident = alarm.incident_id();
             let when = alarm.changed_at.to_rfc3339_opts(SecondsFormat::Secs, true);
