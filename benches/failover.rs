@@ -226,30 +226,9 @@ async fn add_unrelated_instances(ec2: &aws_sdk_ec2::Client, n: usize) {
         return;
     }
     let image = common::base_image(ec2).await;
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.50.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_owned();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.50.0.0/16")
-        .availability_zone(format!("{}a", common::REGION))
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_owned();
+    let vpc = common::vpc(ec2, "10.50.0.0/16", "unrelated").await;
+    let az = format!("{}a", common::REGION);
+    let subnet = common::subnet(ec2, &vpc, "10.50.0.0/16", &az, "unrelated").await;
     let mut left = n;
     while left > 0 {
         let batch = left.min(250);

@@ -8,7 +8,7 @@
 mod common;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType};
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
     ResourceRecordSet, ResourceRecordSetFailover, RrType,
@@ -21,33 +21,6 @@ use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Outcome, Settings, StepStatus, handle};
 
 const PORT: i32 = 2222;
-
-async fn vpc(ec2: &Client, cidr: &str, name: &str) -> String {
-    ec2.create_vpc()
-        .cidr_block(cidr)
-        .tag_specifications(name_tag(ResourceType::Vpc, name))
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_owned()
-}
-
-async fn group(ec2: &Client, vpc: &str, name: &str) -> String {
-    ec2.create_security_group()
-        .group_name(name)
-        .description("SSH bastion")
-        .vpc_id(vpc)
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_owned()
-}
 
 /// Adds one TCP rule the way a person or another tool would.
 async fn allow(ec2: &Client, group: &str, cidr: &str, port: i32, description: Option<&str>) {
@@ -344,26 +317,8 @@ struct Bastions {
 
 async fn build_bastions(ec2: &Client, route53: &aws_sdk_route53::Client) -> Bastions {
     let vpc_id = vpc(ec2, "10.0.0.0/16", "my-vpc").await;
-    let subnet = |cidr: &'static str, az: &'static str| {
-        let vpc_id = vpc_id.clone();
-        async move {
-            ec2.create_subnet()
-                .vpc_id(vpc_id)
-                .cidr_block(cidr)
-                .availability_zone(az)
-                .tag_specifications(name_tag(ResourceType::Subnet, "public"))
-                .send()
-                .await
-                .unwrap()
-                .subnet()
-                .unwrap()
-                .subnet_id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let subnet_a = subnet("10.0.1.0/24", "ap-northeast-1a").await;
-    let subnet_c = subnet("10.0.2.0/24", "ap-northeast-1c").await;
+    let subnet_a = subnet(ec2, &vpc_id, "10.0.1.0/24", "ap-northeast-1a", "public").await;
+    let subnet_c = subnet(ec2, &vpc_id, "10.0.2.0/24", "ap-northeast-1c", "public").await;
     let sg = group(ec2, &vpc_id, "bastion").await;
     ec2.create_key_pair().key_name("ops").send().await.unwrap();
     let base = base_image(ec2).await;

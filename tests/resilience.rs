@@ -404,39 +404,13 @@ async fn a_confirmed_failure_reports_what_the_checkers_saw() {
     assert_failed_over_once(&ec2, &w).await;
 }
 
-/// Adds a third `public` subnet, in ap-northeast-1d.
-async fn add_subnet_d(ec2: &aws_sdk_ec2::Client, w: &World) -> String {
-    ec2.create_subnet()
-        .vpc_id(&w.vpc)
-        .cidr_block("10.0.3.0/24")
-        .availability_zone("ap-northeast-1d")
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("Name")
-                        .value("public")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn no_capacity_in_one_az_moves_on_to_the_next() {
     let moto = Moto::start();
     let ec2 = moto.ec2();
     let w = build_world(&ec2).await;
-    let subnet_d = add_subnet_d(&ec2, &w).await;
+    // A third `public` subnet, in ap-northeast-1d.
+    let subnet_d = subnet(&ec2, &w.vpc, "10.0.3.0/24", "ap-northeast-1d", "public").await;
     let cloud = faulty(&moto).with(Fault::FailOperation {
         operation: "RunInstances",
         target: w.subnet_c.clone(),

@@ -147,6 +147,52 @@ pub struct World {
     pub foreign_sophos: String,
 }
 
+/// A VPC tagged `Name=name`.
+pub async fn vpc(ec2: &Client, cidr: &str, name: &str) -> String {
+    ec2.create_vpc()
+        .cidr_block(cidr)
+        .tag_specifications(name_tag(ResourceType::Vpc, name))
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// A subnet of `vpc` in `az`, tagged `Name=name`.
+pub async fn subnet(ec2: &Client, vpc: &str, cidr: &str, az: &str, name: &str) -> String {
+    ec2.create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .availability_zone(az)
+        .tag_specifications(name_tag(ResourceType::Subnet, name))
+        .send()
+        .await
+        .unwrap()
+        .subnet()
+        .unwrap()
+        .subnet_id()
+        .unwrap()
+        .to_owned()
+}
+
+/// A security group named `name` in `vpc`.
+pub async fn group(ec2: &Client, vpc: &str, name: &str) -> String {
+    ec2.create_security_group()
+        .group_name(name)
+        .description(format!("{name} (test)"))
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_owned()
+}
+
 pub async fn tag(ec2: &Client, id: &str, key: &str, value: &str) {
     ec2.create_tags()
         .resources(id)
@@ -235,38 +281,9 @@ pub async fn build_world(ec2: &Client) -> World {
 /// The same world in another region (the client must be for that region).
 pub async fn build_world_in(ec2: &Client, region: &str) -> World {
     let (az_a, az_c) = (format!("{region}a"), format!("{region}c"));
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .tag_specifications(name_tag(ResourceType::Vpc, "my-vpc"))
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_owned();
-    let subnet = |cidr: &'static str, az: String| {
-        let vpc = vpc.clone();
-        async move {
-            ec2.create_subnet()
-                .vpc_id(vpc)
-                .cidr_block(cidr)
-                .availability_zone(az)
-                .tag_specifications(name_tag(ResourceType::Subnet, "public"))
-                .send()
-                .await
-                .unwrap()
-                .subnet()
-                .unwrap()
-                .subnet_id()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let subnet_a = subnet("10.0.1.0/24", az_a.clone()).await;
-    let subnet_c = subnet("10.0.2.0/24", az_c).await;
+    let vpc = vpc(ec2, "10.0.0.0/16", "my-vpc").await;
+    let subnet_a = subnet(ec2, &vpc, "10.0.1.0/24", &az_a, "public").await;
+    let subnet_c = subnet(ec2, &vpc, "10.0.2.0/24", &az_c, "public").await;
 
     let igw = ec2
         .create_internet_gateway()
@@ -312,17 +329,7 @@ pub async fn build_world_in(ec2: &Client, region: &str) -> World {
         .await
         .unwrap();
 
-    let security_group = ec2
-        .create_security_group()
-        .group_name("sophos")
-        .description("Sophos UTM")
-        .vpc_id(&vpc)
-        .send()
-        .await
-        .unwrap()
-        .group_id()
-        .unwrap()
-        .to_owned();
+    let security_group = group(ec2, &vpc, "sophos").await;
     ec2.create_key_pair().key_name("ops").send().await.unwrap();
 
     let base = base_image(ec2).await;
@@ -372,31 +379,8 @@ pub async fn build_world_in(ec2: &Client, region: &str) -> World {
     let web_ip = eip_for(ec2, &web).await;
 
     // Same Name tag in another VPC: the function must not mistake it for ours.
-    let other_vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .tag_specifications(name_tag(ResourceType::Vpc, "other-vpc"))
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_owned();
-    let other_subnet = ec2
-        .create_subnet()
-        .vpc_id(&other_vpc)
-        .cidr_block("10.9.1.0/24")
-        .availability_zone(&az_a)
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_owned();
+    let other_vpc = self::vpc(ec2, "10.9.0.0/16", "other-vpc").await;
+    let other_subnet = subnet(ec2, &other_vpc, "10.9.1.0/24", &az_a, "other").await;
     let foreign_sophos = launch(ec2, &base, &other_subnet, &[], &[("Name", "sophos")]).await;
 
     World {
