@@ -19,7 +19,8 @@
 use std::time::Instant;
 
 use crate::cloud::{Cloud, CloudError, GroupIngress, IngressRule};
-use crate::config::{Cidr, Settings};
+use crate::cloud::Cidr;
+use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 

@@ -12,7 +12,7 @@ use super::{
     Address, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest, IngressRule,
     Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
-use crate::config::Cidr;
+use super::Cidr;
 
 /// One call that reached the wrapper.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,9 @@
 //! Every `describe_*` is filtered server-side by tag or id, so the cost of a
 //! failover does not grow with the number of instances in the account.
 
+pub mod cidr;
 pub mod error;
+#[cfg(any(test, feature = "testing"))]
 pub mod faults;
 pub mod sdk;
 pub mod usage;
@@ -18,9 +20,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+pub use cidr::Cidr;
 pub use error::CloudError;
-
-use crate::config::Cidr;
 
 /// Tag recording which incident launched a replacement (and so resumes it).
 pub const TAG_INCIDENT: &str = "ec2-failover:incident";

@@ -18,7 +18,7 @@ use super::{
     IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route, RouteTable, RouteTarget,
     SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
-use crate::config::Cidr;
+use super::Cidr;
 
 /// EC2 and Route 53 through the AWS SDK. Cheap to clone; build once per
 /// region and reuse across invocations.

@@ -12,7 +12,8 @@ use crate::cloud::{
     Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
     TAG_INCIDENT, TAG_REPLACES, Tag,
 };
-use crate::config::{Cidr, DnsAddress, DnsRecord, Settings};
+use crate::cloud::Cidr;
+use crate::config::{DnsAddress, DnsRecord, Settings};
 use crate::error::FailoverError;
 
 /// Where this incident stands, judged from the world alone.
