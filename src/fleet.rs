@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::cloud::Cloud;
 use crate::error::FailoverError;
-use crate::event::{self, EventError, Trigger};
+use crate::event::{self, AlarmChange, EventError, Trigger};
 use crate::groups::{self, Group};
-use crate::handler::{App, Invocation, handle_trigger};
+use crate::handler::{self, App, Invocation};
 use crate::report::Report;
 
 /// One group and the app (settings + regional clients) that serves it.
@@ -82,6 +82,22 @@ impl<C: Cloud + Clone> Fleet<C> {
             .collect();
         Fleet { members }
     }
+
+    /// A fleet of one appliance, named after its instance.
+    pub fn single(app: App<C>) -> Self {
+        let group = Group {
+            name: app.settings.instance_name.clone(),
+            settings: app.settings.clone(),
+            alarm_name: None,
+        };
+        Fleet {
+            members: vec![Member {
+                name: group.name.clone(),
+                group,
+                app,
+            }],
+        }
+    }
 }
 
 enum Route<'a, C> {
@@ -100,35 +116,39 @@ impl<C: Cloud> Fleet<C> {
             .join(", ")
     }
 
+    /// The one place that decides whether an alarm concerns a group: by health
+    /// check id, then by alarm name. A lone group that names neither takes
+    /// every alarm, as a single-appliance deployment always has.
+    fn for_alarm(&self, alarm: &AlarmChange) -> Result<&Member<C>, String> {
+        let health_check = alarm.health_check_id.as_deref();
+        if let Some(member) = groups::for_alarm(&self.members, |m| &m.group, health_check, &alarm.name)
+        {
+            return Ok(member);
+        }
+        match self.members.as_slice() {
+            [only] if only.group.alarm_name.is_none() => match &only.group.settings.health_check_id {
+                None => Ok(only),
+                Some(wanted) => Err(format!(
+                    "alarm {} watches health check {}, not {wanted} (HEALTH_CHECK_ID)",
+                    alarm.name,
+                    health_check.unwrap_or("none")
+                )),
+            },
+            _ => Err(format!(
+                "alarm {} (health check {}) matches no failover group ({})",
+                alarm.name,
+                health_check.unwrap_or("none"),
+                self.names()
+            )),
+        }
+    }
+
     fn route(&self, trigger: &Trigger, payload: &Value) -> Result<Route<'_, C>, EventError> {
         match trigger {
-            Trigger::Alarm(alarm) => {
-                if let Some(member) = groups::for_alarm(
-                    &self.members,
-                    |m| &m.group,
-                    alarm.health_check_id.as_deref(),
-                    &alarm.name,
-                ) {
-                    return Ok(Route::One(member));
-                }
-                // A lone group that names neither a check nor an alarm takes every
-                // alarm, as a single-appliance deployment always has.
-                if let [only] = self.members.as_slice()
-                    && only.group.alarm_name.is_none()
-                    && only.group.settings.health_check_id.is_none()
-                {
-                    return Ok(Route::One(only));
-                }
-                Ok(Route::Nobody(
-                    alarm.incident_id(),
-                    format!(
-                        "alarm {} (health check {}) matches no failover group ({})",
-                        alarm.name,
-                        alarm.health_check_id.as_deref().unwrap_or("none"),
-                        self.names()
-                    ),
-                ))
-            }
+            Trigger::Alarm(alarm) => Ok(match self.for_alarm(alarm) {
+                Ok(member) => Route::One(member),
+                Err(why) => Route::Nobody(alarm.incident_id(), why),
+            }),
             Trigger::Manual { .. } => match payload.get("group") {
                 Some(Value::String(name)) => self
                     .members
@@ -158,8 +178,9 @@ impl<C: Cloud> Fleet<C> {
     }
 }
 
-/// Serves one invocation for the whole fleet.
-pub async fn handle_fleet<C: Cloud>(
+/// The front door: serves one invocation for the whole fleet (a single
+/// appliance is a fleet of one).
+pub async fn handle<C: Cloud>(
     fleet: &Fleet<C>,
     payload: &Value,
     invocation: &Invocation,
@@ -176,7 +197,7 @@ pub async fn handle_fleet<C: Cloud>(
     };
     match route {
         Route::One(member) => {
-            let mut report = handle_trigger(&member.app, Ok(trigger), invocation).await?;
+            let mut report = handler::run(&member.app, trigger, invocation).await?;
             if fleet.members.len() > 1 {
                 report.reason = format!("group {}: {}", member.name, report.reason);
             }
@@ -185,7 +206,7 @@ pub async fn handle_fleet<C: Cloud>(
         Route::Nobody(incident, reason) => Ok(Response::One(Report::ignored(incident, reason))),
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            handle_trigger(&only.app, Ok(trigger), invocation)
+            handler::run(&only.app, trigger, invocation)
                 .await
                 .map(Response::One)
         }
@@ -194,7 +215,7 @@ pub async fn handle_fleet<C: Cloud>(
                 fleet
                     .members
                     .iter()
-                    .map(|m| handle_trigger(&m.app, Ok(trigger.clone()), invocation)),
+                    .map(|m| handler::run(&m.app, trigger.clone(), invocation)),
             )
             .await;
             let groups = fleet

@@ -50,26 +50,16 @@ impl Invocation {
     }
 }
 
-pub async fn handle<E: Cloud>(
+/// Runs one group's job for a trigger the fleet routed to it (and parsed once),
+/// then reports: the EMF line and the report or error log line.
+pub(crate) async fn run<E: Cloud>(
     app: &App<E>,
-    payload: &Value,
-    invocation: &Invocation,
-) -> Result<Report, FailoverError> {
-    handle_trigger(app, event::parse(payload), invocation).await
-}
-
-/// [`handle`] for a payload already parsed (the fleet parses once to route).
-pub async fn handle_trigger<E: Cloud>(
-    app: &App<E>,
-    trigger: Result<Trigger, event::EventError>,
+    trigger: Trigger,
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
     let started = Instant::now();
     let before = app.cloud.usage();
-    let result = match trigger {
-        Ok(trigger) => dispatch(app, trigger, invocation).await,
-        Err(e) => Err(e.into()),
-    };
+    let result = dispatch(app, trigger, invocation).await;
     let usage = app
         .cloud
         .usage()
@@ -127,18 +117,6 @@ async fn dispatch<E: Cloud>(
                         "alarm {} is {} since {when}; only ALARM triggers a failover",
                         alarm.name,
                         alarm.state.as_str()
-                    ),
-                ));
-            }
-            if let Some(wanted) = &settings.health_check_id
-                && alarm.health_check_id.as_deref() != Some(wanted.as_str())
-            {
-                return Ok(Report::ignored(
-                    incident,
-                    format!(
-                        "alarm {} watches health check {}, not {wanted} (HEALTH_CHECK_ID)",
-                        alarm.name,
-                        alarm.health_check_id.as_deref().unwrap_or("none")
                     ),
                 ));
             }

@@ -29,5 +29,6 @@ pub mod stamp;
 
 pub use config::Settings;
 pub use error::FailoverError;
-pub use handler::{App, Invocation, handle};
+pub use fleet::{Fleet, Response, handle};
+pub use handler::{App, Invocation};
 pub use report::{Outcome, Report, StepStatus};

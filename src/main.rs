@@ -5,8 +5,7 @@
 
 use aws_config::{BehaviorVersion, Region};
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::fleet::{Fleet, handle_fleet};
-use ec2_failover::{Invocation, groups};
+use ec2_failover::{Fleet, Invocation, groups, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -41,7 +40,7 @@ async fn main() -> Result<(), Error> {
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation::from_context(&event.context);
-        handle_fleet(fleet, &event.payload, &invocation).await
+        handle(fleet, &event.payload, &invocation).await
     }))
     .await
 }

@@ -18,7 +18,7 @@ use common::*;
 use ec2_failover::checker_ranges::RULE_MARKER;
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{App, Outcome, Settings, StepStatus, handle};
+use ec2_failover::{App, Outcome, Settings, StepStatus};
 
 const PORT: i32 = 2222;
 

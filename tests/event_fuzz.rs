@@ -10,7 +10,7 @@ use common::sample;
 use ec2_failover::cloud::faults::FaultyCloud;
 use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::event::{self, Trigger};
-use ec2_failover::{App, Invocation};
+use ec2_failover::{App, Fleet, Invocation};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -210,7 +210,7 @@ proptest! {
             }).unwrap(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let result = runtime.block_on(ec2_failover::handle(&app, &v, &Invocation {
+        let result = runtime.block_on(ec2_failover::handle(&Fleet::single(app), &v, &Invocation {
             request_id: "fuzz".into(),
             deadline: None,
         }));

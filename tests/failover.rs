@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use ec2_failover::cloud::{TAG_INCIDENT, TAG_REPLACES};
-use ec2_failover::{FailoverError, Outcome, StepStatus, handle};
+use ec2_failover::{FailoverError, Outcome, StepStatus};
 use serde_json::json;
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::fleet::{Fleet, Response, handle_fleet};
+use ec2_failover::{Fleet, Response, handle};
 use ec2_failover::{FailoverError, Outcome, groups};
 use serde_json::json;
 
@@ -66,7 +66,7 @@ async fn an_alarm_fails_over_only_its_own_group() {
     let dublin_before = snapshot(&dublin_ec2).await;
 
     let r = one(
-        handle_fleet(&t.fleet, &sample("sns-alarm.json"), &invocation("req-1"))
+        handle(&t.fleet, &sample("sns-alarm.json"), &invocation("req-1"))
             .await
             .unwrap(),
     );
@@ -84,7 +84,7 @@ async fn an_alarm_fails_over_only_its_own_group() {
     stranger["detail"]["alarmName"] = json!("someone-elses-alarm");
     stranger["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["HealthCheckId"] =
         json!("hc-unknown");
-    let r = one(handle_fleet(&t.fleet, &stranger, &invocation("req-2"))
+    let r = one(handle(&t.fleet, &stranger, &invocation("req-2"))
         .await
         .unwrap());
     assert_eq!(r.outcome, Outcome::Ignored);
@@ -102,7 +102,7 @@ async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
     let tokyo_before = snapshot(&t.moto.ec2_in(TOKYO)).await;
     let dublin_before = snapshot(&t.moto.ec2_in(DUBLIN)).await;
 
-    let e = handle_fleet(
+    let e = handle(
         &t.fleet,
         &sample("manual-failover.json"),
         &invocation("req-1"),
@@ -116,7 +116,7 @@ async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
     );
     let mut unknown = sample("manual-failover.json");
     unknown["group"] = json!("paris-vpn");
-    let e = handle_fleet(&t.fleet, &unknown, &invocation("req-2"))
+    let e = handle(&t.fleet, &unknown, &invocation("req-2"))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("paris-vpn"), "{e}");
@@ -125,7 +125,7 @@ async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
 
     let mut named = sample("manual-failover.json");
     named["group"] = json!("dublin-vpn");
-    let r = one(handle_fleet(&t.fleet, &named, &invocation("req-3"))
+    let r = one(handle(&t.fleet, &named, &invocation("req-3"))
         .await
         .unwrap());
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
@@ -137,7 +137,7 @@ async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
 #[tokio::test]
 async fn the_scheduled_snapshot_covers_every_group_and_reports_each() {
     let t = two_regions().await;
-    let r = handle_fleet(
+    let r = handle(
         &t.fleet,
         &sample("scheduled-snapshot.json"),
         &invocation("req-1"),
@@ -181,7 +181,7 @@ async fn one_groups_failure_does_not_stop_the_others() {
         .send()
         .await
         .unwrap();
-    let r = handle_fleet(
+    let r = handle(
         &t.fleet,
         &sample("scheduled-snapshot.json"),
         &invocation("req-1"),

@@ -11,7 +11,7 @@ use common::route53_standin::Route53StandIn;
 use common::*;
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{App, FailoverError, Invocation, Outcome, StepStatus, handle};
+use ec2_failover::{App, FailoverError, Invocation, Outcome, StepStatus};
 
 /// Mutating calls of one uninterrupted failover, counted through the wrapper.
 async fn mutating_calls_of_a_clean_failover() -> usize {

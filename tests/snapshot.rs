@@ -10,7 +10,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::Filter;
 use common::*;
 use ec2_failover::cloud::faults::Fault;
-use ec2_failover::{App, FailoverError, Outcome, StepStatus, handle};
+use ec2_failover::{App, FailoverError, Outcome, StepStatus};
 use serde_json::{Value, json};
 
 fn scheduled_at(time: &str) -> Value {

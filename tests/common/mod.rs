@@ -16,7 +16,8 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, InstanceType, ResourceType, Tag, TagSpecification,
 };
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{App, Invocation, Settings};
+use ec2_failover::cloud::Cloud;
+use ec2_failover::{App, FailoverError, Fleet, Invocation, Report, Response, Settings};
 use serde_json::Value;
 
 pub const REGION: &str = "ap-northeast-1";
@@ -422,6 +423,18 @@ pub fn app(moto: &Moto, settings: Settings) -> App<SdkCloud> {
     App {
         cloud: SdkCloud::new(moto.ec2(), moto.route53()),
         settings,
+    }
+}
+
+/// One appliance's invocation through the front door, as a fleet of one.
+pub async fn handle<C: Cloud + Clone>(
+    app: &App<C>,
+    payload: &Value,
+    invocation: &Invocation,
+) -> Result<Report, FailoverError> {
+    match ec2_failover::handle(&Fleet::single(app.clone()), payload, invocation).await? {
+        Response::One(report) => Ok(report),
+        Response::PerGroup(r) => panic!("a fleet of one answered per group: {r:?}"),
     }
 }
 
