@@ -210,10 +210,10 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 fn env_of(w: &World) -> Vec<(String, String)> {
     let s = settings(w, &[]);
     vec![
-        ("INSTANCE_NAME".into(), s.instance_name),
-        ("AMI_NAME".into(), s.ami_name),
-        ("VPC_NAME".into(), s.vpc_name),
-        ("SUBNET_NAME".into(), s.subnet_name),
+        ("INSTANCE_NAME".into(), s.appliance.instance_name),
+        ("AMI_NAME".into(), s.appliance.ami_name),
+        ("VPC_NAME".into(), s.appliance.vpc_name),
+        ("SUBNET_NAME".into(), s.failover.subnet_name),
         ("ROUTE_CIDRS".into(), common::VPN_CIDR.into()),
         ("FLOATING_IP".into(), w.floating_ip.clone()),
     ]

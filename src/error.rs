@@ -8,6 +8,7 @@
 use lambda_runtime::Diagnostic;
 
 use crate::cloud::CloudError;
+use crate::engine::Step;
 use crate::event::EventError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +19,7 @@ pub enum FailoverError {
     /// An AWS call failed during a step.
     #[error("step {step} on {resource}: {source}")]
     Aws {
-        step: &'static str,
+        step: Step,
         resource: String,
         #[source]
         source: CloudError,
@@ -41,7 +42,7 @@ pub enum FailoverError {
 
     /// The invocation ran out of time while waiting; the retry resumes here.
     #[error("out of time at step {step}: {detail}; a retry of the same event resumes from here")]
-    Deadline { step: &'static str, detail: String },
+    Deadline { step: Step, detail: String },
 
     /// Too many failovers in the window: something keeps failing the appliance
     /// (or the health check is wrong), and moving it again will not help.
@@ -63,7 +64,7 @@ pub enum FailoverError {
 impl FailoverError {
     /// For `map_err`: an AWS call failed during `step`, on `resource`.
     pub fn during(
-        step: &'static str,
+        step: Step,
         resource: impl Into<String>,
     ) -> impl FnOnce(CloudError) -> FailoverError {
         let resource = resource.into();
@@ -126,7 +127,7 @@ mod tests {
     #[test]
     fn error_type_says_whether_a_retry_helps() {
         let throttled = FailoverError::Aws {
-            step: "launch_replacement",
+            step: Step::Launch,
             resource: "subnet-1".into(),
             source: CloudError::service("RunInstances", "RequestLimitExceeded", "slow down"),
         };

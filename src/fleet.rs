@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::cloud::Cloud;
 use crate::error::FailoverError;
@@ -24,6 +25,21 @@ pub struct Member<C> {
     pub name: String,
     pub group: Group,
     pub app: App<C>,
+}
+
+impl<C: Cloud> Member<C> {
+    /// Runs the group's job inside a span naming the group, so every log line
+    /// says which appliance it is about.
+    async fn run(
+        &self,
+        trigger: Trigger,
+        invocation: &Invocation,
+    ) -> Result<Report, FailoverError> {
+        let span = tracing::info_span!("group", group = %self.name);
+        handler::run(&self.app, trigger, invocation)
+            .instrument(span)
+            .await
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +81,7 @@ impl<C: Cloud + Clone> Fleet<C> {
         let members = groups
             .into_iter()
             .map(|group| {
-                let region = group.settings.target_region.clone();
+                let region = group.settings.appliance.target_region.clone();
                 let cloud = by_region
                     .entry(region.clone())
                     .or_insert_with(|| clients_for(region.as_deref()))
@@ -86,7 +102,7 @@ impl<C: Cloud + Clone> Fleet<C> {
     /// A fleet of one appliance, named after its instance.
     pub fn single(app: App<C>) -> Self {
         let group = Group {
-            name: app.settings.instance_name.clone(),
+            name: app.settings.appliance.instance_name.clone(),
             settings: app.settings.clone(),
             alarm_name: None,
         };
@@ -121,19 +137,22 @@ impl<C: Cloud> Fleet<C> {
     /// every alarm, as a single-appliance deployment always has.
     fn for_alarm(&self, alarm: &AlarmChange) -> Result<&Member<C>, String> {
         let health_check = alarm.health_check_id.as_deref();
-        if let Some(member) = groups::for_alarm(&self.members, |m| &m.group, health_check, &alarm.name)
+        if let Some(member) =
+            groups::for_alarm(&self.members, |m| &m.group, health_check, &alarm.name)
         {
             return Ok(member);
         }
         match self.members.as_slice() {
-            [only] if only.group.alarm_name.is_none() => match &only.group.settings.health_check_id {
-                None => Ok(only),
-                Some(wanted) => Err(format!(
-                    "alarm {} watches health check {}, not {wanted} (HEALTH_CHECK_ID)",
-                    alarm.name,
-                    health_check.unwrap_or("none")
-                )),
-            },
+            [only] if only.group.alarm_name.is_none() => {
+                match &only.group.settings.appliance.health_check_id {
+                    None => Ok(only),
+                    Some(wanted) => Err(format!(
+                        "alarm {} watches health check {}, not {wanted} (HEALTH_CHECK_ID)",
+                        alarm.name,
+                        health_check.unwrap_or("none")
+                    )),
+                }
+            }
             _ => Err(format!(
                 "alarm {} (health check {}) matches no failover group ({})",
                 alarm.name,
@@ -197,7 +216,7 @@ pub async fn handle<C: Cloud>(
     };
     match route {
         Route::One(member) => {
-            let mut report = handler::run(&member.app, trigger, invocation).await?;
+            let mut report = member.run(trigger, invocation).await?;
             if fleet.members.len() > 1 {
                 report.reason = format!("group {}: {}", member.name, report.reason);
             }
@@ -206,16 +225,14 @@ pub async fn handle<C: Cloud>(
         Route::Nobody(incident, reason) => Ok(Response::One(Report::ignored(incident, reason))),
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            handler::run(&only.app, trigger, invocation)
-                .await
-                .map(Response::One)
+            only.run(trigger, invocation).await.map(Response::One)
         }
         Route::Every => {
             let results = futures::future::join_all(
                 fleet
                     .members
                     .iter()
-                    .map(|m| handler::run(&m.app, trigger.clone(), invocation)),
+                    .map(|m| m.run(trigger.clone(), invocation)),
             )
             .await;
             let groups = fleet

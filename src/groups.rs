@@ -75,7 +75,7 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Group>, G
     let Some(raw) = raw else {
         let settings = Settings::from_lookup(&get)?;
         return Ok(vec![Group {
-            name: settings.instance_name.clone(),
+            name: settings.appliance.instance_name.clone(),
             settings,
             alarm_name: None,
         }]);
@@ -106,8 +106,8 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Group>, G
     // Two groups answering the same health check would make alarms ambiguous.
     for (i, a) in groups.iter().enumerate() {
         for b in &groups[i + 1..] {
-            let same_check = a.settings.health_check_id.is_some()
-                && a.settings.health_check_id == b.settings.health_check_id;
+            let same_check = a.settings.appliance.health_check_id.is_some()
+                && a.settings.appliance.health_check_id == b.settings.appliance.health_check_id;
             let same_alarm = a.alarm_name.is_some() && a.alarm_name == b.alarm_name;
             if same_check || same_alarm {
                 return Err(GroupsError::Key {
@@ -210,7 +210,7 @@ pub fn for_alarm<'a, T>(
         .and_then(|id| {
             items
                 .iter()
-                .find(|g| group(g).settings.health_check_id.as_deref() == Some(id))
+                .find(|g| group(g).settings.appliance.health_check_id.as_deref() == Some(id))
         })
         .or_else(|| {
             items
@@ -243,12 +243,15 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].name, "tokyo-vpn");
         assert_eq!(
-            g[0].settings.target_region.as_deref(),
+            g[0].settings.appliance.target_region.as_deref(),
             Some("ap-northeast-1")
         );
-        assert_eq!(g[0].settings.cooldown.as_secs(), 30 * 60);
-        assert_eq!(g[0].settings.route_cidrs[0].to_string(), "10.242.2.0/24");
-        assert_eq!(g[1].settings.route_table_name, "private");
+        assert_eq!(g[0].settings.failover.cooldown.as_secs(), 30 * 60);
+        assert_eq!(
+            g[0].settings.failover.route_cidrs[0].to_string(),
+            "10.242.2.0/24"
+        );
+        assert_eq!(g[1].settings.failover.route_table_name, "private");
         assert_eq!(g[1].alarm_name.as_deref(), Some("nat-health"));
     }
 

@@ -1,21 +1,22 @@
-//! One invocation: payload in, report or typed error out.
-//!
-//! The handler parses the trigger first (a bad payload never reaches AWS),
-//! decides whether it calls for action at all, and only then runs the pipeline.
+//! One group's part of an invocation: the trigger (parsed and routed by the
+//! fleet) becomes a [`Job`] by a pure decision, the job runs on an executor
+//! that knows whether this is a dry run, and the result is reported.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chrono::{SecondsFormat, Utc};
-use serde_json::Value;
+use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::checker_ranges;
+use tracing::Instrument;
+
 use crate::cloud::Cloud;
 use crate::config::Settings;
+use crate::engine::Executor;
 use crate::error::FailoverError;
-use crate::event::{self, AlarmState, ManualAction, Trigger};
-use crate::failover::{self, FailoverRequest};
+use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
+use crate::jobs::checker_ranges::{self, SyncRequest};
+use crate::jobs::failover::{self, FailoverRequest};
+use crate::jobs::snapshot::{self, SnapshotRequest};
 use crate::report::Report;
-use crate::stamp::{self, SnapshotRequest};
 
 /// What lives for the whole life of the Lambda process: settings read once,
 /// SDK clients built once.
@@ -59,14 +60,17 @@ pub(crate) async fn run<E: Cloud>(
 ) -> Result<Report, FailoverError> {
     let started = Instant::now();
     let before = app.cloud.usage();
-    let result = dispatch(app, trigger, invocation).await;
+    let job = job_for(trigger, &app.settings, invocation, Utc::now());
+    let span = tracing::info_span!("incident", incident = %job.incident());
+    let result = run_job(app, job).instrument(span.clone()).await;
+    let _in_job = span.enter();
     let usage = app
         .cloud
         .usage()
         .zip(before)
         .map(|(after, before)| after.since(before));
     let line = crate::metrics::emf(
-        &app.settings.instance_name,
+        &app.settings.appliance.instance_name,
         &result,
         started.elapsed(),
         usage,
@@ -84,100 +88,73 @@ pub(crate) async fn run<E: Cloud>(
     result
 }
 
-async fn dispatch<E: Cloud>(
-    app: &App<E>,
-    trigger: Trigger,
-    invocation: &Invocation,
-) -> Result<Report, FailoverError> {
-    let settings = &app.settings;
-    let manual_incident = || {
-        if invocation.request_id.is_empty() {
-            format!("manual-{}", Utc::now().format("%Y%m%dT%H%M%S"))
-        } else {
-            invocation.request_id.clone()
-        }
-    };
-    let request = |incident: String, reason: String, dry_run: bool| FailoverRequest {
-        incident,
-        reason,
-        dry_run,
-        deadline: invocation.deadline,
-        now: Utc::now(),
-        confirm_with: None,
-    };
+/// What a trigger asks of one group.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Failover(FailoverRequest),
+    Snapshot(SnapshotRequest),
+    SyncCheckerRanges(SyncRequest),
+    /// Nothing to do; the report says why.
+    Ignore(Report),
+}
 
-    match trigger {
-        Trigger::Alarm(alarm) => {
-            let incident = alarm.incident_id();
-            let when = alarm.changed_at.to_rfc3339_opts(SecondsFormat::Secs, true);
-            if alarm.state != AlarmState::Alarm {
-                return Ok(Report::ignored(
-                    incident,
-                    format!(
-                        "alarm {} is {} since {when}; only ALARM triggers a failover",
-                        alarm.name,
-                        alarm.state.as_str()
-                    ),
-                ));
-            }
-            let reason = format!(
-                "alarm {} went ALARM at {when}: {}",
-                alarm.name,
-                alarm.reason.as_deref().unwrap_or("no reason given")
-            );
-            let mut req = request(incident, reason, settings.dry_run);
-            // An operator's manual failover is its own confirmation; an alarm's is not.
-            req.confirm_with = settings.health_check_id.clone();
-            failover::run(&app.cloud, settings, &req).await
+impl Job {
+    pub fn incident(&self) -> &str {
+        match self {
+            Job::Failover(r) => &r.incident,
+            Job::Snapshot(r) => &r.incident,
+            Job::SyncCheckerRanges(r) => &r.incident,
+            Job::Ignore(r) => &r.incident,
         }
+    }
+
+    fn dry_run(&self) -> bool {
+        match self {
+            Job::Failover(r) => r.dry_run,
+            Job::Snapshot(r) => r.dry_run,
+            Job::SyncCheckerRanges(r) => r.dry_run,
+            Job::Ignore(_) => true,
+        }
+    }
+}
+
+async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverError> {
+    let (cloud, settings) = (&app.cloud, &app.settings);
+    let exec = Executor::new(cloud, job.dry_run());
+    // Each job's future is boxed: their state machines (SDK futures inside
+    // joins) are large, and the invocation should not carry them on its stack.
+    match job {
+        Job::Failover(req) => Box::pin(failover::run(cloud, &exec, settings, &req)).await,
+        Job::Snapshot(req) => Box::pin(snapshot::run(cloud, &exec, settings, &req)).await,
+        Job::SyncCheckerRanges(req) => {
+            Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
+        }
+        Job::Ignore(report) => Ok(report),
+    }
+}
+
+/// Decides, without calling AWS, what a trigger asks of this group.
+pub fn job_for(
+    trigger: Trigger,
+    settings: &Settings,
+    invocation: &Invocation,
+    now: DateTime<Utc>,
+) -> Job {
+    match trigger {
+        Trigger::Alarm(alarm) => on_alarm(&alarm, settings, invocation, now),
         Trigger::Manual { action, reason } => {
             let reason = format!(
                 "manual {}: {}",
                 action.as_str(),
                 reason.as_deref().unwrap_or("no reason given")
             );
-            match action {
-                ManualAction::Failover => {
-                    let req = request(manual_incident(), reason, settings.dry_run);
-                    failover::run(&app.cloud, settings, &req).await
-                }
-                ManualAction::Plan => {
-                    failover::run(
-                        &app.cloud,
-                        settings,
-                        &request(manual_incident(), reason, true),
-                    )
-                    .await
-                }
-                ManualAction::Snapshot => {
-                    let now = Utc::now();
-                    let req = SnapshotRequest {
-                        incident: manual_incident(),
-                        reason,
-                        slot: now,
-                        dry_run: settings.dry_run,
-                        now,
-                    };
-                    stamp::run(&app.cloud, settings, &req).await
-                }
-                ManualAction::SyncCheckerRanges => {
-                    checker_ranges::sync(
-                        &app.cloud,
-                        settings,
-                        &manual_incident(),
-                        &reason,
-                        settings.dry_run,
-                    )
-                    .await
-                }
-            }
+            on_manual(action, reason, settings, invocation, now)
         }
         Trigger::Scheduled { rule, time } => {
-            let now = Utc::now();
             // The slot (the time the schedule was due) names the AMI, so a
             // redelivery of this event finds the AMI instead of taking another.
             let slot = time.unwrap_or(now);
-            let req = SnapshotRequest {
+            Job::Snapshot(SnapshotRequest {
                 incident: format!("schedule-{}", slot.format("%Y%m%dT%H%MZ")),
                 reason: format!(
                     "schedule {} due at {}",
@@ -187,20 +164,93 @@ async fn dispatch<E: Cloud>(
                 slot,
                 dry_run: settings.dry_run,
                 now,
-            };
-            stamp::run(&app.cloud, settings, &req).await
+            })
         }
         // The notification covers every AWS service's ranges; the sync itself
         // finds out whether the checkers' changed.
-        Trigger::IpSpaceChanged => {
-            checker_ranges::sync(
-                &app.cloud,
-                settings,
-                &manual_incident(),
-                "AWS published new IP ranges (AmazonIpSpaceChanged)",
-                settings.dry_run,
-            )
-            .await
-        }
+        Trigger::IpSpaceChanged => Job::SyncCheckerRanges(SyncRequest {
+            incident: manual_incident(invocation, now),
+            reason: "AWS published new IP ranges (AmazonIpSpaceChanged)".to_owned(),
+            dry_run: settings.dry_run,
+        }),
+    }
+}
+
+fn on_alarm(
+    alarm: &AlarmChange,
+    settings: &Settings,
+    invocation: &Invocation,
+    now: DateTime<Utc>,
+) -> Job {
+    let incident = alarm.incident_id();
+    let when = alarm.changed_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if alarm.state != AlarmState::Alarm {
+        return Job::Ignore(Report::ignored(
+            incident,
+            format!(
+                "alarm {} is {} since {when}; only ALARM triggers a failover",
+                alarm.name,
+                alarm.state.as_str()
+            ),
+        ));
+    }
+    let reason = format!(
+        "alarm {} went ALARM at {when}: {}",
+        alarm.name,
+        alarm.reason.as_deref().unwrap_or("no reason given")
+    );
+    Job::Failover(FailoverRequest {
+        incident,
+        reason,
+        dry_run: settings.dry_run,
+        deadline: invocation.deadline,
+        now,
+        // An operator's manual failover is its own confirmation; an alarm's is not.
+        confirm_with: settings.appliance.health_check_id.clone(),
+    })
+}
+
+fn on_manual(
+    action: ManualAction,
+    reason: String,
+    settings: &Settings,
+    invocation: &Invocation,
+    now: DateTime<Utc>,
+) -> Job {
+    let incident = manual_incident(invocation, now);
+    let failover = |dry_run: bool| {
+        Job::Failover(FailoverRequest {
+            incident: incident.clone(),
+            reason: reason.clone(),
+            dry_run,
+            deadline: invocation.deadline,
+            now,
+            confirm_with: None,
+        })
+    };
+    match action {
+        ManualAction::Failover => failover(settings.dry_run),
+        ManualAction::Plan => failover(true),
+        ManualAction::Snapshot => Job::Snapshot(SnapshotRequest {
+            incident,
+            reason,
+            slot: now,
+            dry_run: settings.dry_run,
+            now,
+        }),
+        ManualAction::SyncCheckerRanges => Job::SyncCheckerRanges(SyncRequest {
+            incident,
+            reason,
+            dry_run: settings.dry_run,
+        }),
+    }
+}
+
+/// A manual run's incident is its Lambda request id.
+fn manual_incident(invocation: &Invocation, now: DateTime<Utc>) -> String {
+    if invocation.request_id.is_empty() {
+        format!("manual-{}", now.format("%Y%m%dT%H%M%S"))
+    } else {
+        invocation.request_id.clone()
     }
 }

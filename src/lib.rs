@@ -5,27 +5,28 @@
 //! VPC routes.
 //!
 //! The crate reads like the pipeline:
-//! [`config`] (environment → validated settings, once) →
+//! [`config`] and [`groups`] (environment → validated settings, once) →
 //! [`event`] (payload → trigger, before any AWS call) →
-//! [`handler`] (does the trigger call for action?) →
-//! [`failover`] (discover, plan, act; each step a reconcile) →
+//! [`fleet`] (the front door: which group does the trigger concern?) →
+//! [`handler`] (which job, if any, does it call for?) →
+//! [`jobs`] (failover, snapshot, checker-range sync: look → plan → execute) on
+//! the [`engine`] (typed changes, one executor, dry run decided there) →
 //! [`report`] (what happened, step by step) → [`metrics`] (one EMF line).
-//! [`stamp`] takes the AMIs failovers launch from, on a schedule, and prunes old ones.
-//! [`cloud`] is the small trait over the EC2 API that the pipeline talks to.
-//! [`checker_ranges`] keeps a security group open to Route 53's health checkers.
+//! [`lookup`] holds the looks several jobs share; [`cloud`] is the small trait
+//! over the AWS API that everything talks to.
 
-pub mod checker_ranges;
 pub mod cloud;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod event;
-pub mod failover;
 pub mod fleet;
 pub mod groups;
 pub mod handler;
+pub mod jobs;
+pub mod lookup;
 pub mod metrics;
 pub mod report;
-pub mod stamp;
 
 pub use config::Settings;
 pub use error::FailoverError;

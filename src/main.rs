@@ -28,10 +28,10 @@ async fn main() -> Result<(), Error> {
     for m in &fleet.members {
         tracing::info!(
             group = %m.name,
-            region = m.app.settings.target_region.as_deref()
+            region = m.app.settings.appliance.target_region.as_deref()
                 .or(base.region().map(|r| r.as_ref()))
                 .unwrap_or("unset"),
-            instance = %m.app.settings.instance_name,
+            instance = %m.app.settings.appliance.instance_name,
             dry_run = m.app.settings.dry_run,
             "ec2-failover ready"
         );

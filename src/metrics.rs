@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cloud::usage::UsageSnapshot;
 use crate::error::FailoverError;
-use crate::report::{Outcome, Report};
+use crate::report::{Outcome, Report, StepRecord};
 
 pub const NAMESPACE: &str = "ec2-failover";
 
@@ -23,10 +23,56 @@ fn outcome_name(o: Outcome) -> String {
         .unwrap_or_else(|| format!("{o:?}"))
 }
 
-/// Steps with generated names (`route rtb-1 10.0.0.0/8`) are summed under their kind.
-fn step_metric(step: &str) -> String {
-    let kind = step.split_whitespace().next().unwrap_or(step);
-    format!("Step_{kind}")
+/// The document being built: values at the root, and the metrics declared.
+#[derive(Default)]
+struct Document {
+    root: Map<String, Value>,
+    declared: Vec<(String, &'static str)>,
+}
+
+impl Document {
+    fn put(&mut self, name: &str, value: Value, unit: &'static str) {
+        if !self.root.contains_key(name) {
+            self.declared.push((name.to_owned(), unit));
+        }
+        self.root.insert(name.to_owned(), value);
+    }
+
+    /// Steps about one subject of several (`route rtb-1 10.0.0.0/8`) are
+    /// summed under their kind.
+    fn add_steps(&mut self, steps: &[StepRecord]) {
+        for step in steps {
+            let name = format!("Step_{}", step.kind.as_str());
+            let sum = self.root.get(&name).and_then(Value::as_u64).unwrap_or(0) + step.ms;
+            self.put(&name, json!(sum), "Milliseconds");
+        }
+    }
+
+    fn add_usage(&mut self, u: UsageSnapshot) {
+        self.put("AwsCalls", json!(u.calls), "Count");
+        self.put("AwsRetries", json!(u.retries), "Count");
+        self.put("BytesReceived", json!(u.bytes_received), "Bytes");
+    }
+
+    fn finish(mut self, timestamp_ms: i64) -> Value {
+        let declared: Vec<Value> = self
+            .declared
+            .iter()
+            .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
+            .collect();
+        self.root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Appliance"], ["Appliance", "Outcome"]],
+                    "Metrics": declared,
+                }],
+            }),
+        );
+        Value::Object(self.root)
+    }
 }
 
 /// The EMF document for one invocation.
@@ -37,90 +83,53 @@ pub fn emf(
     usage: Option<UsageSnapshot>,
     timestamp_ms: i64,
 ) -> Value {
-    let mut root = Map::new();
-    let mut metrics: Vec<(String, &str)> = Vec::new();
-    let mut put =
-        |root: &mut Map<String, Value>, name: String, value: Value, unit: &'static str| {
-            if !root.contains_key(&name) {
-                metrics.push((name.clone(), unit));
-            }
-            root.insert(name, value);
-        };
-
-    let outcome = match result {
-        Ok(r) => outcome_name(r.outcome),
-        Err(_) => "error".to_owned(),
-    };
-    put(&mut root, "Invocations".into(), json!(1), "Count");
+    let mut doc = Document::default();
     let failed_over = matches!(result, Ok(r) if r.outcome == Outcome::FailedOver);
-    put(
-        &mut root,
-        "Failovers".into(),
-        json!(u8::from(failed_over)),
-        "Count",
-    );
-    put(
-        &mut root,
-        "FailedInvocations".into(),
+    doc.put("Invocations", json!(1), "Count");
+    doc.put("Failovers", json!(u8::from(failed_over)), "Count");
+    doc.put(
+        "FailedInvocations",
         json!(u8::from(result.is_err())),
         "Count",
     );
-    put(
-        &mut root,
-        "Duration".into(),
+    doc.put(
+        "Duration",
         json!(duration.as_millis() as u64),
         "Milliseconds",
     );
     if let Some(u) = usage {
-        put(&mut root, "AwsCalls".into(), json!(u.calls), "Count");
-        put(&mut root, "AwsRetries".into(), json!(u.retries), "Count");
-        put(
-            &mut root,
-            "BytesReceived".into(),
-            json!(u.bytes_received),
-            "Bytes",
-        );
+        doc.add_usage(u);
     }
-    if let Ok(report) = result {
-        for step in &report.steps {
-            let name = step_metric(&step.step);
-            let sum = root.get(&name).and_then(Value::as_u64).unwrap_or(0) + step.ms;
-            put(&mut root, name, json!(sum), "Milliseconds");
+    let outcome = match result {
+        Ok(report) => {
+            doc.add_steps(&report.steps);
+            doc.root.insert("Incident".into(), json!(report.incident));
+            outcome_name(report.outcome)
         }
-        root.insert("Incident".into(), json!(report.incident));
-    }
-    if let Err(e) = result {
-        root.insert("ErrorType".into(), json!(e.error_type()));
-        root.insert("Error".into(), json!(e.to_string()));
-    }
-    root.insert("Appliance".into(), json!(appliance));
-    root.insert("Outcome".into(), json!(outcome));
-    let declared: Vec<Value> = metrics
-        .iter()
-        .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
-        .collect();
-    root.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["Appliance"], ["Appliance", "Outcome"]],
-                "Metrics": declared,
-            }],
-        }),
-    );
-    Value::Object(root)
+        Err(e) => {
+            doc.root.insert("ErrorType".into(), json!(e.error_type()));
+            doc.root.insert("Error".into(), json!(e.to_string()));
+            "error".to_owned()
+        }
+    };
+    doc.root.insert("Appliance".into(), json!(appliance));
+    doc.root.insert("Outcome".into(), json!(outcome));
+    doc.finish(timestamp_ms)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{StepRecord, StepStatus};
+    use crate::engine::Step;
+    use crate::report::StepStatus;
 
     fn report() -> Report {
-        let step = |name: &str, ms| StepRecord {
-            step: name.into(),
+        let step = |kind: Step, subject: Option<&str>, ms| StepRecord {
+            step: match subject {
+                Some(s) => format!("{kind} {s}"),
+                None => kind.as_str().to_owned(),
+            },
+            kind,
             status: StepStatus::Done,
             detail: String::new(),
             ms,
@@ -135,10 +144,10 @@ mod tests {
             image_created: None,
             reason: "test".into(),
             steps: vec![
-                step("discover", 40),
-                step("launch_replacement", 25),
-                step("route rtb-1 10.242.2.0/24", 7),
-                step("route rtb-2 10.242.2.0/24", 5),
+                step(Step::Discover, None, 40),
+                step(Step::Launch, None, 25),
+                step(Step::Route, Some("rtb-1 10.242.2.0/24"), 7),
+                step(Step::Route, Some("rtb-2 10.242.2.0/24"), 5),
             ],
         }
     }

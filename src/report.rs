@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::engine::Step;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -50,7 +52,11 @@ impl StepStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepRecord {
+    /// What the report shows: the step's name, and its subject when it has one.
     pub step: String,
+    /// The kind of step, for metrics and outcomes.
+    #[serde(skip)]
+    pub kind: Step,
     pub status: StepStatus,
     pub detail: String,
     pub ms: u64,
@@ -92,42 +98,62 @@ impl Report {
     }
 }
 
-/// Collects step records and logs each one as it is recorded.
-#[derive(Debug)]
+/// Collects step records and logs each one as it is recorded. The incident
+/// is not repeated on each line: the job's span carries it.
+#[derive(Debug, Default)]
 pub struct StepLog {
-    incident: String,
     records: Vec<StepRecord>,
 }
 
 impl StepLog {
-    pub fn new(incident: &str) -> Self {
-        Self {
-            incident: incident.to_owned(),
-            records: Vec::new(),
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     pub fn record(
         &mut self,
-        step: impl Into<String>,
+        kind: Step,
+        status: StepStatus,
+        detail: impl Into<String>,
+        started: Instant,
+    ) {
+        self.record_on(kind, None, status, detail, started);
+    }
+
+    /// Records a step about one subject of several (a route, an AMI, ...).
+    pub fn record_on(
+        &mut self,
+        kind: Step,
+        subject: Option<&str>,
         status: StepStatus,
         detail: impl Into<String>,
         started: Instant,
     ) {
         let record = StepRecord {
-            step: step.into(),
+            step: match subject {
+                Some(s) => format!("{kind} {s}"),
+                None => kind.as_str().to_owned(),
+            },
+            kind,
             status,
             detail: detail.into(),
             ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
         if status == StepStatus::Failed {
-            tracing::warn!(incident = %self.incident, step = %record.step, status = status.as_str(),
+            tracing::warn!(step = %record.step, status = status.as_str(),
                 detail = %record.detail, ms = record.ms, "step");
         } else {
-            tracing::info!(incident = %self.incident, step = %record.step, status = status.as_str(),
+            tracing::info!(step = %record.step, status = status.as_str(),
                 detail = %record.detail, ms = record.ms, "step");
         }
         self.records.push(record);
+    }
+
+    /// True when a step that changes the world was carried out.
+    pub fn changed(&self) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.status == StepStatus::Done && r.kind.is_change())
     }
 
     /// Appends the records of a log kept by a concurrent branch.

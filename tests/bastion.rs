@@ -15,9 +15,9 @@ use aws_sdk_route53::types::{
 };
 use common::route53_standin::Route53StandIn;
 use common::*;
-use ec2_failover::checker_ranges::RULE_MARKER;
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::sdk::SdkCloud;
+use ec2_failover::jobs::checker_ranges::RULE_MARKER;
 use ec2_failover::{App, Outcome, Settings, StepStatus};
 
 const PORT: i32 = 2222;

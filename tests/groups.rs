@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{Fleet, Response, handle};
 use ec2_failover::{FailoverError, Outcome, groups};
+use ec2_failover::{Fleet, Response, handle};
 use serde_json::json;
 
 const TOKYO: &str = "ap-northeast-1";
@@ -222,5 +222,78 @@ fn a_bad_groups_document_stops_the_cold_start_naming_group_and_key() {
     assert!(
         text.contains("tokyo-vpn") && text.contains("ami_name"),
         "{text}"
+    );
+}
+
+/// A `MakeWriter` that keeps every log line for the test to read.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_log_line_of_a_two_group_schedule_names_its_group() {
+    use lambda_runtime::tracing::subscriber;
+    let t = two_regions().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // Lambda's JSON log format (AWS_LAMBDA_LOG_FORMAT=JSON), into a buffer;
+    // the test's runtime polls every group on this thread.
+    let json = subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .with_max_level(lambda_runtime::tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = lambda_runtime::tracing::subscriber::util::SubscriberInitExt::set_default(json);
+    handle(
+        &t.fleet,
+        &sample("scheduled-snapshot.json"),
+        &invocation("req-1"),
+    )
+    .await
+    .unwrap();
+    drop(guard);
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let steps: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "step")
+        .collect();
+    assert!(
+        steps.len() >= 8,
+        "a snapshot of two groups logs its steps: {text}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for line in &lines {
+        let group = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find_map(|s| s["group"].as_str()));
+        let group = group.unwrap_or_else(|| panic!("a line without its group: {line}"));
+        seen.insert(group.to_owned());
+        let incident = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find_map(|s| s["incident"].as_str()));
+        assert!(
+            incident.is_some_and(|i| i.starts_with("schedule-")),
+            "a line without its incident: {line}"
+        );
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["dublin-vpn", "tokyo-vpn"]
     );
 }

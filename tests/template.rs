@@ -1,5 +1,5 @@
 //! template.yaml deploys what the code expects: a parameter for every environment
-//! variable `src/config.rs` reads (and no variable the code ignores), the
+//! variable `src/config/` reads (and no variable the code ignores), the
 //! function's runtime settings, and a README deployment section that lists the
 //! template's parameters one to one.
 
@@ -21,11 +21,17 @@ fn function_properties(t: &Value) -> &Value {
     &t["Resources"]["FailoverFunction"]["Properties"]
 }
 
-/// `"INSTANCE_NAME"`-like string literals of config.rs outside its tests: the
-/// variables the function reads.
+/// `"INSTANCE_NAME"`-like string literals of src/config/ outside its tests:
+/// the variables the function reads.
 fn variables_read_by_config() -> BTreeSet<String> {
-    // config.rs reads one appliance's variables; groups.rs reads FAILOVER_GROUPS.
-    let code: String = ["src/config.rs", "src/groups.rs"]
+    // config/ reads one appliance's variables; groups.rs reads FAILOVER_GROUPS.
+    let mut files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config"))
+            .unwrap()
+            .map(|e| format!("src/config/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+    files.push("src/groups.rs".to_owned());
+    let code: String = files
         .iter()
         .map(|f| read(f).split("#[cfg(test)]").next().unwrap().to_owned())
         .collect();
@@ -87,7 +93,7 @@ fn environment_matches_the_variables_config_reads() {
     assert!(read_by_code.contains("INSTANCE_NAME"), "{read_by_code:?}");
     assert_eq!(
         in_template, read_by_code,
-        "template.yaml's environment and the variables src/config.rs reads differ"
+        "template.yaml's environment and the variables src/config/ reads differ"
     );
 
     // Each variable comes from the parameter whose Description names it.

@@ -8,11 +8,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::Cidr;
 use super::{
     Address, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest, IngressRule,
     Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
-use super::Cidr;
 
 /// One call that reached the wrapper.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,13 +12,13 @@ use aws_sdk_route53::types::{
 };
 use chrono::{DateTime, Utc};
 
+use super::Cidr;
 use super::usage::{ApiUsage, UsageSnapshot};
 use super::{
     Address, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest,
     IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route, RouteTable, RouteTarget,
     SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
-use super::Cidr;
 
 /// EC2 and Route 53 through the AWS SDK. Cheap to clone; build once per
 /// region and reuse across invocations.

@@ -15,8 +15,8 @@ use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, InstanceType, ResourceType, Tag, TagSpecification,
 };
-use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::cloud::Cloud;
+use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, FailoverError, Fleet, Invocation, Report, Response, Settings};
 use serde_json::Value;
 

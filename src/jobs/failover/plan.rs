@@ -7,14 +7,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::Digest;
 
-use super::discover::World;
+use super::look::World;
+use crate::cloud::Cidr;
 use crate::cloud::{
     Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
     TAG_INCIDENT, TAG_REPLACES, Tag,
 };
-use crate::cloud::Cidr;
 use crate::config::{DnsAddress, DnsRecord, Settings};
+use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
 use crate::error::FailoverError;
+use crate::lookup::image_age;
 
 /// Where this incident stands, judged from the world alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +42,14 @@ pub enum ContinueReason {
 }
 
 impl Situation {
+    /// The instance this incident replaces, when known.
+    pub fn failed_id(&self) -> Option<String> {
+        match self {
+            Situation::Fresh { failed } => Some(failed.id.clone()),
+            Situation::Continue { failed_id, .. } => failed_id.clone(),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Situation::Fresh { failed } => format!(
@@ -85,7 +95,7 @@ fn serving<'a>(world: &'a World, settings: &Settings) -> Option<&'a Instance> {
         .and_then(|id| world.instance(id));
     by_ip.or_else(|| {
         world.route_tables.iter().find_map(|t| {
-            settings.route_cidrs.iter().find_map(|c| {
+            settings.failover.route_cidrs.iter().find_map(|c| {
                 let route = t.route_to(c)?;
                 world.instances.iter().find(|i| match &route.target {
                     RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => i.owns_target(x),
@@ -132,7 +142,7 @@ pub fn assess(
         .iter()
         .filter(|i| i.state.is_live() && i.tag(TAG_REPLACES).is_some())
         .filter_map(|i| Some((i, age(i, now)?)))
-        .filter(|(_, a)| *a < settings.cooldown)
+        .filter(|(_, a)| *a < settings.failover.cooldown)
         .min_by_key(|(_, a)| *a)
     {
         let why = ContinueReason::Cooldown {
@@ -154,7 +164,7 @@ pub fn assess(
         [] => serving.ok_or_else(|| FailoverError::Missing {
             what: format!(
                 "no running instance in {} is tagged Name={} (INSTANCE_NAME), and neither the floating IP nor the routes point at one",
-                world.vpc_id, settings.instance_name
+                world.vpc_id, settings.appliance.instance_name
             ),
         })?,
         many => match serving.filter(|s| many.iter().any(|m| m.id == s.id)) {
@@ -165,7 +175,7 @@ pub fn assess(
                     what: format!(
                         "{} running instances are tagged Name={} ({}) and the floating IP and routes point at none of them",
                         ids.len(),
-                        settings.instance_name,
+                        settings.appliance.instance_name,
                         ids.join(", ")
                     ),
                 });
@@ -187,22 +197,6 @@ pub fn newest_image(images: &[Image]) -> Option<&Image> {
                 .cmp(&b.creation_date)
                 .then_with(|| a.id.cmp(&b.id))
         })
-}
-
-/// How old an AMI is, in the words an operator reads at a glance.
-pub fn image_age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let minutes = (now - created).num_minutes();
-    if minutes < 0 {
-        return "created in the future by this clock".to_owned();
-    }
-    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    if days > 0 {
-        format!("{days} d {hours} h old")
-    } else if hours > 0 {
-        format!("{hours} h {mins} min old")
-    } else {
-        format!("{mins} min old")
-    }
 }
 
 /// Subnets outside `failed_az`, in a fixed order: AZs after the failed one
@@ -257,7 +251,7 @@ pub fn client_token(incident: &str, attempt: usize) -> String {
 
 /// One way to launch the replacement: an instance type in a subnet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LaunchAttempt<'a> {
+pub struct Placement<'a> {
     pub instance_type: String,
     pub subnet: &'a Subnet,
 }
@@ -269,7 +263,7 @@ pub fn launch_attempts<'a>(
     own_type: &str,
     subnets: &[&'a Subnet],
     fallback_types: &[String],
-) -> Vec<LaunchAttempt<'a>> {
+) -> Vec<Placement<'a>> {
     let mut types = vec![own_type.to_owned()];
     for t in fallback_types {
         if !types.contains(t) {
@@ -279,12 +273,130 @@ pub fn launch_attempts<'a>(
     types
         .iter()
         .flat_map(|t| {
-            subnets.iter().map(move |s| LaunchAttempt {
+            subnets.iter().map(move |s| Placement {
                 instance_type: t.clone(),
                 subnet: s,
             })
         })
         .collect()
+}
+
+/// The stop and the launch of this incident: what a new failover does, or
+/// what a resumed one finds already done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchPlan {
+    pub stop: PlannedStep,
+    pub launch: PlannedStep,
+    /// The AMI a new replacement launches from.
+    pub image: Option<String>,
+    /// Where the first launch attempt goes (what a plan reports).
+    pub availability_zone: Option<String>,
+}
+
+pub fn launch_plan(
+    world: &World,
+    settings: &Settings,
+    situation: &Situation,
+    incident: &str,
+    now: DateTime<Utc>,
+) -> Result<LaunchPlan, FailoverError> {
+    let failed = match situation {
+        Situation::Fresh { failed } => failed,
+        Situation::Continue {
+            replacement,
+            failed,
+            failed_id,
+            ..
+        } => {
+            let detail = format!(
+                "{} ({}) in {} was launched by incident {}",
+                replacement.id,
+                replacement.state.as_str(),
+                replacement.availability_zone,
+                replacement.tag(TAG_INCIDENT).unwrap_or("unknown")
+            );
+            return Ok(LaunchPlan {
+                stop: stop_step(failed.as_ref(), failed_id.as_deref()),
+                launch: PlannedStep::new(Step::Launch, Decision::AlreadyDone(detail)),
+                image: replacement.image_id.clone(),
+                availability_zone: Some(replacement.availability_zone.clone()),
+            });
+        }
+    };
+    let image = newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
+        what: format!(
+            "no available AMI owned by this account is tagged Name={} (AMI_NAME)",
+            settings.appliance.ami_name
+        ),
+    })?;
+    let launch = launch_change(world, settings, failed, image, incident, now)?;
+    Ok(LaunchPlan {
+        stop: stop_step(Some(failed), Some(&failed.id)),
+        availability_zone: launch.attempts.first().map(|a| a.availability_zone.clone()),
+        launch: PlannedStep::new(Step::Launch, Decision::Make(Change::Launch(launch))),
+        image: Some(image.id.clone()),
+    })
+}
+
+/// RunInstances of the replacement, with every fallback in order.
+fn launch_change(
+    world: &World,
+    settings: &Settings,
+    failed: &Instance,
+    image: &Image,
+    incident: &str,
+    now: DateTime<Utc>,
+) -> Result<Launch, FailoverError> {
+    let subnets = candidate_subnets(&world.subnets, &failed.availability_zone);
+    let placements = launch_attempts(
+        &failed.instance_type,
+        &subnets,
+        &settings.failover.fallback_instance_types,
+    );
+    if placements.is_empty() {
+        return Err(FailoverError::Missing {
+            what: format!(
+                "no subnet tagged Name={} (SUBNET_NAME) in {} lies outside {}, the failed instance's AZ",
+                settings.failover.subnet_name, world.vpc_id, failed.availability_zone
+            ),
+        });
+    }
+    let groups = world.security_group_ids.as_deref();
+    let attempts = placements
+        .iter()
+        .enumerate()
+        .map(|(n, p)| LaunchAttempt {
+            request: launch_request(failed, image, (n, p), groups, incident),
+            availability_zone: p.subnet.availability_zone.clone(),
+        })
+        .collect();
+    Ok(Launch {
+        attempts,
+        image: format!(
+            "{} ({}, {})",
+            image.id,
+            image.name.as_deref().unwrap_or("unnamed"),
+            image
+                .creation_date
+                .map(|c| image_age(c, now))
+                .unwrap_or_else(|| "creation time unknown".to_owned())
+        ),
+        replacing: failed.id.clone(),
+    })
+}
+
+/// Stops the failed instance unless it is already down or gone. Never waits
+/// for the stop: in an AZ outage it may never finish.
+fn stop_step(failed: Option<&Instance>, failed_id: Option<&str>) -> PlannedStep {
+    let decision = match (failed, failed_id) {
+        (Some(f), _) if f.state.is_live() => Decision::Make(Change::Stop {
+            instance: f.id.clone(),
+        }),
+        (Some(f), _) => Decision::AlreadyDone(format!("{} is already {}", f.id, f.state.as_str())),
+        (None, Some(id)) => Decision::AlreadyDone(format!("{id} no longer exists (terminated)")),
+        (None, None) => Decision::AlreadyDone("the replaced instance is not recorded".to_owned()),
+    };
+    PlannedStep::new(Step::StopFailed, decision)
 }
 
 /// Replacements this tool launched within `window` before `now`: the flap
@@ -301,7 +413,7 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
 pub fn launch_request(
     failed: &Instance,
     image: &Image,
-    attempt: (usize, &LaunchAttempt<'_>),
+    attempt: (usize, &Placement<'_>),
     security_group_ids: Option<&[String]>,
     incident: &str,
 ) -> LaunchRequest {
@@ -321,99 +433,6 @@ pub fn launch_request(
         tags,
         client_token: client_token(incident, number),
     }
-}
-
-/// One thing to change after the replacement is up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    DisableSourceDestCheck {
-        instance: String,
-    },
-    MoveFloatingIp {
-        allocation_id: String,
-        public_ip: String,
-        from: Option<String>,
-        to: String,
-    },
-    CreateRoute {
-        table: String,
-        destination: Cidr,
-        to: String,
-    },
-    ReplaceRoute {
-        table: String,
-        destination: Cidr,
-        from: String,
-        to: String,
-    },
-    /// Route 53 UPSERT of the simple A record to the replacement's address.
-    UpsertRecord {
-        zone_id: String,
-        name: String,
-        ttl: i64,
-        from: Vec<String>,
-        to: String,
-    },
-}
-
-impl Change {
-    /// The API call, as an operator would read it.
-    pub fn describe(&self) -> String {
-        match self {
-            Change::DisableSourceDestCheck { instance } => {
-                format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
-            }
-            Change::MoveFloatingIp {
-                allocation_id,
-                public_ip,
-                from,
-                to,
-            } => format!(
-                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to} AllowReassociation=true",
-                from.as_deref().unwrap_or("nothing")
-            ),
-            Change::CreateRoute {
-                table,
-                destination,
-                to,
-            } => format!("CreateRoute {table} {destination} -> {to}"),
-            Change::ReplaceRoute {
-                table,
-                destination,
-                from,
-                to,
-            } => format!("ReplaceRoute {table} {destination} from {from} -> {to}"),
-            Change::UpsertRecord {
-                zone_id,
-                name,
-                ttl,
-                from,
-                to,
-            } => format!(
-                "ChangeResourceRecordSets {zone_id} UPSERT {name} A {to} TTL {ttl} (was {})",
-                if from.is_empty() {
-                    "absent".to_owned()
-                } else {
-                    from.join(" ")
-                }
-            ),
-        }
-    }
-}
-
-/// What one post-launch step found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    AlreadyDone(String),
-    /// Not ours to change; say why.
-    LeaveAlone(String),
-    Make(Change),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedStep {
-    pub step: String,
-    pub decision: Decision,
 }
 
 fn target_text(t: &RouteTarget) -> String {
@@ -508,7 +527,7 @@ fn dns_target(
 ) -> Result<String, String> {
     match dns.address {
         DnsAddress::Public => {
-            if let Some(ip) = settings.floating_ip {
+            if let Some(ip) = settings.failover.floating_ip {
                 return Ok(ip.to_string());
             }
             current.and_then(|i| i.public_ip.clone()).ok_or_else(|| {
@@ -590,9 +609,9 @@ pub fn post_launch(
     failed_id: Option<&str>,
 ) -> Vec<PlannedStep> {
     let mut steps = Vec::new();
-    steps.push(PlannedStep {
-        step: "source_dest_check".to_owned(),
-        decision: match current.and_then(|i| i.source_dest_check) {
+    steps.push(PlannedStep::new(
+        Step::SourceDestCheck,
+        match current.and_then(|i| i.source_dest_check) {
             Some(false) => {
                 Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
             }
@@ -600,18 +619,19 @@ pub fn post_launch(
                 instance: replacement.to_owned(),
             }),
         },
-    });
+    ));
     if let Some(address) = &world.address {
-        steps.push(PlannedStep {
-            step: "floating_ip".to_owned(),
-            decision: floating_ip_decision(address, replacement),
-        });
+        steps.push(PlannedStep::new(
+            Step::FloatingIp,
+            floating_ip_decision(address, replacement),
+        ));
     }
     for table in &world.route_tables {
-        for cidr in &settings.route_cidrs {
-            steps.push(PlannedStep {
-                step: format!("route {} {cidr}", table.id),
-                decision: route_decision(
+        for cidr in &settings.failover.route_cidrs {
+            steps.push(PlannedStep::on(
+                Step::Route,
+                format!("{} {cidr}", table.id),
+                route_decision(
                     &table.id,
                     cidr,
                     table.route_to(cidr),
@@ -619,24 +639,22 @@ pub fn post_launch(
                     failed_id,
                     replacement,
                 ),
-            });
+            ));
         }
     }
     if let Some(dns) = &settings.dns {
-        let target = match (current, dns.address, settings.floating_ip) {
+        let target = match (current, dns.address, settings.failover.floating_ip) {
             (Some(_), ..) => dns_target(dns, settings, replacement, current),
             // Dry run: the floating IP is known, the replacement's own addresses are not.
             (None, DnsAddress::Public, Some(ip)) => Ok(ip.to_string()),
             (None, address, _) => Ok(format!("({replacement}'s {} address)", address.as_str())),
         };
-        steps.push(PlannedStep {
-            step: "dns_record".to_owned(),
-            decision: match &world.dns_records {
-                Some(Err(e)) => blind_upsert(dns, target, e),
-                Some(Ok(records)) => dns_decision(dns, records, target),
-                None => dns_decision(dns, &[], target),
-            },
-        });
+        let decision = match &world.dns_records {
+            Some(Err(e)) => blind_upsert(dns, target, e),
+            Some(Ok(records)) => dns_decision(dns, records, target),
+            None => dns_decision(dns, &[], target),
+        };
+        steps.push(PlannedStep::new(Step::DnsRecord, decision));
     }
     steps
 }
@@ -854,16 +872,6 @@ mod tests {
     }
 
     #[test]
-    fn image_age_reads_at_a_glance() {
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        let now = t("2026-11-21T09:00:00Z");
-        assert_eq!(image_age(t("2026-11-21T08:59:30Z"), now), "0 min old");
-        assert_eq!(image_age(t("2026-11-21T06:48:00Z"), now), "2 h 12 min old");
-        assert_eq!(image_age(t("2026-11-18T07:00:00Z"), now), "3 d 2 h old");
-        assert!(image_age(t("2026-11-22T00:00:00Z"), now).contains("future"));
-    }
-
-    #[test]
     fn newest_available_image_wins_by_time_not_by_text() {
         let images = vec![
             image("ami-b", "2026-11-01T00:00:00.000Z"),
@@ -914,7 +922,7 @@ mod tests {
     fn launch_copies_the_instance_and_records_the_incident() {
         let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
         let c = subnet("subnet-c", "ap-northeast-1c");
-        let attempt = LaunchAttempt {
+        let attempt = Placement {
             instance_type: "t3.small".into(),
             subnet: &c,
         };
@@ -1112,7 +1120,7 @@ mod tests {
         let mut i = instance("i-new", InstanceState::Running, "ap-northeast-1c");
         i.private_ip = Some("10.0.2.9".into());
         let steps = post_launch(&w, &s, "i-new", Some(&i), None);
-        let dns_step = steps.iter().find(|p| p.step == "dns_record").unwrap();
+        let dns_step = steps.iter().find(|p| p.step == Step::DnsRecord).unwrap();
         assert!(
             matches!(&dns_step.decision, Decision::Make(Change::UpsertRecord { to, .. }) if to == "10.0.2.9"),
             "{dns_step:?}"
@@ -1122,7 +1130,7 @@ mod tests {
     #[test]
     fn public_dns_prefers_the_floating_ip() {
         let mut s = settings();
-        s.floating_ip = Some("203.0.113.10".parse().unwrap());
+        s.failover.floating_ip = Some("203.0.113.10".parse().unwrap());
         let mut d = dns();
         d.address = DnsAddress::Public;
         let mut i = instance("i-new", InstanceState::Running, "ap-northeast-1c");
@@ -1132,7 +1140,7 @@ mod tests {
             dns_target(&d, &s, "i-new", Some(&i)).unwrap(),
             "203.0.113.10"
         );
-        s.floating_ip = None;
+        s.failover.floating_ip = None;
         assert_eq!(
             dns_target(&d, &s, "i-new", Some(&i)).unwrap(),
             "198.51.100.7"

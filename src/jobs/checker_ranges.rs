@@ -18,10 +18,11 @@
 
 use std::time::Instant;
 
-use crate::cloud::{Cloud, CloudError, GroupIngress, IngressRule};
-use crate::cloud::Cidr;
+use crate::cloud::{Cidr, Cloud, GroupIngress, IngressRule};
 use crate::config::Settings;
+use crate::engine::{Change, Decision, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
+use crate::lookup;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 
 /// Start of the description of every rule this tool adds.
@@ -104,28 +105,56 @@ fn list(cidrs: &[Cidr]) -> String {
         .join(", ")
 }
 
-fn rule_text(r: &IngressRule) -> String {
-    let ports = match (r.from_port, r.to_port) {
-        (Some(a), Some(b)) if a == b => a.to_string(),
-        (Some(a), Some(b)) => format!("{a}-{b}"),
-        _ => "all".to_owned(),
+/// The plan: revoke first, so the group never needs room for old and new
+/// rules at once (EC2 caps rules per group), then authorize.
+pub fn plan(group: &str, port: u16, d: &RangeDiff) -> Vec<PlannedStep> {
+    let revoke = if d.remove.is_empty() {
+        Decision::AlreadyDone(
+            "removed 0: every rule of ours admits a current checker range".to_owned(),
+        )
+    } else {
+        Decision::Make(Change::RevokeIngress {
+            group: group.to_owned(),
+            rules: d.remove.clone(),
+        })
     };
-    format!("{} {}/{ports}", r.cidr, r.protocol)
+    let authorize = if d.add.is_empty() {
+        Decision::AlreadyDone("added 0: none".to_owned())
+    } else {
+        Decision::Make(Change::AuthorizeIngress {
+            group: group.to_owned(),
+            port,
+            ranges: d.add.clone(),
+            description: RULE_MARKER.to_owned(),
+        })
+    };
+    let kept = format!(
+        "kept {}: {}; covered by rules not ours {}: {}",
+        d.kept.len(),
+        list(&d.kept),
+        d.covered.len(),
+        list(&d.covered)
+    );
+    vec![
+        PlannedStep::new(Step::RevokeRanges, revoke),
+        PlannedStep::new(Step::AuthorizeRanges, authorize),
+        PlannedStep::new(Step::KeptRanges, Decision::AlreadyDone(kept)),
+    ]
 }
 
 /// The port to open, and where it came from (for the report).
 async fn port<C: Cloud>(cloud: &C, settings: &Settings) -> Result<(u16, String), FailoverError> {
-    if let Some(p) = settings.checker_port {
+    if let Some(p) = settings.checker.port {
         return Ok((p, "CHECKER_PORT".to_owned()));
     }
-    let Some(id) = &settings.health_check_id else {
+    let Some(id) = &settings.appliance.health_check_id else {
         return Ok((DEFAULT_PORT, "the default".to_owned()));
     };
     match cloud
         .health_check_port(id)
         .await
         .map_err(FailoverError::during(
-            "checker_port",
+            Step::CheckerPort,
             format!("health check {id}"),
         ))? {
         Some(p) => Ok((p, format!("health check {id}"))),
@@ -147,20 +176,13 @@ async fn group<C: Cloud>(
         None
     } else {
         // A group name is only unique within a VPC.
-        let vpcs = cloud
-            .vpcs_named(&settings.vpc_name)
-            .await
-            .map_err(FailoverError::during(
-                "discover",
-                format!("VPC tagged Name={}", settings.vpc_name),
-            ))?;
-        Some(crate::failover::discover::one_vpc(vpcs, settings)?)
+        Some(lookup::vpc(cloud, &settings.appliance.vpc_name).await?)
     };
     let mut groups = cloud
         .security_group_ingress(wanted, vpc_id.as_deref())
         .await
         .map_err(FailoverError::during(
-            "discover",
+            Step::Discover,
             format!("security group {wanted}"),
         ))?;
     match groups.len() {
@@ -177,33 +199,26 @@ async fn group<C: Cloud>(
     }
 }
 
-/// Runs (or, in a dry run, plans) one sync.
-pub async fn sync<C: Cloud>(
+/// What the sync looked at.
+struct Seen {
+    ranges: Vec<Cidr>,
+    port: u16,
+    port_from: String,
+    group: GroupIngress,
+}
+
+async fn look<C: Cloud>(
     cloud: &C,
     settings: &Settings,
-    incident: &str,
-    reason: &str,
-    dry_run: bool,
-) -> Result<Report, FailoverError> {
-    let Some(wanted_group) = settings.checker_security_group.as_deref() else {
-        return Ok(Report::ignored(
-            incident,
-            format!(
-                "{reason}; CHECKER_SECURITY_GROUP is not set, so there is no group to keep in step"
-            ),
-        ));
-    };
-    let mut log = StepLog::new(incident);
-
-    let t = Instant::now();
+    wanted_group: &str,
+) -> Result<Seen, FailoverError> {
     let (ranges, port, group) = tokio::join!(
         cloud.checker_ip_ranges(),
         port(cloud, settings),
         group(cloud, settings, wanted_group)
     );
-    let ranges = ranges.map_err(FailoverError::during("checker_ranges", "Route 53"))?;
+    let ranges = ranges.map_err(FailoverError::during(Step::CheckerRanges, "Route 53"))?;
     let (port, port_from) = port?;
-    let mut group = group?;
     if ranges.is_empty() {
         // An empty answer would revoke every rule we own and cut the checkers off.
         return Err(FailoverError::Missing {
@@ -211,95 +226,103 @@ pub async fn sync<C: Cloud>(
                 .to_owned(),
         });
     }
-    let v6 = ranges
-        .iter()
-        .filter(|c| matches!(c, Cidr::V6 { .. }))
-        .count();
-    log.record(
-        "discover",
-        StepStatus::Done,
+    Ok(Seen {
+        ranges,
+        port,
+        port_from,
+        group: group?,
+    })
+}
+
+impl Seen {
+    fn summary(&self) -> String {
+        let v6 = self
+            .ranges
+            .iter()
+            .filter(|c| matches!(c, Cidr::V6 { .. }))
+            .count();
         format!(
-            "{} checker range(s) ({} IPv4, {v6} IPv6); {} ({}) has {} CIDR rule(s), {} of them ours; TCP port {port} from {port_from}",
-            ranges.len(),
-            ranges.len() - v6,
-            group.id,
-            group.name,
-            group.rules.len(),
-            group.rules.iter().filter(|r| is_ours(r)).count()
-        ),
-        t,
-    );
+            "{} checker range(s) ({} IPv4, {v6} IPv6); {} ({}) has {} CIDR rule(s), {} of them ours; TCP port {} from {}",
+            self.ranges.len(),
+            self.ranges.len() - v6,
+            self.group.id,
+            self.group.name,
+            self.group.rules.len(),
+            self.group.rules.iter().filter(|r| is_ours(r)).count(),
+            self.port,
+            self.port_from
+        )
+    }
+}
+
+/// Codes that mean another run changed the group between our look and our
+/// change; looking again settles it.
+fn is_race(e: &FailoverError) -> bool {
+    matches!(e, FailoverError::Aws { source, .. }
+        if source.code().is_some_and(|c| RACE_CODES.contains(&c)))
+}
+
+/// Plans the difference and hands it to the executor. The records of a first
+/// attempt that met a race are dropped: the next look decides afresh.
+async fn reconcile<C: Cloud>(
+    exec: &Executor<'_, C>,
+    seen: &Seen,
+    last: bool,
+    log: &mut StepLog,
+) -> Result<RangeDiff, FailoverError> {
+    let d = diff(&seen.ranges, seen.port, &seen.group.rules);
+    let mut attempt = StepLog::new();
+    let result = exec
+        .in_order(&plan(&seen.group.id, seen.port, &d), &mut attempt)
+        .await;
+    if last || !matches!(&result, Err(e) if is_race(e)) {
+        log.absorb(attempt);
+    }
+    result.map(|_| d)
+}
+
+/// One sync, as the handler derived it from the trigger.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub incident: String,
+    pub reason: String,
+    pub dry_run: bool,
+}
+
+/// Runs (or, through a dry-run executor, plans) one sync.
+pub async fn sync<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    req: &SyncRequest,
+) -> Result<Report, FailoverError> {
+    let (incident, reason) = (req.incident.as_str(), req.reason.as_str());
+    let Some(wanted_group) = settings.checker.security_group.as_deref() else {
+        return Ok(Report::ignored(
+            incident,
+            format!(
+                "{reason}; CHECKER_SECURITY_GROUP is not set, so there is no group to keep in step"
+            ),
+        ));
+    };
+    let mut log = StepLog::new();
+    let t = Instant::now();
+    let mut seen = look(cloud, settings, wanted_group).await?;
+    log.record(Step::Discover, StepStatus::Done, seen.summary(), t);
 
     // A concurrent sync (SNS and schedule at once) can change the group between
     // our look and our change; EC2 then refuses, and one fresh look settles it.
-    let mut attempt = 0;
-    let d = loop {
-        attempt += 1;
-        let d = diff(&ranges, port, &group.rules);
-        if dry_run || d.is_empty() {
-            break d;
+    let d = match reconcile(exec, &seen, false, &mut log).await {
+        Err(e) if is_race(&e) => {
+            tracing::warn!(error = %e, "the group changed under us; looking again");
+            seen.group = group(cloud, settings, &seen.group.id).await?;
+            reconcile(exec, &seen, true, &mut log).await?
         }
-        match apply(cloud, &group.id, port, &d).await {
-            Ok(()) => break d,
-            Err(e) if attempt < 2 && e.code().is_some_and(|c| RACE_CODES.contains(&c)) => {
-                tracing::warn!(incident, error = %e, "the group changed under us; looking again");
-                group = self::group(cloud, settings, &group.id).await?;
-            }
-            Err(e) => {
-                let step = if e.operation == "RevokeSecurityGroupIngress" {
-                    "revoke_ranges"
-                } else {
-                    "authorize_ranges"
-                };
-                log.record(step, StepStatus::Failed, e.to_string(), t);
-                return Err(FailoverError::during(step, group.id.clone())(e));
-            }
-        }
+        other => other?,
     };
 
-    let t = Instant::now();
-    let status = |empty: bool| match (empty, dry_run) {
-        (true, _) => StepStatus::AlreadyDone,
-        (false, true) => StepStatus::Planned,
-        (false, false) => StepStatus::Done,
-    };
-    let removed: Vec<String> = d.remove.iter().map(rule_text).collect();
-    log.record(
-        "revoke_ranges",
-        status(d.remove.is_empty()),
-        if removed.is_empty() {
-            "removed 0: every rule of ours admits a current checker range".to_owned()
-        } else {
-            format!("removed {}: {}", removed.len(), removed.join(", "))
-        },
-        t,
-    );
-    log.record(
-        "authorize_ranges",
-        status(d.add.is_empty()),
-        format!("added {}: {}", d.add.len(), list(&d.add)),
-        t,
-    );
-    log.record(
-        "kept_ranges",
-        StepStatus::AlreadyDone,
-        format!(
-            "kept {}: {}; covered by rules not ours {}: {}",
-            d.kept.len(),
-            list(&d.kept),
-            d.covered.len(),
-            list(&d.covered)
-        ),
-        t,
-    );
-
-    let outcome = if dry_run {
-        Outcome::Planned
-    } else {
-        Outcome::RangesSynced
-    };
     let report = Report {
-        outcome,
+        outcome: exec.outcome(Outcome::RangesSynced),
         incident: incident.to_owned(),
         old_instance: None,
         new_instance: None,
@@ -307,8 +330,9 @@ pub async fn sync<C: Cloud>(
         image: None,
         image_created: None,
         reason: format!(
-            "{reason}; {} TCP {port}: added {}, removed {}, kept {}, covered by rules not ours {}",
-            group.id,
+            "{reason}; {} TCP {}: added {}, removed {}, kept {}, covered by rules not ours {}",
+            seen.group.id,
+            seen.port,
             d.add.len(),
             d.remove.len(),
             d.kept.len(),
@@ -316,27 +340,8 @@ pub async fn sync<C: Cloud>(
         ),
         steps: log.into_records(),
     };
-    tracing::info!(incident, outcome = ?report.outcome, reason = %report.reason, "checker ranges");
+    tracing::info!(outcome = ?report.outcome, reason = %report.reason, "checker ranges");
     Ok(report)
-}
-
-/// Revokes first, so the group never needs room for old and new rules at once
-/// (EC2 caps rules per group).
-async fn apply<C: Cloud>(
-    cloud: &C,
-    group: &str,
-    port: u16,
-    d: &RangeDiff,
-) -> Result<(), CloudError> {
-    if !d.remove.is_empty() {
-        cloud.revoke_ingress(group, &d.remove).await?;
-    }
-    if !d.add.is_empty() {
-        cloud
-            .authorize_ingress(group, port, &d.add, RULE_MARKER)
-            .await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,42 @@
+//! What names the appliance and where it lives: every job needs these.
+
+use super::{ConfigError, Env};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appliance {
+    pub instance_name: String,
+    pub ami_name: String,
+    pub vpc_name: String,
+    pub target_region: Option<String>,
+    pub health_check_id: Option<String>,
+}
+
+impl Appliance {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            instance_name: env.required("INSTANCE_NAME")?,
+            ami_name: env.required("AMI_NAME")?,
+            vpc_name: env.required("VPC_NAME")?,
+            target_region: env.parsed("TARGET_REGION", |v| {
+                if is_region_code(v) {
+                    Ok(v.to_owned())
+                } else {
+                    Err("is not a region code like ap-northeast-1".to_owned())
+                }
+            })?,
+            health_check_id: env.optional("HEALTH_CHECK_ID"),
+        })
+    }
+}
+
+/// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-central-2`...
+fn is_region_code(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+}

@@ -1,0 +1,70 @@
+//! How the failover moves the appliance: where to, what follows it, and
+//! how often it may.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use super::{ConfigError, Env};
+use crate::cloud::Cidr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverSettings {
+    pub subnet_name: String,
+    pub route_table_name: String,
+    pub route_cidrs: Vec<Cidr>,
+    pub floating_ip: Option<Ipv4Addr>,
+    pub security_group_name: Option<String>,
+    pub cooldown: Duration,
+    /// At most this many failovers within `failover_window`; then refuse and page.
+    pub max_failovers: u32,
+    pub failover_window: Duration,
+    /// Instance types to try, in order, when no candidate AZ has capacity for
+    /// the failed instance's own type.
+    pub fallback_instance_types: Vec<String>,
+}
+
+impl FailoverSettings {
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let subnet_name = env.required("SUBNET_NAME")?;
+        let minutes = |m: u32| Duration::from_secs(u64::from(m) * 60);
+        Ok(Self {
+            route_table_name: env
+                .optional("ROUTE_TABLE_NAME")
+                .unwrap_or_else(|| subnet_name.clone()),
+            subnet_name,
+            route_cidrs: env.list("ROUTE_CIDRS", str::parse::<Cidr>)?,
+            floating_ip: env.parsed("FLOATING_IP", |v| {
+                v.parse::<Ipv4Addr>()
+                    .map_err(|_| "is not an IPv4 address (an Elastic IP)".to_owned())
+            })?,
+            security_group_name: env.optional("SECURITY_GROUP_NAME"),
+            cooldown: minutes(env.whole("COOLDOWN_MINUTES", 15, "minutes")?),
+            max_failovers: env.positive(
+                "MAX_FAILOVERS",
+                3,
+                "failovers",
+                "must be at least 1 (use DRY_RUN=true to disable failovers)",
+            )?,
+            failover_window: minutes(env.whole("FAILOVER_WINDOW_MINUTES", 60, "minutes")?),
+            fallback_instance_types: env.list("FALLBACK_INSTANCE_TYPES", |t| {
+                if is_instance_type(t) {
+                    Ok(t.to_owned())
+                } else {
+                    Err(format!("{t:?} is not an instance type like t3.small"))
+                }
+            })?,
+        })
+    }
+}
+
+/// `t3.small`, `c6gn.16xlarge`, `u-6tb1.metal`.
+fn is_instance_type(s: &str) -> bool {
+    s.split_once('.').is_some_and(|(family, size)| {
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        ok(family) && ok(size)
+    })
+}

@@ -1,0 +1,266 @@
+//! Typed changes: everything a job may do to the world, as data.
+//!
+//! A plan is a list of these; the executor is the only code that turns one into
+//! AWS calls (or, in a dry run, into a line of the report). `describe` starts
+//! with the API operation, so a plan reads as the calls a run would make.
+
+use crate::cloud::{Cidr, ImageRequest, IngressRule, LaunchRequest, Tag};
+
+/// One way to launch the replacement, and where that is (for the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchAttempt {
+    pub request: LaunchRequest,
+    pub availability_zone: String,
+}
+
+impl LaunchAttempt {
+    /// `t3.small in ap-northeast-1c`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} in {}",
+            self.request.instance_type, self.availability_zone
+        )
+    }
+}
+
+/// RunInstances with its fallbacks: each attempt is tried in order while EC2
+/// answers that it has no capacity there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    pub attempts: Vec<LaunchAttempt>,
+    /// The AMI, as the report tells it (`ami-1 (sophos, 2 h 3 min old)`).
+    pub image: String,
+    /// The instance the replacement takes over from.
+    pub replacing: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// StopInstances, never waiting for the stop.
+    Stop {
+        instance: String,
+    },
+    Launch(Launch),
+    DisableSourceDestCheck {
+        instance: String,
+    },
+    MoveFloatingIp {
+        allocation_id: String,
+        public_ip: String,
+        from: Option<String>,
+        to: String,
+    },
+    CreateRoute {
+        table: String,
+        destination: Cidr,
+        to: String,
+    },
+    ReplaceRoute {
+        table: String,
+        destination: Cidr,
+        from: String,
+        to: String,
+    },
+    /// Route 53 UPSERT of the simple A record to the replacement's address.
+    UpsertRecord {
+        zone_id: String,
+        name: String,
+        ttl: i64,
+        from: Vec<String>,
+        to: String,
+    },
+    CreateImage(ImageRequest),
+    /// CreateTags on an AMI's snapshots.
+    TagSnapshots {
+        image: String,
+        snapshots: Vec<String>,
+        tags: Vec<Tag>,
+    },
+    /// DeregisterImage, then DeleteSnapshot of each of its snapshots.
+    Prune {
+        image: String,
+        name: String,
+        why: &'static str,
+        snapshots: Vec<String>,
+    },
+    /// DeleteSnapshot of a snapshot whose AMI is gone.
+    DeleteSnapshot {
+        snapshot: String,
+        image: String,
+    },
+    RevokeIngress {
+        group: String,
+        rules: Vec<IngressRule>,
+    },
+    AuthorizeIngress {
+        group: String,
+        port: u16,
+        ranges: Vec<Cidr>,
+        description: String,
+    },
+}
+
+impl Change {
+    /// The API call, as an operator would read it.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::Stop { instance } => format!("StopInstances {instance}"),
+            Change::Launch(launch) => describe_launch(launch),
+            Change::DisableSourceDestCheck { instance } => {
+                format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
+            }
+            Change::MoveFloatingIp {
+                allocation_id,
+                public_ip,
+                from,
+                to,
+            } => format!(
+                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to} AllowReassociation=true",
+                from.as_deref().unwrap_or("nothing")
+            ),
+            Change::CreateRoute {
+                table,
+                destination,
+                to,
+            } => format!("CreateRoute {table} {destination} -> {to}"),
+            Change::ReplaceRoute {
+                table,
+                destination,
+                from,
+                to,
+            } => format!("ReplaceRoute {table} {destination} from {from} -> {to}"),
+            Change::UpsertRecord {
+                zone_id,
+                name,
+                ttl,
+                from,
+                to,
+            } => format!(
+                "ChangeResourceRecordSets {zone_id} UPSERT {name} A {to} TTL {ttl} (was {})",
+                if from.is_empty() {
+                    "absent".to_owned()
+                } else {
+                    from.join(" ")
+                }
+            ),
+            other => describe_upkeep(other),
+        }
+    }
+
+    /// The resource an error names.
+    pub fn resource(&self) -> String {
+        match self {
+            Change::Stop { instance } | Change::DisableSourceDestCheck { instance } => {
+                instance.clone()
+            }
+            Change::Launch(launch) => format!("replacement for {}", launch.replacing),
+            Change::MoveFloatingIp {
+                allocation_id,
+                public_ip,
+                ..
+            } => format!("{public_ip} ({allocation_id})"),
+            Change::CreateRoute {
+                table, destination, ..
+            }
+            | Change::ReplaceRoute {
+                table, destination, ..
+            } => format!("{table} {destination}"),
+            Change::UpsertRecord { zone_id, name, .. } => format!("{name} in {zone_id}"),
+            Change::CreateImage(request) => request.instance_id.clone(),
+            Change::TagSnapshots { snapshots, .. } => snapshots.join(", "),
+            Change::Prune { image, .. } => image.clone(),
+            Change::DeleteSnapshot { snapshot, .. } => snapshot.clone(),
+            Change::RevokeIngress { group, .. } | Change::AuthorizeIngress { group, .. } => {
+                group.clone()
+            }
+        }
+    }
+}
+
+fn describe_launch(launch: &Launch) -> String {
+    let Some(first) = launch.attempts.first() else {
+        return format!(
+            "RunInstances: no way to launch a replacement for {}",
+            launch.replacing
+        );
+    };
+    let r = &first.request;
+    let fallbacks: Vec<String> = launch.attempts[1..]
+        .iter()
+        .map(LaunchAttempt::label)
+        .collect();
+    format!(
+        "RunInstances {} {} in {} ({}) groups [{}] ClientToken={}{}",
+        r.image_id,
+        r.instance_type,
+        r.subnet_id,
+        first.availability_zone,
+        r.security_group_ids.join(", "),
+        r.client_token,
+        if fallbacks.is_empty() {
+            String::new()
+        } else {
+            format!("; if out of capacity: {}", fallbacks.join(", then "))
+        }
+    )
+}
+
+/// The AMI and security-group changes.
+fn describe_upkeep(change: &Change) -> String {
+    match change {
+        Change::CreateImage(r) => {
+            let name_tag = r.tags.iter().find(|t| t.key == "Name");
+            format!(
+                "CreateImage {} name {} NoReboot={} tagged Name={}",
+                r.instance_id,
+                r.name,
+                r.no_reboot,
+                name_tag.map(|t| t.value.as_str()).unwrap_or("-")
+            )
+        }
+        Change::TagSnapshots {
+            image, snapshots, ..
+        } => format!(
+            "CreateTags [{}] as snapshots of {image}",
+            snapshots.join(", ")
+        ),
+        Change::Prune {
+            image,
+            name,
+            why,
+            snapshots,
+        } => format!(
+            "DeregisterImage {image} ({name}, {why}), then DeleteSnapshot [{}]",
+            snapshots.join(", ")
+        ),
+        Change::DeleteSnapshot { snapshot, image } => {
+            format!("DeleteSnapshot {snapshot}: its AMI {image} no longer exists")
+        }
+        Change::RevokeIngress { rules, .. } => format!(
+            "removed {}: {}",
+            rules.len(),
+            rules.iter().map(rule_text).collect::<Vec<_>>().join(", ")
+        ),
+        Change::AuthorizeIngress { ranges, .. } => format!(
+            "added {}: {}",
+            ranges.len(),
+            ranges
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        // The failover's own changes are described by `Change::describe`.
+        other => format!("{other:?}"),
+    }
+}
+
+/// `203.0.113.0/24 tcp/22`.
+pub fn rule_text(r: &IngressRule) -> String {
+    let ports = match (r.from_port, r.to_port) {
+        (Some(a), Some(b)) if a == b => a.to_string(),
+        (Some(a), Some(b)) => format!("{a}-{b}"),
+        _ => "all".to_owned(),
+    };
+    format!("{} {}/{ports}", r.cidr, r.protocol)
+}

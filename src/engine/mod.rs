@@ -1,0 +1,17 @@
+//! The reconcile engine every job runs on: look → plan → execute → report.
+//!
+//! A job looks at the world (one concurrent round of describes), decides with
+//! pure functions what has to change ([`PlannedStep`]s of typed [`Change`]s),
+//! and hands the plan to the [`Executor`], which makes the calls, or, in a dry
+//! run, only reports them: dry run is decided there and nowhere else. Step
+//! names are a [`Step`] enum, so reports, metrics and errors agree.
+
+mod change;
+mod execute;
+mod plan;
+mod step;
+
+pub use change::{Change, Launch, LaunchAttempt, rule_text};
+pub use execute::{Applied, Executor};
+pub use plan::{Decision, PlannedStep};
+pub use step::Step;

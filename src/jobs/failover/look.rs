@@ -1,0 +1,236 @@
+//! The failover's look: one round of concurrent, tag-filtered describes.
+//!
+//! Every describe filters server-side by a `Name` tag (or the floating IP's
+//! address), so none of them grows with the number of instances in the account.
+//! The VPC is not known before the round, so results are narrowed to the VPC
+//! here instead of in a second round of calls.
+
+use crate::cloud::{
+    Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, SecurityGroup, Subnet, Vpc,
+};
+use crate::config::Settings;
+use crate::engine::Step;
+use crate::error::FailoverError;
+use crate::lookup;
+
+/// What the failover found, already narrowed to the configured VPC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct World {
+    pub vpc_id: String,
+    /// Instances with the protected `Name` tag, not terminated, in the VPC.
+    pub instances: Vec<Instance>,
+    pub subnets: Vec<Subnet>,
+    /// Route tables named `ROUTE_TABLE_NAME` (empty when no `ROUTE_CIDRS`).
+    pub route_tables: Vec<RouteTable>,
+    /// Available images owned by the account and tagged `AMI_NAME`.
+    pub images: Vec<Image>,
+    /// The floating IP, when configured and found.
+    pub address: Option<Address>,
+    /// Groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
+    pub security_group_ids: Option<Vec<String>>,
+    /// The A record set(s) of `DNS_RECORD_NAME`, when DNS is configured; the
+    /// error when Route 53 could not be asked (that must not stop a failover).
+    pub dns_records: Option<Result<Vec<RecordSet>, CloudError>>,
+}
+
+impl World {
+    pub fn instance(&self, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.id == id)
+    }
+
+    /// One line for the report: what was found.
+    pub fn summary(&self) -> String {
+        let ids: Vec<String> = self
+            .instances
+            .iter()
+            .map(|i| format!("{} ({}, {})", i.id, i.state.as_str(), i.availability_zone))
+            .collect();
+        let mut azs: Vec<&str> = self
+            .subnets
+            .iter()
+            .map(|s| s.availability_zone.as_str())
+            .collect();
+        azs.sort_unstable();
+        azs.dedup();
+        let floating = match &self.address {
+            Some(a) => format!(
+                "floating IP {} on {}",
+                a.public_ip,
+                a.instance_id.as_deref().unwrap_or("nothing")
+            ),
+            None => "no floating IP".to_owned(),
+        };
+        format!(
+            "{}: instances [{}]; {} subnet(s) in [{}]; {} route table(s); {} usable AMI(s); {}",
+            self.vpc_id,
+            ids.join(", "),
+            self.subnets.len(),
+            azs.join(", "),
+            self.route_tables.len(),
+            self.images.len(),
+            floating
+        )
+    }
+}
+
+/// What the round of describes answered, before it is narrowed to the VPC.
+struct Answers {
+    vpcs: Result<Vec<Vpc>, CloudError>,
+    instances: Result<Vec<Instance>, CloudError>,
+    subnets: Result<Vec<Subnet>, CloudError>,
+    tables: Result<Vec<RouteTable>, CloudError>,
+    images: Result<Vec<Image>, CloudError>,
+    address: Result<Option<Address>, CloudError>,
+    groups: Result<Option<Vec<SecurityGroup>>, CloudError>,
+    records: Result<Option<Vec<RecordSet>>, CloudError>,
+}
+
+/// One round of concurrent describes: everything a failover needs to decide.
+pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
+    let floating_ip = s.failover.floating_ip.map(|ip| ip.to_string());
+    let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
+        ec2.vpcs_named(&s.appliance.vpc_name),
+        ec2.instances_named(&s.appliance.instance_name),
+        ec2.subnets_named(&s.failover.subnet_name),
+        async {
+            if s.failover.route_cidrs.is_empty() {
+                Ok(Vec::new())
+            } else {
+                ec2.route_tables_named(&s.failover.route_table_name).await
+            }
+        },
+        ec2.images_named(&s.appliance.ami_name),
+        async {
+            match &floating_ip {
+                Some(ip) => ec2.address(ip).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match &s.failover.security_group_name {
+                Some(name) => ec2.security_groups_named(name).await.map(Some),
+                None => Ok(None),
+            }
+        },
+        async {
+            match &s.dns {
+                Some(d) => ec2.a_records(&d.zone_id, &d.name).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let answers = Answers {
+        vpcs,
+        instances,
+        subnets,
+        tables,
+        images,
+        address,
+        groups,
+        records,
+    };
+    World::from_answers(answers, s)
+}
+
+/// A failed describe, named by what it looked for.
+fn seen<T>(answer: Result<T, CloudError>, what: String) -> Result<T, FailoverError> {
+    answer.map_err(FailoverError::during(Step::Discover, what))
+}
+
+impl World {
+    /// Narrows the answers to the one VPC and checks that what the
+    /// configuration names exists, before anything is changed.
+    fn from_answers(a: Answers, s: &Settings) -> Result<World, FailoverError> {
+        let vpc_id = lookup::one_vpc(
+            seen(a.vpcs, format!("VPC tagged Name={}", s.appliance.vpc_name))?,
+            &s.appliance.vpc_name,
+        )?;
+        let in_vpc = |v: &str| v == vpc_id;
+        let instances = seen(
+            a.instances,
+            format!("instances tagged Name={}", s.appliance.instance_name),
+        )?;
+        let subnets = seen(
+            a.subnets,
+            format!("subnets tagged Name={}", s.failover.subnet_name),
+        )?;
+        let tables = seen(
+            a.tables,
+            format!("route tables tagged Name={}", s.failover.route_table_name),
+        )?;
+        let route_tables: Vec<RouteTable> =
+            tables.into_iter().filter(|t| in_vpc(&t.vpc_id)).collect();
+        if !s.failover.route_cidrs.is_empty() && route_tables.is_empty() {
+            return Err(FailoverError::Missing {
+                what: format!(
+                    "ROUTE_CIDRS is set but no route table in {vpc_id} is tagged Name={} (ROUTE_TABLE_NAME)",
+                    s.failover.route_table_name
+                ),
+            });
+        }
+        Ok(World {
+            instances: lookup::in_vpc(instances, &vpc_id),
+            subnets: subnets.into_iter().filter(|x| in_vpc(&x.vpc_id)).collect(),
+            route_tables,
+            images: seen(
+                a.images,
+                format!("AMIs tagged Name={}", s.appliance.ami_name),
+            )?,
+            address: floating_ip(a.address, s)?,
+            security_group_ids: security_groups(a.groups, s, &vpc_id)?,
+            dns_records: dns_records(a.records),
+            vpc_id,
+        })
+    }
+}
+
+/// The floating IP, which must exist when configured.
+fn floating_ip(
+    answer: Result<Option<Address>, CloudError>,
+    s: &Settings,
+) -> Result<Option<Address>, FailoverError> {
+    let Some(ip) = s.failover.floating_ip else {
+        return Ok(None);
+    };
+    match seen(answer, format!("Elastic IP {ip}"))? {
+        Some(address) => Ok(Some(address)),
+        None => Err(FailoverError::Missing {
+            what: format!("FLOATING_IP {ip} is not an Elastic IP of this account and region"),
+        }),
+    }
+}
+
+/// The ids of the groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
+fn security_groups(
+    answer: Result<Option<Vec<SecurityGroup>>, CloudError>,
+    s: &Settings,
+    vpc_id: &str,
+) -> Result<Option<Vec<String>>, FailoverError> {
+    let Some(name) = &s.failover.security_group_name else {
+        return Ok(None);
+    };
+    let groups = seen(answer, format!("security group {name}"))?.unwrap_or_default();
+    let ids: Vec<String> = groups
+        .into_iter()
+        .filter(|g| g.vpc_id.as_deref() == Some(vpc_id))
+        .map(|g| g.id)
+        .collect();
+    if ids.is_empty() {
+        return Err(FailoverError::Missing {
+            what: format!("no security group named {name} in {vpc_id} (SECURITY_GROUP_NAME)"),
+        });
+    }
+    Ok(Some(ids))
+}
+
+/// A Route 53 hiccup (or a missing permission) must not keep the appliance
+/// down: the DNS step then UPSERTs without having looked, which is safe.
+fn dns_records(
+    answer: Result<Option<Vec<RecordSet>>, CloudError>,
+) -> Option<Result<Vec<RecordSet>, CloudError>> {
+    let records = answer.transpose();
+    if let Some(Err(e)) = &records {
+        tracing::warn!(error = %e, "could not look at the DNS record; it will be upserted blind");
+    }
+    records
+}

@@ -1,0 +1,89 @@
+//! Waiting for the replacement: a look, repeated within the invocation's
+//! deadline, because the floating IP can only be associated with a running
+//! instance.
+
+use std::time::{Duration, Instant};
+
+use crate::cloud::{Cloud, Instance, InstanceState};
+use crate::engine::Step;
+use crate::error::FailoverError;
+use crate::report::{StepLog, StepStatus};
+
+/// How often to look at a replacement that is still starting.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// Time kept back at the end of an invocation to record and return the result.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Waits, within the invocation's deadline, until the replacement is `running`:
+/// the floating IP can only be associated with a running instance.
+pub async fn until_running<E: Cloud>(
+    ec2: &E,
+    replacement: Instance,
+    deadline: Option<Instant>,
+    log: &mut StepLog,
+) -> Result<Instance, FailoverError> {
+    let started = Instant::now();
+    let id = replacement.id.clone();
+    let mut current = replacement;
+    let mut polls = 0u32;
+    loop {
+        match current.state {
+            InstanceState::Running => {
+                let detail = format!(
+                    "{id} is running in {} ({} look(s))",
+                    current.availability_zone, polls
+                );
+                let status = if polls == 0 {
+                    StepStatus::AlreadyDone
+                } else {
+                    StepStatus::Done
+                };
+                log.record(Step::Wait, status, detail, started);
+                return Ok(current);
+            }
+            InstanceState::Pending | InstanceState::Unknown => {}
+            other => {
+                let detail = format!("{id} is {} instead of starting", other.as_str());
+                log.record(Step::Wait, StepStatus::Failed, detail, started);
+                return Err(FailoverError::ReplacementFailed {
+                    instance: id,
+                    state: other.as_str().to_owned(),
+                });
+            }
+        }
+        if polls > 0 {
+            if let Some(deadline) = deadline
+                && Instant::now() + POLL_INTERVAL + DEADLINE_MARGIN >= deadline
+            {
+                let detail = format!(
+                    "{id} still {} after {}s",
+                    current.state.as_str(),
+                    started.elapsed().as_secs()
+                );
+                log.record(Step::Wait, StepStatus::Failed, detail.clone(), started);
+                return Err(FailoverError::Deadline {
+                    step: Step::Wait,
+                    detail,
+                });
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        polls += 1;
+        match ec2.instance(&id).await {
+            Ok(Some(latest)) => current = latest,
+            // Not listed yet right after launch: keep waiting.
+            Ok(None) => {}
+            Err(e) if e.retryable => {
+                tracing::warn!(instance = %id, error = %e, "describe failed while waiting; will look again");
+            }
+            Err(e) => {
+                log.record(Step::Wait, StepStatus::Failed, e.to_string(), started);
+                return Err(FailoverError::Aws {
+                    step: Step::Wait,
+                    resource: id,
+                    source: e,
+                });
+            }
+        }
+    }
+}

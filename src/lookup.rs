@@ -1,0 +1,93 @@
+//! Looks that several jobs share: the one VPC, the appliance's instances in
+//! it, an AMI's age. Jobs import this, never each other.
+
+use chrono::{DateTime, Utc};
+
+use crate::cloud::{Cloud, Instance, Vpc};
+use crate::engine::Step;
+use crate::error::FailoverError;
+
+/// The id of the one VPC tagged `VPC_NAME`; none or several is an error that
+/// names them, before anything is changed.
+pub fn one_vpc(vpcs: Vec<Vpc>, vpc_name: &str) -> Result<String, FailoverError> {
+    match vpcs.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(FailoverError::Missing {
+            what: format!("no VPC is tagged Name={vpc_name} (VPC_NAME)"),
+        }),
+        many => Err(FailoverError::Ambiguous {
+            what: format!(
+                "{} VPCs are tagged Name={vpc_name} ({}); VPC_NAME must name exactly one",
+                many.len(),
+                many.iter()
+                    .map(|v| v.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+/// Looks up the one VPC tagged `vpc_name`.
+pub async fn vpc<C: Cloud>(cloud: &C, vpc_name: &str) -> Result<String, FailoverError> {
+    let vpcs = cloud
+        .vpcs_named(vpc_name)
+        .await
+        .map_err(FailoverError::during(
+            Step::Discover,
+            format!("VPC tagged Name={vpc_name}"),
+        ))?;
+    one_vpc(vpcs, vpc_name)
+}
+
+/// The instances (of a Name-tag look) that are in `vpc_id`: an instance of the
+/// same name in another VPC is another appliance.
+pub fn in_vpc(instances: Vec<Instance>, vpc_id: &str) -> Vec<Instance> {
+    instances
+        .into_iter()
+        .filter(|i| i.vpc_id.as_deref() == Some(vpc_id))
+        .collect()
+}
+
+/// How old an AMI is, in the words an operator reads at a glance.
+pub fn image_age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - created).num_minutes();
+    if minutes < 0 {
+        return "created in the future by this clock".to_owned();
+    }
+    let (days, hours, mins) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    if days > 0 {
+        format!("{days} d {hours} h old")
+    } else if hours > 0 {
+        format!("{hours} h {mins} min old")
+    } else {
+        format!("{mins} min old")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_age_reads_at_a_glance() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let now = t("2026-11-21T09:00:00Z");
+        assert_eq!(image_age(t("2026-11-21T08:59:30Z"), now), "0 min old");
+        assert_eq!(image_age(t("2026-11-21T06:48:00Z"), now), "2 h 12 min old");
+        assert_eq!(image_age(t("2026-11-18T07:00:00Z"), now), "3 d 2 h old");
+        assert!(image_age(t("2026-11-22T00:00:00Z"), now).contains("future"));
+    }
+
+    #[test]
+    fn one_vpc_names_what_it_found() {
+        let vpc = |id: &str| Vpc { id: id.into() };
+        assert_eq!(one_vpc(vec![vpc("vpc-1")], "my-vpc").unwrap(), "vpc-1");
+        let none = one_vpc(vec![], "my-vpc").unwrap_err().to_string();
+        assert!(none.contains("Name=my-vpc"), "{none}");
+        let many = one_vpc(vec![vpc("vpc-1"), vpc("vpc-2")], "my-vpc")
+            .unwrap_err()
+            .to_string();
+        assert!(many.contains("vpc-1, vpc-2"), "{many}");
+    }
+}
