@@ -66,27 +66,16 @@ pub async fn run<C: Cloud>(
     req: &FailoverRequest,
 ) -> Result<Report, FailoverError> {
     let mut log = StepLog::new();
-    let t = Instant::now();
-    let (world, confirmation) = tokio::join!(look::look(cloud, settings), async {
-        match &req.confirm_with {
-            Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
-            None => None,
-        }
-    });
-    let world = world?;
-    log.record(Step::Discover, StepStatus::Done, world.summary(), t);
-
-    let t = Instant::now();
-    let situation = plan::assess(&world, settings, &req.incident, req.now)?;
-    log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
-    if let Some(healthy) = gates::pass(
+    let (world, situation, confirmation) = look_and_assess(cloud, settings, req, &mut log).await?;
+    let gate = gates::pass(
         &world,
         settings,
         &situation,
         confirmation,
         req.now,
         &mut log,
-    )? {
+    )?;
+    if let Some(healthy) = gate {
         let summary = Summary {
             old_instance: situation.failed_id(),
             why: healthy,
@@ -100,12 +89,13 @@ pub async fn run<C: Cloud>(
     let id = replacement
         .as_ref()
         .map_or("(replacement)", |r| r.id.as_str());
+    let failed_id = situation.failed_id();
     let network = post_launch(
         &world,
         settings,
         id,
         replacement.as_ref(),
-        situation.failed_id().as_deref(),
+        failed_id.as_deref(),
     );
     exec.all(&network, &mut log).await?;
     if let Some(e) = stop_error {
@@ -119,7 +109,7 @@ pub async fn run<C: Cloud>(
         Outcome::AlreadyFailedOver
     };
     let summary = Summary {
-        old_instance: situation.failed_id(),
+        old_instance: failed_id,
         availability_zone: replacement
             .as_ref()
             .map(|r| r.availability_zone.clone())
@@ -129,6 +119,29 @@ pub async fn run<C: Cloud>(
         why: situation.describe(),
     };
     Ok(report(req, exec.outcome(done), summary, &world, log))
+}
+
+/// One round of looks (with Route 53's view, for an alarm), then where this
+/// incident stands.
+async fn look_and_assess<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    req: &FailoverRequest,
+    log: &mut StepLog,
+) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
+    let t = Instant::now();
+    let (world, confirmation) = tokio::join!(look::look(cloud, settings), async {
+        match &req.confirm_with {
+            Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
+            None => None,
+        }
+    });
+    let world = world?;
+    log.record(Step::Discover, StepStatus::Done, world.summary(), t);
+    let t = Instant::now();
+    let situation = plan::assess(&world, settings, &req.incident, req.now)?;
+    log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
+    Ok((world, situation, confirmation))
 }
 
 /// Stops the failed instance and launches the replacement at once: the
