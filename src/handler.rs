@@ -254,3 +254,85 @@ fn manual_incident(invocation: &Invocation, now: DateTime<Utc>) -> String {
         invocation.request_id.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event;
+
+    fn settings(extra: &[(&str, &str)]) -> Settings {
+        Settings::from_lookup(|k| {
+            let base = match k {
+                "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
+                "VPC_NAME" => Some("my-vpc"),
+                "SUBNET_NAME" => Some("public"),
+                _ => None,
+            };
+            extra
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| *v)
+                .or(base)
+                .map(str::to_owned)
+        })
+        .unwrap()
+    }
+
+    fn job(sample: &str, settings: &Settings) -> Job {
+        let text = std::fs::read_to_string(format!("events/{sample}")).unwrap();
+        let trigger = event::parse(&serde_json::from_str(&text).unwrap()).unwrap();
+        let invocation = Invocation {
+            request_id: "req-1".into(),
+            deadline: None,
+        };
+        let now = DateTime::parse_from_rfc3339("2026-11-21T09:05:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        job_for(trigger, settings, &invocation, now)
+    }
+
+    #[test]
+    fn an_alarm_fails_over_under_its_incident_and_asks_route53_first() {
+        let s = settings(&[("HEALTH_CHECK_ID", "hc-1")]);
+        let Job::Failover(req) = job("sns-alarm.json", &s) else {
+            panic!("an ALARM fails over");
+        };
+        assert!(req.incident.starts_with("alarm-"), "{}", req.incident);
+        assert_eq!(req.confirm_with.as_deref(), Some("hc-1"));
+        assert!(!req.dry_run);
+        assert!(matches!(job("sns-alarm-ok.json", &s), Job::Ignore(r) if r.reason.contains("OK")));
+    }
+
+    #[test]
+    fn a_manual_run_is_its_own_incident_and_a_plan_is_always_dry() {
+        let s = settings(&[]);
+        let Job::Failover(plan) = job("manual-plan.json", &s) else {
+            panic!("a plan is a failover, dry");
+        };
+        assert!(plan.dry_run);
+        assert_eq!(plan.incident, "req-1");
+        assert_eq!(plan.confirm_with, None, "an operator confirms by asking");
+        let Job::Failover(manual) = job("manual-failover.json", &settings(&[("DRY_RUN", "true")]))
+        else {
+            panic!("a manual failover");
+        };
+        assert!(manual.dry_run, "DRY_RUN holds for every job");
+    }
+
+    #[test]
+    fn schedules_snapshot_under_their_slot_and_ip_space_changes_sync() {
+        let s = settings(&[]);
+        let Job::Snapshot(req) = job("scheduled-snapshot.json", &s) else {
+            panic!("a schedule takes an AMI");
+        };
+        assert_eq!(req.incident, "schedule-20261121T1800Z");
+        assert!(matches!(
+            job("ip-space-changed.json", &s),
+            Job::SyncCheckerRanges(_)
+        ));
+        assert!(matches!(
+            job("manual-sync-checker-ranges.json", &s),
+            Job::SyncCheckerRanges(r) if r.incident == "req-1"
+        ));
+    }
+}
