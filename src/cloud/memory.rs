@@ -1752,6 +1752,12 @@ impl MemoryCloud {
         }
     }
 
+    /// DeleteKeyPair: instances launched with it keep running, but no new
+    /// instance can be launched with it.
+    pub fn remove_key_pair(&self, name: &str) {
+        self.lock().key_pairs.retain(|k| k != name);
+    }
+
     /// An instance as described; returns its id.
     pub fn add_instance(&self, spec: InstanceSpec) -> String {
         let mut s = self.lock();
