@@ -15,7 +15,7 @@ use ec2_failover::checker_ranges::RULE_MARKER;
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::{ImageSpec, ImageView, MemoryCloud, WorldView};
 use ec2_failover::cloud::{
-    CREATED_BY, IngressRule, RecordSet, TAG_CREATED_BY, TAG_IMAGE, TAG_INCIDENT,
+    CREATED_BY, IngressRule, InstanceState, RecordSet, TAG_CREATED_BY, TAG_IMAGE, TAG_INCIDENT,
     TAG_SOURCE_INSTANCE,
 };
 use ec2_failover::{FailoverError, Fleet, Outcome, Report, Response, Settings, StepStatus, groups};
@@ -726,6 +726,55 @@ async fn with_no_capacity_anywhere_the_error_is_retryable_and_nothing_moves() {
     );
 }
 
+/// DESIGN.md: "Never make an outage worse: stop the failed instance only once
+/// a replacement has been accepted by EC2." An alarm can be wrong (a checker
+/// outage, a security-group change); the appliance may still be serving.
+#[tokio::test]
+#[ignore = "bug: StopInstances runs alongside the first RunInstances, so a launch EC2 refuses (no capacity anywhere) leaves the appliance stopped with no replacement"]
+async fn a_launch_ec2_refuses_never_stops_the_failed_instance() {
+    let w = seed_world();
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "RunInstances",
+        target: String::new(),
+        code: "InsufficientInstanceCapacity".into(),
+        times: None,
+    });
+    invoke(
+        &single(cloud, seed_settings(&w, &[])),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        w.view().instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running),
+        "no replacement was accepted, so the failed instance must not be stopped"
+    );
+}
+
+/// The same rule when EC2 refuses the launch for good: the appliance's key
+/// pair was deleted (instances keep running without it; launches fail).
+#[tokio::test]
+#[ignore = "bug: StopInstances runs alongside RunInstances; a permanent launch refusal (InvalidKeyPair.NotFound) leaves the appliance stopped and nothing replacing it"]
+async fn a_launch_refused_for_good_never_stops_the_failed_instance() {
+    let w = seed_world();
+    w.cloud.remove_key_pair("ops");
+    let e = invoke(
+        &single(w.cloud.clone(), seed_settings(&w, &[])),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.retryable(), "{e}");
+    assert_eq!(
+        w.view().instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running),
+        "no replacement was accepted, so the failed instance must not be stopped"
+    );
+}
+
 /// A retry that does not see the replacement yet (EC2's filtered describes
 /// are eventually consistent) launches again with the same ClientToken, and
 /// EC2 answers with the first launch: still one replacement.
@@ -1042,3 +1091,4 @@ async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
     assert_eq!(rules, wanted);
     assert!(t.w.cloud.ingress_rules(&t.nat.security_group).is_empty());
 }
+
