@@ -1092,3 +1092,53 @@ async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
     assert!(t.w.cloud.ingress_rules(&t.nat.security_group).is_empty());
 }
 
+// ----- eventual consistency -------------------------------------------------------
+//
+// EC2 documents that a DescribeInstances right after RunInstances may not list
+// the new instance yet. The floating IP and the routes, though, already name
+// it once they moved.
+
+/// SNS and EventBridge deliver the same alarm (one incident, README) back to
+/// back: the second delivery comes right after a finished failover.
+#[tokio::test]
+#[ignore = "bug: assess looks for the instance the floating IP/routes name only among the tag-filtered DescribeInstances result; while EC2 does not list the new replacement yet, a redelivered alarm fails Permanent.ResourceMissing instead of already_failed_over"]
+async fn a_redelivery_before_ec2_lists_the_replacement_is_already_failed_over() {
+    let (w, settings) = failover_world();
+    w.cloud.set_listing_lag(1);
+    let fleet = single(w.cloud.clone(), settings);
+    let r = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver);
+    let after = w.view();
+    let again = invoke(&fleet, &sample("eventbridge-alarm.json"), "req-2").await;
+    assert_eq!(w.view(), after, "a redelivery changes nothing");
+    let again = again.unwrap_or_else(|e| panic!("{}: {e}", e.error_type()));
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:#?}");
+}
+
+/// A crash at the last step (DNS), after the floating IP and the route moved;
+/// the retry comes before EC2 lists the replacement.
+#[tokio::test]
+#[ignore = "bug: same root cause; a retry after a crash late in the failover (floating IP and route already moved) fails Permanent.ResourceMissing while EC2 does not list the replacement yet, instead of finishing the DNS step"]
+async fn a_retry_before_ec2_lists_the_replacement_finishes_the_failover() {
+    let (w, settings) = failover_world();
+    w.cloud.set_listing_lag(1);
+    let clean = mutations(&clean_failover_calls().await);
+    assert_eq!(clean.last(), Some(&"ChangeResourceRecordSets"));
+    let dying = FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation {
+        k: clean.len(),
+        after_effect: false,
+    });
+    let event = sample("sns-alarm.json");
+    invoke(&single(dying, settings.clone()), &event, "req-1")
+        .await
+        .unwrap_err();
+    let r = invoke(&single(w.cloud.clone(), settings), &event, "req-2")
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", e.error_type()));
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(status(&r, "dns_record"), Some(StepStatus::Done));
+    let after = w.view();
+    check_failover(&w, &after, &after);
+}
