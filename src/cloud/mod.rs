@@ -13,6 +13,8 @@ pub mod cidr;
 pub mod error;
 #[cfg(any(test, feature = "testing"))]
 pub mod faults;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod sdk;
 pub mod usage;
 
