@@ -11,7 +11,7 @@ mod common;
 
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
-use ec2_failover::checker_ranges::RULE_MARKER;
+use ec2_failover::jobs::checker_ranges::RULE_MARKER;
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::{ImageSpec, ImageView, MemoryCloud, WorldView};
 use ec2_failover::cloud::{
