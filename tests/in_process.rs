@@ -18,11 +18,10 @@ use ec2_failover::cloud::{
     TAG_REPLACES, TAG_SOURCE_INSTANCE,
 };
 use ec2_failover::jobs::checker_ranges::RULE_MARKER;
-use ec2_failover::{FailoverError, Fleet, Outcome, Report, Response, Settings, StepStatus, groups};
+use ec2_failover::{FailoverError, Outcome, Report, Response, Settings, StepStatus};
 use serde_json::{Value, json};
 
 /// The health check of the sample alarms (their `HealthCheckId` dimension).
-const HEALTH_CHECK: &str = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11";
 const SLOT: &str = "2026-11-21T18:00:00Z";
 const SLOT_AMI: &str = "sophos-20261121T1800Z";
 
@@ -201,17 +200,6 @@ fn check_snapshot(w: &MemWorld, before: &WorldView, after: &WorldView) {
 }
 
 const CHECKER_PORT: i32 = 2222;
-
-fn checker_ranges() -> Vec<ec2_failover::cloud::Cidr> {
-    [
-        "15.177.0.0/18",
-        "54.183.255.128/26",
-        "54.228.16.0/26",
-        "2600:1f14:fff:f800::/56",
-    ]
-    .map(cidr)
-    .to_vec()
-}
 
 /// The seed world's `sophos` group with rules of every kind, a group of the
 /// same name in another VPC, a health check on port 2222 and the checker
@@ -838,61 +826,6 @@ async fn clean_failover_calls() -> Vec<Call> {
 }
 
 // ----- fleet routing ------------------------------------------------------------
-
-struct TwoGroups {
-    w: MemWorld,
-    nat: Appliance,
-    cloud: FaultyCloud<MemoryCloud>,
-    fleet: Fleet<FaultyCloud<MemoryCloud>>,
-}
-
-/// The seed world's VPN gateway (group `tokyo-vpn`, selected by its health
-/// check) and a NAT instance in VPC `prod` (group `prod-nat`, selected by its
-/// alarm name), in one account.
-fn two_groups() -> TwoGroups {
-    let w = seed_world();
-    let nat = appliance(
-        &w.cloud,
-        &w.base_image,
-        &ApplianceNames {
-            vpc: "prod",
-            vpc_cidr: "10.1.0.0/16",
-            net: "10.1",
-            subnet: "private",
-            instance: "nat",
-            ami: "nat",
-            route: "0.0.0.0/0",
-        },
-    );
-    w.cloud.add_health_check(HEALTH_CHECK, Some(443));
-    w.cloud.set_health(HEALTH_CHECK, 0, 8);
-    w.cloud.set_checker_ranges(&checker_ranges());
-    let doc = json!([
-        {"name": "tokyo-vpn", "instance_name": "sophos", "ami_name": "sophos",
-         "vpc_name": "my-vpc", "subnet_name": "public", "route_cidrs": [VPN_CIDR],
-         "floating_ip": w.floating_ip, "health_check_id": HEALTH_CHECK,
-         "checker_security_group": "sophos", "checker_port": 443},
-        {"name": "prod-nat", "instance_name": "nat", "ami_name": "nat",
-         "vpc_name": "prod", "subnet_name": "private", "route_cidrs": "0.0.0.0/0",
-         "floating_ip": nat.floating_ip, "alarm_name": "nat-health"},
-    ])
-    .to_string();
-    let groups = groups::from_lookup(|k| (k == "FAILOVER_GROUPS").then(|| doc.clone()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cloud = FaultyCloud::new(w.cloud.clone());
-    let mut regions = Vec::new();
-    let fleet = Fleet::new(groups, |region| {
-        regions.push(region.map(str::to_owned));
-        cloud.clone()
-    });
-    assert_eq!(regions, [None], "one client set for the one region");
-    TwoGroups {
-        w,
-        nat,
-        cloud,
-        fleet,
-    }
-}
 
 fn nat_alarm() -> Value {
     let mut e = sample("eventbridge-alarm.json");

@@ -4,10 +4,11 @@
 //! with the VPN client route, and bystanders that must not be touched.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use ec2_failover::cloud::faults::FaultyCloud;
 use ec2_failover::cloud::memory::{ImageSpec, InstanceSpec, MemoryCloud, WorldView};
 use ec2_failover::cloud::{Cidr, RouteTarget, TAG_REPLACES};
-use ec2_failover::{App, FailoverError, Fleet, Report, Response, Settings};
-use serde_json::Value;
+use ec2_failover::{App, FailoverError, Fleet, Report, Response, Settings, groups};
+use serde_json::{Value, json};
 
 use super::VPN_CIDR;
 
@@ -313,4 +314,74 @@ pub fn assert_failed_over_once(view: &WorldView, w: &MemWorld) -> String {
         "sophos, its replacement, web and the foreign sophos"
     );
     new_id
+}
+
+/// The health check the in-process worlds watch.
+pub const HEALTH_CHECK: &str = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11";
+
+/// Route 53 checker ranges as `ip-ranges.json` lists them (IPv4 and IPv6).
+pub fn checker_ranges() -> Vec<ec2_failover::cloud::Cidr> {
+    [
+        "15.177.0.0/18",
+        "54.183.255.128/26",
+        "54.228.16.0/26",
+        "2600:1f14:fff:f800::/56",
+    ]
+    .map(cidr)
+    .to_vec()
+}
+
+pub struct TwoGroups {
+    pub w: MemWorld,
+    pub nat: Appliance,
+    pub cloud: FaultyCloud<MemoryCloud>,
+    pub fleet: Fleet<FaultyCloud<MemoryCloud>>,
+}
+
+/// The seed world's VPN gateway (group `tokyo-vpn`, selected by its health
+/// check) and a NAT instance in VPC `prod` (group `prod-nat`, selected by its
+/// alarm name), in one account.
+pub fn two_groups() -> TwoGroups {
+    let w = seed_world();
+    let nat = appliance(
+        &w.cloud,
+        &w.base_image,
+        &ApplianceNames {
+            vpc: "prod",
+            vpc_cidr: "10.1.0.0/16",
+            net: "10.1",
+            subnet: "private",
+            instance: "nat",
+            ami: "nat",
+            route: "0.0.0.0/0",
+        },
+    );
+    w.cloud.add_health_check(HEALTH_CHECK, Some(443));
+    w.cloud.set_health(HEALTH_CHECK, 0, 8);
+    w.cloud.set_checker_ranges(&checker_ranges());
+    let doc = json!([
+        {"name": "tokyo-vpn", "instance_name": "sophos", "ami_name": "sophos",
+         "vpc_name": "my-vpc", "subnet_name": "public", "route_cidrs": [VPN_CIDR],
+         "floating_ip": w.floating_ip, "health_check_id": HEALTH_CHECK,
+         "checker_security_group": "sophos", "checker_port": 443},
+        {"name": "prod-nat", "instance_name": "nat", "ami_name": "nat",
+         "vpc_name": "prod", "subnet_name": "private", "route_cidrs": "0.0.0.0/0",
+         "floating_ip": nat.floating_ip, "alarm_name": "nat-health"},
+    ])
+    .to_string();
+    let groups = groups::from_lookup(|k| (k == "FAILOVER_GROUPS").then(|| doc.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let mut regions = Vec::new();
+    let fleet = Fleet::new(groups, |region| {
+        regions.push(region.map(str::to_owned));
+        cloud.clone()
+    });
+    assert_eq!(regions, [None], "one client set for the one region");
+    TwoGroups {
+        w,
+        nat,
+        cloud,
+        fleet,
+    }
 }
