@@ -461,6 +461,8 @@ impl State {
                         &message,
                     ));
                 }
+                // EC2's words: "The pending instance 'i-...' is not in a valid
+                // state for this operation."
                 let target = param(params, "InstanceId");
                 let dead = target.filter(|id| {
                     self.launches.get(*id).is_some_and(|l| l.death.is_some())
@@ -468,9 +470,13 @@ impl State {
                 });
                 let pending =
                     target.filter(|id| action == "AssociateAddress" && self.is_pending(id, now));
-                if let Some(id) = dead.or(pending) {
-                    let message =
-                        format!("The instance '{id}' is not in a valid state for this operation.");
+                let wrong = dead
+                    .map(|id| (id, "terminated"))
+                    .or(pending.map(|id| (id, "pending")));
+                if let Some((id, state)) = wrong {
+                    let message = format!(
+                        "The {state} instance '{id}' is not in a valid state for this operation."
+                    );
                     return Verdict::Answer(self.error(400, "IncorrectInstanceState", &message));
                 }
                 if action == "DeleteSnapshot"
