@@ -16,13 +16,15 @@
 //! answered the RunInstances that made the instance.
 //!
 //! Every request is logged ([`Exchange`]: action, HTTP status, result) so a
-//! test can assert on what the function asked and what it was told.
+//! test can assert on what the function asked and what it was told; with
+//! `EC2_LIKE_TRACE` set in the environment each one is also printed as it happens.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use aws_sdk_ec2::config::retry::RetryPartition;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -269,11 +271,23 @@ impl Ec2Like {
     /// An EC2 client configuration for the layer, signed with the same dummy
     /// credentials as [`super::Moto::ec2_conf`] and with the SDK's defaults.
     pub fn ec2_conf(&self) -> aws_sdk_ec2::Config {
-        aws_sdk_ec2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
+        self.point(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .build(),
+        )
+    }
+
+    /// `conf` (the function's own retry and timeout settings, say) pointed at
+    /// the layer, with a retry partition of its own: the SDK's default one is
+    /// process-wide, so its retry quota and adaptive rate limiter would carry
+    /// one test's throttling into the tests running beside it.
+    pub fn point(&self, conf: aws_sdk_ec2::Config) -> aws_sdk_ec2::Config {
+        conf.to_builder()
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .retry_partition(RetryPartition::custom(format!("ec2-like {}", self.endpoint)).build())
             .build()
     }
 
@@ -531,6 +545,12 @@ impl Shared {
 
     fn record(&self, action: &str, status: u16, result: &str, by_layer: bool, named: &[String]) {
         let at = self.started.elapsed();
+        if std::env::var_os("EC2_LIKE_TRACE").is_some() {
+            eprintln!(
+                "ec2_like {:>6}ms {action} {result} {named:?}",
+                at.as_millis()
+            );
+        }
         self.state().log.push(Exchange {
             action: action.to_owned(),
             status,
