@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{Filter, InstanceType};
 use common::ec2_like::{Ec2Like, Ec2LikeBuilder, Hang, StateReason};
 use common::*;
 use ec2_failover::cloud::sdk::SdkCloud;
-use ec2_failover::{App, Outcome, Report};
+use ec2_failover::{App, Invocation, Outcome, Report};
 use serde_json::{Value, json};
 
 /// A scenario that outlives this fails instead of stalling the suite.
@@ -117,9 +117,16 @@ async fn a_hung_stop_does_not_delay_the_move() {
         .await;
         let app = r.app(&[]);
         let alarm_at = Instant::now();
+        // Lambda's deadline, short enough for the scenario: a call that never
+        // answers must not hold the invocation past it.
+        let deadline = alarm_at + Duration::from_secs(35);
         let first = tokio::spawn({
             let app = app.clone();
-            async move { handle(&app, &alarm(), &invocation("req-1")).await }
+            let invocation = Invocation {
+                request_id: "req-1".into(),
+                deadline: Some(deadline),
+            };
+            async move { handle(&app, &alarm(), &invocation).await }
         });
 
         let moved = loop {
@@ -144,9 +151,14 @@ async fn a_hung_stop_does_not_delay_the_move() {
             Some("hung")
         );
 
-        // The invocation itself ends (the SDK's timeouts end the stop), saying
-        // the stop is left to do, or done in all but the stop.
+        // The invocation itself ends by its deadline (the SDK's timeouts end
+        // the stop), saying the stop is left to do, or done in all but the stop.
         let first = first.await.expect("the invocation does not panic");
+        assert!(
+            Instant::now() <= deadline + Duration::from_secs(1),
+            "the invocation outlived its deadline by {:?}",
+            Instant::now() - deadline
+        );
         match &first {
             Ok(report) => assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}"),
             Err(e) => {
