@@ -34,11 +34,30 @@ pub enum FailoverError {
     #[error("{what}; nothing was changed")]
     Ambiguous { what: String },
 
-    /// The replacement died on launch; a human should look before trying again.
+    /// Every replacement died on launch (EC2 terminated it, e.g. for a KMS key
+    /// it may not use); a human should look before trying again.
     #[error(
-        "replacement {instance} is {state} right after launch; the failed instance was stopped, the floating IP and routes were not moved"
+        "replacement {instance} is {state} right after launch ({reason}) and no launch option is left; the floating IP and routes were not moved"
     )]
-    ReplacementFailed { instance: String, state: String },
+    ReplacementFailed {
+        instance: String,
+        state: String,
+        reason: String,
+    },
+
+    /// No replacement was launched, so nothing was stopped or moved.
+    #[error(
+        "{cause}; no replacement was launched, so {failed} was not stopped and nothing was changed"
+    )]
+    NotLaunched {
+        cause: Box<FailoverError>,
+        failed: String,
+    },
+
+    /// Every launch option's ClientToken was spent on replacements EC2
+    /// terminated; the next round of tokens follows.
+    #[error("every launch option's ClientToken is spent; tried {tried}")]
+    TokensSpent { tried: String },
 
     /// The invocation ran out of time while waiting; the retry resumes here.
     #[error("out of time at step {step}: {detail}; a retry of the same event resumes from here")]
@@ -78,7 +97,8 @@ impl FailoverError {
     pub fn retryable(&self) -> bool {
         match self {
             Self::Aws { source, .. } => source.retryable,
-            Self::Deadline { .. } | Self::NoCapacity { .. } => true,
+            Self::Deadline { .. } | Self::NoCapacity { .. } | Self::TokensSpent { .. } => true,
+            Self::NotLaunched { cause, .. } => cause.retryable(),
             Self::Event(_)
             | Self::Missing { .. }
             | Self::Ambiguous { .. }
@@ -97,6 +117,8 @@ impl FailoverError {
             Self::Deadline { .. } => "DeadlineReached",
             Self::FlapGuard { .. } => "FlapGuard",
             Self::NoCapacity { .. } => "NoCapacity",
+            Self::TokensSpent { .. } => "TokensSpent",
+            Self::NotLaunched { cause, .. } => cause.kind(),
         }
     }
 

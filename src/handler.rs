@@ -108,6 +108,15 @@ impl Job {
         }
     }
 
+    /// When the invocation must have returned (alarm and manual failovers;
+    /// the other jobs are short).
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Job::Failover(r) => r.deadline,
+            _ => None,
+        }
+    }
+
     fn dry_run(&self) -> bool {
         match self {
             Job::Failover(r) => r.dry_run,
@@ -120,7 +129,7 @@ impl Job {
 
 async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverError> {
     let (cloud, settings) = (&app.cloud, &app.settings);
-    let exec = Executor::new(cloud, job.dry_run());
+    let exec = Executor::new(cloud, job.dry_run(), job.deadline());
     // Each job's future is boxed: their state machines (SDK futures inside
     // joins) are large, and the invocation should not carry them on its stack.
     match job {

@@ -3,8 +3,8 @@
 // The failover future nests deeply (join of steps inside the runtime's service).
 #![recursion_limit = "256"]
 
-use aws_config::{BehaviorVersion, Region};
-use ec2_failover::cloud::sdk::SdkCloud;
+use aws_config::Region;
+use ec2_failover::cloud::sdk::{self, SdkCloud};
 use ec2_failover::{Fleet, Invocation, groups, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     // FAILOVER_GROUPS, or the single-appliance variables as one group.
     let groups = groups::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
-    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let base = sdk::production_loader().load().await;
     // One set of clients per region, built now and reused by every invocation.
     let fleet = Fleet::new(groups, |region| match region {
         Some(r) => {

@@ -11,13 +11,13 @@ mod common;
 
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
-use ec2_failover::jobs::checker_ranges::RULE_MARKER;
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::{ImageSpec, ImageView, MemoryCloud, WorldView};
 use ec2_failover::cloud::{
     CREATED_BY, IngressRule, InstanceState, RecordSet, TAG_CREATED_BY, TAG_IMAGE, TAG_INCIDENT,
-    TAG_SOURCE_INSTANCE,
+    TAG_REPLACES, TAG_SOURCE_INSTANCE,
 };
+use ec2_failover::jobs::checker_ranges::RULE_MARKER;
 use ec2_failover::{FailoverError, Fleet, Outcome, Report, Response, Settings, StepStatus, groups};
 use serde_json::{Value, json};
 
@@ -351,7 +351,7 @@ async fn crash_matrix(
     ops
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failover_dying_at_any_mutating_call_resumes_into_one_clean_failover() {
     let ops = crash_matrix(
         failover_world,
@@ -375,7 +375,7 @@ async fn a_failover_dying_at_any_mutating_call_resumes_into_one_clean_failover()
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_snapshot_dying_at_any_mutating_call_resumes_into_one_ami_for_the_slot() {
     let ops = crash_matrix(
         snapshot_world,
@@ -399,7 +399,7 @@ async fn a_snapshot_dying_at_any_mutating_call_resumes_into_one_ami_for_the_slot
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_checker_sync_dying_at_any_mutating_call_resumes_into_exactly_the_wanted_rules() {
     let ops = crash_matrix(
         checker_world,
@@ -419,7 +419,7 @@ async fn a_checker_sync_dying_at_any_mutating_call_resumes_into_exactly_the_want
 
 // ----- idempotence, dry runs, gates ---------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ten_deliveries_of_one_alarm_launch_one_replacement() {
     let w = seed_world();
     let cloud = FaultyCloud::new(w.cloud.clone());
@@ -449,7 +449,7 @@ async fn ten_deliveries_of_one_alarm_launch_one_replacement() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_plan_or_dry_run_makes_no_mutating_call_and_plans_what_a_failover_then_does() {
     let w = seed_world();
     // Something for every job to want: no checker rules yet.
@@ -528,7 +528,7 @@ async fn a_plan_or_dry_run_makes_no_mutating_call_and_plans_what_a_failover_then
     assert_failed_over_once(&w.view(), &w);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_flap_guard_refuses_after_max_failovers_and_changes_nothing() {
     let w = seed_world();
     let settings =
@@ -578,7 +578,7 @@ async fn the_flap_guard_refuses_after_max_failovers_and_changes_nothing() {
     assert_eq!(third.outcome, Outcome::FailedOver);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_young_replacement_is_not_replaced_again_within_the_cooldown() {
     let w = seed_world();
     let fleet = single(w.cloud.clone(), seed_settings(&w, &[]));
@@ -600,7 +600,7 @@ async fn a_young_replacement_is_not_replaced_again_within_the_cooldown() {
     assert_eq!(w.view(), after_first);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_alarm_route53_no_longer_confirms_is_ignored() {
     let w = seed_world();
     w.cloud.add_health_check(HEALTH_CHECK, Some(443));
@@ -630,7 +630,7 @@ async fn an_alarm_route53_no_longer_confirms_is_ignored() {
 
 // ----- launching ----------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_capacity_in_one_az_moves_on_to_the_next() {
     let w = seed_world();
     let subnet_d = w
@@ -667,7 +667,7 @@ async fn no_capacity_in_one_az_moves_on_to_the_next() {
     assert!(launches[0].failed && !launches[1].failed);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_capacity_for_the_type_anywhere_falls_back_to_the_next_type() {
     let w = seed_world();
     let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
@@ -696,7 +696,7 @@ async fn no_capacity_for_the_type_anywhere_falls_back_to_the_next_type() {
     assert_eq!(view.address_owner(&w.floating_ip), Some(new.id.as_str()));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_no_capacity_anywhere_the_error_is_retryable_and_nothing_moves() {
     let w = seed_world();
     let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
@@ -729,8 +729,7 @@ async fn with_no_capacity_anywhere_the_error_is_retryable_and_nothing_moves() {
 /// DESIGN.md: "Never make an outage worse: stop the failed instance only once
 /// a replacement has been accepted by EC2." An alarm can be wrong (a checker
 /// outage, a security-group change); the appliance may still be serving.
-#[tokio::test]
-#[ignore = "bug: StopInstances runs alongside the first RunInstances, so a launch EC2 refuses (no capacity anywhere) leaves the appliance stopped with no replacement"]
+#[tokio::test(start_paused = true)]
 async fn a_launch_ec2_refuses_never_stops_the_failed_instance() {
     let w = seed_world();
     let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
@@ -755,8 +754,7 @@ async fn a_launch_ec2_refuses_never_stops_the_failed_instance() {
 
 /// The same rule when EC2 refuses the launch for good: the appliance's key
 /// pair was deleted (instances keep running without it; launches fail).
-#[tokio::test]
-#[ignore = "bug: StopInstances runs alongside RunInstances; a permanent launch refusal (InvalidKeyPair.NotFound) leaves the appliance stopped and nothing replacing it"]
+#[tokio::test(start_paused = true)]
 async fn a_launch_refused_for_good_never_stops_the_failed_instance() {
     let w = seed_world();
     w.cloud.remove_key_pair("ops");
@@ -778,7 +776,7 @@ async fn a_launch_refused_for_good_never_stops_the_failed_instance() {
 /// A retry that does not see the replacement yet (EC2's filtered describes
 /// are eventually consistent) launches again with the same ClientToken, and
 /// EC2 answers with the first launch: still one replacement.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_token() {
     let (w, settings) = failover_world();
     w.cloud.set_listing_lag(1);
@@ -920,7 +918,7 @@ fn one(r: Response) -> Report {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_alarm_fails_over_only_its_own_group() {
     let t = two_groups();
     let prod_before = t.w.view().vpc_part(&t.nat.vpc);
@@ -964,7 +962,7 @@ async fn an_alarm_fails_over_only_its_own_group() {
     assert_eq!(t.cloud.calls().len(), calls);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
     let t = two_groups();
     let before = t.w.view();
@@ -997,7 +995,7 @@ async fn a_manual_invoke_must_name_its_group_when_there_are_several() {
     assert_eq!(view.vpc_part(&t.w.vpc), before.vpc_part(&t.w.vpc));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_schedule_snapshots_every_group_and_reports_each() {
     let t = two_groups();
     let r = fleet_invoke(&t, &scheduled_at(SLOT), "req-1")
@@ -1057,7 +1055,7 @@ async fn a_schedule_snapshots_every_group_and_reports_each() {
     assert_eq!(nat_amis, 2, "no AMI was taken for the failed group");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
     let t = two_groups();
     let r = fleet_invoke(&t, &sample("ip-space-changed.json"), "req-1")
@@ -1100,8 +1098,7 @@ async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
 
 /// SNS and EventBridge deliver the same alarm (one incident, README) back to
 /// back: the second delivery comes right after a finished failover.
-#[tokio::test]
-#[ignore = "bug: assess looks for the instance the floating IP/routes name only among the tag-filtered DescribeInstances result; while EC2 does not list the new replacement yet, a redelivered alarm fails Permanent.ResourceMissing instead of already_failed_over"]
+#[tokio::test(start_paused = true)]
 async fn a_redelivery_before_ec2_lists_the_replacement_is_already_failed_over() {
     let (w, settings) = failover_world();
     w.cloud.set_listing_lag(1);
@@ -1119,8 +1116,7 @@ async fn a_redelivery_before_ec2_lists_the_replacement_is_already_failed_over() 
 
 /// A crash at the last step (DNS), after the floating IP and the route moved;
 /// the retry comes before EC2 lists the replacement.
-#[tokio::test]
-#[ignore = "bug: same root cause; a retry after a crash late in the failover (floating IP and route already moved) fails Permanent.ResourceMissing while EC2 does not list the replacement yet, instead of finishing the DNS step"]
+#[tokio::test(start_paused = true)]
 async fn a_retry_before_ec2_lists_the_replacement_finishes_the_failover() {
     let (w, settings) = failover_world();
     w.cloud.set_listing_lag(1);
@@ -1141,4 +1137,144 @@ async fn a_retry_before_ec2_lists_the_replacement_finishes_the_failover() {
     assert_eq!(status(&r, "dns_record"), Some(StepStatus::Done));
     let after = w.view();
     check_failover(&w, &after, &after);
+}
+
+/// The report's step of this name.
+fn step<'a>(r: &'a Report, name: &str) -> Vec<&'a ec2_failover::report::StepRecord> {
+    r.steps.iter().filter(|s| s.step == name).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replacement_ec2_terminates_on_launch_is_followed_by_the_next_option_at_once() {
+    let w = seed_world();
+    w.cloud
+        .kill_next_launches(&["Client.InternalError: Client error on launch"]);
+    let settings = seed_settings(&w, &[("FALLBACK_INSTANCE_TYPES", "t3.medium")]);
+    let r = invoke(
+        &single(w.cloud.clone(), settings),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let waits = step(&r, "wait_for_replacement");
+    assert_eq!(waits[0].status, StepStatus::Failed);
+    assert!(
+        waits[0].detail.contains("Client error on launch"),
+        "the report names the reason: {}",
+        waits[0].detail
+    );
+    let launches = step(&r, "launch_replacement");
+    assert_eq!(launches.len(), 2, "{r:#?}");
+    let view = w.view();
+    let new = r.new_instance.clone().expect("a replacement");
+    assert_eq!(view.address_owner(&w.floating_ip), Some(new.as_str()));
+    let new = view.instance(&new).expect("the replacement");
+    assert_eq!(
+        new.instance_type, "t3.medium",
+        "the next option: the fallback type"
+    );
+    assert_eq!(new.state, InstanceState::Running);
+    let dead = view
+        .named("sophos")
+        .into_iter()
+        .filter(|i| i.state == InstanceState::Terminated)
+        .count();
+    assert_eq!(dead, 1, "the dead replacement stays dead; no third launch");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_option_left_the_next_delivery_uses_a_new_token_generation() {
+    let w = seed_world();
+    w.cloud
+        .kill_next_launches(&["Server.InternalError: Internal error on launch"]);
+    let fleet = single(w.cloud.clone(), seed_settings(&w, &[]));
+    let event = sample("sns-alarm.json");
+    let e = invoke(&fleet, &event, "req-1").await.unwrap_err();
+    assert!(
+        matches!(e, FailoverError::ReplacementFailed { ref reason, .. } if reason.contains("Internal error on launch")),
+        "{e}"
+    );
+    assert_eq!(
+        w.view().address_owner(&w.floating_ip),
+        Some(w.sophos.as_str())
+    );
+    // Lambda delivers the event again: the spent token is not the end of it.
+    let r = invoke(&fleet, &event, "req-2").await.unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let launches = step(&r, "launch_replacement");
+    assert_eq!(launches[0].status, StepStatus::Failed, "{r:#?}");
+    assert!(
+        launches[0].detail.contains("spent"),
+        "{}",
+        launches[0].detail
+    );
+    assert_eq!(launches[1].status, StepStatus::Done);
+    let view = w.view();
+    let new = r.new_instance.expect("a replacement");
+    assert_eq!(view.address_owner(&w.floating_ip), Some(new.as_str()));
+    assert_eq!(
+        view.instance(&new).map(|i| i.state),
+        Some(InstanceState::Running)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_old_replacement_is_not_young_for_the_cooldown_or_the_flap_guard() {
+    let w = seed_world();
+    // sophos itself replaced another instance a month ago, and an operator
+    // restarted it just now: EC2 reset its LaunchTime.
+    w.cloud.tag(
+        &[w.sophos.as_str()],
+        &[
+            (TAG_REPLACES, "i-0aaaaaaaaaaaaaaaa"),
+            (TAG_INCIDENT, "alarm-last-month"),
+        ],
+    );
+    w.cloud.restart(&w.sophos, chrono::Utc::now());
+    let settings = seed_settings(&w, &[("MAX_FAILOVERS", "1")]);
+    let r = invoke(
+        &single(w.cloud.clone(), settings),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_ne!(r.new_instance.as_deref(), Some(w.sophos.as_str()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_with_more_tags_than_ec2_allows_on_a_launch_still_fails_over() {
+    let w = seed_world();
+    let extra: Vec<(String, String)> = (0..47)
+        .map(|n| (format!("cost-{n:02}"), "x".into()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    w.cloud.tag(&[w.sophos.as_str()], &pairs);
+    let r = invoke(
+        &single(w.cloud.clone(), seed_settings(&w, &[])),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let launch = step(&r, "launch_replacement")[0];
+    assert!(
+        launch.detail.contains("tags not copied"),
+        "{}",
+        launch.detail
+    );
+    let new = w
+        .view()
+        .instance(&r.new_instance.unwrap())
+        .cloned()
+        .unwrap();
+    assert_eq!(new.tag("Name"), Some("sophos"));
+    assert!(new.tag(TAG_INCIDENT).is_some());
 }

@@ -21,7 +21,6 @@ const RETRYABLE_CODES: &[&str] = &[
     "InsufficientInstanceCapacity",
     "InsufficientCapacity",
     "IncorrectInstanceState",
-    "IdempotentInstanceTerminated",
     "PriorRequestNotComplete",
 ];
 

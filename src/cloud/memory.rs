@@ -414,6 +414,9 @@ struct InstanceRec {
     own_public_ip: Option<String>,
     source_dest_check: bool,
     launch_time: DateTime<Utc>,
+    /// The primary ENI's attach time: a restart keeps it.
+    first_launch: DateTime<Utc>,
+    state_reason: Option<String>,
     tags: Vec<Tag>,
     volumes: Vec<String>,
     /// DescribeInstances calls that still see it `pending`.
@@ -548,6 +551,8 @@ struct Account {
     image_pending_looks: usize,
     listing_lag: usize,
     rule_limit: usize,
+    /// StateReasons of the next launches that EC2 terminates on launch.
+    launch_deaths: Vec<String>,
 }
 
 /// The in-memory cloud. Clones share one world.
@@ -738,14 +743,17 @@ impl Account {
         }
     }
 
-    /// DescribeInstances: pending instances whose looks are used up are running.
+    /// DescribeInstances: pending instances whose looks are used up are running,
+    /// or terminated with their StateReason when EC2 could not launch them.
     fn tick_instances(&mut self) {
         for i in &mut self.instances {
             if i.state == InstanceState::Pending {
-                if i.pending_looks == 0 {
-                    i.state = InstanceState::Running;
-                } else {
+                if i.pending_looks > 0 {
                     i.pending_looks -= 1;
+                } else if i.state_reason.is_some() {
+                    i.state = InstanceState::Terminated;
+                } else {
+                    i.state = InstanceState::Running;
                 }
             }
         }
@@ -798,6 +806,8 @@ impl Account {
             public_ip: eip.or(own),
             source_dest_check: Some(r.source_dest_check),
             launch_time: Some(r.launch_time),
+            first_launch: Some(r.first_launch),
+            state_reason: r.state_reason.clone(),
             tags: r.tags.clone(),
         }
     }
@@ -964,6 +974,8 @@ impl Account {
         let volumes = (0..volumes).map(|_| self.new_id("vol")).collect();
         let private_ip = self.private_ip(subnet);
         let launch_time = self.now();
+        // EC2 accepts the launch, then terminates the instance.
+        let dies = (!self.launch_deaths.is_empty()).then(|| self.launch_deaths.remove(0));
         let s = &self.subnets[subnet];
         let record = InstanceRec {
             id: id.clone(),
@@ -981,6 +993,8 @@ impl Account {
             own_public_ip: None,
             source_dest_check: true,
             launch_time,
+            first_launch: launch_time,
+            state_reason: dies,
             tags: req.tags.clone(),
             volumes,
             pending_looks: self.launch_pending_looks,
@@ -1626,6 +1640,7 @@ impl MemoryCloud {
                 image_pending_looks: 0,
                 listing_lag: 0,
                 rule_limit: DEFAULT_RULE_LIMIT,
+                launch_deaths: Vec::new(),
             })),
         }
     }
@@ -1796,6 +1811,8 @@ impl MemoryCloud {
             own_public_ip: spec.public_ip,
             source_dest_check: spec.source_dest_check,
             launch_time,
+            first_launch: launch_time,
+            state_reason: None,
             tags: spec.tags,
             volumes,
             pending_looks: 0,
@@ -1946,6 +1963,23 @@ impl MemoryCloud {
     /// many calls after its launch (EC2's eventual consistency); by id it does.
     pub fn set_listing_lag(&self, looks: usize) {
         self.lock().listing_lag = looks;
+    }
+
+    /// The next launches, one per reason, are accepted by RunInstances and then
+    /// terminated by EC2 with that StateReason (e.g. a KMS key it cannot use:
+    /// `Client.InternalError: Client error on launch`).
+    pub fn kill_next_launches(&self, reasons: &[&str]) {
+        self.lock().launch_deaths = reasons.iter().map(|r| (*r).to_owned()).collect();
+    }
+
+    /// An operator stopped and started the instance at `at`: EC2 resets its
+    /// LaunchTime, but not its primary network interface's attach time.
+    pub fn restart(&self, instance_id: &str, at: DateTime<Utc>) {
+        let mut s = self.lock();
+        if let Some(i) = s.instances.iter_mut().find(|i| i.id == instance_id) {
+            i.launch_time = at;
+            i.state = InstanceState::Running;
+        }
     }
 
     /// Inbound rules allowed per group and IP family (EC2's default is 60).

@@ -100,6 +100,11 @@ impl InstanceState {
     pub fn is_live(self) -> bool {
         matches!(self, Self::Pending | Self::Running)
     }
+
+    /// Terminated, or on its way there: it will never run again.
+    pub fn is_gone(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,13 +123,26 @@ pub struct Instance {
     pub private_ip: Option<String>,
     pub public_ip: Option<String>,
     pub source_dest_check: Option<bool>,
+    /// When the instance last started: EC2 resets it on every start.
     pub launch_time: Option<DateTime<Utc>>,
+    /// When the instance was first launched (its primary network interface's
+    /// attach time), which a stop and start does not reset.
+    pub first_launch: Option<DateTime<Utc>>,
+    /// Why EC2 stopped or terminated it (`StateReason`), e.g.
+    /// `Server.InternalError: Internal error on launch`.
+    pub state_reason: Option<String>,
     pub tags: Vec<Tag>,
 }
 
 impl Instance {
     pub fn tag(&self, key: &str) -> Option<&str> {
         tag_value(&self.tags, key)
+    }
+
+    /// How long ago it was first launched; a restart does not make it young.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let launched = self.first_launch.or(self.launch_time)?;
+        Some((now - launched).to_std().unwrap_or_default())
     }
 
     /// True when a route target (instance id or ENI id) names this instance.

@@ -10,6 +10,10 @@ use aws_sdk_ec2::types::{
 use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
 };
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use chrono::{DateTime, Utc};
 
 use super::Cidr;
@@ -27,6 +31,34 @@ pub struct SdkCloud {
     client: Client,
     route53: aws_sdk_route53::Client,
     usage: Option<ApiUsage>,
+}
+
+/// Attempts per call: the SDK's adaptive retry backs off (and slows the
+/// client down) through a throttling burst of several seconds.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// How the function's clients retry: adaptively, with enough attempts to ride
+/// out a burst of `RequestLimitExceeded`.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// How long a call may take: an API that does not answer in an impaired AZ
+/// must not hold the failover until Lambda's own timeout.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// The SDK configuration loader of the function: the environment's region and
+/// credentials, with [`retry_config`] and [`timeout_config`].
+pub fn production_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
 }
 
 impl SdkCloud {
@@ -180,6 +212,21 @@ fn instance_of(
         public_ip: i.public_ip_address().map(str::to_owned),
         source_dest_check: i.source_dest_check(),
         launch_time: i.launch_time().and_then(to_chrono),
+        first_launch: i
+            .network_interfaces()
+            .iter()
+            .filter_map(|n| n.attachment())
+            .find(|a| a.device_index() == Some(0))
+            .and_then(|a| a.attach_time())
+            .and_then(to_chrono),
+        state_reason: i.state_reason().and_then(|r| {
+            let (code, message) = (r.code(), r.message());
+            match (code, message) {
+                (Some(c), Some(m)) if m.starts_with(c) => Some(m.to_owned()),
+                (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+                (c, m) => c.or(m).map(str::to_owned),
+            }
+        }),
         tags: tags_of(i.tags()),
     })
 }
@@ -600,6 +647,13 @@ impl Cloud for SdkCloud {
             .client_token(&request.client_token)
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume))
+            // Capacity errors are 5xx, which the SDK would retry in place; the
+            // next AZ or type is the better retry, so they go to the fallback
+            // at once (throttling is retried by the executor).
+            .customize()
+            .config_override(
+                aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| cloud_error(OP, e))?;

@@ -32,6 +32,22 @@ pub struct Launch {
     pub image: String,
     /// The instance the replacement takes over from.
     pub replacing: String,
+    /// Inherited tag keys left off: EC2 allows 50 tags a resource.
+    pub dropped_tags: Vec<String>,
+}
+
+impl Launch {
+    /// What the report adds about tags that could not be copied.
+    pub fn tag_note(&self) -> String {
+        if self.dropped_tags.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; tags not copied (EC2 allows 50): {}",
+                self.dropped_tags.join(", ")
+            )
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +206,7 @@ fn describe_launch(launch: &Launch) -> String {
         .map(LaunchAttempt::label)
         .collect();
     format!(
-        "RunInstances {} {} in {} ({}) groups [{}] ClientToken={}{}",
+        "RunInstances {} {} in {} ({}) groups [{}] ClientToken={}{}{}",
         r.image_id,
         r.instance_type,
         r.subnet_id,
@@ -201,7 +217,8 @@ fn describe_launch(launch: &Launch) -> String {
             String::new()
         } else {
             format!("; if out of capacity: {}", fallbacks.join(", then "))
-        }
+        },
+        launch.tag_note()
     )
 }
 

@@ -2,22 +2,49 @@
 //! run, into the report's `planned` lines. Jobs never ask whether this is a dry
 //! run; they hand their plan here and read back what each step yielded.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
 use super::{Change, Decision, Launch, PlannedStep, Step};
-use crate::cloud::{Cloud, CloudError, Instance};
+use crate::cloud::{Cloud, CloudError, Instance, LaunchRequest};
 use crate::error::FailoverError;
 use crate::report::{Outcome, StepLog, StepStatus};
 
-/// AWS error codes that mean "not here, not this type, right now".
+/// AWS error codes that mean "not here, not this type, right now": the next
+/// launch attempt (another AZ, then another type) may succeed.
 const CAPACITY_CODES: &[&str] = &[
     "InsufficientInstanceCapacity",
     "InsufficientCapacity",
     "InsufficientHostCapacity",
+    "InsufficientFreeAddressesInSubnet",
+    "InsufficientVolumeCapacity",
+    "VcpuLimitExceeded",
     "Unsupported",
 ];
+
+/// EC2 keeps a ClientToken at least 24 h after its instance terminated: the
+/// token is spent, and the attempt must move on.
+const TOKEN_SPENT: &str = "IdempotentInstanceTerminated";
+
+/// Throttling: back off and try again, for as long as the invocation has time.
+const THROTTLING_CODES: &[&str] = &[
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+];
+
+/// A new instance may be unknown to other calls, or still pending, for a while
+/// (EC2 is eventually consistent): changes that name it try again.
+const NOT_YET_CODES: &[&str] = &["InvalidInstanceID.NotFound", "IncorrectInstanceState"];
+
+/// Time kept back at the end of an invocation to record and return the result.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// Without a deadline (a local run), this many tries at most.
+const MAX_TRIES_WITHOUT_DEADLINE: u32 = 6;
 
 /// What a step yielded that a later step needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +71,17 @@ struct Ended {
 pub struct Executor<'a, C> {
     cloud: &'a C,
     dry_run: bool,
+    /// When the invocation must have returned: retries stop in time.
+    deadline: Option<Instant>,
 }
 
 impl<'a, C: Cloud> Executor<'a, C> {
-    pub fn new(cloud: &'a C, dry_run: bool) -> Self {
-        Self { cloud, dry_run }
+    pub fn new(cloud: &'a C, dry_run: bool, deadline: Option<Instant>) -> Self {
+        Self {
+            cloud,
+            dry_run,
+            deadline,
+        }
     }
 
     /// The report's outcome: `done` when the plan was carried out, `planned`
@@ -135,8 +168,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
             source,
         };
         let done = (Applied::Done, StepStatus::Done, change.describe());
-        // Boxed: one state machine over every kind of AWS call is large.
-        match Box::pin(self.call(change)).await {
+        match self.call_with_retries(change).await {
             Ok(Applied::ImageCreated(id)) => Ok((
                 Applied::ImageCreated(id.clone()),
                 StepStatus::Done,
@@ -152,8 +184,38 @@ impl<'a, C: Cloud> Executor<'a, C> {
             }),
             Err(e) => match already_done(change, &e) {
                 Some(detail) => Ok((Applied::Nothing, StepStatus::AlreadyDone, detail)),
-                None => Err(fail(e)),
+                None => match left_for_later(change, &e) {
+                    Some((status, detail)) => Ok((Applied::Nothing, status, detail)),
+                    None => Err(fail(e)),
+                },
             },
+        }
+    }
+
+    /// The call, tried again with backoff while AWS throttles or does not know
+    /// a new instance yet, and the invocation has time. A stop is never
+    /// retried here: nothing waits for it, and a later run repeats it.
+    async fn call_with_retries(&self, change: &Change) -> Result<Applied, CloudError> {
+        let mut tries = 0u32;
+        loop {
+            // Boxed: one state machine over every kind of AWS call is large.
+            let result = Box::pin(self.call(change)).await;
+            match &result {
+                Err(e) if retries(change, e) && self.time_for(tries) => {
+                    tracing::warn!(error = %e, tries, "trying again");
+                    tokio::time::sleep(backoff(tries)).await;
+                    tries += 1;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    /// True when one more try, after its backoff, still leaves the margin.
+    fn time_for(&self, tries: u32) -> bool {
+        match self.deadline {
+            Some(d) => Instant::now() + backoff(tries) + DEADLINE_MARGIN < d,
+            None => tries + 1 < MAX_TRIES_WITHOUT_DEADLINE,
         }
     }
 
@@ -222,19 +284,35 @@ impl<'a, C: Cloud> Executor<'a, C> {
             .collect()
     }
 
-    /// Tries each launch attempt in order, moving on only when EC2 says it has
-    /// no capacity (or does not offer the type) there.
+    /// RunInstances, tried again while throttled and time allows.
+    async fn run_instance(&self, r: &LaunchRequest) -> Result<Instance, CloudError> {
+        let mut tries = 0u32;
+        loop {
+            match self.cloud.run_instance(r).await {
+                Err(e) if is_throttling(&e) && self.time_for(tries) => {
+                    tokio::time::sleep(backoff(tries)).await;
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Tries each launch attempt in order, moving on when EC2 says it has no
+    /// capacity (or does not offer the type) there, or that the attempt's
+    /// token was spent on a replacement it terminated.
     async fn launch(
         &self,
         launch: &Launch,
     ) -> Result<(Applied, StepStatus, String), FailoverError> {
         let mut passed_over = Vec::new();
+        let mut spent = false;
         for attempt in &launch.attempts {
             let r = &attempt.request;
-            match self.cloud.run_instance(r).await {
+            match self.run_instance(r).await {
                 Ok(instance) => {
                     let detail = format!(
-                        "{} ({}) from {} in {} ({}), replacing {}{}",
+                        "{} ({}) from {} in {} ({}), replacing {}{}{}",
                         instance.id,
                         r.instance_type,
                         launch.image,
@@ -244,13 +322,22 @@ impl<'a, C: Cloud> Executor<'a, C> {
                         if passed_over.is_empty() {
                             String::new()
                         } else {
-                            format!("; no capacity first for: {}", passed_over.join("; "))
-                        }
+                            format!("; passed over first: {}", passed_over.join("; "))
+                        },
+                        launch.tag_note()
                     );
                     return Ok((
                         Applied::Launched(Box::new(instance)),
                         StepStatus::Done,
                         detail,
+                    ));
+                }
+                Err(e) if e.code() == Some(TOKEN_SPENT) => {
+                    spent = true;
+                    passed_over.push(format!(
+                        "{} (its ClientToken {} was spent on a replacement EC2 terminated)",
+                        attempt.label(),
+                        r.client_token
                     ));
                 }
                 Err(e) if e.code().is_some_and(|c| CAPACITY_CODES.contains(&c)) => {
@@ -271,10 +358,65 @@ impl<'a, C: Cloud> Executor<'a, C> {
                 }
             }
         }
-        Err(FailoverError::NoCapacity {
-            tried: passed_over.join("; "),
+        let tried = passed_over.join("; ");
+        Err(if spent {
+            FailoverError::TokensSpent { tried }
+        } else {
+            FailoverError::NoCapacity { tried }
         })
     }
+}
+
+fn is_throttling(e: &CloudError) -> bool {
+    e.code().is_some_and(|c| THROTTLING_CODES.contains(&c))
+}
+
+/// Whether a failed call of this change is worth another try.
+fn retries(change: &Change, e: &CloudError) -> bool {
+    match change {
+        Change::Stop { .. } | Change::Launch(_) => false,
+        Change::DisableSourceDestCheck { .. }
+        | Change::MoveFloatingIp { .. }
+        | Change::CreateRoute { .. }
+        | Change::ReplaceRoute { .. } => {
+            is_throttling(e) || e.code().is_some_and(|c| NOT_YET_CODES.contains(&c))
+        }
+        Change::Prune { .. } | Change::DeleteSnapshot { .. } => {
+            is_throttling(e) || e.code() == Some(SNAPSHOT_IN_USE)
+        }
+        _ => is_throttling(e),
+    }
+}
+
+/// EC2 answers this for a while after DeregisterImage.
+const SNAPSHOT_IN_USE: &str = "InvalidSnapshot.InUse";
+
+/// A snapshot still in use after its AMI was deregistered: it keeps its
+/// `ec2-failover:image` tag, so the orphan step of a later run deletes it.
+/// The run does not fail for it.
+fn left_for_later(change: &Change, e: &CloudError) -> Option<(StepStatus, String)> {
+    if e.code() != Some(SNAPSHOT_IN_USE) {
+        return None;
+    }
+    let later = "still in use after the deregistration; a later run's orphan step deletes it";
+    match change {
+        Change::Prune { image, .. } => Some((
+            StepStatus::Done,
+            format!(
+                "{}; deregistered {image}, a snapshot is {later} ({e})",
+                change.describe()
+            ),
+        )),
+        Change::DeleteSnapshot { snapshot, .. } => {
+            Some((StepStatus::Skipped, format!("{snapshot} is {later} ({e})")))
+        }
+        _ => None,
+    }
+}
+
+/// 0.25 s, 0.5 s, 1 s, 2 s, then 4 s between tries.
+fn backoff(tries: u32) -> Duration {
+    Duration::from_millis(250 << tries.min(4))
 }
 
 /// An error that means an earlier run (whose answer was lost) already made

@@ -6,7 +6,8 @@
 //! here instead of in a second round of calls.
 
 use crate::cloud::{
-    Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, SecurityGroup, Subnet, Vpc,
+    Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, RouteTarget, SecurityGroup,
+    Subnet, Vpc,
 };
 use crate::config::Settings;
 use crate::engine::Step;
@@ -129,7 +130,9 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
         groups,
         records,
     };
-    World::from_answers(answers, s)
+    let mut world = World::from_answers(answers, s)?;
+    world.add_unlisted(ec2, s).await?;
+    Ok(world)
 }
 
 /// A failed describe, named by what it looked for.
@@ -138,6 +141,47 @@ fn seen<T>(answer: Result<T, CloudError>, what: String) -> Result<T, FailoverErr
 }
 
 impl World {
+    /// Instance ids the floating IP or a managed route names that the
+    /// tag-filtered describe did not list.
+    fn unlisted(&self, s: &Settings) -> Vec<String> {
+        let by_ip = self.address.as_ref().and_then(|a| a.instance_id.clone());
+        let by_route = self.route_tables.iter().flat_map(|t| {
+            s.failover
+                .route_cidrs
+                .iter()
+                .filter_map(|c| match &t.route_to(c)?.target {
+                    RouteTarget::Instance(id) => Some(id.clone()),
+                    _ => None,
+                })
+        });
+        let mut ids: Vec<String> = by_ip
+            .into_iter()
+            .chain(by_route)
+            .filter(|id| self.instance(id).is_none())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// EC2 lists a new instance under its tags only after a while (eventual
+    /// consistency): a replacement that already holds the floating IP or a
+    /// route may be missing from the tag-filtered look. Such instances are
+    /// described by id, so a redelivery right after a failover still sees it.
+    async fn add_unlisted<E: Cloud>(&mut self, ec2: &E, s: &Settings) -> Result<(), FailoverError> {
+        for id in self.unlisted(s) {
+            let found = seen(ec2.instance(&id).await, format!("instance {id}"))?;
+            if let Some(i) = found.filter(|i| {
+                i.vpc_id.as_deref() == Some(self.vpc_id.as_str())
+                    && i.tag("Name") == Some(s.appliance.instance_name.as_str())
+                    && !i.state.is_gone()
+            }) {
+                self.instances.push(i);
+            }
+        }
+        Ok(())
+    }
+
     /// Narrows the answers to the one VPC and checks that what the
     /// configuration names exists, before anything is changed.
     fn from_answers(a: Answers, s: &Settings) -> Result<World, FailoverError> {

@@ -58,6 +58,14 @@ struct Summary {
     why: String,
 }
 
+/// What one failover works with, so its steps need not pass it around.
+struct Job<'a, C> {
+    cloud: &'a C,
+    exec: &'a Executor<'a, C>,
+    settings: &'a Settings,
+    req: &'a FailoverRequest,
+}
+
 /// Runs (or, through a dry-run executor, plans) one failover.
 pub async fn run<C: Cloud>(
     cloud: &C,
@@ -65,8 +73,14 @@ pub async fn run<C: Cloud>(
     settings: &Settings,
     req: &FailoverRequest,
 ) -> Result<Report, FailoverError> {
+    let job = Job {
+        cloud,
+        exec,
+        settings,
+        req,
+    };
     let mut log = StepLog::new();
-    let (world, situation, confirmation) = look_and_assess(cloud, settings, req, &mut log).await?;
+    let (world, situation, confirmation) = job.look_and_assess(&mut log).await?;
     let gate = gates::pass(
         &world,
         settings,
@@ -83,22 +97,19 @@ pub async fn run<C: Cloud>(
         };
         return Ok(report(req, Outcome::Ignored, summary, &world, log));
     }
-    let launch = plan::launch_plan(&world, settings, &situation, &req.incident, req.now)?;
-    let (replacement, stop_error) =
-        stop_and_launch(cloud, exec, &situation, &launch, req, &mut log).await?;
-    let id = replacement
-        .as_ref()
-        .map_or("(replacement)", |r| r.id.as_str());
-    let failed_id = situation.failed_id();
-    let network = post_launch(
-        &world,
-        settings,
-        id,
-        replacement.as_ref(),
-        failed_id.as_deref(),
+    // Launch first: the failed instance is stopped only once EC2 has
+    // accepted a replacement, so a refused launch changes nothing.
+    let (launch, launched) = job.launch(&world, &situation, &mut log).await?;
+    // The stop goes beside the move: a stop that hangs in an impaired AZ
+    // never delays the floating IP, the routes or DNS.
+    let mut stop_log = StepLog::new();
+    let (stopped, moved) = tokio::join!(
+        exec.each(std::slice::from_ref(&launch.stop), &mut stop_log),
+        job.move_to(&world, &situation, &launch, launched, &mut log)
     );
-    exec.all(&network, &mut log).await?;
-    if let Some(e) = stop_error {
+    log.absorb(stop_log);
+    let replacement = moved?;
+    if let Some(Err(e)) = stopped.into_iter().next() {
         let steps = serde_json::to_string(log.records()).unwrap_or_default();
         tracing::error!(steps = %steps, "the appliance moved, but the failed instance could not be stopped");
         return Err(e);
@@ -109,7 +120,7 @@ pub async fn run<C: Cloud>(
         Outcome::AlreadyFailedOver
     };
     let summary = Summary {
-        old_instance: failed_id,
+        old_instance: situation.failed_id(),
         availability_zone: replacement
             .as_ref()
             .map(|r| r.availability_zone.clone())
@@ -121,56 +132,128 @@ pub async fn run<C: Cloud>(
     Ok(report(req, exec.outcome(done), summary, &world, log))
 }
 
-/// One round of looks (with Route 53's view, for an alarm), then where this
-/// incident stands.
-async fn look_and_assess<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
-    req: &FailoverRequest,
-    log: &mut StepLog,
-) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
-    let t = Instant::now();
-    let (world, confirmation) = tokio::join!(look::look(cloud, settings), async {
-        match &req.confirm_with {
-            Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
-            None => None,
-        }
-    });
-    let world = world?;
-    log.record(Step::Discover, StepStatus::Done, world.summary(), t);
-    let t = Instant::now();
-    let situation = plan::assess(&world, settings, &req.incident, req.now)?;
-    log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
-    Ok((world, situation, confirmation))
+/// A launch that failed before any replacement existed: nothing was stopped.
+fn not_launched(cause: FailoverError, situation: &Situation) -> FailoverError {
+    match situation.failed_id() {
+        Some(failed) => FailoverError::NotLaunched {
+            cause: Box::new(cause),
+            failed,
+        },
+        None => cause,
+    }
 }
 
-/// Stops the failed instance and launches the replacement at once: the
-/// replacement does not need the stop (in an AZ outage it may never finish).
-/// Returns the replacement once running (none in a dry run), and the stop's
-/// error, reported only after the appliance has moved.
-async fn stop_and_launch<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    situation: &Situation,
-    launch: &LaunchPlan,
-    req: &FailoverRequest,
-    log: &mut StepLog,
-) -> Result<(Option<Instance>, Option<FailoverError>), FailoverError> {
-    let mut results = exec
-        .each(&[launch.stop.clone(), launch.launch.clone()], log)
-        .await;
-    let launched = results.pop().unwrap_or(Ok(Applied::Nothing))?;
-    let stop_error = results.pop().and_then(Result::err);
-    let replacement = match (launched, situation) {
-        (Applied::Launched(instance), _) => Some(*instance),
+impl<C: Cloud> Job<'_, C> {
+    /// One round of looks (with Route 53's view, for an alarm), then where
+    /// this incident stands.
+    async fn look_and_assess(
+        &self,
+        log: &mut StepLog,
+    ) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
+        let (cloud, req) = (self.cloud, self.req);
+        let t = Instant::now();
+        let (world, confirmation) = tokio::join!(look::look(cloud, self.settings), async {
+            match &req.confirm_with {
+                Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
+                None => None,
+            }
+        });
+        let world = world?;
+        log.record(Step::Discover, StepStatus::Done, world.summary(), t);
+        let t = Instant::now();
+        let situation = plan::assess(&world, self.settings, &req.incident, req.now)?;
+        log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
+        Ok((world, situation, confirmation))
+    }
+
+    /// RunInstances (or what a resumed incident finds of it). When every
+    /// option's ClientToken is spent on replacements EC2 terminated, the next
+    /// generation of tokens is tried, as many times as MAX_FAILOVERS allows.
+    async fn launch(
+        &self,
+        world: &World,
+        situation: &Situation,
+        log: &mut StepLog,
+    ) -> Result<(LaunchPlan, Option<Instance>), FailoverError> {
+        let (settings, req) = (self.settings, self.req);
+        let mut generation = 0;
+        loop {
+            let plan = plan::launch_plan(
+                world,
+                settings,
+                situation,
+                &req.incident,
+                req.now,
+                generation,
+            )?;
+            match self
+                .exec
+                .in_order(std::slice::from_ref(&plan.launch), log)
+                .await
+            {
+                Ok(applied) => {
+                    let launched = replacement_of(applied, situation);
+                    return Ok((plan, launched));
+                }
+                Err(FailoverError::TokensSpent { .. })
+                    if generation < settings.failover.max_failovers =>
+                {
+                    generation += 1;
+                }
+                Err(e) => return Err(not_launched(e, situation)),
+            }
+        }
+    }
+
+    /// Waits for the replacement to run, then moves the floating IP, routes
+    /// and DNS to it. A replacement EC2 terminates on launch is followed by the
+    /// next option (the next AZ, then type) while the invocation has time.
+    async fn move_to(
+        &self,
+        world: &World,
+        situation: &Situation,
+        launch: &LaunchPlan,
+        launched: Option<Instance>,
+        log: &mut StepLog,
+    ) -> Result<Option<Instance>, FailoverError> {
+        let mut step = launch.launch.clone();
+        let mut candidate = launched;
+        let replacement = loop {
+            let Some(r) = candidate else { break None };
+            match wait::until_running(self.cloud, r.clone(), self.req.deadline, log).await {
+                Ok(running) => break Some(running),
+                Err(e @ FailoverError::ReplacementFailed { .. }) => {
+                    step = plan::after(&step, &r).ok_or(e)?;
+                    let applied = self.exec.in_order(std::slice::from_ref(&step), log).await?;
+                    candidate = replacement_of(applied, situation);
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let id = replacement
+            .as_ref()
+            .map_or("(replacement)", |r| r.id.as_str());
+        let failed_id = situation.failed_id();
+        let network = post_launch(
+            world,
+            self.settings,
+            id,
+            replacement.as_ref(),
+            failed_id.as_deref(),
+        );
+        self.exec.all(&network, log).await?;
+        Ok(replacement)
+    }
+}
+
+/// The replacement a launch step yielded: the one RunInstances returned, or
+/// the one a resumed incident already has; none in a dry run.
+fn replacement_of(applied: Vec<Applied>, situation: &Situation) -> Option<Instance> {
+    match (applied.into_iter().next(), situation) {
+        (Some(Applied::Launched(instance)), _) => Some(*instance),
         (_, Situation::Continue { replacement, .. }) => Some((**replacement).clone()),
         _ => None,
-    };
-    let running = match replacement {
-        Some(r) => Some(wait::until_running(cloud, r, req.deadline, log).await?),
-        None => None,
-    };
-    Ok((running, stop_error))
+    }
 }
 
 fn report(

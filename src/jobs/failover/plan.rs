@@ -81,9 +81,10 @@ impl Situation {
     }
 }
 
+/// Age from the first launch: an operator's restart does not make a
+/// weeks-old replacement look young.
 fn age(instance: &Instance, now: DateTime<Utc>) -> Option<Duration> {
-    let launched = instance.launch_time?;
-    (now - launched).to_std().ok().or(Some(Duration::ZERO))
+    instance.age(now)
 }
 
 /// The instance the floating IP or one of the managed routes points at.
@@ -130,7 +131,8 @@ pub fn assess(
     if let Some(r) = world
         .instances
         .iter()
-        .filter(|i| i.tag(TAG_INCIDENT) == Some(incident))
+        // One that EC2 terminated on launch is not resumed: the next attempt follows.
+        .filter(|i| i.tag(TAG_INCIDENT) == Some(incident) && !i.state.is_gone())
         .max_by_key(|i| i.launch_time)
     {
         return Ok(continue_with(r, ContinueReason::SameIncident));
@@ -216,23 +218,37 @@ pub fn candidate_subnets<'a>(subnets: &'a [Subnet], failed_az: &str) -> Vec<&'a 
 
 /// Tags the replacement inherits: the user's own, never `aws:` ones (EC2 rejects
 /// them) nor our bookkeeping tags, which are set fresh.
-pub fn inherited_tags(failed: &Instance) -> Vec<Tag> {
-    failed
+///
+/// EC2 allows 50 tags a resource and refuses a launch with more: after our own
+/// two, at most 48 are inherited, `Name` first (it is how the appliance is
+/// found). Returns the tags and the keys dropped.
+pub fn inherited_tags(failed: &Instance) -> (Vec<Tag>, Vec<String>) {
+    let mut user: Vec<&Tag> = failed
         .tags
         .iter()
         .filter(|t| !t.key.starts_with("aws:") && !t.key.starts_with("ec2-failover:"))
-        .cloned()
-        .collect()
+        .collect();
+    user.sort_by_key(|t| t.key != "Name");
+    let room = MAX_TAGS - OWN_TAGS;
+    let dropped = user.iter().skip(room).map(|t| t.key.clone()).collect();
+    (user.into_iter().take(room).cloned().collect(), dropped)
 }
 
+/// EC2's limit of tags on one resource.
+const MAX_TAGS: usize = 50;
+/// The tags a replacement gets from this tool: the incident and what it replaces.
+const OWN_TAGS: usize = 2;
+
 /// ClientToken for RunInstances: at most 64 ASCII characters, stable per
-/// incident and launch attempt. Each attempt needs its own token: EC2 rejects
-/// a token reused with other parameters (another AZ or type).
-pub fn client_token(incident: &str, attempt: usize) -> String {
-    let raw = if attempt == 0 {
-        incident.to_owned()
-    } else {
-        format!("{incident}-{attempt}")
+/// incident, generation and launch attempt. Each attempt needs its own token:
+/// EC2 rejects a token reused with other parameters (another AZ or type), and
+/// keeps a token at least 24 h after its instance terminated
+/// (`IdempotentInstanceTerminated`): a new generation starts fresh tokens.
+pub fn client_token(incident: &str, generation: u32, attempt: usize) -> String {
+    let raw = match (generation, attempt) {
+        (0, 0) => incident.to_owned(),
+        (0, n) => format!("{incident}-{n}"),
+        (g, n) => format!("{incident}-g{g}-{n}"),
     };
     let clean: String = raw
         .chars()
@@ -293,12 +309,15 @@ pub struct LaunchPlan {
     pub availability_zone: Option<String>,
 }
 
+/// `generation` numbers the rounds of ClientTokens: 0 first, one more each
+/// time every token of the round is spent on replacements EC2 terminated.
 pub fn launch_plan(
     world: &World,
     settings: &Settings,
     situation: &Situation,
     incident: &str,
     now: DateTime<Utc>,
+    generation: u32,
 ) -> Result<LaunchPlan, FailoverError> {
     let failed = match situation {
         Situation::Fresh { failed } => failed,
@@ -329,7 +348,7 @@ pub fn launch_plan(
             settings.appliance.ami_name
         ),
     })?;
-    let launch = launch_change(world, settings, failed, image, incident, now)?;
+    let launch = launch_change(world, settings, failed, image, (incident, generation), now)?;
     Ok(LaunchPlan {
         stop: stop_step(Some(failed), Some(&failed.id)),
         availability_zone: launch.attempts.first().map(|a| a.availability_zone.clone()),
@@ -344,7 +363,7 @@ fn launch_change(
     settings: &Settings,
     failed: &Instance,
     image: &Image,
-    incident: &str,
+    (incident, generation): (&str, u32),
     now: DateTime<Utc>,
 ) -> Result<Launch, FailoverError> {
     let subnets = candidate_subnets(&world.subnets, &failed.availability_zone);
@@ -366,12 +385,20 @@ fn launch_change(
         .iter()
         .enumerate()
         .map(|(n, p)| LaunchAttempt {
-            request: launch_request(failed, image, (n, p), groups, incident),
+            request: launch_request(
+                failed,
+                image,
+                p,
+                groups,
+                incident,
+                client_token(incident, generation, n),
+            ),
             availability_zone: p.subnet.availability_zone.clone(),
         })
         .collect();
     Ok(Launch {
         attempts,
+        dropped_tags: inherited_tags(failed).1,
         image: format!(
             "{} ({}, {})",
             image.id,
@@ -383,6 +410,29 @@ fn launch_change(
         ),
         replacing: failed.id.clone(),
     })
+}
+
+/// The launch step that follows a replacement EC2 terminated on launch: the
+/// options after the one it came from (the next AZ, then type), each with its
+/// own unused token. `None` when no option is left.
+pub fn after(step: &PlannedStep, dead: &Instance) -> Option<PlannedStep> {
+    let Decision::Make(Change::Launch(launch)) = &step.decision else {
+        return None;
+    };
+    let used = launch.attempts.iter().position(|a| {
+        Some(&a.request.subnet_id) == dead.subnet_id.as_ref()
+            && a.request.instance_type == dead.instance_type
+    })?;
+    let rest = launch.attempts.get(used + 1..).filter(|r| !r.is_empty())?;
+    let next = Launch {
+        attempts: rest.to_vec(),
+        replacing: format!("{} (after {} died on launch)", launch.replacing, dead.id),
+        ..launch.clone()
+    };
+    Some(PlannedStep::new(
+        Step::Launch,
+        Decision::Make(Change::Launch(next)),
+    ))
 }
 
 /// Stops the failed instance unless it is already down or gone. Never waits
@@ -410,15 +460,16 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
         .collect()
 }
 
+/// RunInstances for one placement. `token` is the attempt's ClientToken.
 pub fn launch_request(
     failed: &Instance,
     image: &Image,
-    attempt: (usize, &Placement<'_>),
+    attempt: &Placement<'_>,
     security_group_ids: Option<&[String]>,
     incident: &str,
+    token: String,
 ) -> LaunchRequest {
-    let (number, attempt) = attempt;
-    let mut tags = inherited_tags(failed);
+    let (mut tags, _) = inherited_tags(failed);
     tags.push(Tag::new(TAG_INCIDENT, incident));
     tags.push(Tag::new(TAG_REPLACES, &failed.id));
     LaunchRequest {
@@ -431,7 +482,7 @@ pub fn launch_request(
         key_name: failed.key_name.clone(),
         iam_instance_profile_arn: failed.iam_instance_profile_arn.clone(),
         tags,
-        client_token: client_token(incident, number),
+        client_token: token,
     }
 }
 
@@ -701,6 +752,8 @@ mod tests {
             public_ip: None,
             source_dest_check: Some(true),
             launch_time: Some(now() - chrono::Duration::days(30)),
+            first_launch: Some(now() - chrono::Duration::days(30)),
+            state_reason: None,
             tags: vec![
                 Tag::new("Name", "sophos"),
                 Tag::new("aws:cloudformation:stack-name", "x"),
@@ -849,6 +902,7 @@ mod tests {
         r.tags.push(Tag::new(TAG_INCIDENT, "alarm-0"));
         r.tags.push(Tag::new(TAG_REPLACES, "i-old"));
         r.launch_time = Some(now() - chrono::Duration::minutes(5));
+        r.first_launch = Some(now() - chrono::Duration::minutes(5));
         let w = world(vec![
             instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
             r.clone(),
@@ -861,6 +915,8 @@ mod tests {
         assert!(s.describe().contains("within the cooldown"));
 
         r.launch_time = Some(now() - chrono::Duration::minutes(16));
+
+        r.first_launch = Some(now() - chrono::Duration::minutes(16));
         let w = world(vec![
             instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
             r,
@@ -929,9 +985,10 @@ mod tests {
         let req = launch_request(
             &failed,
             &image("ami-new", "2026-11-20T00:00:00Z"),
-            (0, &attempt),
+            &attempt,
             None,
             "alarm-1",
+            client_token("alarm-1", 0, 0),
         );
         assert_eq!(req.image_id, "ami-new");
         assert_eq!(req.instance_type, "t3.small");
@@ -943,27 +1000,53 @@ mod tests {
         let over = launch_request(
             &failed,
             &image("ami-new", "2026-11-20T00:00:00Z"),
-            (2, &attempt),
+            &attempt,
             Some(&["sg-9".to_owned()]),
             "alarm-1",
+            client_token("alarm-1", 0, 2),
         );
         assert_eq!(over.security_group_ids, ["sg-9"]);
         assert_eq!(over.client_token, "alarm-1-2");
     }
 
     #[test]
+    fn past_ec2s_tag_limit_name_and_our_own_tags_stay_and_the_rest_is_cut() {
+        let mut failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        failed.tags = (0..60).map(|n| Tag::new(format!("k{n:02}"), "v")).collect();
+        failed.tags.push(Tag::new("Name", "sophos"));
+        let (kept, dropped) = inherited_tags(&failed);
+        assert_eq!(kept.len(), 48);
+        assert_eq!(kept[0].key, "Name");
+        assert_eq!(dropped.len(), 13);
+        assert_eq!(dropped[0], "k47");
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let placement = Placement {
+            instance_type: "t3.small".into(),
+            subnet: &c,
+        };
+        let image = image("ami-new", "2026-11-20T00:00:00Z");
+        let req = launch_request(&failed, &image, &placement, None, "alarm-1", "t".into());
+        assert_eq!(req.tags.len(), 50);
+        assert!(req.tags.iter().any(|t| t.key == TAG_INCIDENT));
+        assert!(req.tags.iter().any(|t| t.key == TAG_REPLACES));
+    }
+
+    #[test]
     fn client_token_is_bounded_ascii_and_unique_per_attempt() {
-        assert_eq!(client_token("abc-123", 0), "abc-123");
-        assert_eq!(client_token("abc-123", 1), "abc-123-1");
+        assert_eq!(client_token("abc-123", 0, 0), "abc-123");
+        assert_eq!(client_token("abc-123", 0, 1), "abc-123-1");
+        assert_eq!(client_token("abc-123", 2, 1), "abc-123-g2-1");
         let long = "x".repeat(100);
-        let (t0, t1) = (client_token(&long, 0), client_token(&long, 1));
+        let (t0, t1) = (client_token(&long, 0, 0), client_token(&long, 0, 1));
+        let g1 = client_token(&long, 1, 0);
         assert!(t0.len() <= 64 && t1.len() <= 64 && t0 != t1, "{t0} {t1}");
-        let odd = client_token("ü/ß", 0);
+        assert!(g1.len() <= 64 && g1 != t0 && g1 != t1, "{g1}");
+        let odd = client_token("ü/ß", 0, 0);
         assert!(
             odd.is_ascii() && !odd.is_empty() && odd.len() <= 64,
             "{odd}"
         );
-        assert_eq!(odd, client_token("ü/ß", 0));
+        assert_eq!(odd, client_token("ü/ß", 0, 0));
     }
 
     #[test]
@@ -992,9 +1075,11 @@ mod tests {
         let mut young = instance("i-young", InstanceState::Stopped, "ap-northeast-1c");
         young.tags.push(Tag::new(TAG_REPLACES, "i-x"));
         young.launch_time = Some(now() - chrono::Duration::minutes(20));
+        young.first_launch = Some(now() - chrono::Duration::minutes(20));
         let mut old = young.clone();
         old.id = "i-old".into();
         old.launch_time = Some(now() - chrono::Duration::minutes(90));
+        old.first_launch = Some(now() - chrono::Duration::minutes(90));
         let original = instance("i-orig", InstanceState::Stopped, "ap-northeast-1a");
         let w = world(vec![young, old, original]);
         let recent: Vec<&str> = recent_failovers(&w, now(), Duration::from_secs(3600))

@@ -11,6 +11,8 @@ use crate::report::{StepLog, StepStatus};
 
 /// How often to look at a replacement that is still starting.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// Consecutive failed looks after which the wait gives up (retryably).
+const MAX_FAILED_LOOKS: u32 = 3;
 /// Time kept back at the end of an invocation to record and return the result.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
@@ -26,6 +28,7 @@ pub async fn until_running<E: Cloud>(
     let id = replacement.id.clone();
     let mut current = replacement;
     let mut polls = 0u32;
+    let mut failed_looks = 0u32;
     loop {
         match current.state {
             InstanceState::Running => {
@@ -43,11 +46,16 @@ pub async fn until_running<E: Cloud>(
             }
             InstanceState::Pending | InstanceState::Unknown => {}
             other => {
-                let detail = format!("{id} is {} instead of starting", other.as_str());
+                let reason = current
+                    .state_reason
+                    .clone()
+                    .unwrap_or_else(|| "EC2 gave no reason".to_owned());
+                let detail = format!("{id} is {} instead of starting: {reason}", other.as_str());
                 log.record(Step::Wait, StepStatus::Failed, detail, started);
                 return Err(FailoverError::ReplacementFailed {
                     instance: id,
                     state: other.as_str().to_owned(),
+                    reason,
                 });
             }
         }
@@ -70,10 +78,16 @@ pub async fn until_running<E: Cloud>(
         }
         polls += 1;
         match ec2.instance(&id).await {
-            Ok(Some(latest)) => current = latest,
+            Ok(Some(latest)) => {
+                current = latest;
+                failed_looks = 0;
+            }
             // Not listed yet right after launch: keep waiting.
-            Ok(None) => {}
-            Err(e) if e.retryable => {
+            Ok(None) => failed_looks = 0,
+            // A describe that keeps failing (after the SDK's own retries) is
+            // left to Lambda's retry instead of spinning until the deadline.
+            Err(e) if e.retryable && failed_looks + 1 < MAX_FAILED_LOOKS => {
+                failed_looks += 1;
                 tracing::warn!(instance = %id, error = %e, "describe failed while waiting; will look again");
             }
             Err(e) => {
