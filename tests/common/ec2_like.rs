@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::config::retry::RetryPartition;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use ec2_failover::cloud::sdk;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
@@ -268,14 +269,18 @@ impl Ec2Like {
         Ec2LikeBuilder::default()
     }
 
-    /// An EC2 client configuration for the layer, signed with the same dummy
-    /// credentials as [`super::Moto::ec2_conf`] and with the SDK's defaults.
+    /// An EC2 client configuration for the layer as the function builds its
+    /// own (`sdk::production_loader`: adaptive retry, connect, attempt and
+    /// operation timeouts), signed with the same dummy credentials as
+    /// [`super::Moto::ec2_conf`].
     pub fn ec2_conf(&self) -> aws_sdk_ec2::Config {
         self.point(
             aws_sdk_ec2::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(REGION))
                 .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+                .retry_config(sdk::retry_config())
+                .timeout_config(sdk::timeout_config())
                 .build(),
         )
     }
