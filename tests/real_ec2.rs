@@ -384,7 +384,7 @@ async fn killed_on_launch(deliveries: usize) {
             .into_iter()
             .filter(|id| *id != r.w.sophos && *id != r.w.foreign_sophos)
             .collect();
-        assert_eq!(live, [healthy.clone()], "one live replacement");
+        assert_eq!(live, std::slice::from_ref(&healthy), "one live replacement");
         assert_eq!(r.layer.launched().len(), 2, "{}", calls(&r.layer));
         let told = told.join("\n");
         assert!(
