@@ -52,6 +52,20 @@ pub const CHECKER_FAILURE: &str =
 pub const DEFAULT_CHECKERS: usize = 8;
 /// EC2's default quota of inbound rules per security group, per IP family.
 pub const DEFAULT_RULE_LIMIT: usize = 60;
+/// The code EC2 answers for an unknown id of this kind.
+fn not_found_code(id: &str) -> &'static str {
+    match id.split_once('-').map(|(p, _)| p) {
+        Some("i") => "InvalidInstanceID.NotFound",
+        Some("ami") => "InvalidAMIID.NotFound",
+        Some("snap") => "InvalidSnapshot.NotFound",
+        Some("vpc") => "InvalidVpcID.NotFound",
+        Some("subnet") => "InvalidSubnetID.NotFound",
+        Some("rtb") => "InvalidRouteTableID.NotFound",
+        Some("sg") => "InvalidGroup.NotFound",
+        _ => "InvalidID",
+    }
+}
+
 /// EC2's limit of tags per resource.
 const TAG_LIMIT: usize = 50;
 
@@ -881,32 +895,48 @@ impl Account {
             ));
         }
         let key = LaunchKey::of(req);
-        if let Some((_, earlier, id)) = self.tokens.iter().find(|(t, _, _)| t == token) {
-            if *earlier != key {
-                return Err(err(
-                    OP,
-                    "IdempotentParameterMismatch",
-                    format!("The client token {token} was already used with different parameters"),
-                ));
-            }
-            let i = self.instance_index(OP, id)?;
-            let r = &self.instances[i];
-            if matches!(
-                r.state,
-                InstanceState::Terminated | InstanceState::ShuttingDown
-            ) {
-                return Err(err(
-                    OP,
-                    "IdempotentInstanceTerminated",
-                    format!(
-                        "The instance {} launched with client token {token} is terminated",
-                        r.id
-                    ),
-                ));
-            }
-            return Ok(self.describe_instance(r));
+        if let Some(answer) = self.replay(token, &key)? {
+            return Ok(answer);
         }
+        let (subnet, volumes) = self.check_launch(req)?;
+        let id = self.launch(req, subnet, volumes);
+        let i = self.instance_index(OP, &id)?;
+        let answer = self.describe_instance(&self.instances[i]);
+        self.tokens.push((token.clone(), key, id));
+        Ok(answer)
+    }
 
+    /// A ClientToken used before: the same instance, or EC2's refusal.
+    fn replay(&self, token: &str, key: &LaunchKey) -> Result<Option<Instance>, CloudError> {
+        const OP: &str = "RunInstances";
+        let Some((_, earlier, id)) = self.tokens.iter().find(|(t, _, _)| t == token) else {
+            return Ok(None);
+        };
+        if earlier != key {
+            return Err(err(
+                OP,
+                "IdempotentParameterMismatch",
+                format!("The client token {token} was already used with different parameters"),
+            ));
+        }
+        let r = &self.instances[self.instance_index(OP, id)?];
+        if r.state.is_gone() {
+            return Err(err(
+                OP,
+                "IdempotentInstanceTerminated",
+                format!(
+                    "The instance {} launched with client token {token} is terminated",
+                    r.id
+                ),
+            ));
+        }
+        Ok(Some(self.describe_instance(r)))
+    }
+
+    /// What EC2 checks before it launches: the image, subnet, groups, key pair,
+    /// type and tags. Returns the subnet's index and the volumes to create.
+    fn check_launch(&self, req: &LaunchRequest) -> Result<(usize, usize), CloudError> {
+        const OP: &str = "RunInstances";
         let image = self
             .images
             .iter()
@@ -925,7 +955,6 @@ impl Account {
                 format!("The image id '[{}]' is {}", image.id, image.state),
             ));
         }
-        let volumes = image.snapshot_ids.len().max(1);
         let subnet = self
             .subnets
             .iter()
@@ -937,7 +966,14 @@ impl Account {
                     format!("The subnet ID '{}' does not exist", req.subnet_id),
                 )
             })?;
-        let vpc_id = self.subnets[subnet].vpc_id.clone();
+        self.check_placement(req, &self.subnets[subnet].vpc_id)?;
+        check_tags(OP, &req.tags)?;
+        Ok((subnet, image.snapshot_ids.len().max(1)))
+    }
+
+    /// Groups in the subnet's VPC, a known key pair, a type.
+    fn check_placement(&self, req: &LaunchRequest, vpc_id: &str) -> Result<(), CloudError> {
+        const OP: &str = "RunInstances";
         for g in &req.security_group_ids {
             let group = &self.groups[self.group_index(OP, g)?];
             if group.vpc_id != vpc_id {
@@ -967,8 +1003,11 @@ impl Account {
                 "Invalid value '' for InstanceType.",
             ));
         }
-        check_tags(OP, &req.tags)?;
+        Ok(())
+    }
 
+    /// The new instance, `pending`; returns its id.
+    fn launch(&mut self, req: &LaunchRequest, subnet: usize, volumes: usize) -> String {
         let id = self.new_id("i");
         let eni = self.new_id("eni");
         let volumes = (0..volumes).map(|_| self.new_id("vol")).collect();
@@ -980,7 +1019,7 @@ impl Account {
         let record = InstanceRec {
             id: id.clone(),
             state: InstanceState::Pending,
-            vpc_id,
+            vpc_id: s.vpc_id.clone(),
             subnet_id: s.id.clone(),
             availability_zone: s.availability_zone.clone(),
             instance_type: req.instance_type.clone(),
@@ -1000,10 +1039,8 @@ impl Account {
             pending_looks: self.launch_pending_looks,
             unlisted_looks: self.listing_lag,
         };
-        let answer = self.describe_instance(&record);
         self.instances.push(record);
-        self.tokens.push((token.clone(), key, id));
-        Ok(answer)
+        id
     }
 
     fn create_image(&mut self, req: &ImageRequest) -> Result<String, CloudError> {
@@ -1069,71 +1106,15 @@ impl Account {
         const OP: &str = "CreateTags";
         check_tags(OP, tags)?;
         // Every resource must exist, or nothing is tagged.
-        for id in ids {
-            let exists = match id.split_once('-').map(|(p, _)| p) {
-                Some("i") => self.instances.iter().any(|x| x.id == *id),
-                Some("ami") => self.images.iter().any(|x| x.id == *id),
-                Some("snap") => self.snapshots.iter().any(|x| x.id == *id),
-                Some("vpc") => self.vpcs.iter().any(|x| x.id == *id),
-                Some("subnet") => self.subnets.iter().any(|x| x.id == *id),
-                Some("rtb") => self.tables.iter().any(|x| x.id == *id),
-                Some("sg") => self.groups.iter().any(|x| x.id == *id),
-                _ => false,
-            };
-            if !exists {
-                let code = match id.split_once('-').map(|(p, _)| p) {
-                    Some("i") => "InvalidInstanceID.NotFound",
-                    Some("ami") => "InvalidAMIID.NotFound",
-                    Some("snap") => "InvalidSnapshot.NotFound",
-                    Some("vpc") => "InvalidVpcID.NotFound",
-                    Some("subnet") => "InvalidSubnetID.NotFound",
-                    Some("rtb") => "InvalidRouteTableID.NotFound",
-                    Some("sg") => "InvalidGroup.NotFound",
-                    _ => "InvalidID",
-                };
-                return Err(err(OP, code, format!("The ID '{id}' does not exist")));
-            }
+        if let Some(id) = ids.iter().find(|id| self.tags_of_mut(id).is_none()) {
+            return Err(err(
+                OP,
+                not_found_code(id),
+                format!("The ID '{id}' does not exist"),
+            ));
         }
         for id in ids {
-            let target: Option<&mut Vec<Tag>> = match id.split_once('-').map(|(p, _)| p) {
-                Some("i") => self
-                    .instances
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("ami") => self
-                    .images
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("snap") => self
-                    .snapshots
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("vpc") => self
-                    .vpcs
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("subnet") => self
-                    .subnets
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("rtb") => self
-                    .tables
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                Some("sg") => self
-                    .groups
-                    .iter_mut()
-                    .find(|x| x.id == *id)
-                    .map(|x| &mut x.tags),
-                _ => None,
-            };
-            if let Some(t) = target {
+            if let Some(t) = self.tags_of_mut(id) {
                 merge_tags(t, tags);
                 if t.len() > TAG_LIMIT {
                     return Err(err(
@@ -1145,6 +1126,48 @@ impl Account {
             }
         }
         Ok(())
+    }
+
+    /// The tags of a taggable resource, by its id's prefix.
+    fn tags_of_mut(&mut self, id: &str) -> Option<&mut Vec<Tag>> {
+        match id.split_once('-').map(|(p, _)| p) {
+            Some("i") => self
+                .instances
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("ami") => self
+                .images
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("snap") => self
+                .snapshots
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("vpc") => self
+                .vpcs
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("subnet") => self
+                .subnets
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("rtb") => self
+                .tables
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            Some("sg") => self
+                .groups
+                .iter_mut()
+                .find(|x| x.id == id)
+                .map(|x| &mut x.tags),
+            _ => None,
+        }
     }
 
     fn deregister_image(&mut self, id: &str) -> Result<(), CloudError> {
@@ -1482,6 +1505,21 @@ impl Account {
     }
 
     fn view(&self) -> WorldView {
+        let (instances, addresses, routes) = self.network_view();
+        let (images, snapshots) = self.storage_view();
+        let (groups, records) = self.access_view();
+        WorldView {
+            instances,
+            addresses,
+            routes,
+            images,
+            snapshots,
+            groups,
+            records,
+        }
+    }
+
+    fn network_view(&self) -> (Vec<InstanceView>, Vec<AddressView>, Vec<RouteView>) {
         let mut instances: Vec<InstanceView> = self
             .instances
             .iter()
@@ -1529,6 +1567,10 @@ impl Account {
             })
             .collect();
         routes.sort_by(|a, b| (&a.table, &a.destination).cmp(&(&b.table, &b.destination)));
+        (instances, addresses, routes)
+    }
+
+    fn storage_view(&self) -> (Vec<ImageView>, Vec<SnapshotView>) {
         let mut images: Vec<ImageView> = self
             .images
             .iter()
@@ -1550,6 +1592,10 @@ impl Account {
             })
             .collect();
         snapshots.sort_by(|a, b| a.id.cmp(&b.id));
+        (images, snapshots)
+    }
+
+    fn access_view(&self) -> (Vec<GroupView>, Vec<RecordView>) {
         let mut groups: Vec<GroupView> = self
             .groups
             .iter()
@@ -1594,15 +1640,7 @@ impl Account {
         records.sort_by(|a, b| {
             (&a.zone_id, &a.name, &a.set_identifier).cmp(&(&b.zone_id, &b.name, &b.set_identifier))
         });
-        WorldView {
-            instances,
-            addresses,
-            routes,
-            images,
-            snapshots,
-            groups,
-            records,
-        }
+        (groups, records)
     }
 }
 

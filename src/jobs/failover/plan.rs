@@ -155,38 +155,45 @@ pub fn assess(
     }
 
     // 3. Find the failed instance: the one running, else the one still serving.
+    Ok(Situation::Fresh {
+        failed: failed_instance(world, settings)?.clone(),
+    })
+}
+
+/// The one live instance of the appliance; with none or several, the one the
+/// floating IP or a managed route points at.
+fn failed_instance<'a>(
+    world: &'a World,
+    settings: &Settings,
+) -> Result<&'a Instance, FailoverError> {
     let live: Vec<&Instance> = world
         .instances
         .iter()
         .filter(|i| i.state.is_live())
         .collect();
     let serving = serving(world, settings);
-    let failed = match live.as_slice() {
-        [one] => *one,
+    let name = &settings.appliance.instance_name;
+    match live.as_slice() {
+        [one] => Ok(*one),
         [] => serving.ok_or_else(|| FailoverError::Missing {
             what: format!(
-                "no running instance in {} is tagged Name={} (INSTANCE_NAME), and neither the floating IP nor the routes point at one",
-                world.vpc_id, settings.appliance.instance_name
+                "no running instance in {} is tagged Name={name} (INSTANCE_NAME), and neither the floating IP nor the routes point at one",
+                world.vpc_id
             ),
-        })?,
-        many => match serving.filter(|s| many.iter().any(|m| m.id == s.id)) {
-            Some(s) => s,
-            None => {
+        }),
+        many => serving
+            .filter(|s| many.iter().any(|m| m.id == s.id))
+            .ok_or_else(|| {
                 let ids: Vec<&str> = many.iter().map(|i| i.id.as_str()).collect();
-                return Err(FailoverError::Ambiguous {
+                FailoverError::Ambiguous {
                     what: format!(
-                        "{} running instances are tagged Name={} ({}) and the floating IP and routes point at none of them",
+                        "{} running instances are tagged Name={name} ({}) and the floating IP and routes point at none of them",
                         ids.len(),
-                        settings.appliance.instance_name,
                         ids.join(", ")
                     ),
-                });
-            }
-        },
-    };
-    Ok(Situation::Fresh {
-        failed: failed.clone(),
-    })
+                }
+            }),
+    }
 }
 
 /// The newest available image; ties go to the larger id so the choice is stable.

@@ -30,34 +30,8 @@ pub async fn until_running<E: Cloud>(
     let mut polls = 0u32;
     let mut failed_looks = 0u32;
     loop {
-        match current.state {
-            InstanceState::Running => {
-                let detail = format!(
-                    "{id} is running in {} ({} look(s))",
-                    current.availability_zone, polls
-                );
-                let status = if polls == 0 {
-                    StepStatus::AlreadyDone
-                } else {
-                    StepStatus::Done
-                };
-                log.record(Step::Wait, status, detail, started);
-                return Ok(current);
-            }
-            InstanceState::Pending | InstanceState::Unknown => {}
-            other => {
-                let reason = current
-                    .state_reason
-                    .clone()
-                    .unwrap_or_else(|| "EC2 gave no reason".to_owned());
-                let detail = format!("{id} is {} instead of starting: {reason}", other.as_str());
-                log.record(Step::Wait, StepStatus::Failed, detail, started);
-                return Err(FailoverError::ReplacementFailed {
-                    instance: id,
-                    state: other.as_str().to_owned(),
-                    reason,
-                });
-            }
+        if let Some(done) = judge(&current, polls, started, log) {
+            return done;
         }
         if polls > 0 {
             if let Some(deadline) = deadline
@@ -78,12 +52,10 @@ pub async fn until_running<E: Cloud>(
         }
         polls += 1;
         match ec2.instance(&id).await {
-            Ok(Some(latest)) => {
-                current = latest;
+            Ok(found) => {
+                current = found.unwrap_or(current);
                 failed_looks = 0;
             }
-            // Not listed yet right after launch: keep waiting.
-            Ok(None) => failed_looks = 0,
             // A describe that keeps failing (after the SDK's own retries) is
             // left to Lambda's retry instead of spinning until the deadline.
             Err(e) if e.retryable && failed_looks + 1 < MAX_FAILED_LOOKS => {
@@ -98,6 +70,47 @@ pub async fn until_running<E: Cloud>(
                     source: e,
                 });
             }
+        }
+    }
+}
+
+/// The wait's verdict on the latest look: running (done), still starting
+/// (`None`: look again), or dead, with EC2's reason.
+fn judge(
+    current: &Instance,
+    polls: u32,
+    started: Instant,
+    log: &mut StepLog,
+) -> Option<Result<Instance, FailoverError>> {
+    let id = &current.id;
+    match current.state {
+        InstanceState::Running => {
+            let detail = format!(
+                "{id} is running in {} ({polls} look(s))",
+                current.availability_zone
+            );
+            let status = if polls == 0 {
+                StepStatus::AlreadyDone
+            } else {
+                StepStatus::Done
+            };
+            log.record(Step::Wait, status, detail, started);
+            Some(Ok(current.clone()))
+        }
+        // Not listed yet right after launch, or on its way up.
+        InstanceState::Pending | InstanceState::Unknown => None,
+        other => {
+            let reason = current
+                .state_reason
+                .clone()
+                .unwrap_or_else(|| "EC2 gave no reason".to_owned());
+            let detail = format!("{id} is {} instead of starting: {reason}", other.as_str());
+            log.record(Step::Wait, StepStatus::Failed, detail, started);
+            Some(Err(FailoverError::ReplacementFailed {
+                instance: id.clone(),
+                state: other.as_str().to_owned(),
+                reason,
+            }))
         }
     }
 }
