@@ -386,6 +386,12 @@ async fn killed_on_launch(deliveries: usize) {
             .collect();
         assert_eq!(live, std::slice::from_ref(&healthy), "one live replacement");
         assert_eq!(r.layer.launched().len(), 2, "{}", calls(&r.layer));
+        let old = describe(&r.ec2, &r.w.sophos).await;
+        let old_state = old.state().and_then(|s| s.name()).map(|n| n.as_str());
+        assert!(
+            matches!(old_state, Some("stopping" | "stopped")),
+            "the failed instance is {old_state:?}"
+        );
         let told = told.join("\n");
         assert!(
             told.contains(&dead) && told.contains(&reason.code),
