@@ -3,6 +3,7 @@
 //! the world to prove that something changed nothing.
 #![allow(dead_code)]
 
+pub mod ec2_like;
 pub mod memory_world;
 pub mod route53_standin;
 
