@@ -37,10 +37,18 @@ pub struct SdkCloud {
 /// client down) through a throttling burst of several seconds.
 const MAX_ATTEMPTS: u32 = 8;
 
+/// The longest wait before one retry. The SDK's default (20 s) also caps the
+/// adaptive rate limiter's delay, which on a client that has just met its
+/// first throttle is that whole 20 s: two throttled retries would pass the
+/// operation timeout. 2 s keeps 8 attempts inside it.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// How the function's clients retry: adaptively, with enough attempts to ride
 /// out a burst of `RequestLimitExceeded`.
 pub fn retry_config() -> RetryConfig {
-    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
+    RetryConfig::adaptive()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_max_backoff(MAX_BACKOFF)
 }
 
 /// How long a call may take: an API that does not answer in an impaired AZ
@@ -219,14 +227,9 @@ fn instance_of(
             .find(|a| a.device_index() == Some(0))
             .and_then(|a| a.attach_time())
             .and_then(to_chrono),
-        state_reason: i.state_reason().and_then(|r| {
-            let (code, message) = (r.code(), r.message());
-            match (code, message) {
-                (Some(c), Some(m)) if m.starts_with(c) => Some(m.to_owned()),
-                (Some(c), Some(m)) => Some(format!("{c}: {m}")),
-                (c, m) => c.or(m).map(str::to_owned),
-            }
-        }),
+        state_reason: i
+            .state_reason()
+            .and_then(|r| reason_text(r.code(), r.message())),
         tags: tags_of(i.tags()),
     })
 }
@@ -942,5 +945,49 @@ impl Cloud for SdkCloud {
             .await
             .map_err(|e| cloud_error(OP, e))?;
         Ok(())
+    }
+}
+
+/// An instance's `StateReason` as one line: EC2 may send empty elements
+/// (`<code/>`), and its message usually starts with the code already.
+fn reason_text(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    let code = code.map(str::trim).filter(|c| !c.is_empty());
+    let message = message.map(str::trim).filter(|m| !m.is_empty());
+    match (code, message) {
+        (Some(c), Some(m)) if m.starts_with(c) => Some(m.to_owned()),
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (c, m) => c.or(m).map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_text;
+
+    #[test]
+    fn a_state_reason_reads_as_one_line_and_empty_elements_are_no_reason() {
+        let said = |c, m| reason_text(c, m);
+        assert_eq!(said(Some(""), Some("")), None);
+        assert_eq!(said(None, Some("  ")), None);
+        assert_eq!(
+            said(
+                Some("Server.InternalError"),
+                Some("Server.InternalError: Internal error on launch")
+            )
+            .as_deref(),
+            Some("Server.InternalError: Internal error on launch")
+        );
+        assert_eq!(
+            said(
+                Some("Client.VolumeLimitExceeded"),
+                Some("Volume limit exceeded")
+            )
+            .as_deref(),
+            Some("Client.VolumeLimitExceeded: Volume limit exceeded")
+        );
+        assert_eq!(
+            said(Some(""), Some("User initiated")).as_deref(),
+            Some("User initiated")
+        );
     }
 }
