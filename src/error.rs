@@ -37,7 +37,7 @@ pub enum FailoverError {
     /// Every replacement died on launch (EC2 terminated it, e.g. for a KMS key
     /// it may not use); a human should look before trying again.
     #[error(
-        "replacement {instance} is {state} right after launch ({reason}) and no launch option is left; the floating IP and routes were not moved"
+        "replacement {instance} is {state} right after launch ({reason}) and no launch option is left; the failed instance was not stopped and the floating IP and routes were not moved"
     )]
     ReplacementFailed {
         instance: String,

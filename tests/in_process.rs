@@ -1118,38 +1118,83 @@ async fn a_replacement_ec2_terminates_on_launch_is_followed_by_the_next_option_a
 }
 
 #[tokio::test(start_paused = true)]
-async fn with_no_option_left_the_next_delivery_uses_a_new_token_generation() {
+async fn with_no_option_left_a_new_token_generation_follows_in_the_same_invocation() {
     let w = seed_world();
     w.cloud
         .kill_next_launches(&["Server.InternalError: Internal error on launch"]);
     let fleet = single(w.cloud.clone(), seed_settings(&w, &[]));
-    let event = sample("sns-alarm.json");
-    let e = invoke(&fleet, &event, "req-1").await.unwrap_err();
-    assert!(
-        matches!(e, FailoverError::ReplacementFailed { ref reason, .. } if reason.contains("Internal error on launch")),
-        "{e}"
-    );
-    assert_eq!(
-        w.view().address_owner(&w.floating_ip),
-        Some(w.sophos.as_str())
-    );
-    // Lambda delivers the event again: the spent token is not the end of it.
-    let r = invoke(&fleet, &event, "req-2").await.unwrap();
+    let r = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap();
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
     let launches = step(&r, "launch_replacement");
-    assert_eq!(launches[0].status, StepStatus::Failed, "{r:#?}");
-    assert!(
-        launches[0].detail.contains("spent"),
-        "{}",
-        launches[0].detail
-    );
-    assert_eq!(launches[1].status, StepStatus::Done);
+    assert_eq!(launches.len(), 2, "{r:#?}");
     let view = w.view();
+    let dead = dead_replacements(&view, &w);
+    let [dead] = dead.as_slice() else {
+        panic!("one replacement died: {dead:?}")
+    };
+    assert!(
+        launches[1]
+            .detail
+            .contains(&format!("after {dead} died on launch")),
+        "{}",
+        launches[1].detail
+    );
+    let waits = step(&r, "wait_for_replacement");
+    assert!(
+        waits[0].detail.contains("Internal error on launch"),
+        "the report says why it died: {}",
+        waits[0].detail
+    );
     let new = r.new_instance.expect("a replacement");
+    assert_ne!(&new, dead);
     assert_eq!(view.address_owner(&w.floating_ip), Some(new.as_str()));
     assert_eq!(
         view.instance(&new).map(|i| i.state),
         Some(InstanceState::Running)
+    );
+}
+
+/// The replacements EC2 terminated in the seed world's VPC.
+fn dead_replacements(view: &WorldView, w: &MemWorld) -> Vec<String> {
+    view.named("sophos")
+        .into_iter()
+        .filter(|i| i.vpc_id == w.vpc && i.id != w.sophos)
+        .filter(|i| i.state == InstanceState::Terminated)
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn replacements_that_keep_dying_end_after_max_failovers_rounds() {
+    let w = seed_world();
+    let reason = "Client.InternalError: Client error on launch";
+    w.cloud.kill_next_launches(&[reason; 6]);
+    let fleet = single(
+        w.cloud.clone(),
+        seed_settings(&w, &[("MAX_FAILOVERS", "2")]),
+    );
+    let e = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, FailoverError::ReplacementFailed { ref reason, .. } if reason.contains("Client error on launch")),
+        "{e}"
+    );
+    assert!(!e.retryable(), "{e}");
+    let view = w.view();
+    let dead = dead_replacements(&view, &w);
+    assert_eq!(dead.len(), 3, "round 0, then MAX_FAILOVERS more: {dead:?}");
+    assert_eq!(
+        view.address_owner(&w.floating_ip),
+        Some(w.sophos.as_str()),
+        "the floating IP stays where it was"
+    );
+    assert_eq!(
+        view.instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running),
+        "no replacement ran, so the appliance was not stopped"
     );
 }
 

@@ -27,7 +27,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Cloud, Instance};
 use crate::config::Settings;
-use crate::engine::{Applied, Executor, Step};
+use crate::engine::{Applied, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::image_age;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
@@ -97,18 +97,28 @@ pub async fn run<C: Cloud>(
         };
         return Ok(report(req, Outcome::Ignored, summary, &world, log));
     }
-    // Launch first: the failed instance is stopped only once EC2 has
-    // accepted a replacement, so a refused launch changes nothing.
-    let (launch, launched) = job.launch(&world, &situation, &mut log).await?;
+    // Launch first, and stop the failed instance only once a replacement
+    // runs: a refused launch, or replacements that all die on launch (a KMS
+    // key they may not use), leave the appliance as it was.
+    let (launch, launched, generation) = job.launch(&world, &situation, &mut log).await?;
+    let replacement = job
+        .until_running(
+            &world,
+            &situation,
+            (&launch, generation),
+            launched,
+            &mut log,
+        )
+        .await?;
     // The stop goes beside the move: a stop that hangs in an impaired AZ
     // never delays the floating IP, the routes or DNS.
     let mut stop_log = StepLog::new();
     let (stopped, moved) = tokio::join!(
         exec.each(std::slice::from_ref(&launch.stop), &mut stop_log),
-        job.move_to(&world, &situation, &launch, launched, &mut log)
+        job.move_to(&world, &situation, replacement.as_ref(), &mut log)
     );
     log.absorb(stop_log);
-    let replacement = moved?;
+    moved?;
     if let Some(Err(e)) = stopped.into_iter().next() {
         let steps = serde_json::to_string(log.records()).unwrap_or_default();
         tracing::error!(steps = %steps, "the appliance moved, but the failed instance could not be stopped");
@@ -174,7 +184,7 @@ impl<C: Cloud> Job<'_, C> {
         world: &World,
         situation: &Situation,
         log: &mut StepLog,
-    ) -> Result<(LaunchPlan, Option<Instance>), FailoverError> {
+    ) -> Result<(LaunchPlan, Option<Instance>, u32), FailoverError> {
         let (settings, req) = (self.settings, self.req);
         let mut generation = 0;
         loop {
@@ -193,7 +203,7 @@ impl<C: Cloud> Job<'_, C> {
             {
                 Ok(applied) => {
                     let launched = replacement_of(applied, situation);
-                    return Ok((plan, launched));
+                    return Ok((plan, launched, generation));
                 }
                 Err(FailoverError::TokensSpent { .. })
                     if generation < settings.failover.max_failovers =>
@@ -205,44 +215,72 @@ impl<C: Cloud> Job<'_, C> {
         }
     }
 
-    /// Waits for the replacement to run, then moves the floating IP, routes
-    /// and DNS to it. A replacement EC2 terminates on launch is followed by the
-    /// next option (the next AZ, then type) while the invocation has time.
-    async fn move_to(
+    /// Waits for the replacement to run. A replacement EC2 terminates on
+    /// launch is followed by the next option (the next AZ, then type), then by
+    /// a new round of tokens, while the invocation has time. `None` in a dry
+    /// run, where nothing was launched.
+    async fn until_running(
         &self,
         world: &World,
         situation: &Situation,
-        launch: &LaunchPlan,
+        (launch, mut generation): (&LaunchPlan, u32),
         launched: Option<Instance>,
         log: &mut StepLog,
     ) -> Result<Option<Instance>, FailoverError> {
         let mut step = launch.launch.clone();
         let mut candidate = launched;
-        let replacement = loop {
-            let Some(r) = candidate else { break None };
+        loop {
+            let Some(r) = candidate else { return Ok(None) };
             match wait::until_running(self.cloud, r.clone(), self.req.deadline, log).await {
-                Ok(running) => break Some(running),
+                Ok(running) => return Ok(Some(running)),
                 Err(e @ FailoverError::ReplacementFailed { .. }) => {
-                    step = plan::after(&step, &r).ok_or(e)?;
+                    step = self
+                        .next_launch(world, situation, &step, &r, &mut generation)
+                        .ok_or(e)?;
                     let applied = self.exec.in_order(std::slice::from_ref(&step), log).await?;
                     candidate = replacement_of(applied, situation);
                 }
                 Err(e) => return Err(e),
             }
-        };
-        let id = replacement
-            .as_ref()
-            .map_or("(replacement)", |r| r.id.as_str());
+        }
+    }
+
+    /// Moves the floating IP, routes and DNS to the running replacement.
+    async fn move_to(
+        &self,
+        world: &World,
+        situation: &Situation,
+        replacement: Option<&Instance>,
+        log: &mut StepLog,
+    ) -> Result<(), FailoverError> {
+        let id = replacement.map_or("(replacement)", |r| r.id.as_str());
         let failed_id = situation.failed_id();
-        let network = post_launch(
-            world,
-            self.settings,
-            id,
-            replacement.as_ref(),
-            failed_id.as_deref(),
-        );
+        let network = post_launch(world, self.settings, id, replacement, failed_id.as_deref());
         self.exec.all(&network, log).await?;
-        Ok(replacement)
+        Ok(())
+    }
+
+    /// What follows a replacement EC2 terminated on launch: the next option
+    /// of this round of tokens, else the first of a new round, as many rounds
+    /// as MAX_FAILOVERS allows. `None`: nothing left to try here.
+    fn next_launch(
+        &self,
+        world: &World,
+        situation: &Situation,
+        step: &PlannedStep,
+        dead: &Instance,
+        generation: &mut u32,
+    ) -> Option<PlannedStep> {
+        if let Some(next) = plan::after(step, dead) {
+            return Some(next);
+        }
+        let failed = situation.failed()?;
+        if *generation >= self.settings.failover.max_failovers {
+            return None;
+        }
+        *generation += 1;
+        let round = (self.req.incident.as_str(), *generation);
+        plan::relaunch(world, self.settings, failed, dead, round, self.req.now)
     }
 }
 

@@ -42,6 +42,14 @@ pub enum ContinueReason {
 }
 
 impl Situation {
+    /// The instance this incident replaces, when it still exists.
+    pub fn failed(&self) -> Option<&Instance> {
+        match self {
+            Situation::Fresh { failed } => Some(failed),
+            Situation::Continue { failed, .. } => failed.as_ref(),
+        }
+    }
+
     /// The instance this incident replaces, when known.
     pub fn failed_id(&self) -> Option<String> {
         match self {
@@ -439,6 +447,29 @@ pub fn after(step: &PlannedStep, dead: &Instance) -> Option<PlannedStep> {
     Some(PlannedStep::new(
         Step::Launch,
         Decision::Make(Change::Launch(next)),
+    ))
+}
+
+/// The first launch of a new round of ClientTokens, for when a replacement
+/// EC2 terminated leaves no option of its round untried. `None` without an
+/// AMI or a candidate subnet.
+pub fn relaunch(
+    world: &World,
+    settings: &Settings,
+    failed: &Instance,
+    dead: &Instance,
+    (incident, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Option<PlannedStep> {
+    let image = newest_image(&world.images)?;
+    let launch = launch_change(world, settings, failed, image, (incident, generation), now).ok()?;
+    let launch = Launch {
+        replacing: format!("{} (after {} died on launch)", failed.id, dead.id),
+        ..launch
+    };
+    Some(PlannedStep::new(
+        Step::Launch,
+        Decision::Make(Change::Launch(launch)),
     ))
 }
 
