@@ -1,4 +1,4 @@
-//! The failover job: look → assess → gates → stop + launch → wait → re-point.
+//! The failover job: look → assess → gates → launch → wait → stop + re-point.
 //!
 //! Every step is a reconcile: it looks at the world and acts only when the world
 //! is not yet as wanted, so running the same incident again (SNS redelivery,
@@ -12,9 +12,12 @@
 //!
 //! The job runs in two rounds of plan and execute, because the network steps
 //! are decided against the replacement as it is once running: one round of
-//! concurrent describes (plus the health-check status), then StopInstances and
-//! RunInstances together, a few DescribeInstances while the replacement
-//! starts, then source/dest check, floating IP, routes and DNS together.
+//! concurrent describes (plus the health-check status), then RunInstances, a
+//! few DescribeInstances while the replacement starts (a replacement EC2
+//! terminates is followed by the next option), then StopInstances beside
+//! source/dest check, floating IP, routes and DNS. The failed instance is
+//! stopped only once its replacement runs: until then the appliance, however
+//! impaired, is all there is.
 
 mod gates;
 pub mod look;
