@@ -2,9 +2,10 @@
 //! its own region, and the routing of a trigger to the group(s) it concerns.
 //!
 //! An alarm concerns one group (by health check id, else alarm name); a manual
-//! invoke names its group (or there is only one); a schedule or an
-//! `AmazonIpSpaceChanged` notification concerns every group, which run side by
-//! side and report each for itself: one group's failure never stops another.
+//! invoke names its group (or there is only one); a schedule, a `reconcile`
+//! without a group or an `AmazonIpSpaceChanged` notification concerns every
+//! group, which run side by side and report each for itself: one group's
+//! failure never stops another.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use tracing::Instrument;
 
 use crate::cloud::Cloud;
 use crate::error::FailoverError;
-use crate::event::{self, AlarmChange, EventError, Trigger};
+use crate::event::{self, AlarmChange, EventError, ManualAction, Trigger};
 use crate::groups::{self, Group};
 use crate::handler::{self, App, Invocation};
 use crate::report::Report;
@@ -104,7 +105,6 @@ impl<C: Cloud + Clone> Fleet<C> {
         let group = Group {
             name: app.settings.appliance.instance_name.clone(),
             settings: app.settings.clone(),
-            alarm_name: None,
         };
         Fleet {
             members: vec![Member {
@@ -143,7 +143,7 @@ impl<C: Cloud> Fleet<C> {
             return Ok(member);
         }
         match self.members.as_slice() {
-            [only] if only.group.alarm_name.is_none() => {
+            [only] if only.group.alarm_name().is_none() => {
                 match &only.group.settings.appliance.health_check_id {
                     None => Ok(only),
                     Some(wanted) => Err(format!(
@@ -168,6 +168,10 @@ impl<C: Cloud> Fleet<C> {
                 Ok(member) => Route::One(member),
                 Err(why) => Route::Nobody(alarm.incident_id(), why),
             }),
+            Trigger::Manual {
+                action: ManualAction::Reconcile,
+                ..
+            } if payload.get("group").is_none() => Ok(Route::Every),
             Trigger::Manual { .. } => match payload.get("group") {
                 Some(Value::String(name)) => self
                     .members

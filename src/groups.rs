@@ -2,7 +2,7 @@
 //!
 //! `FAILOVER_GROUPS` is a JSON list; each group has a `name` and the same keys
 //! as the single-appliance variables, in lower case (`instance_name`,
-//! `route_cidrs`, ..., with `region` for `TARGET_REGION`), plus `alarm_name`.
+//! `route_cidrs`, `alarm_name`, ..., with `region` for `TARGET_REGION`).
 //! Each group is validated by the very code that validates the environment
 //! ([`Settings::from_lookup`]), so the rules cannot drift apart; errors name
 //! the group and the key. Without `FAILOVER_GROUPS`, the environment forms one
@@ -20,8 +20,13 @@ use crate::config::{ConfigError, Settings};
 pub struct Group {
     pub name: String,
     pub settings: Settings,
+}
+
+impl Group {
     /// Alarms with this name select the group when no health check id matches.
-    pub alarm_name: Option<String>,
+    pub fn alarm_name(&self) -> Option<&str> {
+        self.settings.appliance.alarm_name.as_deref()
+    }
 }
 
 /// A bad `FAILOVER_GROUPS` document: which group, which key, what is wrong.
@@ -42,7 +47,7 @@ pub enum GroupsError {
 }
 
 /// Keys of a group that are not environment variables of their own.
-const OWN_KEYS: &[&str] = &["name", "alarm_name", "region"];
+const OWN_KEYS: &[&str] = &["name", "region"];
 
 /// The group key for an environment variable (`TARGET_REGION` is `region`).
 fn key_of(variable: &str) -> String {
@@ -77,7 +82,6 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Group>, G
         return Ok(vec![Group {
             name: settings.appliance.instance_name.clone(),
             settings,
-            alarm_name: None,
         }]);
     };
     let doc: Value =
@@ -108,7 +112,7 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Group>, G
         for b in &groups[i + 1..] {
             let same_check = a.settings.appliance.health_check_id.is_some()
                 && a.settings.appliance.health_check_id == b.settings.appliance.health_check_id;
-            let same_alarm = a.alarm_name.is_some() && a.alarm_name == b.alarm_name;
+            let same_alarm = a.alarm_name().is_some() && a.alarm_name() == b.alarm_name();
             if same_check || same_alarm {
                 return Err(GroupsError::Key {
                     group: b.name.clone(),
@@ -186,16 +190,7 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
             problem: format!("is not a known key (known: {})", known.join(", ")),
         });
     }
-    let alarm_name = values
-        .iter()
-        .find(|(k, _)| k == "alarm_name")
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    Ok(Group {
-        name,
-        settings,
-        alarm_name,
-    })
+    Ok(Group { name, settings })
 }
 
 /// Which of `items` (groups, or what holds one) an alarm belongs to: by health
@@ -215,7 +210,7 @@ pub fn for_alarm<'a, T>(
         .or_else(|| {
             items
                 .iter()
-                .find(|g| group(g).alarm_name.as_deref() == Some(alarm_name))
+                .find(|g| group(g).alarm_name() == Some(alarm_name))
         })
 }
 
@@ -252,7 +247,7 @@ mod tests {
             "10.242.2.0/24"
         );
         assert_eq!(g[1].settings.failover.route_table_name, "private");
-        assert_eq!(g[1].alarm_name.as_deref(), Some("nat-health"));
+        assert_eq!(g[1].alarm_name(), Some("nat-health"));
     }
 
     #[test]

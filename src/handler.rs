@@ -15,6 +15,7 @@ use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::checker_ranges::{self, SyncRequest};
 use crate::jobs::failover::{self, FailoverRequest};
+use crate::jobs::reconcile::{self, ReconcileRequest};
 use crate::jobs::snapshot::{self, SnapshotRequest};
 use crate::report::Report;
 
@@ -94,6 +95,7 @@ pub enum Job {
     Failover(FailoverRequest),
     Snapshot(SnapshotRequest),
     SyncCheckerRanges(SyncRequest),
+    Reconcile(ReconcileRequest),
     /// Nothing to do; the report says why.
     Ignore(Report),
 }
@@ -104,15 +106,17 @@ impl Job {
             Job::Failover(r) => &r.incident,
             Job::Snapshot(r) => &r.incident,
             Job::SyncCheckerRanges(r) => &r.incident,
+            Job::Reconcile(r) => &r.incident,
             Job::Ignore(r) => &r.incident,
         }
     }
 
-    /// When the invocation must have returned (alarm and manual failovers;
-    /// the other jobs are short).
+    /// When the invocation must have returned (failovers, and reconciles,
+    /// which may fail over; the other jobs are short).
     fn deadline(&self) -> Option<Instant> {
         match self {
             Job::Failover(r) => r.deadline,
+            Job::Reconcile(r) => r.deadline,
             _ => None,
         }
     }
@@ -122,6 +126,7 @@ impl Job {
             Job::Failover(r) => r.dry_run,
             Job::Snapshot(r) => r.dry_run,
             Job::SyncCheckerRanges(r) => r.dry_run,
+            Job::Reconcile(r) => r.dry_run,
             Job::Ignore(_) => true,
         }
     }
@@ -133,7 +138,13 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
     // Each job's future is boxed: their state machines (SDK futures inside
     // joins) are large, and the invocation should not carry them on its stack.
     match job {
-        Job::Failover(req) => Box::pin(failover::run(cloud, &exec, settings, &req)).await,
+        Job::Failover(req) => {
+            // Every failover ends with the fence, as every reconcile does.
+            let mut report = Box::pin(failover::run(cloud, &exec, settings, &req)).await?;
+            reconcile::fence_after(cloud, &exec, settings, req.now, &mut report).await?;
+            Ok(report)
+        }
+        Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,
         Job::Snapshot(req) => Box::pin(snapshot::run(cloud, &exec, settings, &req)).await,
         Job::SyncCheckerRanges(req) => {
             Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
@@ -251,6 +262,12 @@ fn on_manual(
             incident,
             reason,
             dry_run: settings.dry_run,
+        }),
+        ManualAction::Reconcile => Job::Reconcile(ReconcileRequest {
+            incident,
+            dry_run: settings.dry_run,
+            deadline: invocation.deadline,
+            now,
         }),
     }
 }

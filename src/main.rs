@@ -5,7 +5,7 @@
 
 use aws_config::Region;
 use ec2_failover::cloud::sdk::{self, SdkCloud};
-use ec2_failover::{Fleet, Invocation, groups, handle};
+use ec2_failover::{Fleet, Invocation, config, groups, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -17,13 +17,16 @@ async fn main() -> Result<(), Error> {
     // FAILOVER_GROUPS, or the single-appliance variables as one group.
     let groups = groups::from_lookup(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let alarm_region = config::alarm_region(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let base = sdk::production_loader().load().await;
     // One set of clients per region, built now and reused by every invocation.
     let fleet = Fleet::new(groups, |region| match region {
-        Some(r) => {
-            SdkCloud::from_conf(&base.to_builder().region(Region::new(r.to_owned())).build())
-        }
-        None => SdkCloud::from_conf(&base),
+        Some(r) => SdkCloud::from_conf(
+            &base.to_builder().region(Region::new(r.to_owned())).build(),
+            &alarm_region,
+        ),
+        None => SdkCloud::from_conf(&base, &alarm_region),
     });
     for m in &fleet.members {
         tracing::info!(

@@ -26,6 +26,8 @@ pub enum Outcome {
     SnapshotTaken,
     /// The checker-range security group was reconciled (changed or already in step).
     RangesSynced,
+    /// A replaced instance ran again and was stopped; nothing else changed.
+    Fenced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

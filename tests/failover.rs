@@ -366,8 +366,11 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
     let moto = Moto::start();
     let ec2 = moto.ec2();
     let w = build_world(&ec2).await;
-    let cloud =
-        ec2_failover::cloud::sdk::SdkCloud::counting(moto.ec2_conf(), route53_conf(&moto.endpoint));
+    let cloud = ec2_failover::cloud::sdk::SdkCloud::counting(
+        moto.ec2_conf(),
+        route53_conf(&moto.endpoint),
+        moto.cloudwatch_conf(),
+    );
     let app = ec2_failover::App {
         cloud,
         settings: settings(&w, &[]),

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Cidr;
 use super::{
-    Address, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest, IngressRule,
-    Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
+    Address, Alarm, AlarmQuery, CheckerReport, Cloud, CloudError, GroupIngress, Image,
+    ImageRequest, IngressRule, Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup,
+    Snapshot, Subnet, Tag, Vpc,
 };
 
 /// One call that reached the wrapper.
@@ -310,9 +311,11 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
-    async fn stop_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.call("StopInstances", id, true, || self.inner.stop_instance(id))
-            .await
+    async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
+        self.call("StopInstances", id, true, || {
+            self.inner.stop_instance(id, force)
+        })
+        .await
     }
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
@@ -368,6 +371,15 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
                 .create_route(route_table_id, destination, instance_id)
         })
         .await
+    }
+
+    async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
+        let (op, target) = match query {
+            AlarmQuery::Named(name) => ("DescribeAlarms", name),
+            AlarmQuery::ForHealthCheck(id) => ("DescribeAlarmsForMetric", id),
+        };
+        self.call(op, target, false, || self.inner.alarms(query))
+            .await
     }
 
     async fn health_check_status(

@@ -38,9 +38,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::sdk::same_dns_name;
 use super::{
-    Address, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image, ImageRequest,
-    IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route, RouteTable, RouteTarget,
-    SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route,
+    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
 
 /// What a healthy Route 53 checker reports.
@@ -567,6 +567,11 @@ struct Account {
     rule_limit: usize,
     /// StateReasons of the next launches that EC2 terminates on launch.
     launch_deaths: Vec<String>,
+    /// CloudWatch metric alarms (any region: one account's view).
+    alarms: Vec<Alarm>,
+    /// Instances a plain StopInstances leaves `stopping` (a guest that does
+    /// not shut down); only `Force` brings them down.
+    stuck_stopping: Vec<String>,
 }
 
 /// The in-memory cloud. Clones share one world.
@@ -1215,16 +1220,21 @@ impl Account {
         Ok(())
     }
 
-    fn stop_instance(&mut self, id: &str) -> Result<(), CloudError> {
+    fn stop_instance(&mut self, id: &str, force: bool) -> Result<(), CloudError> {
         const OP: &str = "StopInstances";
         let i = self.instance_index(OP, id)?;
+        let stuck = !force && self.stuck_stopping.iter().any(|s| s == id);
         let r = &mut self.instances[i];
         match r.state {
-            InstanceState::Pending | InstanceState::Running => {
-                r.state = InstanceState::Stopped;
+            InstanceState::Pending | InstanceState::Running | InstanceState::Stopping => {
+                r.state = if stuck {
+                    InstanceState::Stopping
+                } else {
+                    InstanceState::Stopped
+                };
                 Ok(())
             }
-            InstanceState::Stopping | InstanceState::Stopped => Ok(()),
+            InstanceState::Stopped => Ok(()),
             other => Err(err(
                 OP,
                 "IncorrectInstanceState",
@@ -1679,6 +1689,8 @@ impl MemoryCloud {
                 listing_lag: 0,
                 rule_limit: DEFAULT_RULE_LIMIT,
                 launch_deaths: Vec::new(),
+                alarms: Vec::new(),
+                stuck_stopping: Vec::new(),
             })),
         }
     }
@@ -1948,6 +1960,20 @@ impl MemoryCloud {
             .unwrap_or_else(|e| panic!("add_record: {e}"));
         record.name = fqdn(&record.name);
         s.zones[z].records.push(record);
+    }
+
+    /// A metric alarm, or its new state: `state` since `at` (both timestamps,
+    /// as CloudWatch reports a transition).
+    pub fn set_alarm(&self, alarm: Alarm) {
+        let mut s = self.lock();
+        s.alarms.retain(|a| a.name != alarm.name);
+        s.alarms.push(alarm);
+    }
+
+    /// A plain stop of this instance leaves it `stopping` for good; only a
+    /// forced stop brings it down.
+    pub fn stick_when_stopped(&self, instance_id: &str) {
+        self.lock().stuck_stopping.push(instance_id.to_owned());
     }
 
     /// A health check with `port` (none for calculated ones), every checker healthy.
@@ -2265,8 +2291,8 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn stop_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.lock().stop_instance(id)
+    async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
+        self.lock().stop_instance(id, force)
     }
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
@@ -2303,6 +2329,18 @@ impl Cloud for MemoryCloud {
     ) -> Result<(), CloudError> {
         self.lock()
             .create_route(route_table_id, destination, instance_id)
+    }
+
+    async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
+        let s = self.lock();
+        Ok(s.alarms
+            .iter()
+            .filter(|a| match query {
+                AlarmQuery::Named(name) => a.name == name,
+                AlarmQuery::ForHealthCheck(id) => a.health_check_id.as_deref() == Some(id),
+            })
+            .cloned()
+            .collect())
     }
 
     async fn health_check_status(
@@ -2608,23 +2646,23 @@ mod tests {
     #[tokio::test]
     async fn stop_and_attribute_changes_follow_ec2() {
         let w = small();
-        w.cloud.stop_instance(&w.old).await.unwrap();
+        w.cloud.stop_instance(&w.old, false).await.unwrap();
         assert_eq!(
             w.cloud.peek_instance(&w.old).unwrap().state,
             InstanceState::Stopped
         );
         // Stopping a stopped instance is fine; an unknown one is not.
-        w.cloud.stop_instance(&w.old).await.unwrap();
+        w.cloud.stop_instance(&w.old, false).await.unwrap();
         let e = w
             .cloud
-            .stop_instance("i-0000000000000nope")
+            .stop_instance("i-0000000000000nope", false)
             .await
             .unwrap_err();
         assert_eq!(e.code(), Some("InvalidInstanceID.NotFound"));
         let gone = w
             .cloud
             .add_instance(InstanceSpec::new(&w.subnet_c, "x").state(InstanceState::Terminated));
-        let e = w.cloud.stop_instance(&gone).await.unwrap_err();
+        let e = w.cloud.stop_instance(&gone, false).await.unwrap_err();
         assert_eq!(e.code(), Some("IncorrectInstanceState"));
 
         w.cloud.disable_source_dest_check(&w.old).await.unwrap();

@@ -1,5 +1,5 @@
-//! The AWS calls the function needs (EC2, and Route 53's health checks, checker
-//! ranges and record sets), as one small trait.
+//! The AWS calls the function needs (EC2, Route 53's health checks, checker
+//! ranges and record sets, and CloudWatch's alarms), as one small trait.
 //!
 //! The pipeline only ever talks to [`Cloud`]; [`sdk::SdkCloud`] is its one production
 //! implementation (the AWS SDK). Keeping the surface this small lets a wrapper
@@ -312,6 +312,32 @@ pub struct RecordSet {
     pub alias: bool,
 }
 
+/// Which CloudWatch alarms to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmQuery<'a> {
+    /// `DescribeAlarms` of one alarm by name.
+    Named(&'a str),
+    /// `DescribeAlarmsForMetric`: the alarms on Route 53's `HealthCheckStatus`
+    /// metric of this health check.
+    ForHealthCheck(&'a str),
+}
+
+/// A CloudWatch metric alarm as `DescribeAlarms` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub name: String,
+    pub arn: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// When the state last changed (`StateTransitionedTimestamp`).
+    pub transitioned_at: Option<DateTime<Utc>>,
+    /// When the state or its reason was last updated (`StateUpdatedTimestamp`).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The `HealthCheckId` dimension, when the alarm watches a Route 53 check.
+    pub health_check_id: Option<String>,
+}
+
 /// Everything RunInstances is told about the replacement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchRequest {
@@ -410,7 +436,13 @@ pub trait Cloud: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<Vec<SecurityGroup>, CloudError>> + Send;
 
-    fn stop_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+    /// StopInstances; `force` skips the guest's orderly shutdown (for an
+    /// instance a plain stop did not bring down).
+    fn stop_instance(
+        &self,
+        id: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     fn run_instance(
         &self,
@@ -448,6 +480,12 @@ pub trait Cloud: Send + Sync {
         &self,
         health_check_id: &str,
     ) -> impl Future<Output = Result<CheckerReport, CloudError>> + Send;
+
+    /// CloudWatch alarms (in `ALARM_REGION`, where Route 53's metrics live).
+    fn alarms(
+        &self,
+        query: AlarmQuery<'_>,
+    ) -> impl Future<Output = Result<Vec<Alarm>, CloudError>> + Send;
 
     /// AWS calls, retries and bytes so far, where the implementation counts them.
     fn usage(&self) -> Option<usage::UsageSnapshot> {

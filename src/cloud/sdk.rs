@@ -19,17 +19,19 @@ use chrono::{DateTime, Utc};
 use super::Cidr;
 use super::usage::{ApiUsage, UsageSnapshot};
 use super::{
-    Address, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image, ImageRequest,
-    IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route, RouteTable, RouteTarget,
-    SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    Address, Alarm, AlarmQuery, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route,
+    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
 
-/// EC2 and Route 53 through the AWS SDK. Cheap to clone; build once per
-/// region and reuse across invocations.
+/// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build
+/// once per region and reuse across invocations.
 #[derive(Clone, Debug)]
 pub struct SdkCloud {
     client: Client,
     route53: aws_sdk_route53::Client,
+    /// In `ALARM_REGION`; without it, looking at alarms is an error.
+    cloudwatch: Option<aws_sdk_cloudwatch::Client>,
     usage: Option<ApiUsage>,
 }
 
@@ -74,25 +76,46 @@ impl SdkCloud {
         Self {
             client: ec2,
             route53,
+            cloudwatch: None,
             usage: None,
         }
     }
 
-    /// Clients for every service from one SDK configuration, counting their
-    /// calls, retries and bytes (for the metrics line).
-    pub fn from_conf(conf: &aws_config::SdkConfig) -> Self {
-        Self::counting(conf.into(), conf.into())
+    /// The same clients, and this CloudWatch client for the alarms.
+    pub fn with_alarms(self, cloudwatch: aws_sdk_cloudwatch::Client) -> Self {
+        Self {
+            cloudwatch: Some(cloudwatch),
+            ..self
+        }
+    }
+
+    /// Clients for every service from one SDK configuration (CloudWatch in
+    /// `alarm_region`), counting their calls, retries and bytes (for the
+    /// metrics line).
+    pub fn from_conf(conf: &aws_config::SdkConfig, alarm_region: &str) -> Self {
+        let alarms = conf
+            .to_builder()
+            .region(aws_config::Region::new(alarm_region.to_owned()))
+            .build();
+        Self::counting(conf.into(), conf.into(), (&alarms).into())
     }
 
     /// Clients from per-service configurations, with an [`ApiUsage`] interceptor
-    /// added to both.
-    pub fn counting(ec2: aws_sdk_ec2::Config, route53: aws_sdk_route53::Config) -> Self {
+    /// added to each.
+    pub fn counting(
+        ec2: aws_sdk_ec2::Config,
+        route53: aws_sdk_route53::Config,
+        cloudwatch: aws_sdk_cloudwatch::Config,
+    ) -> Self {
         let usage = ApiUsage::default();
         Self {
             client: Client::from_conf(ec2.to_builder().interceptor(usage.clone()).build()),
             route53: aws_sdk_route53::Client::from_conf(
                 route53.to_builder().interceptor(usage.clone()).build(),
             ),
+            cloudwatch: Some(aws_sdk_cloudwatch::Client::from_conf(
+                cloudwatch.to_builder().interceptor(usage.clone()).build(),
+            )),
             usage: Some(usage),
         }
     }
@@ -603,10 +626,11 @@ impl Cloud for SdkCloud {
             .collect())
     }
 
-    async fn stop_instance(&self, id: &str) -> Result<(), CloudError> {
+    async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
         self.client
             .stop_instances()
             .instance_ids(id)
+            .force(force)
             .send()
             .await
             .map_err(|e| cloud_error("StopInstances", e))?;
@@ -758,6 +782,48 @@ impl Cloud for SdkCloud {
             .filter_map(|o| o.status_report().and_then(|r| r.status()))
             .collect();
         Ok(CheckerReport::from_statuses(&statuses))
+    }
+
+    async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
+        let Some(cloudwatch) = &self.cloudwatch else {
+            return Err(CloudError::service(
+                "DescribeAlarms",
+                "NoCloudWatchClient",
+                "this deployment has no CloudWatch client (ALARM_REGION)",
+            ));
+        };
+        let (found, wanted) = match query {
+            AlarmQuery::Named(name) => (
+                cloudwatch
+                    .describe_alarms()
+                    .alarm_names(name)
+                    .send()
+                    .await
+                    .map_err(|e| cloud_error("DescribeAlarms", e))?
+                    .metric_alarms,
+                None,
+            ),
+            AlarmQuery::ForHealthCheck(id) => (
+                cloudwatch
+                    .describe_alarms_for_metric()
+                    .namespace("AWS/Route53")
+                    .metric_name("HealthCheckStatus")
+                    .dimensions(health_check_dimension(id))
+                    .send()
+                    .await
+                    .map_err(|e| cloud_error("DescribeAlarmsForMetric", e))?
+                    .metric_alarms,
+                Some(id),
+            ),
+        };
+        // The dimension is filtered here too: CloudWatch matches it exactly,
+        // and an emulator may not.
+        Ok(found
+            .unwrap_or_default()
+            .iter()
+            .map(alarm_of)
+            .filter(|a| wanted.is_none() || a.health_check_id.as_deref() == wanted)
+            .collect())
     }
 
     async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
@@ -945,6 +1011,33 @@ impl Cloud for SdkCloud {
             .await
             .map_err(|e| cloud_error(OP, e))?;
         Ok(())
+    }
+}
+
+fn health_check_dimension(id: &str) -> aws_sdk_cloudwatch::types::Dimension {
+    aws_sdk_cloudwatch::types::Dimension::builder()
+        .name("HealthCheckId")
+        .value(id)
+        .build()
+}
+
+fn alarm_of(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Alarm {
+    Alarm {
+        name: a.alarm_name().unwrap_or_default().to_owned(),
+        arn: a.alarm_arn().unwrap_or_default().to_owned(),
+        state: a
+            .state_value()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        reason: a.state_reason().map(str::to_owned),
+        transitioned_at: a.state_transitioned_timestamp().and_then(to_chrono),
+        updated_at: a.state_updated_timestamp().and_then(to_chrono),
+        health_check_id: a
+            .dimensions()
+            .iter()
+            .find(|d| d.name() == Some("HealthCheckId"))
+            .and_then(|d| d.value())
+            .map(str::to_owned),
     }
 }
 

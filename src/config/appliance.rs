@@ -9,6 +9,9 @@ pub struct Appliance {
     pub vpc_name: String,
     pub target_region: Option<String>,
     pub health_check_id: Option<String>,
+    /// The CloudWatch alarm that watches the appliance (`ALARM_NAME`): it
+    /// selects the group for an alarm event, and a reconcile looks at it.
+    pub alarm_name: Option<String>,
 }
 
 impl Appliance {
@@ -25,12 +28,13 @@ impl Appliance {
                 }
             })?,
             health_check_id: env.optional("HEALTH_CHECK_ID"),
+            alarm_name: env.optional("ALARM_NAME"),
         })
     }
 }
 
 /// `us-east-1`, `ap-northeast-1`, `us-gov-west-1`, `eu-central-2`...
-fn is_region_code(s: &str) -> bool {
+pub(super) fn is_region_code(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts

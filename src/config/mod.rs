@@ -70,6 +70,22 @@ impl Settings {
     }
 }
 
+/// Where the alarms live (`ALARM_REGION`, default `us-east-1`: Route 53's
+/// health-check metrics exist only there). One per deployment, read once.
+pub fn alarm_region(get: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    const DEFAULT: &str = "us-east-1";
+    let env = Env::new(&get);
+    match env.optional("ALARM_REGION") {
+        None => Ok(DEFAULT.to_owned()),
+        Some(r) if appliance::is_region_code(&r) => Ok(r),
+        Some(r) => Err(ConfigError::new(
+            "ALARM_REGION",
+            &r,
+            "is not a region code like us-east-1",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

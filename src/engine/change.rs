@@ -52,9 +52,11 @@ impl Launch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// StopInstances, never waiting for the stop.
+    /// StopInstances, never waiting for the stop; `force` for an instance a
+    /// plain stop did not bring down.
     Stop {
         instance: String,
+        force: bool,
     },
     Launch(Launch),
     DisableSourceDestCheck {
@@ -120,7 +122,14 @@ impl Change {
     /// The API call, as an operator would read it.
     pub fn describe(&self) -> String {
         match self {
-            Change::Stop { instance } => format!("StopInstances {instance}"),
+            Change::Stop {
+                instance,
+                force: false,
+            } => format!("StopInstances {instance}"),
+            Change::Stop {
+                instance,
+                force: true,
+            } => format!("StopInstances {instance} Force=true"),
             Change::Launch(launch) => describe_launch(launch),
             Change::DisableSourceDestCheck { instance } => {
                 format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
@@ -166,7 +175,7 @@ impl Change {
     /// The resource an error names.
     pub fn resource(&self) -> String {
         match self {
-            Change::Stop { instance } | Change::DisableSourceDestCheck { instance } => {
+            Change::Stop { instance, .. } | Change::DisableSourceDestCheck { instance } => {
                 instance.clone()
             }
             Change::Launch(launch) => format!("replacement for {}", launch.replacing),

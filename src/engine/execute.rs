@@ -175,7 +175,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
                 format!("{id}: {}", change.describe()),
             )),
             Ok(_) => Ok(match change {
-                Change::Stop { instance } => (
+                Change::Stop { instance, .. } => (
                     Applied::Done,
                     StepStatus::Done,
                     format!("stop requested for {instance} (not waiting for it)"),
@@ -223,7 +223,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
     async fn call(&self, change: &Change) -> Result<Applied, CloudError> {
         let c = self.cloud;
         match change {
-            Change::Stop { instance } => c.stop_instance(instance).await,
+            Change::Stop { instance, force } => c.stop_instance(instance, *force).await,
             Change::DisableSourceDestCheck { instance } => {
                 c.disable_source_dest_check(instance).await
             }
@@ -423,7 +423,7 @@ fn backoff(tries: u32) -> Duration {
 /// the change: the step's detail, or `None` when it is a real failure.
 fn already_done(change: &Change, e: &CloudError) -> Option<String> {
     match (change, e.code()?) {
-        (Change::Stop { instance }, "InvalidInstanceID.NotFound") => {
+        (Change::Stop { instance, .. }, "InvalidInstanceID.NotFound") => {
             Some(format!("{instance} no longer exists"))
         }
         // AWS keeps AMI names unique per account and region.

@@ -18,6 +18,7 @@ pub enum Step {
     CheckerPort,
     CheckerRanges,
     KeptRanges,
+    Alarm,
     // Changes.
     StopFailed,
     Launch,
@@ -31,6 +32,7 @@ pub enum Step {
     Orphan,
     RevokeRanges,
     AuthorizeRanges,
+    Fence,
 }
 
 impl Step {
@@ -45,6 +47,7 @@ impl Step {
             Self::CheckerPort => "checker_port",
             Self::CheckerRanges => "checker_ranges",
             Self::KeptRanges => "kept_ranges",
+            Self::Alarm => "alarm",
             Self::StopFailed => "stop_failed_instance",
             Self::Launch => "launch_replacement",
             Self::SourceDestCheck => "source_dest_check",
@@ -57,6 +60,7 @@ impl Step {
             Self::Orphan => "orphan",
             Self::RevokeRanges => "revoke_ranges",
             Self::AuthorizeRanges => "authorize_ranges",
+            Self::Fence => "fence",
         }
     }
 
@@ -73,6 +77,7 @@ impl Step {
                 | Self::CheckerPort
                 | Self::CheckerRanges
                 | Self::KeptRanges
+                | Self::Alarm
         )
     }
 }

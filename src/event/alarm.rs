@@ -54,11 +54,18 @@ impl AlarmChange {
     /// whichever channel delivered it and however often, so redeliveries resume
     /// one incident instead of starting another.
     pub fn incident_id(&self) -> String {
-        let when = self.changed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let digest = Sha256::digest(format!("{}|{}", self.arn, when).as_bytes());
-        let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-        format!("alarm-{hex}")
+        incident_for(&self.arn, self.changed_at)
     }
+}
+
+/// The incident of the alarm `arn`'s state change at `changed_at` (to the
+/// millisecond, as CloudWatch's events carry it), whoever sees it: an event's
+/// delivery or a reconcile that reads the alarm.
+pub fn incident_for(arn: &str, changed_at: DateTime<Utc>) -> String {
+    let when = changed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let digest = Sha256::digest(format!("{arn}|{when}").as_bytes());
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    format!("alarm-{hex}")
 }
 
 /// `Records[0].Sns.Message` of an SNS alarm notification (already JSON-decoded).

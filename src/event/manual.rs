@@ -1,11 +1,11 @@
-//! Manual invokes: `{"action": "failover" | "plan" | "snapshot" | "sync-checker-ranges", "reason": "..."}`.
+//! Manual (and scheduled) invokes: `{"action": "failover" | "plan" | "snapshot" |
+//! "sync-checker-ranges" | "reconcile", "reason": "..."}`.
 
 use serde_json::Value;
 
 use super::{EventError, Trigger, kind_of};
 
-const EXPECTED: &str =
-    "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\", \"reason\": \"...\"}";
+const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\", \"reason\": \"...\"}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManualAction {
@@ -14,6 +14,9 @@ pub enum ManualAction {
     Plan,
     Snapshot,
     SyncCheckerRanges,
+    /// Follow the alarm's state (fail over while it is `ALARM`), then fence:
+    /// what the reconcile schedule sends, for every group.
+    Reconcile,
 }
 
 impl ManualAction {
@@ -23,6 +26,7 @@ impl ManualAction {
             Self::Plan => "plan",
             Self::Snapshot => "snapshot",
             Self::SyncCheckerRanges => "sync-checker-ranges",
+            Self::Reconcile => "reconcile",
         }
     }
 }
@@ -34,6 +38,7 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
         Some("plan") => ManualAction::Plan,
         Some("snapshot") => ManualAction::Snapshot,
         Some("sync-checker-ranges") => ManualAction::SyncCheckerRanges,
+        Some("reconcile") => ManualAction::Reconcile,
         Some(other) => {
             return Err(EventError::new(
                 format!("action {other:?} is unknown"),

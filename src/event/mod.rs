@@ -12,7 +12,7 @@ mod manual;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use alarm::{AlarmChange, AlarmState, Channel};
+pub use alarm::{AlarmChange, AlarmState, Channel, incident_for};
 pub use manual::ManualAction;
 
 /// What asked the function to act.
@@ -55,7 +55,7 @@ impl EventError {
 const KNOWN_SHAPES: &str = "an SNS notification (Records[0].Sns.Message), a CloudWatch alarm \
 invoke (source \"aws.cloudwatch\" with alarmData), an EventBridge \"CloudWatch Alarm State \
 Change\" or \"Scheduled Event\", or a manual invoke {\"action\": \"failover\"|\"plan\"|\"snapshot\"|\
-\"sync-checker-ranges\", \"reason\": \"...\"}";
+\"sync-checker-ranges\"|\"reconcile\", \"reason\": \"...\"}";
 
 /// EventBridge's envelope `time` (RFC 3339); absent is allowed, malformed is not.
 fn scheduled_time(event: &Value) -> Result<Option<DateTime<Utc>>, EventError> {

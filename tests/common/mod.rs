@@ -93,6 +93,22 @@ impl Moto {
     pub fn route53(&self) -> aws_sdk_route53::Client {
         route53_at(&self.endpoint)
     }
+
+    /// CloudWatch in us-east-1, where Route 53's health-check metrics live.
+    pub fn cloudwatch_conf(&self) -> aws_sdk_cloudwatch::Config {
+        aws_sdk_cloudwatch::Config::builder()
+            .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudwatch::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build()
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::from_conf(self.cloudwatch_conf())
+    }
 }
 
 /// A Route 53 client for an endpoint (moto, or a stand-in for what moto lacks).

@@ -479,6 +479,7 @@ fn stop_step(failed: Option<&Instance>, failed_id: Option<&str>) -> PlannedStep 
     let decision = match (failed, failed_id) {
         (Some(f), _) if f.state.is_live() => Decision::Make(Change::Stop {
             instance: f.id.clone(),
+            force: false,
         }),
         (Some(f), _) => Decision::AlreadyDone(format!("{} is already {}", f.id, f.state.as_str())),
         (None, Some(id)) => Decision::AlreadyDone(format!("{id} no longer exists (terminated)")),

@@ -1,0 +1,335 @@
+//! Fencing: an appliance that was replaced must not run again.
+//!
+//! A replaced instance that comes back (its AZ recovers and the instance runs
+//! again, someone starts it, or its stop never took) is a second VPN gateway
+//! or NAT with the same configuration as the live one. The fence looks at the
+//! appliance's instances, follows the `ec2-failover:replaces` tags from each
+//! live instance back to what it replaced, and stops every live ancestor: with
+//! a plain stop first, and with `Force=true` once the instance has been
+//! `stopping` for longer than [`FORCE_AFTER`].
+//!
+//! It never stops the instance holding the floating IP: whatever the tags say,
+//! that is the appliance the users reach, and stopping it would make an outage.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::cloud::{Cloud, Instance, InstanceState, TAG_REPLACES};
+use crate::config::Settings;
+use crate::engine::{Change, Decision, Executor, PlannedStep, Step};
+use crate::error::FailoverError;
+use crate::lookup;
+use crate::report::{StepLog, StepStatus};
+
+/// How long a plain stop may take before it is forced: an orderly guest
+/// shutdown takes a minute or two; EC2 itself forces after about ten.
+pub const FORCE_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// What the fence sees: the appliance's instances in its VPC, and who holds
+/// the floating IP.
+#[derive(Debug, Clone)]
+pub struct Sight {
+    pub instances: Vec<Instance>,
+    pub holder: Option<String>,
+}
+
+/// Looks at the appliance's instances (in `vpc_id`, else the VPC named by
+/// `VPC_NAME`) and at the floating IP, in one round.
+pub async fn look<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    vpc_id: Option<&str>,
+) -> Result<Sight, FailoverError> {
+    let name = &settings.appliance.instance_name;
+    let vpc = async {
+        match vpc_id {
+            Some(id) => Ok(id.to_owned()),
+            None => lookup::vpc(cloud, &settings.appliance.vpc_name).await,
+        }
+    };
+    let instances = async {
+        cloud
+            .instances_named(name)
+            .await
+            .map_err(FailoverError::during(
+                Step::Fence,
+                format!("instances tagged Name={name}"),
+            ))
+    };
+    let holder = async {
+        let Some(ip) = settings.failover.floating_ip else {
+            return Ok::<_, FailoverError>(None);
+        };
+        let address = cloud.address(&ip.to_string()).await;
+        let address = address.map_err(FailoverError::during(Step::Fence, ip.to_string()))?;
+        Ok(address.and_then(|a| a.instance_id))
+    };
+    let (vpc, instances, holder) = tokio::join!(vpc, instances, holder);
+    Ok(Sight {
+        instances: lookup::in_vpc(instances?, &vpc?),
+        holder: holder?,
+    })
+}
+
+/// Decides, without calling AWS, which replaced instances to stop.
+pub fn plan(sight: &Sight, now: DateTime<Utc>) -> Vec<PlannedStep> {
+    let by_id: BTreeMap<&str, &Instance> =
+        sight.instances.iter().map(|i| (i.id.as_str(), i)).collect();
+    let mut fenced: BTreeMap<&str, PlannedStep> = BTreeMap::new();
+    for live in sight.instances.iter().filter(|i| i.state.is_live()) {
+        for old in ancestors(live, &by_id) {
+            if !fenced.contains_key(old.id.as_str()) {
+                let step = fence_one(old, live, sight.holder.as_deref(), now);
+                if let Some(step) = step {
+                    fenced.insert(old.id.as_str(), step);
+                }
+            }
+        }
+    }
+    if fenced.is_empty() {
+        return vec![PlannedStep::new(
+            Step::Fence,
+            Decision::AlreadyDone("no replaced instance is running".to_owned()),
+        )];
+    }
+    fenced.into_values().collect()
+}
+
+/// What `live` replaced, and what that replaced, as far as the tags and the
+/// look reach (bounded: a tag loop cannot run forever).
+fn ancestors<'a>(live: &'a Instance, by_id: &BTreeMap<&str, &'a Instance>) -> Vec<&'a Instance> {
+    let mut found = Vec::new();
+    let mut at = live;
+    while let Some(old) = at.tag(TAG_REPLACES).and_then(|id| by_id.get(id)) {
+        if old.id == live.id || found.iter().any(|f: &&Instance| f.id == old.id) {
+            break;
+        }
+        found.push(*old);
+        at = old;
+    }
+    found
+}
+
+/// The step for one replaced instance, or `None` when it is down already.
+fn fence_one(
+    old: &Instance,
+    live: &Instance,
+    holder: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<PlannedStep> {
+    let why = format!("{} replaced it", live.id);
+    let decision = match old.state {
+        _ if holder == Some(old.id.as_str()) => Decision::LeaveAlone(format!(
+            "{} holds the floating IP, so it is the appliance users reach, though {why}",
+            old.id
+        )),
+        InstanceState::Running => Decision::Make(Change::Stop {
+            instance: old.id.clone(),
+            force: false,
+        }),
+        InstanceState::Stopping if stopping_for(old, live, now) >= FORCE_AFTER => {
+            Decision::Make(Change::Stop {
+                instance: old.id.clone(),
+                force: true,
+            })
+        }
+        InstanceState::Stopping => Decision::LeaveAlone(format!(
+            "{} is stopping ({why}); forced if still stopping {} min after it was replaced or started",
+            old.id,
+            FORCE_AFTER.as_secs() / 60
+        )),
+        InstanceState::Pending => Decision::LeaveAlone(format!(
+            "{} is starting ({why}); the next run stops it once it runs",
+            old.id
+        )),
+        _ => return None,
+    };
+    Some(PlannedStep::on(Step::Fence, old.id.clone(), decision))
+}
+
+/// How long `old` has had to stop: since its replacement was launched or since
+/// it was last started, whichever is later (EC2 reports no stop time).
+fn stopping_for(old: &Instance, live: &Instance, now: DateTime<Utc>) -> Duration {
+    let since = [live.first_launch.or(live.launch_time), old.launch_time]
+        .into_iter()
+        .flatten()
+        .max();
+    since.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default())
+}
+
+/// Look, plan and carry out the fence, recording its steps in `log`.
+pub async fn run<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    vpc_id: Option<&str>,
+    now: DateTime<Utc>,
+    log: &mut StepLog,
+) -> Result<(), FailoverError> {
+    let t = Instant::now();
+    let sight = match look(cloud, settings, vpc_id).await {
+        Ok(sight) => sight,
+        Err(e) => {
+            log.record(Step::Fence, StepStatus::Failed, e.to_string(), t);
+            return Err(e);
+        }
+    };
+    exec.all(&plan(&sight, now), log).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Tag;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// An instance launched `minutes` ago, replacing `replaces` when given.
+    fn instance(id: &str, state: InstanceState, minutes: i64, replaces: Option<&str>) -> Instance {
+        let launched = now() - chrono::Duration::minutes(minutes);
+        let mut tags = vec![Tag::new("Name", "sophos")];
+        tags.extend(replaces.map(|r| Tag::new(TAG_REPLACES, r)));
+        Instance {
+            id: id.into(),
+            state,
+            availability_zone: "ap-northeast-1a".into(),
+            subnet_id: None,
+            vpc_id: Some("vpc-1".into()),
+            instance_type: "t3.small".into(),
+            image_id: None,
+            key_name: None,
+            iam_instance_profile_arn: None,
+            security_group_ids: Vec::new(),
+            network_interface_ids: Vec::new(),
+            private_ip: None,
+            public_ip: None,
+            source_dest_check: None,
+            launch_time: Some(launched),
+            first_launch: Some(launched),
+            state_reason: None,
+            tags,
+        }
+    }
+
+    fn decisions(instances: Vec<Instance>, holder: &str) -> Vec<(Option<String>, Decision)> {
+        let sight = Sight {
+            instances,
+            holder: Some(holder.to_owned()),
+        };
+        plan(&sight, now())
+            .into_iter()
+            .map(|s| (s.subject, s.decision))
+            .collect()
+    }
+
+    fn stop(id: &str, force: bool) -> Decision {
+        Decision::Make(Change::Stop {
+            instance: id.into(),
+            force,
+        })
+    }
+
+    use InstanceState::{Pending, Running, Stopped, Stopping, Terminated};
+
+    #[test]
+    fn a_replaced_instance_that_runs_again_is_stopped() {
+        let d = decisions(
+            vec![
+                instance("i-old", Running, 60 * 24, None),
+                instance("i-new", Running, 60, Some("i-old")),
+            ],
+            "i-new",
+        );
+        assert_eq!(d, [(Some("i-old".into()), stop("i-old", false))]);
+    }
+
+    #[test]
+    fn a_stop_that_does_not_take_is_forced_after_five_minutes() {
+        let young = decisions(
+            vec![
+                instance("i-old", Stopping, 60 * 24, None),
+                instance("i-new", Running, 2, Some("i-old")),
+            ],
+            "i-new",
+        );
+        assert!(
+            matches!(&young[0].1, Decision::LeaveAlone(n) if n.contains("forced")),
+            "{young:?}"
+        );
+        let old = decisions(
+            vec![
+                instance("i-old", Stopping, 60 * 24, None),
+                instance("i-new", Running, 6, Some("i-old")),
+            ],
+            "i-new",
+        );
+        assert_eq!(old, [(Some("i-old".into()), stop("i-old", true))]);
+        // Started again a minute ago by someone: the five minutes start then.
+        let restarted = decisions(
+            vec![
+                instance("i-old", Stopping, 1, None),
+                instance("i-new", Running, 60 * 24 * 30, Some("i-old")),
+            ],
+            "i-new",
+        );
+        assert!(
+            matches!(&restarted[0].1, Decision::LeaveAlone(_)),
+            "{restarted:?}"
+        );
+    }
+
+    #[test]
+    fn the_floating_ips_holder_is_never_stopped_and_nothing_without_a_live_replacement() {
+        let d = decisions(
+            vec![
+                instance("i-old", Running, 60 * 24, None),
+                instance("i-new", Running, 60, Some("i-old")),
+            ],
+            "i-old",
+        );
+        assert!(
+            matches!(&d[0].1, Decision::LeaveAlone(w) if w.contains("floating IP")),
+            "{d:?}"
+        );
+        for state in [Stopped, Terminated, Stopping] {
+            let d = decisions(
+                vec![
+                    instance("i-old", Running, 60 * 24, None),
+                    instance("i-new", state, 60, Some("i-old")),
+                ],
+                "i-old",
+            );
+            assert!(
+                matches!(&d[..], [(None, Decision::AlreadyDone(_))]),
+                "{state:?}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_live_ancestor_is_fenced_and_a_tag_loop_ends() {
+        let d = decisions(
+            vec![
+                instance("i-a", Running, 300, None),
+                instance("i-b", Stopped, 200, Some("i-a")),
+                instance("i-c", Pending, 1, Some("i-b")),
+            ],
+            "i-c",
+        );
+        assert_eq!(d, [(Some("i-a".into()), stop("i-a", false))]);
+        let looped = decisions(
+            vec![
+                instance("i-a", Running, 300, Some("i-b")),
+                instance("i-b", Running, 200, Some("i-a")),
+            ],
+            "i-b",
+        );
+        assert_eq!(looped.len(), 2, "{looped:?}");
+    }
+}

@@ -1,0 +1,282 @@
+//! `reconcile`: level-triggered follow-through, on a clock.
+//!
+//! A CloudWatch alarm acts on a state *transition*: it notifies once, and
+//! Lambda retries an asynchronous event twice within about three minutes. A
+//! throttling storm or a bad minute in the other AZ outlasts that, and then
+//! nobody tries again while the appliance stays down. The reconcile reads the
+//! alarm's state instead: while it says `ALARM`, the failover runs under the
+//! very incident the alarm's own event names (the alarm ARN and the time its
+//! state changed), so a reconcile and a late delivery are one incident and
+//! never two replacements; cooldown, flap guard and Route 53's confirmation
+//! apply as for the event. Then the fence stops any replaced instance that
+//! runs again.
+
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::cloud::{Alarm, AlarmQuery, Cloud};
+use crate::config::Settings;
+use crate::engine::{Executor, Step};
+use crate::error::FailoverError;
+use crate::event::incident_for;
+use crate::jobs::failover::{self, FailoverRequest};
+use crate::jobs::fence;
+use crate::report::{Outcome, Report, StepLog, StepStatus};
+
+#[derive(Debug, Clone)]
+pub struct ReconcileRequest {
+    /// This run's own incident (its request id), for when the alarm names none.
+    pub incident: String,
+    pub dry_run: bool,
+    pub deadline: Option<Instant>,
+    pub now: DateTime<Utc>,
+}
+
+/// Which alarm watches the appliance, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch<'a> {
+    /// `ALARM_NAME`.
+    Named(&'a str),
+    /// The alarm(s) on `HEALTH_CHECK_ID`'s `HealthCheckStatus` metric.
+    HealthCheck(&'a str),
+}
+
+/// What the alarm asks of the appliance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The alarm is `ALARM`: fail over under this incident.
+    Failover { incident: String, reason: String },
+    /// Nothing to do; why.
+    Nothing(String),
+}
+
+/// The configured alarm, if any: `ALARM_NAME` first, else the health check.
+pub fn watch(settings: &Settings) -> Option<Watch<'_>> {
+    let appliance = &settings.appliance;
+    match (&appliance.alarm_name, &appliance.health_check_id) {
+        (Some(name), _) => Some(Watch::Named(name)),
+        (None, Some(id)) => Some(Watch::HealthCheck(id)),
+        (None, None) => None,
+    }
+}
+
+/// Decides, without calling AWS, what the alarm(s) found for `watch` ask.
+pub fn decide(watch: Option<Watch<'_>>, alarms: &[Alarm]) -> Verdict {
+    let Some(watch) = watch else {
+        return Verdict::Nothing(
+            "no alarm to look at: set ALARM_NAME (alarm_name in a group) or HEALTH_CHECK_ID"
+                .to_owned(),
+        );
+    };
+    let firing = alarms
+        .iter()
+        .filter(|a| a.state == "ALARM")
+        .max_by_key(|a| changed_at(a));
+    match (firing, alarms.first()) {
+        (Some(alarm), _) => match changed_at(alarm) {
+            Some(at) => Verdict::Failover {
+                incident: incident_for(&alarm.arn, at),
+                reason: format!(
+                    "alarm {} is ALARM since {} (found by a reconcile): {}",
+                    alarm.name,
+                    at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    alarm.reason.as_deref().unwrap_or("no reason given")
+                ),
+            },
+            None => Verdict::Nothing(format!(
+                "alarm {} is ALARM, but CloudWatch gives no time of the change to name its incident by",
+                alarm.name
+            )),
+        },
+        (None, Some(alarm)) => Verdict::Nothing(format!(
+            "alarm {} is {}{}; only ALARM calls for a failover",
+            alarm.name,
+            alarm.state,
+            changed_at(alarm)
+                .map(|t| format!(" since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+                .unwrap_or_default()
+        )),
+        (None, None) => Verdict::Nothing(match watch {
+            Watch::Named(name) => format!("no alarm is named {name} (ALARM_NAME) in ALARM_REGION"),
+            Watch::HealthCheck(id) => format!(
+                "no alarm in ALARM_REGION watches health check {id} (HEALTH_CHECK_ID); set ALARM_NAME"
+            ),
+        }),
+    }
+}
+
+/// When the alarm's state last changed: `StateTransitionedTimestamp`, else
+/// `StateUpdatedTimestamp` (all some regions' older alarms, and moto, report).
+fn changed_at(alarm: &Alarm) -> Option<DateTime<Utc>> {
+    alarm.transitioned_at.or(alarm.updated_at)
+}
+
+/// Looks at the alarm, fails over while it says `ALARM`, then fences.
+pub async fn run<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    req: &ReconcileRequest,
+) -> Result<Report, FailoverError> {
+    let mut log = StepLog::new();
+    let verdict = look(cloud, settings, &mut log).await?;
+    let mut report = match verdict {
+        Verdict::Failover { incident, reason } => {
+            let failover = FailoverRequest {
+                incident,
+                reason,
+                dry_run: req.dry_run,
+                deadline: req.deadline,
+                now: req.now,
+                confirm_with: settings.appliance.health_check_id.clone(),
+            };
+            let report = failover::run(cloud, exec, settings, &failover).await?;
+            let mut steps = log.into_records();
+            steps.extend(report.steps);
+            Report { steps, ..report }
+        }
+        Verdict::Nothing(why) => {
+            let mut report = Report::ignored(req.incident.clone(), why);
+            report.steps = log.into_records();
+            report
+        }
+    };
+    fence_after(cloud, exec, settings, req.now, &mut report).await?;
+    Ok(report)
+}
+
+/// Looks at the configured alarm and records what it says.
+async fn look<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    log: &mut StepLog,
+) -> Result<Verdict, FailoverError> {
+    let t = Instant::now();
+    let watch = watch(settings);
+    let alarms = match watch {
+        None => Vec::new(),
+        Some(w) => {
+            let (query, what) = match w {
+                Watch::Named(name) => (AlarmQuery::Named(name), format!("alarm {name}")),
+                Watch::HealthCheck(id) => (
+                    AlarmQuery::ForHealthCheck(id),
+                    format!("alarms on health check {id}"),
+                ),
+            };
+            let found = cloud.alarms(query).await;
+            found.map_err(|e| {
+                let e = FailoverError::during(Step::Alarm, what)(e);
+                log.record(Step::Alarm, StepStatus::Failed, e.to_string(), t);
+                e
+            })?
+        }
+    };
+    let verdict = decide(watch, &alarms);
+    let detail = match &verdict {
+        Verdict::Failover { reason, .. } => reason.clone(),
+        Verdict::Nothing(why) => why.clone(),
+    };
+    log.record(Step::Alarm, StepStatus::Done, detail, t);
+    Ok(verdict)
+}
+
+/// Runs the fence and adds its steps to `report`; a fence that stopped
+/// something while nothing else changed makes the outcome `fenced`.
+pub async fn fence_after<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Result<(), FailoverError> {
+    let mut log = StepLog::new();
+    let fenced = fence::run(cloud, exec, settings, None, now, &mut log).await;
+    let acted = log
+        .records()
+        .iter()
+        .any(|r| r.kind.is_change() && matches!(r.status, StepStatus::Done | StepStatus::Planned));
+    report.steps.extend(log.into_records());
+    fenced?;
+    if acted
+        && matches!(
+            report.outcome,
+            Outcome::Ignored | Outcome::AlreadyFailedOver
+        )
+    {
+        report.outcome = exec.outcome(Outcome::Fenced);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn alarm(name: &str, state: &str, transitioned: Option<&str>, updated: &str) -> Alarm {
+        Alarm {
+            name: name.into(),
+            arn: format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
+            state: state.into(),
+            reason: Some("Threshold Crossed".into()),
+            transitioned_at: transitioned.map(at),
+            updated_at: Some(at(updated)),
+            health_check_id: Some("hc-1".into()),
+        }
+    }
+
+    #[test]
+    fn an_alarm_in_alarm_fails_over_under_the_incident_its_event_names() {
+        let a = alarm(
+            "sophos-health",
+            "ALARM",
+            Some("2026-11-21T09:00:00.123Z"),
+            "2026-11-21T09:04:00Z",
+        );
+        let Verdict::Failover { incident, reason } = decide(
+            Some(Watch::Named("sophos-health")),
+            std::slice::from_ref(&a),
+        ) else {
+            panic!("ALARM fails over");
+        };
+        // The SNS event of that transition carries the transition time.
+        assert_eq!(
+            incident,
+            incident_for(&a.arn, at("2026-11-21T09:00:00.123Z"))
+        );
+        assert!(reason.contains("sophos-health"), "{reason}");
+        // Without StateTransitionedTimestamp, StateUpdatedTimestamp names it.
+        let moto = alarm("sophos-health", "ALARM", None, "2026-11-21T09:04:00Z");
+        assert!(matches!(
+            decide(Some(Watch::HealthCheck("hc-1")), std::slice::from_ref(&moto)),
+            Verdict::Failover { incident, .. } if incident == incident_for(&moto.arn, at("2026-11-21T09:04:00Z"))
+        ));
+    }
+
+    #[test]
+    fn ok_missing_or_unconfigured_alarms_change_nothing_and_say_why() {
+        let said = |w, alarms: &[Alarm]| match decide(w, alarms) {
+            Verdict::Nothing(why) => why,
+            v => panic!("{v:?}"),
+        };
+        let ok = alarm("sophos-health", "OK", None, "2026-11-21T09:04:00Z");
+        assert!(said(Some(Watch::Named("sophos-health")), &[ok]).contains("is OK since"));
+        assert!(said(Some(Watch::Named("sophos-health")), &[]).contains("no alarm is named"));
+        assert!(said(Some(Watch::HealthCheck("hc-1")), &[]).contains("hc-1"));
+        assert!(said(None, &[]).contains("ALARM_NAME"));
+    }
+
+    #[test]
+    fn of_several_alarms_on_a_health_check_the_one_in_alarm_counts() {
+        let ok = alarm("a-ok", "OK", None, "2026-11-21T09:10:00Z");
+        let firing = alarm("b-firing", "ALARM", None, "2026-11-21T09:00:00Z");
+        assert!(matches!(
+            decide(Some(Watch::HealthCheck("hc-1")), &[ok, firing.clone()]),
+            Verdict::Failover { incident, .. } if incident == incident_for(&firing.arn, at("2026-11-21T09:00:00Z"))
+        ));
+    }
+}
