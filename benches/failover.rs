@@ -20,17 +20,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{InstanceType, ResourceType, Tag, TagSpecification};
-use common::{Moto, World, build_world, sample, settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use common::runtime_api::{Function, RuntimeApi};
+use common::{Moto, build_world, sample};
 
 const COLD_STARTS: usize = 15;
 const FAILOVERS_PER_SIZE: usize = 5;
@@ -41,159 +36,12 @@ const BUDGET_RSS_MB: f64 = 30.0;
 const BUDGET_CALLS: u64 = 20;
 const BUDGET_BYTES_RATIO: f64 = 1.5;
 
-/// What the emulator saw of one function process.
-#[derive(Debug, Default)]
-struct Timeline {
-    first_next: Option<Instant>,
-    response: Option<(Instant, String)>,
-}
-
-/// A minimal Lambda Runtime API: hands out queued events on `/next` and
-/// records when the function asked and answered.
-struct RuntimeApi {
-    addr: String,
-    events: mpsc::UnboundedSender<(String, oneshot::Sender<()>)>,
-    timeline: Arc<Mutex<Timeline>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if stream.read(&mut byte).await.ok()? == 0 {
-            return None;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).await.ok()?;
-    let request_line = head.lines().next().unwrap_or_default().to_owned();
-    Some((request_line, String::from_utf8_lossy(&body).to_string()))
-}
-
-async fn respond(stream: &mut TcpStream, status: &str, headers: &str, body: &str) {
-    let msg = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(msg.as_bytes()).await;
-}
-
-impl RuntimeApi {
-    async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (tx, rx) = mpsc::unbounded_channel::<(String, oneshot::Sender<()>)>();
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let timeline = Arc::new(Mutex::new(Timeline::default()));
-        let tl = timeline.clone();
-        let task = tokio::spawn(async move {
-            let mut seq = 0u64;
-            let pending: Arc<Mutex<Option<oneshot::Sender<()>>>> = Arc::default();
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (rx, tl, pending) = (rx.clone(), tl.clone(), pending.clone());
-                seq += 1;
-                let conn = seq;
-                tokio::spawn(async move {
-                    while let Some((line, body)) = read_request(&mut stream).await {
-                        if line.starts_with("GET /2018-06-01/runtime/invocation/next") {
-                            tl.lock()
-                                .unwrap()
-                                .first_next
-                                .get_or_insert_with(Instant::now);
-                            let Some((event, done)) = rx.lock().await.recv().await else {
-                                return;
-                            };
-                            *pending.lock().unwrap() = Some(done);
-                            let deadline = chrono::Utc::now().timestamp_millis() + 600_000;
-                            let headers = format!(
-                                "Lambda-Runtime-Aws-Request-Id: bench-{conn}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:ap-northeast-1:123456789012:function:ec2-failover\r\n"
-                            );
-                            respond(&mut stream, "200 OK", &headers, &event).await;
-                        } else if line.starts_with("POST /2018-06-01/runtime/invocation/") {
-                            tl.lock().unwrap().response = Some((Instant::now(), body));
-                            respond(&mut stream, "202 Accepted", "", "{}").await;
-                            if let Some(done) = pending.lock().unwrap().take() {
-                                let _ = done.send(());
-                            }
-                        } else {
-                            respond(&mut stream, "202 Accepted", "", "{}").await;
-                        }
-                    }
-                });
-            }
-        });
-        RuntimeApi {
-            addr,
-            events: tx,
-            timeline,
-            task,
-        }
-    }
-}
-
 fn binary() -> PathBuf {
     std::env::var_os("BENCH_BINARY")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/ec2-failover")
         })
-}
-
-/// Starts the function under the emulator; stdout lines are collected.
-fn spawn(
-    api: &RuntimeApi,
-    moto: &Moto,
-    env: &[(String, String)],
-) -> (Child, Arc<Mutex<Vec<String>>>) {
-    let mut cmd = Command::new(binary());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "ec2-failover")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "cannot start {}: {e} (run `make bench`, which builds it)",
-            binary().display()
-        )
-    });
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let out = child.stdout.take().unwrap();
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    (child, lines)
 }
 
 fn peak_rss_kb(pid: u32) -> Option<u64> {
@@ -205,18 +53,6 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-fn env_of(w: &World) -> Vec<(String, String)> {
-    let s = settings(w, &[]);
-    vec![
-        ("INSTANCE_NAME".into(), s.appliance.instance_name),
-        ("AMI_NAME".into(), s.appliance.ami_name),
-        ("VPC_NAME".into(), s.appliance.vpc_name),
-        ("SUBNET_NAME".into(), s.failover.subnet_name),
-        ("ROUTE_CIDRS".into(), common::VPN_CIDR.into()),
-        ("FLOATING_IP".into(), w.floating_ip.clone()),
-    ]
 }
 
 /// Adds `n` instances that have nothing to do with the appliance, in a VPC of
@@ -271,32 +107,18 @@ async fn one_failover(unrelated: usize) -> FailoverRun {
     // The world already holds two unrelated instances (web, a sophos in another VPC).
     add_unrelated_instances(&ec2, unrelated.saturating_sub(1)).await;
     let api = RuntimeApi::start().await;
-    let (mut child, lines) = spawn(&api, &moto, &env_of(&w));
-    let (done_tx, done_rx) = oneshot::channel();
-    let event = sample("sns-alarm.json").to_string();
-    // Wait until the function asks for work, then time the invocation.
-    while api.timeline.lock().unwrap().first_next.is_none() {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let sent = Instant::now();
-    api.events.send((event, done_tx)).unwrap();
-    tokio::time::timeout(Duration::from_secs(120), done_rx)
-        .await
-        .expect("the function answers within 2 minutes")
-        .unwrap();
-    let (answered, body) = api.timeline.lock().unwrap().response.clone().unwrap();
-    let rss_kb = peak_rss_kb(child.id()).unwrap_or(0);
+    let function = Function::spawn(&binary(), &api, &moto.endpoint, &common::env_of(&w, &[]));
+    let (sent, answer) = api.invoke(&sample("sns-alarm.json").to_string()).await;
+    let rss_kb = peak_rss_kb(function.child.id()).unwrap_or(0);
     // The EMF line is printed right before the answer; give the pipe a moment.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let emf = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v.get("_aws").is_some())
+    let emf = function
+        .emf_lines()
+        .into_iter()
+        .next()
         .expect("the function prints an EMF line");
+    drop(function);
+    let (answered, body) = (answer.at, answer.body);
     let outcome = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["outcome"].as_str().map(str::to_owned))
@@ -313,18 +135,9 @@ async fn one_failover(unrelated: usize) -> FailoverRun {
 async fn cold_start_ms(moto: &Moto, env: &[(String, String)]) -> f64 {
     let api = RuntimeApi::start().await;
     let started = Instant::now();
-    let (mut child, _) = spawn(&api, moto, env);
-    let ready = loop {
-        if let Some(t) = api.timeline.lock().unwrap().first_next {
-            break t;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            panic!("the function did not ask for an event within 30s");
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    let function = Function::spawn(&binary(), &api, &moto.endpoint, env);
+    let ready = api.ready().await;
+    drop(function);
     (ready - started).as_secs_f64() * 1000.0
 }
 
@@ -389,7 +202,7 @@ async fn main() {
     // Cold start: settings and clients only, no AWS call before the first event.
     let moto = Moto::start();
     let w = build_world(&moto.ec2()).await;
-    let env = env_of(&w);
+    let env = common::env_of(&w, &[]);
     let mut cold = Vec::new();
     for _ in 0..COLD_STARTS {
         cold.push(cold_start_ms(&moto, &env).await);

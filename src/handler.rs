@@ -360,5 +360,9 @@ mod tests {
             job("manual-sync-checker-ranges.json", &s),
             Job::SyncCheckerRanges(r) if r.incident == "req-1"
         ));
+        assert!(matches!(
+            job("manual-reconcile.json", &settings(&[("DRY_RUN", "true")])),
+            Job::Reconcile(r) if r.incident == "req-1" && r.dry_run
+        ));
     }
 }

@@ -136,6 +136,7 @@ const SAMPLES: &[&str] = &[
     "manual-snapshot.json",
     "scheduled-snapshot.json",
     "manual-sync-checker-ranges.json",
+    "manual-reconcile.json",
     "ip-space-changed.json",
 ];
 

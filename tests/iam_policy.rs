@@ -13,10 +13,14 @@ use serde_yaml::Value;
 const SDK_ADAPTER: &str = "src/cloud/sdk.rs";
 
 /// Fields of `SdkCloud` holding an SDK client, and the IAM service prefix of each.
-const CLIENTS: &[(&str, &str)] = &[("client", "ec2"), ("route53", "route53")];
+const CLIENTS: &[(&str, &str)] = &[
+    ("client", "ec2"),
+    ("route53", "route53"),
+    ("cloudwatch", "cloudwatch"),
+];
 
-/// Methods of an SDK client that are not API operations.
-const NOT_OPERATIONS: &[&str] = &["clone", "config"];
+/// Methods of an SDK client (or its configuration) that are not API operations.
+const NOT_OPERATIONS: &[&str] = &["clone", "config", "to_builder"];
 
 /// Permissions AWS checks for a call beyond the call's own action. Each is granted
 /// only while the operation that needs it is called, and the reason is checked in
@@ -81,15 +85,24 @@ fn squeezed(source: &str) -> String {
         .collect()
 }
 
-/// Every `.<client>.<operation>(` of the source, as IAM actions, with the number
-/// of call sites found.
+/// Every `<client>.<operation>(` of the source (`self.client.…`, or a client
+/// bound to that name), as IAM actions, with the number of call sites found.
 fn derive_operations(source: &str) -> (BTreeSet<String>, usize) {
     let code = squeezed(source);
     let mut actions = BTreeSet::new();
     let mut sites = 0;
     for (field, service) in CLIENTS {
-        let needle = format!(".{field}.");
-        for (at, _) in code.match_indices(&needle) {
+        let needle = format!("{field}.");
+        let whole_word = |at: usize| {
+            code[..at]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+        };
+        for (at, _) in code
+            .match_indices(&needle)
+            .filter(|(at, _)| whole_word(*at))
+        {
             let rest = &code[at + needle.len()..];
             let name: String = rest
                 .chars()
@@ -328,10 +341,12 @@ fn policy_has_no_wildcard_actions_and_scopes_mutations() {
                 st.sid
             );
             // Resource "*" only where the action supports no resource-level
-            // permissions: the read-only EC2 Describe* calls.
+            // permissions: the read-only EC2 Describe* calls and CloudWatch's
+            // DescribeAlarmsForMetric (Service Authorization Reference).
             if st.any_resource {
                 assert!(
-                    service == "ec2" && name.starts_with("Describe"),
+                    (service == "ec2" && name.starts_with("Describe"))
+                        || action == "cloudwatch:DescribeAlarmsForMetric",
                     "statement {}: {action} is granted on Resource \"*\"; scope it to ARNs",
                     st.sid
                 );

@@ -202,3 +202,205 @@ async fn without_an_alarm_to_look_at_a_reconcile_says_what_to_configure() {
         "{e}"
     );
 }
+
+// ----- through the real binary, against moto ------------------------------------
+
+mod binary {
+    use super::*;
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
+    use common::ec2_like::Ec2Like;
+    use common::runtime_api::{Function, RuntimeApi};
+    use common::{Moto, World, build_world, env_of, snapshot};
+
+    const HEALTH_CHECK: &str = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11";
+
+    /// The alarm on the health check's metric, as the template makes it.
+    async fn put_alarm(moto: &Moto) {
+        moto.cloudwatch()
+            .put_metric_alarm()
+            .alarm_name(ALARM)
+            .namespace("AWS/Route53")
+            .metric_name("HealthCheckStatus")
+            .dimensions(
+                Dimension::builder()
+                    .name("HealthCheckId")
+                    .value(HEALTH_CHECK)
+                    .build(),
+            )
+            .statistic(Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn set_state(moto: &Moto, state: StateValue) {
+        moto.cloudwatch()
+            .set_alarm_state()
+            .alarm_name(ALARM)
+            .state_value(state)
+            .state_reason("Threshold Crossed: 1 datapoint [0.0] was less than 1.0")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// The SNS notification CloudWatch sent for the alarm's current state.
+    async fn sns_event(moto: &Moto) -> String {
+        let out = moto
+            .cloudwatch()
+            .describe_alarms()
+            .alarm_names(ALARM)
+            .send()
+            .await
+            .unwrap();
+        let alarm = &out.metric_alarms()[0];
+        let changed = alarm
+            .state_transitioned_timestamp()
+            .or(alarm.state_updated_timestamp())
+            .expect("a state time");
+        let changed = DateTime::<Utc>::from_timestamp(changed.secs(), changed.subsec_nanos())
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+            .to_string();
+        let mut event = sample("sns-alarm.json");
+        let text = event["Records"][0]["Sns"]["Message"].as_str().unwrap();
+        let mut message: Value = serde_json::from_str(text).unwrap();
+        message["AlarmArn"] = json!(alarm.alarm_arn().unwrap());
+        message["StateChangeTime"] = json!(changed);
+        event["Records"][0]["Sns"]["Message"] = json!(message.to_string());
+        event.to_string()
+    }
+
+    struct Deployment {
+        moto: Moto,
+        w: World,
+        layer: Ec2Like,
+        api: RuntimeApi,
+        function: Function,
+    }
+
+    /// moto with the seed world and the alarm in ALARM, the EC2-like layer in
+    /// front (refusing RunInstances until healed), and the function watching
+    /// the alarm by name.
+    async fn deploy(extra: &[(&str, &str)]) -> Deployment {
+        let moto = Moto::start();
+        let w = build_world(&moto.ec2()).await;
+        put_alarm(&moto).await;
+        set_state(&moto, StateValue::Alarm).await;
+        let layer = Ec2Like::builder()
+            .client_tokens()
+            .refuse("RunInstances")
+            .start(&moto.endpoint)
+            .await;
+        let mut settings = vec![("ALARM_NAME", ALARM)];
+        settings.extend_from_slice(extra);
+        let api = RuntimeApi::start().await;
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
+        let function = Function::spawn(binary, &api, &layer.endpoint, &env_of(&w, &settings));
+        Deployment {
+            moto,
+            w,
+            layer,
+            api,
+            function,
+        }
+    }
+
+    impl Deployment {
+        async fn invoke(&self, event: &str) -> common::runtime_api::Answer {
+            self.api.invoke(event).await.1
+        }
+
+        async fn reconcile(&self) -> Value {
+            let answer = self.invoke(&reconcile().to_string()).await;
+            assert!(answer.ok, "{}", answer.body);
+            answer.json()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reconcile_schedule_finishes_the_failover_fences_and_otherwise_holds_still() {
+        let d = deploy(&[]).await;
+        let ec2 = d.moto.ec2();
+        let event = sns_event(&d.moto).await;
+        for delivery in 1..=3 {
+            let answer = d.invoke(&event).await;
+            assert!(!answer.ok, "delivery {delivery}: {}", answer.body);
+        }
+        assert_eq!(
+            common::address_owner(&ec2, &d.w.floating_ip).await,
+            Some(d.w.sophos.clone())
+        );
+        d.layer.heal();
+
+        let first = d.reconcile().await;
+        assert_eq!(first["outcome"], "failed_over", "{first:#}");
+        let replacement = common::assert_failed_over_once(&ec2, &d.w).await;
+        let launches = d.layer.count("RunInstances", "OK");
+        // A reconcile's EMF line counts the failover it finished.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let emf = d.function.emf_lines();
+        assert_eq!(emf.len(), 4, "one EMF line per invocation");
+        assert_eq!(emf[3]["Failovers"], 1, "{:#}", emf[3]);
+
+        let before = snapshot(&ec2).await;
+        let second = d.reconcile().await;
+        assert_eq!(second["outcome"], "already_failed_over", "{second:#}");
+        assert_eq!(second["incident"], first["incident"]);
+        let late = d.invoke(&event).await;
+        assert_eq!(
+            late.json()["outcome"],
+            "already_failed_over",
+            "{}",
+            late.body
+        );
+        assert_eq!(
+            late.json()["incident"],
+            first["incident"],
+            "the event and the reconcile name one incident"
+        );
+        set_state(&d.moto, StateValue::Ok).await;
+        let ok = d.reconcile().await;
+        assert_eq!(ok["outcome"], "ignored", "{ok:#}");
+        assert_eq!(snapshot(&ec2).await, before, "nothing changed");
+        assert_eq!(
+            d.layer.count("RunInstances", "OK"),
+            launches,
+            "no second launch"
+        );
+
+        // The old appliance runs again, behind the function's back.
+        ec2.start_instances()
+            .instance_ids(&d.w.sophos)
+            .send()
+            .await
+            .unwrap();
+        let fenced = d.reconcile().await;
+        assert_eq!(fenced["outcome"], "fenced", "{fenced:#}");
+        let old = common::describe(&ec2, &d.w.sophos).await;
+        assert_eq!(
+            old.state().and_then(|s| s.name()).map(|n| n.as_str()),
+            Some("stopped")
+        );
+        assert_eq!(
+            common::address_owner(&ec2, &d.w.floating_ip).await,
+            Some(replacement)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reconcile_plans_the_failover_and_changes_nothing() {
+        let d = deploy(&[("DRY_RUN", "true")]).await;
+        d.layer.heal();
+        let ec2 = d.moto.ec2();
+        let before = snapshot(&ec2).await;
+        let planned = d.reconcile().await;
+        assert_eq!(planned["outcome"], "planned", "{planned:#}");
+        assert_eq!(snapshot(&ec2).await, before);
+        assert_eq!(d.layer.count("RunInstances", "OK"), 0);
+    }
+}

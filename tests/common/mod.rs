@@ -6,6 +6,7 @@
 pub mod ec2_like;
 pub mod memory_world;
 pub mod route53_standin;
+pub mod runtime_api;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -421,6 +422,14 @@ pub async fn build_world_in(ec2: &Client, region: &str) -> World {
 
 /// The function's settings for the seed world, as the environment would give them.
 pub fn settings(world: &World, extra: &[(&str, &str)]) -> Settings {
+    let env = env_of(world, extra);
+    Settings::from_lookup(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
+        .expect("valid test settings")
+}
+
+/// The seed world's configuration as environment variables, `extra` added or
+/// replacing: what the tests' settings and the real binary are given.
+pub fn env_of(world: &World, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("INSTANCE_NAME".into(), "sophos".into()),
         ("AMI_NAME".into(), "sophos".into()),
@@ -433,8 +442,7 @@ pub fn settings(world: &World, extra: &[(&str, &str)]) -> Settings {
         env.retain(|(key, _)| key != k);
         env.push(((*k).to_owned(), (*v).to_owned()));
     }
-    Settings::from_lookup(|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
-        .expect("valid test settings")
+    env
 }
 
 pub fn app(moto: &Moto, settings: Settings) -> App<SdkCloud> {
