@@ -404,3 +404,43 @@ mod binary {
         assert_eq!(d.layer.count("RunInstances", "OK"), 0);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_without_a_group_follows_every_groups_alarm() {
+    let t = two_groups();
+    // tokyo-vpn is watched through its health check's metric, prod-nat by name.
+    t.w.cloud.set_alarm(Alarm {
+        health_check_id: Some(HEALTH_CHECK.into()),
+        ..sophos_alarm("OK")
+    });
+    t.w.cloud.set_alarm(Alarm {
+        name: "nat-health".into(),
+        arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:nat-health".into(),
+        ..sophos_alarm("ALARM")
+    });
+    let r = ec2_failover::handle(&t.fleet, &reconcile(), &common::invocation("tick-1"))
+        .await
+        .unwrap();
+    let ec2_failover::Response::PerGroup(per) = r else {
+        panic!("one report per group: {r:?}");
+    };
+    let outcome = |group: &str| {
+        let g = per.groups.iter().find(|g| g.group == group).unwrap();
+        let report = g.report.as_ref().unwrap_or_else(|| panic!("{g:?}"));
+        (report.outcome, report.reason.clone())
+    };
+    let (vpn, why) = outcome("tokyo-vpn");
+    assert_eq!(vpn, Outcome::Ignored, "{why}");
+    assert!(why.contains("is OK"), "{why}");
+    assert_eq!(outcome("prod-nat").0, Outcome::FailedOver);
+    let view = t.w.cloud.view();
+    assert_ne!(
+        view.address_owner(&t.nat.floating_ip),
+        Some(t.nat.instance.as_str()),
+        "the NAT's floating IP moved"
+    );
+    assert_eq!(
+        view.address_owner(&t.w.floating_ip),
+        Some(t.w.sophos.as_str())
+    );
+}
