@@ -187,26 +187,12 @@ async fn a_hung_stop_does_not_delay_the_move() {
 /// The replacement is unknown to every call, describes included, for 3 s.
 #[tokio::test]
 async fn a_replacement_unknown_for_a_while_fails_over_in_one_invocation() {
-    within(async {
-        let r = rig(Ec2Like::builder()
+    fails_over_meeting_unknown_ids(
+        Ec2Like::builder()
             .client_tokens()
-            .unknown_for(Duration::from_secs(3)))
-        .await;
-        let report = handle(&r.app(&[]), &alarm(), &invocation("req-1"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", calls(&r.layer)));
-        assert_eq!(report.outcome, Outcome::FailedOver, "{report:#?}");
-        let new = assert_failed_over_once(&r.ec2, &r.w).await;
-        assert_eq!(report.new_instance.as_deref(), Some(new.as_str()));
-        assert!(
-            r.layer
-                .log()
-                .iter()
-                .any(|e| e.result == "InvalidInstanceID.NotFound"),
-            "the layer never hid the replacement: the scenario did not happen\n{}",
-            calls(&r.layer)
-        );
-    })
+            .unknown_for(Duration::from_secs(3)),
+        "the layer never hid the replacement",
+    )
     .await
 }
 
@@ -215,12 +201,22 @@ async fn a_replacement_unknown_for_a_while_fails_over_in_one_invocation() {
 /// 3 s: EC2's endpoints converge separately.
 #[tokio::test]
 async fn a_replacement_seen_running_but_unknown_to_other_calls_fails_over() {
-    within(async {
-        let r = rig(Ec2Like::builder()
+    fails_over_meeting_unknown_ids(
+        Ec2Like::builder()
             .client_tokens()
             .unknown_for(Duration::from_secs(3))
-            .listed_after(Duration::ZERO))
-        .await;
+            .listed_after(Duration::ZERO),
+        "no call met the unknown replacement",
+    )
+    .await
+}
+
+/// One alarm, one invocation, behind a layer that answers
+/// `InvalidInstanceID.NotFound` for the new instance a while: `failed_over`,
+/// and the scenario must really have happened (`missed` says how it did not).
+async fn fails_over_meeting_unknown_ids(layer: Ec2LikeBuilder, missed: &str) {
+    within(async {
+        let r = rig(layer).await;
         let report = handle(&r.app(&[]), &alarm(), &invocation("req-1"))
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", calls(&r.layer)));
@@ -232,7 +228,7 @@ async fn a_replacement_seen_running_but_unknown_to_other_calls_fails_over() {
                 .log()
                 .iter()
                 .any(|e| e.result == "InvalidInstanceID.NotFound"),
-            "no call met the unknown replacement: the scenario did not happen\n{}",
+            "{missed}: the scenario did not happen\n{}",
             calls(&r.layer)
         );
     })

@@ -33,15 +33,6 @@ pub struct ReconcileRequest {
     pub now: DateTime<Utc>,
 }
 
-/// Which alarm watches the appliance, as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Watch<'a> {
-    /// `ALARM_NAME`.
-    Named(&'a str),
-    /// The alarm(s) on `HEALTH_CHECK_ID`'s `HealthCheckStatus` metric.
-    HealthCheck(&'a str),
-}
-
 /// What the alarm asks of the appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -51,18 +42,19 @@ pub enum Verdict {
     Nothing(String),
 }
 
-/// The configured alarm, if any: `ALARM_NAME` first, else the health check.
-pub fn watch(settings: &Settings) -> Option<Watch<'_>> {
+/// Which alarm watches the appliance: `ALARM_NAME`, else the alarm(s) on
+/// `HEALTH_CHECK_ID`'s metric; `None` when neither is configured.
+pub fn watch(settings: &Settings) -> Option<AlarmQuery<'_>> {
     let appliance = &settings.appliance;
     match (&appliance.alarm_name, &appliance.health_check_id) {
-        (Some(name), _) => Some(Watch::Named(name)),
-        (None, Some(id)) => Some(Watch::HealthCheck(id)),
+        (Some(name), _) => Some(AlarmQuery::Named(name)),
+        (None, Some(id)) => Some(AlarmQuery::ForHealthCheck(id)),
         (None, None) => None,
     }
 }
 
 /// Decides, without calling AWS, what the alarm(s) found for `watch` ask.
-pub fn decide(watch: Option<Watch<'_>>, alarms: &[Alarm]) -> Verdict {
+pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
     let Some(watch) = watch else {
         return Verdict::Nothing(
             "no alarm to look at: set ALARM_NAME (alarm_name in a group) or HEALTH_CHECK_ID"
@@ -98,8 +90,10 @@ pub fn decide(watch: Option<Watch<'_>>, alarms: &[Alarm]) -> Verdict {
                 .unwrap_or_default()
         )),
         (None, None) => Verdict::Nothing(match watch {
-            Watch::Named(name) => format!("no alarm is named {name} (ALARM_NAME) in ALARM_REGION"),
-            Watch::HealthCheck(id) => format!(
+            AlarmQuery::Named(name) => {
+                format!("no alarm is named {name} (ALARM_NAME) in ALARM_REGION")
+            }
+            AlarmQuery::ForHealthCheck(id) => format!(
                 "no alarm in ALARM_REGION watches health check {id} (HEALTH_CHECK_ID); set ALARM_NAME"
             ),
         }),
@@ -156,13 +150,10 @@ async fn look<C: Cloud>(
     let watch = watch(settings);
     let alarms = match watch {
         None => Vec::new(),
-        Some(w) => {
-            let (query, what) = match w {
-                Watch::Named(name) => (AlarmQuery::Named(name), format!("alarm {name}")),
-                Watch::HealthCheck(id) => (
-                    AlarmQuery::ForHealthCheck(id),
-                    format!("alarms on health check {id}"),
-                ),
+        Some(query) => {
+            let what = match query {
+                AlarmQuery::Named(name) => format!("alarm {name}"),
+                AlarmQuery::ForHealthCheck(id) => format!("alarms on health check {id}"),
             };
             let found = cloud.alarms(query).await;
             found.map_err(|e| {
@@ -238,7 +229,7 @@ mod tests {
             "2026-11-21T09:04:00Z",
         );
         let Verdict::Failover { incident, reason } = decide(
-            Some(Watch::Named("sophos-health")),
+            Some(AlarmQuery::Named("sophos-health")),
             std::slice::from_ref(&a),
         ) else {
             panic!("ALARM fails over");
@@ -252,7 +243,7 @@ mod tests {
         // Without StateTransitionedTimestamp, StateUpdatedTimestamp names it.
         let moto = alarm("sophos-health", "ALARM", None, "2026-11-21T09:04:00Z");
         assert!(matches!(
-            decide(Some(Watch::HealthCheck("hc-1")), std::slice::from_ref(&moto)),
+            decide(Some(AlarmQuery::ForHealthCheck("hc-1")), std::slice::from_ref(&moto)),
             Verdict::Failover { incident, .. } if incident == incident_for(&moto.arn, at("2026-11-21T09:04:00Z"))
         ));
     }
@@ -264,9 +255,9 @@ mod tests {
             v => panic!("{v:?}"),
         };
         let ok = alarm("sophos-health", "OK", None, "2026-11-21T09:04:00Z");
-        assert!(said(Some(Watch::Named("sophos-health")), &[ok]).contains("is OK since"));
-        assert!(said(Some(Watch::Named("sophos-health")), &[]).contains("no alarm is named"));
-        assert!(said(Some(Watch::HealthCheck("hc-1")), &[]).contains("hc-1"));
+        assert!(said(Some(AlarmQuery::Named("sophos-health")), &[ok]).contains("is OK since"));
+        assert!(said(Some(AlarmQuery::Named("sophos-health")), &[]).contains("no alarm is named"));
+        assert!(said(Some(AlarmQuery::ForHealthCheck("hc-1")), &[]).contains("hc-1"));
         assert!(said(None, &[]).contains("ALARM_NAME"));
     }
 
@@ -275,7 +266,7 @@ mod tests {
         let ok = alarm("a-ok", "OK", None, "2026-11-21T09:10:00Z");
         let firing = alarm("b-firing", "ALARM", None, "2026-11-21T09:00:00Z");
         assert!(matches!(
-            decide(Some(Watch::HealthCheck("hc-1")), &[ok, firing.clone()]),
+            decide(Some(AlarmQuery::ForHealthCheck("hc-1")), &[ok, firing.clone()]),
             Verdict::Failover { incident, .. } if incident == incident_for(&firing.arn, at("2026-11-21T09:00:00Z"))
         ));
     }
