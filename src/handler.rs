@@ -139,9 +139,14 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
     // joins) are large, and the invocation should not carry them on its stack.
     match job {
         Job::Failover(req) => {
-            // Every failover ends with the fence, as every reconcile does.
+            // Every failover ends with the fence, as every reconcile does. A
+            // fence that fails does not undo the failover: its failed step is
+            // in the report, and the next reconcile fences again.
             let mut report = Box::pin(failover::run(cloud, &exec, settings, &req)).await?;
-            reconcile::fence_after(cloud, &exec, settings, req.now, &mut report).await?;
+            let fenced = reconcile::fence_after(cloud, &exec, settings, req.now, &mut report);
+            if let Err(e) = fenced.await {
+                tracing::warn!(error = %e, "the fence after the failover failed");
+            }
             Ok(report)
         }
         Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,

@@ -444,3 +444,36 @@ async fn a_reconcile_without_a_group_follows_every_groups_alarm() {
         Some(t.w.sophos.as_str())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_fence_that_fails_after_a_failover_leaves_the_failover_reported() {
+    // A clean failover's calls: the fence's look (VPC, instances, address) is
+    // the last three.
+    let clean = seed_world();
+    let counted = FaultyCloud::new(clean.cloud.clone());
+    invoke(
+        &single(counted.clone(), seed_settings(&clean, &[])),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    let before_fence = counted.calls().len() - 3;
+
+    let w = seed_world();
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailAfter {
+        n: before_fence,
+        code: "UnauthorizedOperation".into(),
+    });
+    let r = invoke(
+        &single(cloud, seed_settings(&w, &[])),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let fence = steps(&r, "fence");
+    assert_eq!(fence[0].status, StepStatus::Failed, "{r:#?}");
+    assert_failed_over_once(&w.view(), &w);
+}
