@@ -477,3 +477,40 @@ async fn a_fence_that_fails_after_a_failover_leaves_the_failover_reported() {
     assert_eq!(fence[0].status, StepStatus::Failed, "{r:#?}");
     assert_failed_over_once(&w.view(), &w);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_old_instance_that_still_carries_the_traffic_is_never_fenced() {
+    // A NAT-like appliance: routes, no floating IP. The failover dies right
+    // after RunInstances, before anything moved; the alarm then clears.
+    let (w, _) = world(0);
+    let settings = seed_settings(&w, &[("ALARM_NAME", ALARM), ("FLOATING_IP", "")]);
+    let crashing = FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation {
+        k: 1,
+        after_effect: true,
+    });
+    w.cloud.set_alarm(sophos_alarm("ALARM"));
+    invoke(
+        &single(crashing, settings.clone()),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap_err();
+    w.cloud.set_alarm(sophos_alarm("OK"));
+    let r = invoke(
+        &single(FaultyCloud::new(w.cloud.clone()), settings),
+        &reconcile(),
+        "tick-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Ignored, "{r:#?}");
+    let fence = steps(&r, "fence");
+    assert_eq!(fence[0].step, format!("fence {}", w.sophos), "{r:#?}");
+    assert_eq!(fence[0].status, StepStatus::Skipped, "{r:#?}");
+    assert!(fence[0].detail.contains("managed route"), "{r:#?}");
+    assert_eq!(
+        w.view().instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running)
+    );
+}

@@ -8,15 +8,17 @@
 //! a plain stop first, and with `Force=true` once the instance has been
 //! `stopping` for longer than [`FORCE_AFTER`].
 //!
-//! It never stops the instance holding the floating IP: whatever the tags say,
-//! that is the appliance the users reach, and stopping it would make an outage.
+//! It never stops the instance holding the floating IP, nor one a managed
+//! route (`ROUTE_CIDRS` in the `ROUTE_TABLE_NAME` tables) points at: whatever
+//! the tags say, that is the appliance the traffic reaches (a failover that
+//! crashed before moving it, say), and stopping it would make an outage.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{Cloud, Instance, InstanceState, TAG_REPLACES};
+use crate::cloud::{Cloud, Instance, InstanceState, RouteTarget, TAG_REPLACES};
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
@@ -27,12 +29,26 @@ use crate::report::{StepLog, StepStatus};
 /// shutdown takes a minute or two; EC2 itself forces after about ten.
 pub const FORCE_AFTER: Duration = Duration::from_secs(5 * 60);
 
-/// What the fence sees: the appliance's instances in its VPC, and who holds
-/// the floating IP.
+/// What the fence sees: the appliance's instances in its VPC, who holds the
+/// floating IP, and what the managed routes point at (instance or ENI ids).
 #[derive(Debug, Clone)]
 pub struct Sight {
     pub instances: Vec<Instance>,
     pub holder: Option<String>,
+    pub route_targets: Vec<String>,
+}
+
+impl Sight {
+    /// Why `instance` carries the appliance's traffic, if it does.
+    fn serving(&self, instance: &Instance) -> Option<&'static str> {
+        if self.holder.as_deref() == Some(instance.id.as_str()) {
+            Some("holds the floating IP")
+        } else if self.route_targets.iter().any(|t| instance.owns_target(t)) {
+            Some("is the target of a managed route")
+        } else {
+            None
+        }
+    }
 }
 
 /// Looks at the appliance's instances (in `vpc_id`, else the VPC named by
@@ -66,11 +82,44 @@ pub async fn look<C: Cloud>(
         let address = address.map_err(FailoverError::during(Step::Fence, ip.to_string()))?;
         Ok(address.and_then(|a| a.instance_id))
     };
-    let (vpc, instances, holder) = tokio::join!(vpc, instances, holder);
+    let (vpc, instances, holder, routes) =
+        tokio::join!(vpc, instances, holder, route_targets(cloud, settings));
     Ok(Sight {
         instances: lookup::in_vpc(instances?, &vpc?),
         holder: holder?,
+        route_targets: routes?,
     })
+}
+
+/// The instance and ENI targets of the `ROUTE_CIDRS` routes in the tables
+/// tagged `ROUTE_TABLE_NAME` (no call without `ROUTE_CIDRS`).
+async fn route_targets<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+) -> Result<Vec<String>, FailoverError> {
+    let failover = &settings.failover;
+    if failover.route_cidrs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let name = &failover.route_table_name;
+    let tables = cloud
+        .route_tables_named(name)
+        .await
+        .map_err(FailoverError::during(
+            Step::Fence,
+            format!("route tables tagged Name={name}"),
+        ))?;
+    let targets = tables.iter().flat_map(|t| {
+        failover
+            .route_cidrs
+            .iter()
+            .filter_map(|c| t.route_to(c))
+            .filter_map(|r| match &r.target {
+                RouteTarget::Instance(id) | RouteTarget::NetworkInterface(id) => Some(id.clone()),
+                _ => None,
+            })
+    });
+    Ok(targets.collect())
 }
 
 /// Decides, without calling AWS, which replaced instances to stop.
@@ -81,7 +130,7 @@ pub fn plan(sight: &Sight, now: DateTime<Utc>) -> Vec<PlannedStep> {
     for live in sight.instances.iter().filter(|i| i.state.is_live()) {
         for old in ancestors(live, &by_id) {
             if !fenced.contains_key(old.id.as_str()) {
-                let step = fence_one(old, live, sight.holder.as_deref(), now);
+                let step = fence_one(old, live, sight.serving(old), now);
                 if let Some(step) = step {
                     fenced.insert(old.id.as_str(), step);
                 }
@@ -116,15 +165,30 @@ fn ancestors<'a>(live: &'a Instance, by_id: &BTreeMap<&str, &'a Instance>) -> Ve
 fn fence_one(
     old: &Instance,
     live: &Instance,
-    holder: Option<&str>,
+    serving: Option<&str>,
     now: DateTime<Utc>,
 ) -> Option<PlannedStep> {
     let why = format!("{} replaced it", live.id);
+    let decision = match (old.state, serving) {
+        (InstanceState::Running | InstanceState::Stopping | InstanceState::Pending, Some(how)) => {
+            Decision::LeaveAlone(format!(
+                "{} {how}, so it carries the appliance's traffic, though {why}",
+                old.id
+            ))
+        }
+        _ => fence_by_state(old, live, &why, now)?,
+    };
+    Some(PlannedStep::on(Step::Fence, old.id.clone(), decision))
+}
+
+/// The fence of a replaced instance that carries no traffic, by its state.
+fn fence_by_state(
+    old: &Instance,
+    live: &Instance,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
     let decision = match old.state {
-        _ if holder == Some(old.id.as_str()) => Decision::LeaveAlone(format!(
-            "{} holds the floating IP, so it is the appliance users reach, though {why}",
-            old.id
-        )),
         InstanceState::Running => Decision::Make(Change::Stop {
             instance: old.id.clone(),
             force: false,
@@ -146,7 +210,7 @@ fn fence_one(
         )),
         _ => return None,
     };
-    Some(PlannedStep::on(Step::Fence, old.id.clone(), decision))
+    Some(decision)
 }
 
 /// How long `old` has had to stop: since its replacement was launched or since
@@ -221,6 +285,7 @@ mod tests {
         let sight = Sight {
             instances,
             holder: Some(holder.to_owned()),
+            route_targets: vec!["i-route".to_owned()],
         };
         plan(&sight, now())
             .into_iter()
@@ -285,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn the_floating_ips_holder_is_never_stopped_and_nothing_without_a_live_replacement() {
+    fn what_carries_the_traffic_is_never_stopped_and_nothing_without_a_live_replacement() {
         let d = decisions(
             vec![
                 instance("i-old", Running, 60 * 24, None),
@@ -295,6 +360,17 @@ mod tests {
         );
         assert!(
             matches!(&d[0].1, Decision::LeaveAlone(w) if w.contains("floating IP")),
+            "{d:?}"
+        );
+        let d = decisions(
+            vec![
+                instance("i-route", Running, 60 * 24, None),
+                instance("i-new", Running, 60, Some("i-route")),
+            ],
+            "i-new",
+        );
+        assert!(
+            matches!(&d[0].1, Decision::LeaveAlone(w) if w.contains("managed route")),
             "{d:?}"
         );
         for state in [Stopped, Terminated, Stopping] {
