@@ -17,7 +17,7 @@ PYTHON ?= python3
 # .venv/bin first, so `cargo lambda` finds the venv's cargo-lambda as a cargo subcommand.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help venv test lint fmt clippy demo build deploy invoke lambda-target bench
+.PHONY: help venv test lint fmt clippy demo build deploy invoke preflight lambda-target bench
 
 # The Lambda architecture of template.yaml (arm64 = Graviton).
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
@@ -36,6 +36,8 @@ help:
 	@echo '  make build   release build for Lambda arm64 with cargo-lambda (zig): $(LAMBDA_ZIP), and its size'
 	@echo '  make invoke  run the function locally (cargo lambda watch) and invoke it with EVENT=$(EVENT)'
 	@echo '                (uses your AWS credentials and region unless AWS_ENDPOINT_URL is set)'
+	@echo '  make preflight  run the function locally with {"action": "preflight"}: prove with DryRun calls'
+	@echo '                that a failover would work in your account (changes nothing)'
 	@echo '  make deploy  sam deploy --guided (needs the AWS SAM CLI and AWS credentials)'
 	@echo '  make bench   release build under a Lambda Runtime API emulator: cold start, failover, RSS, AWS calls; writes BENCHMARKS.md'
 
@@ -105,6 +107,11 @@ lambda-target:
 # (the default EVENT, events/manual-plan.json).
 invoke: venv
 	EVENT='$(EVENT)' scripts/invoke.sh
+
+# The readiness checklist against your account (your credentials and region, the
+# configuration from your environment or ENV_FILE): DryRun calls, no change.
+preflight: venv
+	EVENT=events/manual-preflight.json scripts/invoke.sh
 
 # Builds with SAM (which runs cargo-lambda: rust-cargolambda is a SAM beta
 # feature) and deploys with the guided prompts, which ask for every parameter

@@ -2,8 +2,8 @@
 //! its own region, and the routing of a trigger to the group(s) it concerns.
 //!
 //! An alarm concerns one group (by health check id, else alarm name); a manual
-//! invoke names its group (or there is only one); a schedule, a `reconcile`
-//! without a group or an `AmazonIpSpaceChanged` notification concerns every
+//! invoke names its group (or there is only one); a schedule, a `reconcile` or
+//! `preflight` without a group or an `AmazonIpSpaceChanged` notification concerns every
 //! group, which run side by side and report each for itself: one group's
 //! failure never stops another.
 
@@ -169,7 +169,7 @@ impl<C: Cloud> Fleet<C> {
                 Err(why) => Route::Nobody(alarm.incident_id(), why),
             }),
             Trigger::Manual {
-                action: ManualAction::Reconcile,
+                action: ManualAction::Reconcile | ManualAction::Preflight,
                 ..
             } if payload.get("group").is_none() => Ok(Route::Every),
             Trigger::Manual { .. } => match payload.get("group") {

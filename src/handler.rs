@@ -14,6 +14,7 @@ use crate::engine::Executor;
 use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::checker_ranges::{self, SyncRequest};
+use crate::jobs::failover::preflight::{self, PreflightRequest};
 use crate::jobs::failover::{self, FailoverRequest};
 use crate::jobs::reconcile::{self, ReconcileRequest};
 use crate::jobs::snapshot::{self, SnapshotRequest};
@@ -96,6 +97,7 @@ pub enum Job {
     Snapshot(SnapshotRequest),
     SyncCheckerRanges(SyncRequest),
     Reconcile(ReconcileRequest),
+    Preflight(PreflightRequest),
     /// Nothing to do; the report says why.
     Ignore(Report),
 }
@@ -107,6 +109,7 @@ impl Job {
             Job::Snapshot(r) => &r.incident,
             Job::SyncCheckerRanges(r) => &r.incident,
             Job::Reconcile(r) => &r.incident,
+            Job::Preflight(r) => &r.incident,
             Job::Ignore(r) => &r.incident,
         }
     }
@@ -127,7 +130,8 @@ impl Job {
             Job::Snapshot(r) => r.dry_run,
             Job::SyncCheckerRanges(r) => r.dry_run,
             Job::Reconcile(r) => r.dry_run,
-            Job::Ignore(_) => true,
+            // Proves with DryRun calls; changes nothing either way.
+            Job::Preflight(_) | Job::Ignore(_) => true,
         }
     }
 }
@@ -150,6 +154,7 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
             Ok(report)
         }
         Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,
+        Job::Preflight(req) => Box::pin(preflight::run(cloud, settings, &req)).await,
         Job::Snapshot(req) => Box::pin(snapshot::run(cloud, &exec, settings, &req)).await,
         Job::SyncCheckerRanges(req) => {
             Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
@@ -268,6 +273,7 @@ fn on_manual(
             reason,
             dry_run: settings.dry_run,
         }),
+        ManualAction::Preflight => Job::Preflight(PreflightRequest { incident, now }),
         ManualAction::Reconcile => Job::Reconcile(ReconcileRequest {
             incident,
             dry_run: settings.dry_run,

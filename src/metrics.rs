@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cloud::usage::UsageSnapshot;
 use crate::error::FailoverError;
-use crate::report::{Outcome, Report, StepRecord};
+use crate::report::{Outcome, Report, StepRecord, StepStatus};
 
 pub const NAMESPACE: &str = "ec2-failover";
 
@@ -92,6 +92,16 @@ pub fn emf(
         json!(u8::from(result.is_err())),
         "Count",
     );
+    // A preflight with a failed item pages before the outage does.
+    let preflight_failed = matches!(result, Ok(r) if r.outcome == Outcome::Preflight
+        && r.steps.iter().any(|s| s.status == StepStatus::Failed));
+    if matches!(result, Ok(r) if r.outcome == Outcome::Preflight) {
+        doc.put(
+            "PreflightFailed",
+            json!(u8::from(preflight_failed)),
+            "Count",
+        );
+    }
     doc.put(
         "Duration",
         json!(duration.as_millis() as u64),
@@ -121,7 +131,6 @@ pub fn emf(
 mod tests {
     use super::*;
     use crate::engine::Step;
-    use crate::report::StepStatus;
 
     fn report() -> Report {
         let step = |kind: Step, subject: Option<&str>, ms| StepRecord {

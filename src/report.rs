@@ -28,11 +28,18 @@ pub enum Outcome {
     RangesSynced,
     /// A replaced instance ran again and was stopped; nothing else changed.
     Fenced,
+    /// A readiness checklist; nothing was changed (the steps say `ok`, `warn`
+    /// or `failed`).
+    Preflight,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
+    /// A preflight item that holds.
+    Ok,
+    /// A preflight item worth a look, which would not stop a failover.
+    Warn,
     Done,
     AlreadyDone,
     Skipped,
@@ -43,6 +50,8 @@ pub enum StepStatus {
 impl StepStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Ok => "ok",
+            Self::Warn => "warn",
             Self::Done => "done",
             Self::AlreadyDone => "already_done",
             Self::Skipped => "skipped",

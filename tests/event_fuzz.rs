@@ -137,6 +137,7 @@ const SAMPLES: &[&str] = &[
     "scheduled-snapshot.json",
     "manual-sync-checker-ranges.json",
     "manual-reconcile.json",
+    "manual-preflight.json",
     "ip-space-changed.json",
 ];
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::Cidr;
 use super::{
     Address, Alarm, AlarmQuery, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, LaunchRequest, RecordSet, RouteTable, SecurityGroup,
-    Snapshot, Subnet, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, LaunchRequest, Permission, Probe, RecordSet, RouteTable,
+    SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
 
 /// One call that reached the wrapper.
@@ -369,6 +369,14 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         self.call("CreateRoute", &target, true, || {
             self.inner
                 .create_route(route_table_id, destination, instance_id)
+        })
+        .await
+    }
+
+    async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
+        // A dry run changes nothing: it is not a mutating call.
+        self.call(probe.operation(), &probe.target(), false, || {
+            self.inner.probe(probe)
         })
         .await
     }

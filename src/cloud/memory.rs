@@ -39,8 +39,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::sdk::same_dns_name;
 use super::{
     Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route,
-    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
+    RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY,
+    Tag, Vpc,
 };
 
 /// What a healthy Route 53 checker reports.
@@ -543,7 +544,7 @@ impl LaunchKey {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Account {
     counter: u64,
     last_time: DateTime<Utc>,
@@ -572,6 +573,8 @@ struct Account {
     /// Instances a plain StopInstances leaves `stopping` (a guest that does
     /// not shut down); only `Force` brings them down.
     stuck_stopping: Vec<String>,
+    /// Operations IAM (or an SCP) denies this function.
+    denied: Vec<String>,
 }
 
 /// The in-memory cloud. Clones share one world.
@@ -1691,6 +1694,7 @@ impl MemoryCloud {
                 launch_deaths: Vec::new(),
                 alarms: Vec::new(),
                 stuck_stopping: Vec::new(),
+                denied: Vec::new(),
             })),
         }
     }
@@ -1968,6 +1972,12 @@ impl MemoryCloud {
         let mut s = self.lock();
         s.alarms.retain(|a| a.name != alarm.name);
         s.alarms.push(alarm);
+    }
+
+    /// IAM denies `operation` (`RunInstances`, ...): its dry run answers
+    /// `UnauthorizedOperation`. (Only dry runs consult it.)
+    pub fn deny(&self, operation: &str) {
+        self.lock().denied.push(operation.to_owned());
     }
 
     /// A plain stop of this instance leaves it `stopping` for good; only a
@@ -2329,6 +2339,38 @@ impl Cloud for MemoryCloud {
     ) -> Result<(), CloudError> {
         self.lock()
             .create_route(route_table_id, destination, instance_id)
+    }
+
+    async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
+        // The call on a copy of the world: EC2's checks, none of its effects.
+        let mut scratch = self.lock().clone();
+        let op = probe.operation();
+        if scratch.denied.iter().any(|d| d == op) {
+            return Ok(Permission::Denied(format!(
+                "UnauthorizedOperation: You are not authorized to perform this operation ({op})"
+            )));
+        }
+        let checked = match probe {
+            Probe::Stop(id) => scratch.stop_instance(id, false),
+            Probe::Launch(r) => scratch.run_instance(r).map(|_| ()),
+            Probe::DisableSourceDestCheck(id) => scratch.disable_source_dest_check(id),
+            Probe::AssociateAddress {
+                allocation_id,
+                instance_id,
+            } => scratch.associate_address(allocation_id, instance_id),
+            Probe::ReplaceRoute {
+                table,
+                destination,
+                instance_id,
+            } => scratch.replace_route(table, destination, instance_id),
+            Probe::CreateRoute {
+                table,
+                destination,
+                instance_id,
+            } => scratch.create_route(table, destination, instance_id),
+            Probe::CreateImage(r) => scratch.create_image(r).map(|_| ()),
+        };
+        checked.map(|()| Permission::Allowed)
     }
 
     async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {

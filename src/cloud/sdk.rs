@@ -18,10 +18,13 @@ use chrono::{DateTime, Utc};
 
 use super::Cidr;
 use super::usage::{ApiUsage, UsageSnapshot};
+use aws_sdk_ec2::operation as ec2op;
+
 use super::{
     Address, Alarm, AlarmQuery, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, RecordSet, Route,
-    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
+    RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY,
+    Tag, Vpc,
 };
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build
@@ -118,6 +121,147 @@ impl SdkCloud {
             )),
             usage: Some(usage),
         }
+    }
+}
+
+/// The mutating calls, built once for the real call and for its dry run.
+impl SdkCloud {
+    fn stop_call(
+        &self,
+        id: &str,
+        force: bool,
+    ) -> ec2op::stop_instances::builders::StopInstancesFluentBuilder {
+        self.client.stop_instances().instance_ids(id).force(force)
+    }
+
+    fn run_call(
+        &self,
+        request: &LaunchRequest,
+    ) -> ec2op::run_instances::builders::RunInstancesFluentBuilder {
+        let spec = |kind: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(kind)
+                .set_tags(Some(sdk_tags(&request.tags)))
+                .build()
+        };
+        self.client
+            .run_instances()
+            .image_id(&request.image_id)
+            .instance_type(InstanceType::from(request.instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&request.subnet_id)
+            .set_security_group_ids(Some(request.security_group_ids.clone()))
+            .set_key_name(request.key_name.clone())
+            .set_iam_instance_profile(
+                request
+                    .iam_instance_profile_arn
+                    .as_ref()
+                    .map(|arn| IamInstanceProfileSpecification::builder().arn(arn).build()),
+            )
+            .client_token(&request.client_token)
+            .tag_specifications(spec(ResourceType::Instance))
+            .tag_specifications(spec(ResourceType::Volume))
+    }
+
+    fn source_dest_check_call(
+        &self,
+        instance_id: &str,
+    ) -> ec2op::modify_instance_attribute::builders::ModifyInstanceAttributeFluentBuilder {
+        self.client
+            .modify_instance_attribute()
+            .instance_id(instance_id)
+            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+    }
+
+    fn associate_call(
+        &self,
+        allocation_id: &str,
+        instance_id: &str,
+    ) -> ec2op::associate_address::builders::AssociateAddressFluentBuilder {
+        self.client
+            .associate_address()
+            .allocation_id(allocation_id)
+            .instance_id(instance_id)
+            .allow_reassociation(true)
+    }
+
+    fn replace_route_call(
+        &self,
+        table: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> ec2op::replace_route::builders::ReplaceRouteFluentBuilder {
+        let call = self
+            .client
+            .replace_route()
+            .route_table_id(table)
+            .instance_id(instance_id);
+        match destination {
+            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
+            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
+        }
+    }
+
+    fn create_route_call(
+        &self,
+        table: &str,
+        destination: &Cidr,
+        instance_id: &str,
+    ) -> ec2op::create_route::builders::CreateRouteFluentBuilder {
+        let call = self
+            .client
+            .create_route()
+            .route_table_id(table)
+            .instance_id(instance_id);
+        match destination {
+            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
+            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
+        }
+    }
+
+    fn create_image_call(
+        &self,
+        request: &ImageRequest,
+    ) -> ec2op::create_image::builders::CreateImageFluentBuilder {
+        // Snapshots are tagged afterwards with CreateTags (a reconcile step that
+        // also repairs older ones), so only the image is tagged here.
+        self.client
+            .create_image()
+            .instance_id(&request.instance_id)
+            .name(&request.name)
+            .description(&request.description)
+            .no_reboot(request.no_reboot)
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .set_tags(Some(sdk_tags(&request.tags)))
+                    .build(),
+            )
+    }
+}
+
+/// EC2's answer to a `DryRun=true` call: `DryRunOperation` is allowed,
+/// `UnauthorizedOperation` denied; a success means the call was carried out
+/// (an emulator that ignores DryRun), which must never pass for a proof.
+fn permission<T, E>(
+    operation: &'static str,
+    answer: Result<T, SdkError<E>>,
+) -> Result<Permission, CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let Err(e) = answer else {
+        return Err(CloudError::malformed(
+            operation,
+            "answered a DryRun request as if it had carried it out",
+        ));
+    };
+    let e = cloud_error(operation, e);
+    match e.code() {
+        Some("DryRunOperation") => Ok(Permission::Allowed),
+        Some("UnauthorizedOperation") => Ok(Permission::Denied(e.to_string())),
+        _ => Err(e),
     }
 }
 
@@ -531,18 +675,7 @@ impl Cloud for SdkCloud {
         // Snapshots are tagged afterwards with CreateTags (a reconcile step that
         // also repairs older ones), so only the image is tagged here.
         let out = self
-            .client
-            .create_image()
-            .instance_id(&request.instance_id)
-            .name(&request.name)
-            .description(&request.description)
-            .no_reboot(request.no_reboot)
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Image)
-                    .set_tags(Some(sdk_tags(&request.tags)))
-                    .build(),
-            )
+            .create_image_call(request)
             .send()
             .await
             .map_err(|e| cloud_error(OP, e))?;
@@ -627,10 +760,7 @@ impl Cloud for SdkCloud {
     }
 
     async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
-        self.client
-            .stop_instances()
-            .instance_ids(id)
-            .force(force)
+        self.stop_call(id, force)
             .send()
             .await
             .map_err(|e| cloud_error("StopInstances", e))?;
@@ -639,41 +769,8 @@ impl Cloud for SdkCloud {
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         const OP: &str = "RunInstances";
-        let tags: Vec<_> = request
-            .tags
-            .iter()
-            .map(|t| {
-                aws_sdk_ec2::types::Tag::builder()
-                    .key(&t.key)
-                    .value(&t.value)
-                    .build()
-            })
-            .collect();
-        let spec = |kind: ResourceType| {
-            TagSpecification::builder()
-                .resource_type(kind)
-                .set_tags(Some(tags.clone()))
-                .build()
-        };
         let out = self
-            .client
-            .run_instances()
-            .image_id(&request.image_id)
-            .instance_type(InstanceType::from(request.instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .subnet_id(&request.subnet_id)
-            .set_security_group_ids(Some(request.security_group_ids.clone()))
-            .set_key_name(request.key_name.clone())
-            .set_iam_instance_profile(
-                request
-                    .iam_instance_profile_arn
-                    .as_ref()
-                    .map(|arn| IamInstanceProfileSpecification::builder().arn(arn).build()),
-            )
-            .client_token(&request.client_token)
-            .tag_specifications(spec(ResourceType::Instance))
-            .tag_specifications(spec(ResourceType::Volume))
+            .run_call(request)
             // Capacity errors are 5xx, which the SDK would retry in place; the
             // next AZ or type is the better retry, so they go to the fallback
             // at once (throttling is retried by the executor).
@@ -692,10 +789,7 @@ impl Cloud for SdkCloud {
     }
 
     async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
-        self.client
-            .modify_instance_attribute()
-            .instance_id(instance_id)
-            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
+        self.source_dest_check_call(instance_id)
             .send()
             .await
             .map_err(|e| cloud_error("ModifyInstanceAttribute", e))?;
@@ -707,11 +801,7 @@ impl Cloud for SdkCloud {
         allocation_id: &str,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        self.client
-            .associate_address()
-            .allocation_id(allocation_id)
-            .instance_id(instance_id)
-            .allow_reassociation(true)
+        self.associate_call(allocation_id, instance_id)
             .send()
             .await
             .map_err(|e| cloud_error("AssociateAddress", e))?;
@@ -724,16 +814,8 @@ impl Cloud for SdkCloud {
         destination: &Cidr,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        let call = self
-            .client
-            .replace_route()
-            .route_table_id(route_table_id)
-            .instance_id(instance_id);
-        let call = match destination {
-            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
-            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
-        };
-        call.send()
+        self.replace_route_call(route_table_id, destination, instance_id)
+            .send()
             .await
             .map_err(|e| cloud_error("ReplaceRoute", e))?;
         Ok(())
@@ -745,16 +827,8 @@ impl Cloud for SdkCloud {
         destination: &Cidr,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        let call = self
-            .client
-            .create_route()
-            .route_table_id(route_table_id)
-            .instance_id(instance_id);
-        let call = match destination {
-            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
-            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
-        };
-        call.send()
+        self.create_route_call(route_table_id, destination, instance_id)
+            .send()
             .await
             .map_err(|e| cloud_error("CreateRoute", e))?;
         Ok(())
@@ -782,6 +856,53 @@ impl Cloud for SdkCloud {
             .filter_map(|o| o.status_report().and_then(|r| r.status()))
             .collect();
         Ok(CheckerReport::from_statuses(&statuses))
+    }
+
+    async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
+        let op = probe.operation();
+        match probe {
+            Probe::Stop(id) => permission(op, self.stop_call(id, false).dry_run(true).send().await),
+            Probe::Launch(r) => permission(op, self.run_call(r).dry_run(true).send().await),
+            Probe::DisableSourceDestCheck(id) => permission(
+                op,
+                self.source_dest_check_call(id).dry_run(true).send().await,
+            ),
+            Probe::AssociateAddress {
+                allocation_id,
+                instance_id,
+            } => permission(
+                op,
+                self.associate_call(allocation_id, instance_id)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+            Probe::ReplaceRoute {
+                table,
+                destination,
+                instance_id,
+            } => permission(
+                op,
+                self.replace_route_call(table, destination, instance_id)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+            Probe::CreateRoute {
+                table,
+                destination,
+                instance_id,
+            } => permission(
+                op,
+                self.create_route_call(table, destination, instance_id)
+                    .dry_run(true)
+                    .send()
+                    .await,
+            ),
+            Probe::CreateImage(r) => {
+                permission(op, self.create_image_call(r).dry_run(true).send().await)
+            }
+        }
     }
 
     async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {

@@ -19,6 +19,7 @@ pub enum Step {
     CheckerRanges,
     KeptRanges,
     Alarm,
+    Preflight,
     // Changes.
     StopFailed,
     Launch,
@@ -48,6 +49,7 @@ impl Step {
             Self::CheckerRanges => "checker_ranges",
             Self::KeptRanges => "kept_ranges",
             Self::Alarm => "alarm",
+            Self::Preflight => "preflight",
             Self::StopFailed => "stop_failed_instance",
             Self::Launch => "launch_replacement",
             Self::SourceDestCheck => "source_dest_check",
@@ -78,6 +80,7 @@ impl Step {
                 | Self::CheckerRanges
                 | Self::KeptRanges
                 | Self::Alarm
+                | Self::Preflight
         )
     }
 }

@@ -1,11 +1,11 @@
 //! Manual (and scheduled) invokes: `{"action": "failover" | "plan" | "snapshot" |
-//! "sync-checker-ranges" | "reconcile", "reason": "..."}`.
+//! "sync-checker-ranges" | "reconcile" | "preflight", "reason": "..."}`.
 
 use serde_json::Value;
 
 use super::{EventError, Trigger, kind_of};
 
-const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\", \"reason\": \"...\"}";
+const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\", \"reason\": \"...\"}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManualAction {
@@ -17,6 +17,8 @@ pub enum ManualAction {
     /// Follow the alarm's state (fail over while it is `ALARM`), then fence:
     /// what the reconcile schedule sends, for every group.
     Reconcile,
+    /// Prove a failover would work, changing nothing (every group).
+    Preflight,
 }
 
 impl ManualAction {
@@ -27,6 +29,7 @@ impl ManualAction {
             Self::Snapshot => "snapshot",
             Self::SyncCheckerRanges => "sync-checker-ranges",
             Self::Reconcile => "reconcile",
+            Self::Preflight => "preflight",
         }
     }
 }
@@ -39,6 +42,7 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
         Some("snapshot") => ManualAction::Snapshot,
         Some("sync-checker-ranges") => ManualAction::SyncCheckerRanges,
         Some("reconcile") => ManualAction::Reconcile,
+        Some("preflight") => ManualAction::Preflight,
         Some(other) => {
             return Err(EventError::new(
                 format!("action {other:?} is unknown"),

@@ -55,7 +55,7 @@ impl EventError {
 const KNOWN_SHAPES: &str = "an SNS notification (Records[0].Sns.Message), a CloudWatch alarm \
 invoke (source \"aws.cloudwatch\" with alarmData), an EventBridge \"CloudWatch Alarm State \
 Change\" or \"Scheduled Event\", or a manual invoke {\"action\": \"failover\"|\"plan\"|\"snapshot\"|\
-\"sync-checker-ranges\"|\"reconcile\", \"reason\": \"...\"}";
+\"sync-checker-ranges\"|\"reconcile\"|\"preflight\", \"reason\": \"...\"}";
 
 /// EventBridge's envelope `time` (RFC 3339); absent is allowed, malformed is not.
 fn scheduled_time(event: &Value) -> Result<Option<DateTime<Utc>>, EventError> {

@@ -429,6 +429,17 @@ impl State {
             let message = unauthorized_message(action);
             return Verdict::Answer(self.error(403, "UnauthorizedOperation", &message));
         }
+        // Always on: a permitted DryRun is answered `DryRunOperation` (HTTP
+        // 412) and changes nothing; moto ignores DryRun on the route calls and
+        // really replaces or creates the route.
+        let dry_run = param(params, "DryRun") == Some("true");
+        if dry_run && matches!(action, "ReplaceRoute" | "CreateRoute") {
+            return Verdict::Answer(self.error(
+                412,
+                "DryRunOperation",
+                "Request would have succeeded, but DryRun flag is set.",
+            ));
+        }
         let n = self.calls.entry(action.to_owned()).or_default();
         *n += 1;
         let throttled = *n <= self.rules.throttle_first

@@ -22,6 +22,7 @@
 mod gates;
 pub mod look;
 pub mod plan;
+pub mod preflight;
 mod wait;
 
 use std::time::Instant;

@@ -1,0 +1,388 @@
+//! `preflight`: prove, before the outage, that a failover of the running
+//! appliance would work, and change nothing.
+//!
+//! It looks as a failover does, plans one (the running appliance as the
+//! failed instance), and answers a checklist, each item `ok`, `warn` or
+//! `failed` with the reason: what was found, how old the AMI is, the health
+//! check and its alarm, and the permissions, proven by EC2 itself: every
+//! mutating call of a failover (and of a snapshot) is sent with `DryRun=true`,
+//! the exact request a failover would send, so IAM, SCPs and the request's own
+//! validity answer `DryRunOperation` (ok) or `UnauthorizedOperation` (failed).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::look::{self, World};
+use super::plan::{self, Situation};
+use crate::cloud::{
+    CREATED_BY, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe,
+    TAG_CREATED_BY, Tag,
+};
+use crate::config::Settings;
+use crate::engine::{Change, Decision, Step};
+use crate::error::FailoverError;
+use crate::jobs::reconcile;
+use crate::lookup::image_age;
+use crate::report::{Outcome, Report, StepLog, StepStatus};
+
+/// An AMI older than this is worth a warning: the replacement would run
+/// stale software and configuration.
+const STALE_AMI: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct PreflightRequest {
+    pub incident: String,
+    pub now: DateTime<Utc>,
+}
+
+/// One item of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub name: String,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+impl Item {
+    fn new(name: impl Into<String>, status: StepStatus, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The calls a failover (and a snapshot) would make, as owned requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calls {
+    pub appliance: String,
+    pub launch: Option<LaunchRequest>,
+    pub address: Option<String>,
+    /// (table, destination, whether the route exists: ReplaceRoute, else CreateRoute).
+    pub routes: Vec<(String, Cidr, bool)>,
+    pub image: ImageRequest,
+}
+
+impl Calls {
+    fn probes(&self) -> Vec<Probe<'_>> {
+        let id = self.appliance.as_str();
+        let mut probes = vec![Probe::Stop(id)];
+        probes.extend(self.launch.as_ref().map(Probe::Launch));
+        probes.push(Probe::DisableSourceDestCheck(id));
+        probes.extend(self.address.as_deref().map(|a| Probe::AssociateAddress {
+            allocation_id: a,
+            instance_id: id,
+        }));
+        for (table, destination, exists) in &self.routes {
+            probes.push(match exists {
+                true => Probe::ReplaceRoute {
+                    table,
+                    destination,
+                    instance_id: id,
+                },
+                false => Probe::CreateRoute {
+                    table,
+                    destination,
+                    instance_id: id,
+                },
+            });
+        }
+        probes.push(Probe::CreateImage(&self.image));
+        probes
+    }
+}
+
+/// Decides, without calling AWS, what the look says of the appliance, its
+/// subnets, AMI and routes, and which calls a failover would make.
+pub fn checklist(
+    world: &World,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> (Vec<Item>, Option<Calls>) {
+    let mut items = vec![Item::new("discovery", StepStatus::Ok, world.summary())];
+    let live: Vec<&Instance> = world
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .collect();
+    let appliance = match live.as_slice() {
+        [one] => *one,
+        [] => {
+            items.push(Item::new(
+                "appliance",
+                StepStatus::Failed,
+                format!(
+                    "no running instance is tagged Name={} in {}",
+                    settings.appliance.instance_name, world.vpc_id
+                ),
+            ));
+            return (items, None);
+        }
+        many => {
+            let ids: Vec<&str> = many.iter().map(|i| i.id.as_str()).collect();
+            items.push(Item::new(
+                "appliance",
+                StepStatus::Failed,
+                format!(
+                    "{} instances run under the name: {}",
+                    many.len(),
+                    ids.join(", ")
+                ),
+            ));
+            return (items, None);
+        }
+    };
+    items.push(Item::new(
+        "appliance",
+        StepStatus::Ok,
+        format!(
+            "{} ({}, {})",
+            appliance.id, appliance.instance_type, appliance.availability_zone
+        ),
+    ));
+    items.push(ami_item(world, now));
+    let launch = launch_item(world, settings, appliance, now, &mut items);
+    items.extend(route_items(world, settings));
+    let calls = Calls {
+        appliance: appliance.id.clone(),
+        launch,
+        address: world.address.as_ref().map(|a| a.allocation_id.clone()),
+        routes: routes(world, settings),
+        image: image_request(settings, appliance),
+    };
+    (items, Some(calls))
+}
+
+fn ami_item(world: &World, now: DateTime<Utc>) -> Item {
+    match plan::newest_image(&world.images) {
+        None => Item::new(
+            "ami",
+            StepStatus::Failed,
+            "no available AMI owned by this account is tagged AMI_NAME: a failover cannot launch",
+        ),
+        Some(image) => {
+            let age = image
+                .creation_date
+                .map(|c| (c, (now - c).to_std().unwrap_or_default()));
+            let (status, note) = match age {
+                Some((_, a)) if a > STALE_AMI => (
+                    StepStatus::Warn,
+                    "; older than 7 days: take a fresh one (`snapshot`)",
+                ),
+                Some(_) => (StepStatus::Ok, ""),
+                None => (StepStatus::Warn, "; its creation time is unknown"),
+            };
+            let when = age.map_or_else(|| "age unknown".to_owned(), |(c, _)| image_age(c, now));
+            Item::new("ami", status, format!("{} ({when}){note}", image.id))
+        }
+    }
+}
+
+/// The first launch attempt of a failover of `appliance`, and its item.
+fn launch_item(
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+    now: DateTime<Utc>,
+    items: &mut Vec<Item>,
+) -> Option<LaunchRequest> {
+    if plan::newest_image(&world.images).is_none() {
+        // The ami item says why; nothing to prove RunInstances with.
+        items.push(Item::new(
+            "permission RunInstances",
+            StepStatus::Warn,
+            "not proven: no AMI to launch from (see ami)",
+        ));
+        return None;
+    }
+    let situation = Situation::Fresh {
+        failed: appliance.clone(),
+    };
+    let planned = plan::launch_plan(world, settings, &situation, "preflight", now, 0);
+    let launch = match planned.map(|p| p.launch.decision) {
+        Ok(Decision::Make(Change::Launch(launch))) => launch,
+        Ok(_) => return None,
+        Err(e) => {
+            items.push(Item::new("launch_plan", StepStatus::Failed, e.to_string()));
+            return None;
+        }
+    };
+    let first = launch.attempts.first()?;
+    items.push(Item::new(
+        "launch_plan",
+        StepStatus::Ok,
+        format!(
+            "{} launch option(s), first {} in {} ({}){}",
+            launch.attempts.len(),
+            first.request.instance_type,
+            first.request.subnet_id,
+            first.availability_zone,
+            launch.tag_note()
+        ),
+    ));
+    Some(first.request.clone())
+}
+
+/// Every `ROUTE_CIDRS` route in every managed table, and whether it exists.
+fn routes(world: &World, settings: &Settings) -> Vec<(String, Cidr, bool)> {
+    world
+        .route_tables
+        .iter()
+        .flat_map(|t| {
+            settings
+                .failover
+                .route_cidrs
+                .iter()
+                .map(|c| (t.id.clone(), *c, t.route_to(c).is_some()))
+        })
+        .collect()
+}
+
+fn route_items(world: &World, settings: &Settings) -> Vec<Item> {
+    routes(world, settings)
+        .into_iter()
+        .map(|(table, cidr, exists)| {
+            let name = format!("route {table} {cidr}");
+            match exists {
+                true => Item::new(name, StepStatus::Ok, "present; a failover re-points it"),
+                false => Item::new(
+                    name,
+                    StepStatus::Warn,
+                    "missing; a failover creates it (is ROUTE_CIDRS right?)",
+                ),
+            }
+        })
+        .collect()
+}
+
+/// CreateImage as the snapshot job sends it (name aside).
+fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
+    ImageRequest {
+        instance_id: appliance.id.clone(),
+        name: format!("{}-preflight", settings.appliance.ami_name),
+        description: "ec2-failover preflight (DryRun)".to_owned(),
+        no_reboot: settings.stamp.no_reboot,
+        tags: vec![
+            Tag::new("Name", &settings.appliance.ami_name),
+            Tag::new(TAG_CREATED_BY, CREATED_BY),
+        ],
+    }
+}
+
+/// Each probe's answer as an item.
+async fn prove<C: Cloud>(cloud: &C, calls: &Calls) -> Vec<Item> {
+    let probes = calls.probes();
+    let answers = futures::future::join_all(probes.iter().map(|p| cloud.probe(*p))).await;
+    probes
+        .iter()
+        .zip(answers)
+        .map(|(p, answer)| {
+            let name = format!("permission {} {}", p.operation(), p.target());
+            match answer {
+                Ok(Permission::Allowed) => {
+                    Item::new(name, StepStatus::Ok, "DryRunOperation: EC2 would allow it")
+                }
+                Ok(Permission::Denied(why)) => Item::new(name, StepStatus::Failed, why),
+                Err(e) => Item::new(name, StepStatus::Failed, e.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// The health check (when configured) and the alarm the reconcile follows.
+async fn watch_items<C: Cloud>(cloud: &C, settings: &Settings) -> Vec<Item> {
+    let mut items = Vec::new();
+    if let Some(id) = &settings.appliance.health_check_id {
+        items.push(match cloud.health_check_status(id).await {
+            Ok(r) => Item::new(
+                "health_check",
+                if r.mostly_healthy() {
+                    StepStatus::Ok
+                } else {
+                    StepStatus::Warn
+                },
+                format!("{id}: {} of {} checkers see it healthy", r.healthy, r.total),
+            ),
+            Err(e) => Item::new("health_check", StepStatus::Failed, e.to_string()),
+        });
+    }
+    let alarm = match reconcile::watch(settings) {
+        None => Item::new(
+            "alarm",
+            StepStatus::Warn,
+            "no ALARM_NAME or HEALTH_CHECK_ID: the reconcile cannot follow an alarm",
+        ),
+        Some(query) => match cloud.alarms(query).await {
+            Ok(found) if found.is_empty() => Item::new(
+                "alarm",
+                StepStatus::Failed,
+                format!(
+                    "no alarm found for {query:?} in ALARM_REGION: nothing would trigger a failover"
+                ),
+            ),
+            Ok(found) => {
+                let states: Vec<String> = found
+                    .iter()
+                    .map(|a| format!("{} is {}", a.name, a.state))
+                    .collect();
+                Item::new("alarm", StepStatus::Ok, states.join("; "))
+            }
+            Err(e) => Item::new("alarm", StepStatus::Failed, e.to_string()),
+        },
+    };
+    items.push(alarm);
+    items
+}
+
+/// Looks, plans and proves; changes nothing.
+pub async fn run<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    req: &PreflightRequest,
+) -> Result<Report, FailoverError> {
+    let t = Instant::now();
+    let (world, watched) = tokio::join!(look::look(cloud, settings), watch_items(cloud, settings));
+    let mut items = match world {
+        Ok(world) => {
+            let (mut items, calls) = checklist(&world, settings, req.now);
+            if let Some(calls) = calls {
+                items.extend(prove(cloud, &calls).await);
+            }
+            items
+        }
+        Err(e) => vec![Item::new("discovery", StepStatus::Failed, e.to_string())],
+    };
+    items.extend(watched);
+    let mut log = StepLog::new();
+    for item in &items {
+        log.record_on(
+            Step::Preflight,
+            Some(&item.name),
+            item.status,
+            &item.detail,
+            t,
+        );
+    }
+    let count = |s: StepStatus| items.iter().filter(|i| i.status == s).count();
+    Ok(Report {
+        outcome: Outcome::Preflight,
+        incident: req.incident.clone(),
+        old_instance: items
+            .iter()
+            .find(|i| i.name == "appliance" && i.status == StepStatus::Ok)
+            .and_then(|i| i.detail.split_whitespace().next().map(str::to_owned)),
+        new_instance: None,
+        availability_zone: None,
+        image: None,
+        image_created: None,
+        reason: format!(
+            "preflight: {} ok, {} warn, {} failed",
+            count(StepStatus::Ok),
+            count(StepStatus::Warn),
+            count(StepStatus::Failed)
+        ),
+        steps: log.into_records(),
+    })
+}

@@ -1,0 +1,214 @@
+//! `{"action": "preflight"}`: the readiness checklist, in process on the
+//! memory cloud, then through the SDK adapter against moto behind the
+//! EC2-like layer (which answers DryRun on the route calls as EC2 does, where
+//! moto would really replace the route).
+
+mod common;
+
+use common::memory_world::*;
+use ec2_failover::cloud::faults::FaultyCloud;
+use ec2_failover::cloud::{Alarm, Cloud};
+use ec2_failover::report::StepRecord;
+use ec2_failover::{Outcome, Report, StepStatus};
+use serde_json::{Value, json};
+
+fn preflight() -> Value {
+    json!({"action": "preflight"})
+}
+
+fn item<'a>(r: &'a Report, name: &str) -> &'a StepRecord {
+    r.steps
+        .iter()
+        .find(|s| s.step == format!("preflight {name}"))
+        .unwrap_or_else(|| panic!("no item {name}: {r:#?}"))
+}
+
+fn failed(r: &Report) -> Vec<&str> {
+    r.steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .map(|s| s.step.as_str())
+        .collect()
+}
+
+/// The seed world with its health check, and the alarm the reconcile follows.
+fn watched_world() -> (MemWorld, ec2_failover::Settings) {
+    let w = seed_world();
+    w.cloud.add_health_check(HEALTH_CHECK, Some(443));
+    w.cloud.set_alarm(Alarm {
+        name: "sophos-health".into(),
+        arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:sophos-health".into(),
+        state: "OK".into(),
+        reason: None,
+        transitioned_at: None,
+        updated_at: Some(chrono::Utc::now()),
+        health_check_id: Some(HEALTH_CHECK.into()),
+    });
+    let settings = seed_settings(&w, &[("HEALTH_CHECK_ID", HEALTH_CHECK)]);
+    (w, settings)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ready_appliance_passes_every_item_and_nothing_changes() {
+    let (w, settings) = watched_world();
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let before = w.view();
+    let r = invoke(&single(cloud.clone(), settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Preflight, "{r:#?}");
+    assert!(failed(&r).is_empty(), "{r:#?}");
+    for name in [
+        "discovery",
+        "appliance",
+        "ami",
+        "launch_plan",
+        "health_check",
+        "alarm",
+    ] {
+        assert_eq!(item(&r, name).status, StepStatus::Ok, "{name}: {r:#?}");
+    }
+    let proven: Vec<&str> = r
+        .steps
+        .iter()
+        .filter(|s| s.step.starts_with("preflight permission"))
+        .map(|s| s.step.split_whitespace().nth(2).unwrap_or_default())
+        .collect();
+    assert_eq!(
+        proven,
+        [
+            "StopInstances",
+            "RunInstances",
+            "ModifyInstanceAttribute",
+            "AssociateAddress",
+            "ReplaceRoute",
+            "CreateImage"
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(w.view(), before, "a preflight changes nothing");
+    assert!(
+        cloud.calls().iter().all(|c| !c.mutating),
+        "{:?}",
+        cloud.calls()
+    );
+    assert_eq!(r.old_instance.as_deref(), Some(w.sophos.as_str()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_ami_only_the_ami_item_fails() {
+    let (w, settings) = watched_world();
+    for ami in [&w.old_ami, &w.new_ami] {
+        w.cloud.deregister_image(ami).await.unwrap();
+    }
+    let r = invoke(&single(w.cloud.clone(), settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(failed(&r), ["preflight ami"], "{r:#?}");
+    assert_eq!(item(&r, "permission RunInstances").status, StepStatus::Warn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_iam_denies_fails_its_item_and_counts_as_a_failed_preflight() {
+    let (w, settings) = watched_world();
+    w.cloud.deny("AssociateAddress");
+    let r = invoke(&single(w.cloud.clone(), settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    let failed = failed(&r);
+    assert_eq!(failed.len(), 1, "{r:#?}");
+    assert!(
+        failed[0].starts_with("preflight permission AssociateAddress"),
+        "{failed:?}"
+    );
+    let emf = ec2_failover::metrics::emf("sophos", &Ok(r), std::time::Duration::ZERO, None, 0);
+    assert_eq!(emf["PreflightFailed"], 1, "{emf:#}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_preflight_runs_every_group_and_each_reports() {
+    let t = two_groups();
+    let r = ec2_failover::handle(&t.fleet, &preflight(), &common::invocation("req-1"))
+        .await
+        .unwrap();
+    let ec2_failover::Response::PerGroup(per) = r else {
+        panic!("one report per group: {r:?}");
+    };
+    assert_eq!(per.groups.len(), 2);
+    for g in &per.groups {
+        let report = g.report.as_ref().unwrap_or_else(|| panic!("{g:?}"));
+        assert_eq!(report.outcome, Outcome::Preflight, "{report:#?}");
+    }
+}
+
+// ----- the SDK adapter, against moto behind the EC2-like layer --------------------
+
+mod against_moto {
+    use super::*;
+    use common::ec2_like::Ec2Like;
+    use common::{Moto, build_world, settings, snapshot};
+    use ec2_failover::App;
+    use ec2_failover::cloud::sdk::SdkCloud;
+
+    async fn preflight_through(layer: Ec2Like, moto: &Moto, w: &common::World) -> Report {
+        let cloud = SdkCloud::new(
+            aws_sdk_ec2::Client::from_conf(layer.ec2_conf()),
+            moto.route53(),
+        )
+        .with_alarms(moto.cloudwatch());
+        let app = App {
+            cloud,
+            settings: settings(w, &[]),
+        };
+        let r = common::handle(&app, &preflight(), &common::invocation("req-1"))
+            .await
+            .unwrap();
+        drop(layer);
+        r
+    }
+
+    #[tokio::test]
+    async fn the_seed_world_is_ready_and_the_route_is_untouched() {
+        let moto = Moto::start();
+        let ec2 = moto.ec2();
+        let w = build_world(&ec2).await;
+        let before = snapshot(&ec2).await;
+        let layer = Ec2Like::builder().start(&moto.endpoint).await;
+        let r = preflight_through(layer, &moto, &w).await;
+        assert!(failed(&r).is_empty(), "{r:#?}");
+        assert_eq!(
+            item(
+                &r,
+                &format!(
+                    "permission ReplaceRoute {} {}",
+                    w.route_table,
+                    common::VPN_CIDR
+                )
+            )
+            .status,
+            StepStatus::Ok
+        );
+        assert_eq!(
+            snapshot(&ec2).await,
+            before,
+            "nothing changed, routes included"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_stop_fails_its_item() {
+        let moto = Moto::start();
+        let ec2 = moto.ec2();
+        let w = build_world(&ec2).await;
+        let layer = Ec2Like::builder()
+            .refuse("StopInstances")
+            .start(&moto.endpoint)
+            .await;
+        let r = preflight_through(layer, &moto, &w).await;
+        let failed = failed(&r);
+        assert_eq!(failed.len(), 1, "{r:#?}");
+        assert!(failed[0].contains("StopInstances"), "{failed:?}");
+        let why = &item(&r, &format!("permission StopInstances {}", w.sophos)).detail;
+        assert!(why.contains("UnauthorizedOperation"), "{why}");
+    }
+}
