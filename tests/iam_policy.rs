@@ -27,6 +27,54 @@ const NOT_OPERATIONS: &[&str] = &["clone", "config", "to_builder"];
 /// the source too (the parameter that triggers it).
 const IMPLIED: &[Implied] = &[
     Implied {
+        action: "kms:CreateGrant",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
+        action: "kms:Decrypt",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
+        action: "kms:DescribeKey",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
+        action: "kms:GenerateDataKeyWithoutPlaintext",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
+        action: "kms:ReEncryptFrom",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
+        action: "kms:ReEncryptTo",
+        by: "ec2:RunInstances",
+        when_source_has: ".image_id(",
+        why: "launching from an AMI whose snapshots use a customer-managed KMS key \
+              needs the caller's KMS permissions (only on KmsKeyArns; CreateGrant only \
+              with kms:GrantIsForAWSResource)",
+    },
+    Implied {
         action: "ec2:CreateTags",
         by: "ec2:RunInstances",
         when_source_has: ".tag_specifications(",

@@ -212,3 +212,25 @@ mod against_moto {
         assert!(why.contains("UnauthorizedOperation"), "{why}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_ami_encrypted_with_a_key_not_granted_is_a_warning() {
+    let (w, _) = watched_world();
+    let key = "arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    w.cloud.encrypt_image(&w.new_ami, key);
+    let without = seed_settings(&w, &[("HEALTH_CHECK_ID", HEALTH_CHECK)]);
+    let r = invoke(&single(w.cloud.clone(), without), &preflight(), "req-1")
+        .await
+        .unwrap();
+    let kms = item(&r, "kms");
+    assert_eq!(kms.status, StepStatus::Warn, "{r:#?}");
+    assert!(kms.detail.contains(key), "{}", kms.detail);
+    let with = seed_settings(
+        &w,
+        &[("HEALTH_CHECK_ID", HEALTH_CHECK), ("KMS_KEY_ARNS", key)],
+    );
+    let r = invoke(&single(w.cloud.clone(), with), &preflight(), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(item(&r, "kms").status, StepStatus::Ok, "{r:#?}");
+}

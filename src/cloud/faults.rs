@@ -304,6 +304,13 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
+    async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
+        self.call("DescribeSnapshots", &ids.join(","), false, || {
+            self.inner.snapshots_by_id(ids)
+        })
+        .await
+    }
+
     async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
         self.call("DescribeSecurityGroups", name, false, || {
             self.inner.security_groups_named(name)

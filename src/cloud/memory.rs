@@ -457,6 +457,17 @@ struct ImageRec {
 struct SnapshotRec {
     id: String,
     tags: Vec<Tag>,
+    kms_key_id: Option<String>,
+}
+
+impl SnapshotRec {
+    fn view(&self) -> Snapshot {
+        Snapshot {
+            id: self.id.clone(),
+            tags: self.tags.clone(),
+            kms_key_id: self.kms_key_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -888,6 +899,7 @@ impl Account {
         self.snapshots.push(SnapshotRec {
             id: id.clone(),
             tags: Vec::new(),
+            kms_key_id: None,
         });
         id
     }
@@ -1974,6 +1986,20 @@ impl MemoryCloud {
         s.alarms.push(alarm);
     }
 
+    /// The snapshots of `image` are encrypted with this KMS key.
+    pub fn encrypt_image(&self, image: &str, kms_key_id: &str) {
+        let mut s = self.lock();
+        let ids: Vec<String> = s
+            .images
+            .iter()
+            .filter(|i| i.id == image)
+            .flat_map(|i| i.snapshot_ids.clone())
+            .collect();
+        for snap in s.snapshots.iter_mut().filter(|x| ids.contains(&x.id)) {
+            snap.kms_key_id = Some(kms_key_id.to_owned());
+        }
+    }
+
     /// IAM denies `operation` (`RunInstances`, ...): its dry run answers
     /// `UnauthorizedOperation`. (Only dry runs consult it.)
     pub fn deny(&self, operation: &str) {
@@ -2119,10 +2145,7 @@ impl MemoryCloud {
         self.lock()
             .snapshots
             .iter()
-            .map(|s| Snapshot {
-                id: s.id.clone(),
-                tags: s.tags.clone(),
-            })
+            .map(SnapshotRec::view)
             .collect()
     }
 
@@ -2247,10 +2270,17 @@ impl Cloud for MemoryCloud {
             .snapshots
             .iter()
             .filter(|x| named(&x.tags, name) && has_tag(&x.tags, TAG_CREATED_BY, super::CREATED_BY))
-            .map(|x| Snapshot {
-                id: x.id.clone(),
-                tags: x.tags.clone(),
-            })
+            .map(SnapshotRec::view)
+            .collect())
+    }
+
+    async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
+        Ok(self
+            .lock()
+            .snapshots
+            .iter()
+            .filter(|x| ids.contains(&x.id))
+            .map(SnapshotRec::view)
             .collect())
     }
 

@@ -186,6 +186,8 @@ impl Image {
 pub struct Snapshot {
     pub id: String,
     pub tags: Vec<Tag>,
+    /// The KMS key of an encrypted snapshot (`None`: not encrypted).
+    pub kms_key_id: Option<String>,
 }
 
 impl Snapshot {
@@ -464,6 +466,12 @@ pub trait Cloud: Send + Sync {
     fn tool_snapshots(
         &self,
         name: &str,
+    ) -> impl Future<Output = Result<Vec<Snapshot>, CloudError>> + Send;
+
+    /// Snapshots owned by this account, by id (an AMI's, to see their keys).
+    fn snapshots_by_id(
+        &self,
+        ids: &[String],
     ) -> impl Future<Output = Result<Vec<Snapshot>, CloudError>> + Send;
 
     /// CreateImage; returns the new image id.

@@ -660,14 +660,24 @@ impl Cloud for SdkCloud {
         let mut found = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| cloud_error(OP, e))?;
-            found.extend(page.snapshots().iter().filter_map(|s| {
-                Some(Snapshot {
-                    id: s.snapshot_id()?.to_owned(),
-                    tags: tags_of(s.tags()),
-                })
-            }));
+            found.extend(page.snapshots().iter().filter_map(snapshot_of));
         }
         Ok(found)
+    }
+
+    async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_snapshot_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| cloud_error("DescribeSnapshots", e))?;
+        Ok(out.snapshots().iter().filter_map(snapshot_of).collect())
     }
 
     async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
@@ -1133,6 +1143,17 @@ impl Cloud for SdkCloud {
             .map_err(|e| cloud_error(OP, e))?;
         Ok(())
     }
+}
+
+fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
+    Some(Snapshot {
+        id: s.snapshot_id()?.to_owned(),
+        tags: tags_of(s.tags()),
+        kms_key_id: match s.encrypted() {
+            Some(true) => Some(s.kms_key_id().unwrap_or("the default EBS key").to_owned()),
+            _ => None,
+        },
+    })
 }
 
 fn health_check_dimension(id: &str) -> aws_sdk_cloudwatch::types::Dimension {

@@ -21,6 +21,9 @@ pub struct FailoverSettings {
     /// Instance types to try, in order, when no candidate AZ has capacity for
     /// the failed instance's own type.
     pub fallback_instance_types: Vec<String>,
+    /// KMS keys the function is granted for encrypted AMIs (`KMS_KEY_ARNS`,
+    /// the template's `KmsKeyArns`); a preflight warns of any other key.
+    pub kms_key_arns: Vec<String>,
 }
 
 impl FailoverSettings {
@@ -51,6 +54,15 @@ impl FailoverSettings {
                     Ok(t.to_owned())
                 } else {
                     Err(format!("{t:?} is not an instance type like t3.small"))
+                }
+            })?,
+            kms_key_arns: env.list("KMS_KEY_ARNS", |k| {
+                if k.starts_with("arn:") && k.contains(":kms:") && k.contains(":key/") {
+                    Ok(k.to_owned())
+                } else {
+                    Err(format!(
+                        "{k:?} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+                    ))
                 }
             })?,
         })

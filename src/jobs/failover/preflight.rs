@@ -271,6 +271,44 @@ fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
     }
 }
 
+/// Whether the newest AMI's snapshots use KMS keys the function is not
+/// granted: EC2 accepts the launch, then terminates the instance
+/// (`Client.InternalError`), so the permission probes cannot see it.
+async fn kms_item<C: Cloud>(cloud: &C, world: &World, settings: &Settings) -> Option<Item> {
+    let image = plan::newest_image(&world.images)?;
+    let snapshots = match cloud.snapshots_by_id(&image.snapshot_ids).await {
+        Ok(s) => s,
+        Err(e) => return Some(Item::new("kms", StepStatus::Warn, e.to_string())),
+    };
+    let granted = &settings.failover.kms_key_arns;
+    let foreign: Vec<String> = snapshots
+        .iter()
+        .filter_map(|s| Some((s, s.kms_key_id.as_deref()?)))
+        .filter(|(_, key)| !granted.iter().any(|g| g == key))
+        .map(|(s, key)| format!("{} with {key}", s.id))
+        .collect();
+    Some(match foreign.as_slice() {
+        [] => Item::new(
+            "kms",
+            StepStatus::Ok,
+            format!(
+                "{}'s snapshots need no KMS key beyond KMS_KEY_ARNS",
+                image.id
+            ),
+        ),
+        _ => Item::new(
+            "kms",
+            StepStatus::Warn,
+            format!(
+                "{} is encrypted ({}) with a key not in KMS_KEY_ARNS: if it is a customer-managed key, \
+                 a replacement dies on launch (Client.InternalError); add it to KmsKeyArns",
+                image.id,
+                foreign.join(", ")
+            ),
+        ),
+    })
+}
+
 /// Each probe's answer as an item.
 async fn prove<C: Cloud>(cloud: &C, calls: &Calls) -> Vec<Item> {
     let probes = calls.probes();
@@ -350,6 +388,7 @@ pub async fn run<C: Cloud>(
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
             }
+            items.extend(kms_item(cloud, &world, settings).await);
             items
         }
         Err(e) => vec![Item::new("discovery", StepStatus::Failed, e.to_string())],
