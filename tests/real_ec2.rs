@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_sdk_ec2::types::{Filter, InstanceType};
+use aws_sdk_ec2::types::InstanceType;
 use common::ec2_like::{Ec2Like, Ec2LikeBuilder, Hang, StateReason};
 use common::*;
 use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, Invocation, Outcome, Report};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A scenario that outlives this fails instead of stalling the suite.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(55);
@@ -392,43 +392,6 @@ async fn killed_on_launch(deliveries: usize) {
     .await
 }
 
-fn scheduled_at(time: &str) -> Value {
-    let mut v = sample("scheduled-snapshot.json");
-    v["time"] = json!(time);
-    v
-}
-
-fn by(name: &str, value: &str) -> Filter {
-    Filter::builder().name(name).values(value).build()
-}
-
-/// Snapshot ids of the account's AMI `id`.
-async fn image_snapshots(ec2: &Client, id: &str) -> Vec<String> {
-    let out = ec2
-        .describe_images()
-        .owners("self")
-        .filters(by("image-id", id))
-        .send()
-        .await
-        .unwrap();
-    out.images()
-        .iter()
-        .flat_map(|i| i.block_device_mappings())
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
-        .collect()
-}
-
-async fn snapshot_exists(ec2: &Client, id: &str) -> bool {
-    let out = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(by("snapshot-id", id))
-        .send()
-        .await
-        .unwrap();
-    !out.snapshots().is_empty()
-}
-
 #[tokio::test]
 async fn a_prune_whose_snapshots_are_still_in_use_leaves_no_orphan() {
     within(async {
@@ -446,7 +409,7 @@ async fn a_prune_whose_snapshots_are_still_in_use_leaves_no_orphan() {
         .await
         .expect("first snapshot");
         let old = first.image.clone().expect("the first AMI");
-        let old_snapshots = image_snapshots(&r.ec2, &old).await;
+        let old_snapshots = image_snapshot_ids(&r.ec2, &old).await;
         assert!(!old_snapshots.is_empty());
 
         // EC2 creation dates have one-second resolution: make "newest" unambiguous.
@@ -462,7 +425,7 @@ async fn a_prune_whose_snapshots_are_still_in_use_leaves_no_orphan() {
             });
         assert_eq!(second.outcome, Outcome::SnapshotTaken, "{second:#?}");
         assert!(
-            image_snapshots(&r.ec2, &old).await.is_empty(),
+            image_snapshot_ids(&r.ec2, &old).await.is_empty(),
             "the old AMI is deregistered"
         );
         assert!(

@@ -7,33 +7,9 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::Filter;
 use common::*;
 use ec2_failover::cloud::faults::Fault;
 use ec2_failover::{App, FailoverError, Outcome, StepStatus};
-use serde_json::{Value, json};
-
-fn scheduled_at(time: &str) -> Value {
-    let mut v = sample("scheduled-snapshot.json");
-    v["time"] = json!(time);
-    v
-}
-
-fn by(name: &str, value: &str) -> Filter {
-    Filter::builder().name(name).values(value).build()
-}
-
-/// The account's own image `id`, if it is still registered.
-async fn image(ec2: &Client, id: &str) -> Option<aws_sdk_ec2::types::Image> {
-    let out = ec2
-        .describe_images()
-        .owners("self")
-        .filters(by("image-id", id))
-        .send()
-        .await
-        .unwrap();
-    out.images().first().cloned()
-}
 
 /// Ids of the AMIs tagged as created by ec2-failover, sorted.
 async fn tool_images(ec2: &Client) -> Vec<String> {
@@ -53,14 +29,6 @@ async fn tool_images(ec2: &Client) -> Vec<String> {
     ids
 }
 
-fn snapshot_ids(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
-    i.block_device_mappings()
-        .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
-        .collect()
-}
-
-/// The tags of snapshot `id`, or `None` when it no longer exists.
 async fn snapshot_tags(ec2: &Client, id: &str) -> Option<Vec<(String, String)>> {
     let out = ec2
         .describe_snapshots()
@@ -115,7 +83,7 @@ async fn scheduled_snapshot_takes_a_tagged_ami_once_and_tags_its_snapshots() {
     let ami = report.image.clone().expect("the new AMI");
     assert!(report.image_created.is_some(), "{report:#?}");
 
-    let i = image(&ec2, &ami).await.expect("the AMI is registered");
+    let i = own_image(&ec2, &ami).await.expect("the AMI is registered");
     assert_eq!(i.name(), Some("sophos-20261121T1800Z"));
     assert_eq!(image_tag(&i, "Name").as_deref(), Some("sophos"));
     assert_eq!(
@@ -194,7 +162,7 @@ async fn manual_snapshot_repairs_untagged_snapshots_of_tool_amis() {
     .expect_err("dies at CreateTags");
     assert!(err.retryable(), "{err}");
     let [first] = tool_images(&ec2).await.try_into().expect("one tool AMI");
-    let untagged = snapshot_ids(&image(&ec2, &first).await.unwrap());
+    let untagged = snapshot_ids(&own_image(&ec2, &first).await.unwrap());
     for s in &untagged {
         let tags = snapshot_tags(&ec2, s).await.unwrap();
         assert!(!tags.iter().any(|(k, _)| k == "ec2-failover:created-by"));
@@ -285,7 +253,7 @@ async fn runs_prune_to_the_retention_sparing_foreign_and_in_use_amis() {
         last = Some(report);
     }
     let last = last.expect("ran");
-    let i = image(&ec2, &taken[3]).await.expect("newest exists");
+    let i = own_image(&ec2, &taken[3]).await.expect("newest exists");
     assert_eq!(
         image_tag(&i, "ec2-failover:source-instance"),
         Some(replacement.clone())
@@ -301,11 +269,11 @@ async fn runs_prune_to_the_retention_sparing_foreign_and_in_use_amis() {
         "{last:#?}"
     );
     // The pruned one is gone with its snapshots.
-    assert!(image(&ec2, &taken[1]).await.is_none());
+    assert!(own_image(&ec2, &taken[1]).await.is_none());
     // Foreign AMIs (not created by this tool, even those tagged Name=sophos)
     // and their snapshots are untouched.
     for (id, snaps) in &foreign {
-        assert!(image(&ec2, id).await.is_some(), "{id} was removed");
+        assert!(own_image(&ec2, id).await.is_some(), "{id} was removed");
         for s in snaps {
             assert!(snapshot_tags(&ec2, s).await.is_some(), "{s} was deleted");
         }
@@ -328,7 +296,7 @@ async fn a_crash_between_deregister_and_delete_leaves_no_orphan_snapshot() {
     .expect("first snapshot")
     .image
     .expect("first AMI");
-    let first_snaps = snapshot_ids(&image(&ec2, &first).await.unwrap());
+    let first_snaps = snapshot_ids(&own_image(&ec2, &first).await.unwrap());
     assert!(!first_snaps.is_empty());
 
     // Mutations of the second run: CreateImage, CreateTags, DeregisterImage
@@ -346,7 +314,7 @@ async fn a_crash_between_deregister_and_delete_leaves_no_orphan_snapshot() {
     handle(&dying, &event, &invocation("s2"))
         .await
         .expect_err("dies at DeregisterImage");
-    assert!(image(&ec2, &first).await.is_none(), "deregistered");
+    assert!(own_image(&ec2, &first).await.is_none(), "deregistered");
     for s in &first_snaps {
         assert!(snapshot_tags(&ec2, s).await.is_some(), "{s} left behind");
     }

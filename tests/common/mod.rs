@@ -693,3 +693,56 @@ pub async fn assert_failed_over_once(ec2: &Client, w: &World) -> String {
 pub fn faulty(moto: &Moto) -> ec2_failover::cloud::faults::FaultyCloud<SdkCloud> {
     ec2_failover::cloud::faults::FaultyCloud::new(SdkCloud::new(moto.ec2(), moto.route53()))
 }
+
+/// The schedule's event, due at `time` (RFC 3339).
+pub fn scheduled_at(time: &str) -> Value {
+    let mut v = sample("scheduled-snapshot.json");
+    v["time"] = serde_json::json!(time);
+    v
+}
+
+pub fn by(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
+/// The account's own image `id`, if it is still registered.
+pub async fn own_image(ec2: &Client, id: &str) -> Option<aws_sdk_ec2::types::Image> {
+    let out = ec2
+        .describe_images()
+        .owners("self")
+        .filters(by("image-id", id))
+        .send()
+        .await
+        .unwrap();
+    out.images().first().cloned()
+}
+
+/// The EBS snapshots of an image's block device mappings.
+pub fn snapshot_ids(i: &aws_sdk_ec2::types::Image) -> Vec<String> {
+    i.block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
+        .collect()
+}
+
+/// Snapshot ids of the account's AMI `id` (none once it is deregistered).
+pub async fn image_snapshot_ids(ec2: &Client, id: &str) -> Vec<String> {
+    own_image(ec2, id)
+        .await
+        .map(|i| snapshot_ids(&i))
+        .unwrap_or_default()
+}
+
+pub async fn snapshot_exists(ec2: &Client, id: &str) -> bool {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(by("snapshot-id", id))
+        .send()
+        .await
+        .unwrap();
+    !out.snapshots().is_empty()
+}
