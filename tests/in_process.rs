@@ -363,6 +363,35 @@ async fn a_failover_dying_at_any_mutating_call_resumes_into_one_clean_failover()
     );
 }
 
+/// The failover world, its alarm in ALARM and followed by name.
+fn reconcile_world() -> (MemWorld, Settings) {
+    let (w, mut settings) = failover_world();
+    settings.appliance.alarm_name = Some("sophos-health".into());
+    w.cloud.set_alarm(ec2_failover::cloud::Alarm {
+        name: "sophos-health".into(),
+        arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:sophos-health".into(),
+        state: "ALARM".into(),
+        reason: Some("Threshold Crossed".into()),
+        // A fixed time: every world of the matrix is the same alarm transition.
+        transitioned_at: Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_413)),
+        updated_at: None,
+        health_check_id: Some(HEALTH_CHECK.into()),
+    });
+    (w, settings)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_dying_at_any_mutating_call_resumes_into_one_clean_failover() {
+    let ops = crash_matrix(
+        reconcile_world,
+        &json!({"action": "reconcile"}),
+        &[Outcome::FailedOver, Outcome::AlreadyFailedOver],
+        check_failover,
+    )
+    .await;
+    assert_eq!(ops.len(), 6, "the failover's six changes: {ops:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_dying_at_any_mutating_call_resumes_into_one_ami_for_the_slot() {
     let ops = crash_matrix(
