@@ -11,7 +11,10 @@
 //! It never stops the instance holding the floating IP, nor one a managed
 //! route (`ROUTE_CIDRS` in the `ROUTE_TABLE_NAME` tables) points at: whatever
 //! the tags say, that is the appliance the traffic reaches (a failover that
-//! crashed before moving it, say), and stopping it would make an outage.
+//! crashed before moving it, say), and stopping it would make an outage. And it
+//! stops an instance only for a replacement that demonstrably took over (holds
+//! the floating IP or a managed route): an appliance reached by DNS alone, or
+//! a replacement not yet moved to, fences nothing.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -128,12 +131,19 @@ pub fn plan(sight: &Sight, now: DateTime<Utc>) -> Vec<PlannedStep> {
         sight.instances.iter().map(|i| (i.id.as_str(), i)).collect();
     let mut fenced: BTreeMap<&str, PlannedStep> = BTreeMap::new();
     for live in sight.instances.iter().filter(|i| i.state.is_live()) {
+        // Only a replacement that demonstrably took over (it holds the
+        // floating IP or a managed route) justifies stopping what it replaced.
+        let took_over = sight.serving(live).is_some();
         for old in ancestors(live, &by_id) {
-            if !fenced.contains_key(old.id.as_str()) {
-                let step = fence_one(old, live, sight.serving(old), now);
-                if let Some(step) = step {
-                    fenced.insert(old.id.as_str(), step);
-                }
+            if fenced.contains_key(old.id.as_str()) {
+                continue;
+            }
+            let step = match took_over {
+                true => fence_one(old, live, sight.serving(old), now),
+                false => not_taken_over(old, live),
+            };
+            if let Some(step) = step {
+                fenced.insert(old.id.as_str(), step);
             }
         }
     }
@@ -159,6 +169,23 @@ fn ancestors<'a>(live: &'a Instance, by_id: &BTreeMap<&str, &'a Instance>) -> Ve
         at = old;
     }
     found
+}
+
+/// A live replaced instance whose replacement carries no traffic yet (a
+/// failover that has not moved anything, or an appliance reached by DNS
+/// alone): left running, and said so.
+fn not_taken_over(old: &Instance, live: &Instance) -> Option<PlannedStep> {
+    old.state.is_live().then(|| {
+        PlannedStep::on(
+            Step::Fence,
+            old.id.clone(),
+            Decision::LeaveAlone(format!(
+                "{} runs though {} replaced it, but {} holds neither the floating IP nor a \
+                 managed route: nothing shows it took over, so {} is left running",
+                old.id, live.id, live.id, old.id
+            )),
+        )
+    })
 }
 
 /// The step for one replaced instance, or `None` when it is down already.
@@ -386,6 +413,21 @@ mod tests {
                 "{state:?}: {d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_replacement_that_carries_no_traffic_fences_nothing() {
+        let d = decisions(
+            vec![
+                instance("i-old", Running, 60 * 24, None),
+                instance("i-new", Running, 60, Some("i-old")),
+            ],
+            "i-elsewhere",
+        );
+        assert!(
+            matches!(&d[..], [(Some(id), Decision::LeaveAlone(w))] if id == "i-old" && w.contains("took over")),
+            "{d:?}"
+        );
     }
 
     #[test]
