@@ -99,6 +99,7 @@ impl Calls {
 pub fn checklist(
     world: &World,
     settings: &Settings,
+    incident: &str,
     now: DateTime<Utc>,
 ) -> (Vec<Item>, Option<Calls>) {
     let mut items = vec![Item::new("discovery", StepStatus::Ok, world.summary())];
@@ -143,7 +144,7 @@ pub fn checklist(
         ),
     ));
     items.push(ami_item(world, now));
-    let launch = launch_item(world, settings, appliance, now, &mut items);
+    let launch = launch_item(world, settings, (appliance, incident), now, &mut items);
     items.extend(route_items(world, settings));
     let calls = Calls {
         appliance: appliance.id.clone(),
@@ -184,7 +185,7 @@ fn ami_item(world: &World, now: DateTime<Utc>) -> Item {
 fn launch_item(
     world: &World,
     settings: &Settings,
-    appliance: &Instance,
+    (appliance, incident): (&Instance, &str),
     now: DateTime<Utc>,
     items: &mut Vec<Item>,
 ) -> Option<LaunchRequest> {
@@ -200,7 +201,9 @@ fn launch_item(
     let situation = Situation::Fresh {
         failed: appliance.clone(),
     };
-    let planned = plan::launch_plan(world, settings, &situation, "preflight", now, 0);
+    // This run's own ClientToken: a dry run launches nothing, but a token is
+    // never worth sharing between requests that may differ.
+    let planned = plan::launch_plan(world, settings, &situation, incident, now, 0);
     let launch = match planned.map(|p| p.launch.decision) {
         Ok(Decision::Make(Change::Launch(launch))) => launch,
         Ok(_) => return None,
@@ -384,7 +387,7 @@ pub async fn run<C: Cloud>(
     let (world, watched) = tokio::join!(look::look(cloud, settings), watch_items(cloud, settings));
     let mut items = match world {
         Ok(world) => {
-            let (mut items, calls) = checklist(&world, settings, req.now);
+            let (mut items, calls) = checklist(&world, settings, &req.incident, req.now);
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
             }
