@@ -383,9 +383,10 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
     assert_eq!(r.outcome, Outcome::FailedOver);
     let used = app.cloud.usage().unwrap().since(before);
     // 6 discovery describes (VPC, instances, subnets, route tables, images,
-    // address; no security-group lookup here), stop, run, 1 look while
-    // waiting, source/dest check, EIP, route.
-    assert_eq!(used.calls, 12, "{used:?}");
+    // address; no security-group lookup here), run, 1 look while waiting,
+    // stop, source/dest check, EIP, route; then the closing fence's one
+    // round of looks (VPC, instances, address, route tables).
+    assert_eq!(used.calls, 16, "{used:?}");
     assert_eq!(used.retries, 0);
     assert!(used.bytes_received > 1000, "{used:?}");
 
@@ -396,6 +397,6 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
         Some(used),
         0,
     );
-    assert_eq!(line["AwsCalls"], 12);
+    assert_eq!(line["AwsCalls"], 16);
     assert_eq!(line["Outcome"], "failed_over");
 }
