@@ -167,7 +167,7 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v.clone())
     };
-    let settings = Settings::from_lookup(lookup).map_err(|e| GroupsError::Key {
+    let mut settings = Settings::from_lookup(lookup).map_err(|e| GroupsError::Key {
         group: name.clone(),
         key: key_of(e.variable),
         problem: match e.value.as_str() {
@@ -190,6 +190,7 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
             problem: format!("is not a known key (known: {})", known.join(", ")),
         });
     }
+    settings.appliance.group = Some(name.clone());
     Ok(Group { name, settings })
 }
 

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{Cloud, Instance, Vpc};
+use crate::cloud::{
+    CREATED_BY, Cloud, Instance, TAG_CREATED_BY, TAG_GROUP, TAG_SOURCE_INSTANCE, Tag, Vpc,
+};
 use crate::engine::Step;
 use crate::error::FailoverError;
 
@@ -63,6 +65,22 @@ pub fn image_age(created: DateTime<Utc>, now: DateTime<Utc>) -> String {
     } else {
         format!("{mins} min old")
     }
+}
+
+/// The tags of an AMI taken from `source`: found by `Name`, pruned only by the
+/// created-by mark, and the source's failover-group tag, without which a
+/// group's next launch from it is not authorized (the policy's group
+/// statements condition on it).
+pub fn image_tags(ami_name: &str, source: &Instance) -> Vec<Tag> {
+    let mut tags = vec![
+        Tag::new("Name", ami_name),
+        Tag::new(TAG_CREATED_BY, CREATED_BY),
+        Tag::new(TAG_SOURCE_INSTANCE, &source.id),
+    ];
+    if let Some(group) = source.tag(TAG_GROUP) {
+        tags.push(Tag::new(TAG_GROUP, group));
+    }
+    tags
 }
 
 #[cfg(test)]

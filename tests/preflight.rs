@@ -7,7 +7,7 @@ mod common;
 
 use common::memory_world::*;
 use ec2_failover::cloud::faults::FaultyCloud;
-use ec2_failover::cloud::{Alarm, Cloud};
+use ec2_failover::cloud::{Alarm, Cloud, TAG_GROUP};
 use ec2_failover::report::StepRecord;
 use ec2_failover::{Outcome, Report, StepStatus};
 use serde_json::{Value, json};
@@ -192,6 +192,53 @@ mod against_moto {
             snapshot(&ec2).await,
             before,
             "nothing changed, routes included"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_reads_its_tags_through_the_sdk_and_names_what_lacks_one() {
+        // A FAILOVER_GROUPS deployment authorizes by the ec2-failover:group
+        // tag: the adapter must read it off instances, images, subnets and
+        // route tables, and preflight must name an untagged one.
+        let moto = Moto::start();
+        let ec2 = moto.ec2();
+        let w = build_world(&ec2).await;
+        let tagged = [
+            &w.sophos,
+            &w.old_ami,
+            &w.new_ami,
+            &w.subnet_a,
+            &w.route_table,
+        ];
+        ec2.create_tags()
+            .set_resources(Some(tagged.iter().map(|s| s.to_string()).collect()))
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(TAG_GROUP)
+                    .value("tokyo-vpn")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut settings = settings(&w, &[]);
+        settings.appliance.group = Some("tokyo-vpn".into());
+        let app = App {
+            cloud: SdkCloud::new(ec2.clone(), moto.route53()).with_alarms(moto.cloudwatch()),
+            settings,
+        };
+        let r = common::handle(&app, &preflight(), &common::invocation("req-1"))
+            .await
+            .unwrap();
+        let tags = item(&r, "group_tags");
+        assert_eq!(tags.status, StepStatus::Failed, "{r:#?}");
+        assert!(
+            tags.detail.ends_with(&format!(
+                "missing on {} (tag them {TAG_GROUP}=tokyo-vpn)",
+                w.subnet_c
+            )),
+            "{}",
+            tags.detail
         );
     }
 

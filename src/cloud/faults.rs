@@ -55,6 +55,8 @@ pub enum Fault {
 struct State {
     faults: Vec<(Fault, usize)>,
     calls: Vec<Call>,
+    /// Every RunInstances request, sent or probed: what IAM would see of it.
+    launches: Vec<LaunchRequest>,
     mutations: usize,
     dead: bool,
 }
@@ -90,6 +92,13 @@ impl<C: Cloud> FaultyCloud<C> {
     /// Every call so far, in the order they were made.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// Every RunInstances request that reached the wrapper (launched or dry
+    /// run), in order: a launch is authorized on all it names (image, subnet,
+    /// groups, tags...), which its call log line cannot carry.
+    pub fn launches(&self) -> Vec<LaunchRequest> {
+        self.lock().launches.clone()
     }
 
     /// Removes all faults and revives a dead wrapper (the next invocation).
@@ -327,6 +336,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         let target = format!("{} {}", request.subnet_id, request.instance_type);
+        self.lock().launches.push(request.clone());
         self.call("RunInstances", &target, true, || {
             self.inner.run_instance(request)
         })
@@ -382,6 +392,9 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
 
     async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
         // A dry run changes nothing: it is not a mutating call.
+        if let Probe::Launch(request) = probe {
+            self.lock().launches.push(request.clone());
+        }
         self.call(probe.operation(), &probe.target(), false, || {
             self.inner.probe(probe)
         })

@@ -891,6 +891,7 @@ impl Account {
                     blackhole: self.blackhole(target),
                 })
                 .collect(),
+            tags: t.tags.clone(),
         }
     }
 
@@ -2227,6 +2228,7 @@ impl Cloud for MemoryCloud {
                 id: x.id.clone(),
                 vpc_id: x.vpc_id.clone(),
                 availability_zone: x.availability_zone.clone(),
+                tags: x.tags.clone(),
             })
             .collect())
     }

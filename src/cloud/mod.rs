@@ -39,6 +39,11 @@ pub const TAG_SOURCE_INSTANCE: &str = "ec2-failover:source-instance";
 /// Tag on a snapshot naming the AMI it belongs to, so a snapshot left behind
 /// by a crash between DeregisterImage and DeleteSnapshot can be recognised.
 pub const TAG_IMAGE: &str = "ec2-failover:image";
+/// The operator's tag on every resource of a failover group (instance, AMIs,
+/// candidate subnets, route tables), value the group's name: the IAM policy of
+/// a `FAILOVER_GROUPS` deployment allows its calls only on resources carrying
+/// it. Unlike the bookkeeping tags above, replacements and AMIs inherit it.
+pub const TAG_GROUP: &str = "ec2-failover:group";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -161,6 +166,7 @@ pub struct Subnet {
     pub id: String,
     pub vpc_id: String,
     pub availability_zone: String,
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +250,7 @@ pub struct RouteTable {
     pub id: String,
     pub vpc_id: String,
     pub routes: Vec<Route>,
+    pub tags: Vec<Tag>,
 }
 
 impl RouteTable {

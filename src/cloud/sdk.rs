@@ -592,6 +592,7 @@ impl Cloud for SdkCloud {
                     id: s.subnet_id()?.to_owned(),
                     vpc_id: s.vpc_id()?.to_owned(),
                     availability_zone: s.availability_zone()?.to_owned(),
+                    tags: tags_of(s.tags()),
                 })
             })
             .collect())
@@ -614,6 +615,7 @@ impl Cloud for SdkCloud {
                     id: t.route_table_id()?.to_owned(),
                     vpc_id: t.vpc_id()?.to_owned(),
                     routes: t.routes().iter().filter_map(route_of).collect(),
+                    tags: tags_of(t.tags()),
                 })
             })
             .collect())

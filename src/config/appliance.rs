@@ -12,6 +12,10 @@ pub struct Appliance {
     /// The CloudWatch alarm that watches the appliance (`ALARM_NAME`): it
     /// selects the group for an alarm event, and a reconcile looks at it.
     pub alarm_name: Option<String>,
+    /// The group's name when the deployment has `FAILOVER_GROUPS`: its policy
+    /// then allows calls only on resources tagged `ec2-failover:group`, which
+    /// preflight checks. `None` for a single appliance (Name-tag policy).
+    pub group: Option<String>,
 }
 
 impl Appliance {
@@ -29,6 +33,7 @@ impl Appliance {
             })?,
             health_check_id: env.optional("HEALTH_CHECK_ID"),
             alarm_name: env.optional("ALARM_NAME"),
+            group: None,
         })
     }
 }

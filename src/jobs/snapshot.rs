@@ -271,11 +271,7 @@ fn create_image(
             req.slot.to_rfc3339_opts(SecondsFormat::Secs, true)
         ),
         no_reboot: settings.stamp.no_reboot,
-        tags: vec![
-            Tag::new("Name", &settings.appliance.ami_name),
-            Tag::new(TAG_CREATED_BY, CREATED_BY),
-            Tag::new(TAG_SOURCE_INSTANCE, &source.id),
-        ],
+        tags: lookup::image_tags(&settings.appliance.ami_name, source),
     };
     Ok(CreatePlan {
         step: PlannedStep::new(

@@ -11,7 +11,7 @@ use super::look::World;
 use crate::cloud::Cidr;
 use crate::cloud::{
     Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
-    TAG_INCIDENT, TAG_REPLACES, Tag,
+    TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag,
 };
 use crate::config::{DnsAddress, DnsRecord, Settings};
 use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
@@ -232,18 +232,21 @@ pub fn candidate_subnets<'a>(subnets: &'a [Subnet], failed_az: &str) -> Vec<&'a 
 }
 
 /// Tags the replacement inherits: the user's own, never `aws:` ones (EC2 rejects
-/// them) nor our bookkeeping tags, which are set fresh.
+/// them) nor our bookkeeping tags, which are set fresh. The failover-group tag
+/// is the operator's and is inherited: a group's policy needs it on the
+/// replacement (its launch, and the next failover's calls on it).
 ///
 /// EC2 allows 50 tags a resource and refuses a launch with more: after our own
 /// two, at most 48 are inherited, `Name` first (it is how the appliance is
-/// found). Returns the tags and the keys dropped.
+/// found), then the group tag. Returns the tags and the keys dropped.
 pub fn inherited_tags(failed: &Instance) -> (Vec<Tag>, Vec<String>) {
     let mut user: Vec<&Tag> = failed
         .tags
         .iter()
-        .filter(|t| !t.key.starts_with("aws:") && !t.key.starts_with("ec2-failover:"))
+        .filter(|t| !t.key.starts_with("aws:"))
+        .filter(|t| !t.key.starts_with("ec2-failover:") || t.key == TAG_GROUP)
         .collect();
-    user.sort_by_key(|t| t.key != "Name");
+    user.sort_by_key(|t| (t.key != "Name", t.key != TAG_GROUP));
     let room = MAX_TAGS - OWN_TAGS;
     let dropped = user.iter().skip(room).map(|t| t.key.clone()).collect();
     (user.into_iter().take(room).cloned().collect(), dropped)
@@ -805,6 +808,7 @@ mod tests {
             id: id.into(),
             vpc_id: "vpc-1".into(),
             availability_zone: az.into(),
+            tags: vec![],
         }
     }
 
@@ -820,6 +824,7 @@ mod tests {
                 id: "rtb-1".into(),
                 vpc_id: "vpc-1".into(),
                 routes: vec![],
+                tags: vec![],
             }],
             images: vec![],
             address: None,
@@ -1053,11 +1058,15 @@ mod tests {
         let mut failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
         failed.tags = (0..60).map(|n| Tag::new(format!("k{n:02}"), "v")).collect();
         failed.tags.push(Tag::new("Name", "sophos"));
+        failed.tags.push(Tag::new(TAG_GROUP, "tokyo-vpn"));
+        failed.tags.push(Tag::new(TAG_INCIDENT, "alarm-0"));
         let (kept, dropped) = inherited_tags(&failed);
         assert_eq!(kept.len(), 48);
         assert_eq!(kept[0].key, "Name");
-        assert_eq!(dropped.len(), 13);
-        assert_eq!(dropped[0], "k47");
+        assert_eq!(kept[1], Tag::new(TAG_GROUP, "tokyo-vpn"));
+        assert!(!kept.iter().any(|t| t.key == TAG_INCIDENT), "set fresh");
+        assert_eq!(dropped.len(), 14);
+        assert_eq!(dropped[0], "k46");
         let c = subnet("subnet-c", "ap-northeast-1c");
         let placement = Placement {
             instance_type: "t3.small".into(),

@@ -16,14 +16,13 @@ use chrono::{DateTime, Utc};
 use super::look::{self, World};
 use super::plan::{self, Situation};
 use crate::cloud::{
-    CREATED_BY, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe,
-    TAG_CREATED_BY, Tag,
+    Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP, tag_value,
 };
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Step};
 use crate::error::FailoverError;
 use crate::jobs::reconcile;
-use crate::lookup::image_age;
+use crate::lookup::{self, image_age};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 
 /// An AMI older than this is worth a warning: the replacement would run
@@ -146,6 +145,7 @@ pub fn checklist(
     items.push(ami_item(world, now));
     let launch = launch_item(world, settings, (appliance, incident), now, &mut items);
     items.extend(route_items(world, settings));
+    items.extend(group_tag_item(world, settings, appliance));
     let calls = Calls {
         appliance: appliance.id.clone(),
         launch,
@@ -260,6 +260,60 @@ fn route_items(world: &World, settings: &Settings) -> Vec<Item> {
         .collect()
 }
 
+/// In a `FAILOVER_GROUPS` deployment the policy allows a group's calls only on
+/// resources tagged `ec2-failover:group` (template.yaml): a resource without
+/// it would meet `UnauthorizedOperation` in the outage. Names what lacks it;
+/// a tag naming another group is allowed by IAM but worth a warning.
+fn group_tag_item(world: &World, settings: &Settings, appliance: &Instance) -> Option<Item> {
+    let group = settings.appliance.group.as_deref()?;
+    let mut resources: Vec<(&str, Option<&str>)> = vec![(&appliance.id, appliance.tag(TAG_GROUP))];
+    if let Some(image) = plan::newest_image(&world.images) {
+        resources.push((&image.id, image.tag(TAG_GROUP)));
+    }
+    resources.extend(
+        world
+            .subnets
+            .iter()
+            .map(|s| (s.id.as_str(), tag_value(&s.tags, TAG_GROUP))),
+    );
+    resources.extend(
+        world
+            .route_tables
+            .iter()
+            .map(|t| (t.id.as_str(), tag_value(&t.tags, TAG_GROUP))),
+    );
+    let missing: Vec<&str> = resources
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let other: Vec<String> = resources
+        .iter()
+        .filter_map(|(id, v)| v.filter(|v| *v != group).map(|v| format!("{id} ({v})")))
+        .collect();
+    let item = |status, detail: String| Some(Item::new("group_tags", status, detail));
+    if !missing.is_empty() {
+        return item(
+            StepStatus::Failed,
+            format!(
+                "the policy allows a group's calls only on resources tagged \
+                 {TAG_GROUP}; missing on {} (tag them {TAG_GROUP}={group})",
+                missing.join(", ")
+            ),
+        );
+    }
+    if !other.is_empty() {
+        return item(
+            StepStatus::Warn,
+            format!("tagged for another group: {}", other.join(", ")),
+        );
+    }
+    item(
+        StepStatus::Ok,
+        format!("{} resources tagged {TAG_GROUP}={group}", resources.len()),
+    )
+}
+
 /// CreateImage as the snapshot job sends it (name aside).
 fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
     ImageRequest {
@@ -267,10 +321,7 @@ fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
         name: format!("{}-preflight", settings.appliance.ami_name),
         description: "ec2-failover preflight (DryRun)".to_owned(),
         no_reboot: settings.stamp.no_reboot,
-        tags: vec![
-            Tag::new("Name", &settings.appliance.ami_name),
-            Tag::new(TAG_CREATED_BY, CREATED_BY),
-        ],
+        tags: lookup::image_tags(&settings.appliance.ami_name, appliance),
     }
 }
 
