@@ -336,6 +336,8 @@ pub struct TwoGroups {
     pub nat: Appliance,
     pub cloud: FaultyCloud<MemoryCloud>,
     pub fleet: Fleet<FaultyCloud<MemoryCloud>>,
+    /// The `FAILOVER_GROUPS` document of the two.
+    pub doc: String,
 }
 
 /// The seed world's VPN gateway (group `tokyo-vpn`, selected by its health
@@ -383,5 +385,6 @@ pub fn two_groups() -> TwoGroups {
         nat,
         cloud,
         fleet,
+        doc,
     }
 }

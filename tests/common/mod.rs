@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ec2_like;
+pub mod iam_eval;
 pub mod memory_world;
 pub mod route53_standin;
 pub mod runtime_api;
