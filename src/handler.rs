@@ -33,6 +33,9 @@ pub struct App<E> {
 pub struct Invocation {
     pub request_id: String,
     pub deadline: Option<Instant>,
+    /// This function's ARN as Lambda invoked it: preflight checks that the
+    /// appliance's alarm reaches it.
+    pub function_arn: Option<String>,
 }
 
 impl Invocation {
@@ -49,6 +52,7 @@ impl Invocation {
         Self {
             request_id: ctx.request_id.clone(),
             deadline,
+            function_arn: Some(ctx.invoked_function_arn.clone()).filter(|a| !a.is_empty()),
         }
     }
 }
@@ -273,7 +277,11 @@ fn on_manual(
             reason,
             dry_run: settings.dry_run,
         }),
-        ManualAction::Preflight => Job::Preflight(PreflightRequest { incident, now }),
+        ManualAction::Preflight => Job::Preflight(PreflightRequest {
+            incident,
+            now,
+            function_arn: invocation.function_arn.clone(),
+        }),
         ManualAction::Reconcile => Job::Reconcile(ReconcileRequest {
             incident,
             dry_run: settings.dry_run,
@@ -321,6 +329,7 @@ mod tests {
         let invocation = Invocation {
             request_id: "req-1".into(),
             deadline: None,
+            function_arn: None,
         };
         let now = DateTime::parse_from_rfc3339("2026-11-21T09:05:00Z")
             .unwrap()

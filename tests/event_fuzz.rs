@@ -215,6 +215,7 @@ proptest! {
         let result = runtime.block_on(ec2_failover::handle(&Fleet::single(app), &v, &Invocation {
             request_id: "fuzz".into(),
             deadline: None,
+            function_arn: None,
         }));
         prop_assert!(result.is_err());
         prop_assert!(cloud.calls().is_empty(), "{:?}", cloud.calls());

@@ -376,6 +376,7 @@ fn reconcile_world() -> (MemWorld, Settings) {
         transitioned_at: Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_413)),
         updated_at: None,
         health_check_id: Some(HEALTH_CHECK.into()),
+        actions: vec![],
     });
     (w, settings)
 }

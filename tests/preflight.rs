@@ -31,6 +31,9 @@ fn failed(r: &Report) -> Vec<&str> {
         .collect()
 }
 
+/// The topic the template subscribes this function to, where the alarm notifies.
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ec2-failover-health";
+
 /// The seed world with its health check, and the alarm the reconcile follows.
 fn watched_world() -> (MemWorld, ec2_failover::Settings) {
     let w = seed_world();
@@ -43,8 +46,15 @@ fn watched_world() -> (MemWorld, ec2_failover::Settings) {
         transitioned_at: None,
         updated_at: Some(chrono::Utc::now()),
         health_check_id: Some(HEALTH_CHECK.into()),
+        actions: vec![TOPIC.into()],
     });
-    let settings = seed_settings(&w, &[("HEALTH_CHECK_ID", HEALTH_CHECK)]);
+    let settings = seed_settings(
+        &w,
+        &[
+            ("HEALTH_CHECK_ID", HEALTH_CHECK),
+            ("ALARM_TOPIC_ARNS", TOPIC),
+        ],
+    );
     (w, settings)
 }
 
@@ -239,6 +249,58 @@ mod against_moto {
             )),
             "{}",
             tags.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn the_alarm_item_reads_the_alarm_actions_through_the_sdk() {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        let moto = Moto::start();
+        let w = build_world(&moto.ec2()).await;
+        moto.cloudwatch()
+            .put_metric_alarm()
+            .alarm_name("sophos-health")
+            .namespace("AWS/Route53")
+            .metric_name("HealthCheckStatus")
+            .statistic(Statistic::Minimum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::LessThanThreshold)
+            .alarm_actions(TOPIC)
+            .send()
+            .await
+            .unwrap();
+        let cloud = SdkCloud::new(moto.ec2(), moto.route53()).with_alarms(moto.cloudwatch());
+        let alarm_item = |topics: &str| {
+            let app = App {
+                cloud: cloud.clone(),
+                settings: settings(
+                    &w,
+                    &[
+                        ("ALARM_NAME", "sophos-health"),
+                        ("ALARM_TOPIC_ARNS", topics),
+                    ],
+                ),
+            };
+            async move {
+                let r = common::handle(&app, &preflight(), &common::invocation("req-1"))
+                    .await
+                    .unwrap();
+                item(&r, "alarm").clone()
+            }
+        };
+        let reached = alarm_item(TOPIC).await;
+        assert_eq!(reached.status, StepStatus::Ok, "{reached:?}");
+        assert!(
+            reached.detail.contains("notifies this function"),
+            "{reached:?}"
+        );
+        let elsewhere = alarm_item("arn:aws:sns:us-east-1:123456789012:other").await;
+        assert_eq!(elsewhere.status, StepStatus::Warn, "{elsewhere:?}");
+        assert!(
+            elsewhere.detail.contains(TOPIC),
+            "names the actions: {elsewhere:?}"
         );
     }
 

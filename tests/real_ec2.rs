@@ -125,6 +125,7 @@ async fn a_hung_stop_does_not_delay_the_move() {
             let invocation = Invocation {
                 request_id: "req-1".into(),
                 deadline: Some(deadline),
+                function_arn: None,
             };
             async move { handle(&app, &alarm(), &invocation).await }
         });

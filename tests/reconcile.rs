@@ -30,6 +30,7 @@ fn sophos_alarm(state: &str) -> Alarm {
         transitioned_at: None,
         updated_at: Some(at("2026-11-21T09:00:00Z")),
         health_check_id: None,
+        actions: vec![],
     }
 }
 

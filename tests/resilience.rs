@@ -182,6 +182,7 @@ async fn out_of_time_while_waiting_is_retryable_and_the_retry_resumes() {
     let short = Invocation {
         request_id: "req-1".into(),
         deadline: Some(Instant::now() + Duration::from_secs(6)),
+        function_arn: None,
     };
     let e = handle(&app, &event, &short).await.unwrap_err();
     assert!(matches!(e, FailoverError::Deadline { .. }), "{e}");

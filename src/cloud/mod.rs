@@ -410,6 +410,9 @@ pub struct Alarm {
     pub updated_at: Option<DateTime<Utc>>,
     /// The `HealthCheckId` dimension, when the alarm watches a Route 53 check.
     pub health_check_id: Option<String>,
+    /// What the alarm notifies on ALARM (`AlarmActions`): SNS topics, Lambda
+    /// functions... preflight checks that one of them reaches this function.
+    pub actions: Vec<String>,
 }
 
 /// Everything RunInstances is told about the replacement.

@@ -1182,6 +1182,7 @@ fn alarm_of(a: &aws_sdk_cloudwatch::types::MetricAlarm) -> Alarm {
             .find(|d| d.name() == Some("HealthCheckId"))
             .and_then(|d| d.value())
             .map(str::to_owned),
+        actions: a.alarm_actions().to_vec(),
     }
 }
 

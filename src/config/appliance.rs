@@ -16,6 +16,10 @@ pub struct Appliance {
     /// then allows calls only on resources tagged `ec2-failover:group`, which
     /// preflight checks. `None` for a single appliance (Name-tag policy).
     pub group: Option<String>,
+    /// SNS topics that invoke this function (`ALARM_TOPIC_ARNS`, set by the
+    /// template): the alarm's actions should reach one of them, or the
+    /// function itself.
+    pub alarm_topic_arns: Vec<String>,
 }
 
 impl Appliance {
@@ -34,6 +38,15 @@ impl Appliance {
             health_check_id: env.optional("HEALTH_CHECK_ID"),
             alarm_name: env.optional("ALARM_NAME"),
             group: None,
+            alarm_topic_arns: env.list("ALARM_TOPIC_ARNS", |t| {
+                if t.starts_with("arn:") && t.contains(":sns:") {
+                    Ok(t.to_owned())
+                } else {
+                    Err(format!(
+                        "{t:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+                    ))
+                }
+            })?,
         })
     }
 }

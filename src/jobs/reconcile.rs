@@ -217,6 +217,7 @@ mod tests {
             transitioned_at: transitioned.map(at),
             updated_at: Some(at(updated)),
             health_check_id: Some("hc-1".into()),
+            actions: vec![],
         }
     }
 

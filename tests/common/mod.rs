@@ -469,6 +469,7 @@ pub fn invocation(request_id: &str) -> Invocation {
     Invocation {
         request_id: request_id.to_owned(),
         deadline: Some(Instant::now() + Duration::from_secs(120)),
+        function_arn: None,
     }
 }
 

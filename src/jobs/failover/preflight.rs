@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use super::look::{self, World};
 use super::plan::{self, Situation};
 use crate::cloud::{
-    Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP, tag_value,
+    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
+    tag_value,
 };
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Step};
@@ -33,6 +34,8 @@ const STALE_AMI: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct PreflightRequest {
     pub incident: String,
     pub now: DateTime<Utc>,
+    /// This function's ARN, when Lambda said (an alarm may invoke it directly).
+    pub function_arn: Option<String>,
 }
 
 /// One item of the checklist.
@@ -314,6 +317,63 @@ fn group_tag_item(world: &World, settings: &Settings, appliance: &Instance) -> O
     )
 }
 
+/// The alarms found, and whether one of them notifies this function: directly,
+/// or through a topic of `ALARM_TOPIC_ARNS`. An alarm that notifies neither
+/// starts no failover (unless an EventBridge rule forwards its state changes,
+/// which the function cannot see: hence a warning, not a failure).
+fn alarm_item(found: &[Alarm], topics: &[String], function_arn: Option<&str>) -> Item {
+    let states: Vec<String> = found
+        .iter()
+        .map(|a| format!("{} is {}", a.name, a.state))
+        .collect();
+    let states = states.join("; ");
+    // An alias or version qualifies the ARN an action or the context names.
+    let function = function_arn.map(unqualified);
+    let reaches = |action: &String| {
+        topics.contains(action) || function.is_some_and(|f| unqualified(action) == f)
+    };
+    if topics.is_empty() && function.is_none() {
+        return Item::new(
+            "alarm",
+            StepStatus::Ok,
+            format!("{states} (its actions not checked: no ALARM_TOPIC_ARNS, no function ARN)"),
+        );
+    }
+    if found.iter().any(|a| a.actions.iter().any(reaches)) {
+        return Item::new(
+            "alarm",
+            StepStatus::Ok,
+            format!("{states}; it notifies this function"),
+        );
+    }
+    let actions: Vec<&str> = found
+        .iter()
+        .flat_map(|a| &a.actions)
+        .map(String::as_str)
+        .collect();
+    Item::new(
+        "alarm",
+        StepStatus::Warn,
+        format!(
+            "{states}, but its actions ({}) reach neither this function nor ALARM_TOPIC_ARNS: \
+             unless an EventBridge rule sends its state changes here, nothing starts a failover",
+            if actions.is_empty() {
+                "none".to_owned()
+            } else {
+                actions.join(", ")
+            }
+        ),
+    )
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME`, without `:ALIAS` or `:VERSION`.
+fn unqualified(arn: &str) -> &str {
+    match arn.match_indices(':').nth(6) {
+        Some((at, _)) if arn.contains(":function:") => &arn[..at],
+        _ => arn,
+    }
+}
+
 /// CreateImage as the snapshot job sends it (name aside).
 fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
     ImageRequest {
@@ -384,7 +444,11 @@ async fn prove<C: Cloud>(cloud: &C, calls: &Calls) -> Vec<Item> {
 }
 
 /// The health check (when configured) and the alarm the reconcile follows.
-async fn watch_items<C: Cloud>(cloud: &C, settings: &Settings) -> Vec<Item> {
+async fn watch_items<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    function_arn: Option<&str>,
+) -> Vec<Item> {
     let mut items = Vec::new();
     if let Some(id) = &settings.appliance.health_check_id {
         items.push(match cloud.health_check_status(id).await {
@@ -414,13 +478,7 @@ async fn watch_items<C: Cloud>(cloud: &C, settings: &Settings) -> Vec<Item> {
                     "no alarm found for {query:?} in ALARM_REGION: nothing would trigger a failover"
                 ),
             ),
-            Ok(found) => {
-                let states: Vec<String> = found
-                    .iter()
-                    .map(|a| format!("{} is {}", a.name, a.state))
-                    .collect();
-                Item::new("alarm", StepStatus::Ok, states.join("; "))
-            }
+            Ok(found) => alarm_item(&found, &settings.appliance.alarm_topic_arns, function_arn),
             Err(e) => Item::new("alarm", StepStatus::Failed, e.to_string()),
         },
     };
@@ -435,7 +493,8 @@ pub async fn run<C: Cloud>(
     req: &PreflightRequest,
 ) -> Result<Report, FailoverError> {
     let t = Instant::now();
-    let (world, watched) = tokio::join!(look::look(cloud, settings), watch_items(cloud, settings));
+    let watch = watch_items(cloud, settings, req.function_arn.as_deref());
+    let (world, watched) = tokio::join!(look::look(cloud, settings), watch);
     let mut items = match world {
         Ok(world) => {
             let (mut items, calls) = checklist(&world, settings, &req.incident, req.now);
@@ -478,4 +537,51 @@ pub async fn run<C: Cloud>(
         ),
         steps: log.into_records(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarm(actions: &[&str]) -> Alarm {
+        Alarm {
+            name: "sophos-health".into(),
+            arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:sophos-health".into(),
+            state: "OK".into(),
+            reason: None,
+            transitioned_at: None,
+            updated_at: None,
+            health_check_id: None,
+            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:health";
+    const FUNCTION: &str = "arn:aws:lambda:ap-northeast-1:123456789012:function:ec2-failover";
+
+    #[test]
+    fn an_alarm_reaches_the_function_through_a_topic_or_directly_under_any_alias() {
+        let via_topic = alarm_item(&[alarm(&[TOPIC])], &[TOPIC.to_owned()], None);
+        assert_eq!(via_topic.status, StepStatus::Ok, "{via_topic:?}");
+        let live = format!("{FUNCTION}:live");
+        let direct = alarm_item(&[alarm(&[FUNCTION])], &[], Some(&live));
+        assert_eq!(direct.status, StepStatus::Ok, "{direct:?}");
+        let version = format!("{FUNCTION}:7");
+        let aliased = alarm_item(&[alarm(&[&version])], &[], Some(FUNCTION));
+        assert_eq!(aliased.status, StepStatus::Ok, "{aliased:?}");
+    }
+
+    #[test]
+    fn an_alarm_that_notifies_elsewhere_is_a_warning_naming_its_actions() {
+        let other = "arn:aws:sns:us-east-1:123456789012:ops-pager";
+        let item = alarm_item(&[alarm(&[other])], &[TOPIC.to_owned()], Some(FUNCTION));
+        assert_eq!(item.status, StepStatus::Warn);
+        assert!(item.detail.contains(other), "{item:?}");
+        let silent = alarm_item(&[alarm(&[])], &[TOPIC.to_owned()], None);
+        assert_eq!(silent.status, StepStatus::Warn);
+        assert!(silent.detail.contains("(none)"), "{silent:?}");
+        let unchecked = alarm_item(&[alarm(&[other])], &[], None);
+        assert_eq!(unchecked.status, StepStatus::Ok, "nothing to compare with");
+        assert!(unchecked.detail.contains("not checked"), "{unchecked:?}");
+    }
 }
