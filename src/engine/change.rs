@@ -62,8 +62,8 @@ impl Launch {
 }
 
 /// `; like the original: IMDS tokens required, hop limit 2, user data (24
-/// base64 chars), EbsOptimized, CPU credits unlimited`; empty when nothing
-/// beyond EC2's defaults is copied.
+/// base64 chars), EbsOptimized, CPU credits unlimited`: what the launch copies
+/// beyond type, groups, key, profile and tags; empty when it copies none.
 fn like_note(r: &LaunchRequest) -> String {
     let mut like = Vec::new();
     if let Some(m) = &r.metadata_options {
