@@ -105,14 +105,7 @@ pub async fn run<C: Cloud>(
     // Launch first, and stop the failed instance only once a replacement
     // runs: a refused launch, or replacements that all die on launch (a KMS
     // key they may not use), leave the appliance as it was.
-    let inherited = match &situation {
-        Situation::Fresh { failed } => Some(
-            inherit::read(cloud, failed)
-                .await
-                .map_err(|e| not_launched(e, &situation))?,
-        ),
-        Situation::Continue { .. } => None,
-    };
+    let inherited = job.inherit(&situation).await?;
     let (launch, launched, generation) = job
         .launch(&world, (&situation, inherited.as_ref()), &mut log)
         .await?;
@@ -189,6 +182,18 @@ impl<C: Cloud> Job<'_, C> {
         let situation = plan::assess(&world, self.settings, &req.incident, req.now)?;
         log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
         Ok((world, situation, confirmation))
+    }
+
+    /// What a new launch copies beyond DescribeInstances; `None` for a
+    /// resumed incident, which launches nothing (yet).
+    async fn inherit(&self, situation: &Situation) -> Result<Option<Inherited>, FailoverError> {
+        match situation {
+            Situation::Fresh { failed } => inherit::read(self.cloud, failed)
+                .await
+                .map(Some)
+                .map_err(|e| not_launched(e, situation)),
+            Situation::Continue { .. } => Ok(None),
+        }
     }
 
     /// RunInstances (or what a resumed incident finds of it). When every
