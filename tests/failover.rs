@@ -3,6 +3,10 @@
 
 mod common;
 
+use aws_sdk_ec2::types::{
+    HttpTokensState, InstanceAttributeName, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceType, ResourceType,
+};
 use common::*;
 use ec2_failover::cloud::{TAG_INCIDENT, TAG_REPLACES};
 use ec2_failover::{FailoverError, Outcome, StepStatus};
@@ -51,6 +55,12 @@ async fn sns_alarm_moves_the_vpn_to_the_other_az() {
     assert_eq!(tag_of(&new, TAG_INCIDENT), Some(report.incident.clone()));
     assert_eq!(tag_of(&new, TAG_REPLACES), Some(w.sophos.clone()));
     assert_eq!(new.source_dest_check(), Some(false));
+    // The seed's appliance has no user data and IMDS defaults: none invented.
+    assert_eq!(user_data(&ec2, &new_id).await, None);
+    let imds = new
+        .metadata_options()
+        .expect("EC2 reports metadata options");
+    assert_eq!(imds.http_tokens(), Some(&HttpTokensState::Optional));
 
     // The failed instance is stopping or stopped.
     let old = describe(&ec2, &w.sophos).await;
@@ -383,10 +393,11 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
     assert_eq!(r.outcome, Outcome::FailedOver);
     let used = app.cloud.usage().unwrap().since(before);
     // 6 discovery describes (VPC, instances, subnets, route tables, images,
-    // address; no security-group lookup here), run, 1 look while waiting,
-    // stop, source/dest check, EIP, route; then the closing fence's one
-    // round of looks (VPC, instances, address, route tables).
-    assert_eq!(used.calls, 16, "{used:?}");
+    // address; no security-group lookup here), the failed instance's user
+    // data and (a t3) CPU credits, run, 1 look while waiting, stop,
+    // source/dest check, EIP, route; then the closing fence's one round of
+    // looks (VPC, instances, address, route tables).
+    assert_eq!(used.calls, 18, "{used:?}");
     assert_eq!(used.retries, 0);
     assert!(used.bytes_received > 1000, "{used:?}");
 
@@ -397,6 +408,95 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
         Some(used),
         0,
     );
-    assert_eq!(line["AwsCalls"], 16);
+    assert_eq!(line["AwsCalls"], 18);
     assert_eq!(line["Outcome"], "failed_over");
+}
+
+/// `#!/bin/sh\necho vpn up\n`, base64 as EC2 keeps user data.
+const USER_DATA: &str = "IyEvYmluL3NoCmVjaG8gdnBuIHVwCg==";
+
+async fn user_data(ec2: &aws_sdk_ec2::Client, id: &str) -> Option<String> {
+    ec2.describe_instance_attribute()
+        .instance_id(id)
+        .attribute(InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap()
+        .user_data()
+        .and_then(|v| v.value())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn an_imdsv2_appliance_with_user_data_is_replaced_by_one_launched_alike() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    // Deployed as organisations do: IMDSv2 only (an SCP denies launches
+    // without), a hop limit for containers, user data, EBS-optimised.
+    let vpn = ec2
+        .run_instances()
+        .image_id(base_image(&ec2).await)
+        .instance_type(InstanceType::T3Small)
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(&w.subnet_a)
+        .security_group_ids(&w.security_group)
+        .key_name("ops")
+        .user_data(USER_DATA)
+        .ebs_optimized(true)
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::Required)
+                .http_put_response_hop_limit(2)
+                .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                .build(),
+        )
+        .tag_specifications(name_tag(ResourceType::Instance, "vpn2"))
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_owned();
+    let ip = eip_for(&ec2, &vpn).await;
+    let app = app(
+        &moto,
+        settings(
+            &w,
+            &[
+                ("INSTANCE_NAME", "vpn2"),
+                ("FLOATING_IP", &ip),
+                ("ROUTE_CIDRS", ""),
+            ],
+        ),
+    );
+
+    let r = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.old_instance.as_deref(), Some(vpn.as_str()));
+    let new_id = r.new_instance.clone().expect("a replacement");
+    assert_eq!(address_owner(&ec2, &ip).await, Some(new_id.clone()));
+
+    let new = describe(&ec2, &new_id).await;
+    assert_eq!(
+        new.placement().unwrap().availability_zone(),
+        Some("ap-northeast-1c")
+    );
+    let imds = new.metadata_options().expect("metadata options");
+    assert_eq!(imds.http_tokens(), Some(&HttpTokensState::Required));
+    assert_eq!(imds.http_put_response_hop_limit(), Some(2));
+    assert_eq!(
+        imds.http_endpoint(),
+        Some(&InstanceMetadataEndpointState::Enabled)
+    );
+    assert_eq!(new.ebs_optimized(), Some(true));
+    assert_eq!(user_data(&ec2, &new_id).await.as_deref(), Some(USER_DATA));
+    // The seed's own appliance was not touched.
+    let sophos = describe(&ec2, &w.sophos).await;
+    assert_eq!(sophos.state().unwrap().name().unwrap().as_str(), "running");
 }

@@ -12,10 +12,10 @@ mod common;
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
-use ec2_failover::cloud::memory::{ImageSpec, ImageView, MemoryCloud, WorldView};
+use ec2_failover::cloud::memory::{ImageSpec, ImageView, InstanceSpec, MemoryCloud, WorldView};
 use ec2_failover::cloud::{
-    CREATED_BY, IngressRule, InstanceState, RecordSet, TAG_CREATED_BY, TAG_IMAGE, TAG_INCIDENT,
-    TAG_REPLACES, TAG_SOURCE_INSTANCE,
+    CREATED_BY, Cloud, IngressRule, InstanceState, MetadataOptions, RecordSet, TAG_CREATED_BY,
+    TAG_IMAGE, TAG_INCIDENT, TAG_REPLACES, TAG_SOURCE_INSTANCE,
 };
 use ec2_failover::jobs::checker_ranges::RULE_MARKER;
 use ec2_failover::{FailoverError, Outcome, Report, Response, Settings, StepStatus};
@@ -1285,4 +1285,157 @@ async fn an_instance_with_more_tags_than_ec2_allows_on_a_launch_still_fails_over
         .unwrap();
     assert_eq!(new.tag("Name"), Some("sophos"));
     assert!(new.tag(TAG_INCIDENT).is_some());
+}
+
+// ----- launching like the original ---------------------------------------------
+
+/// `#!/bin/sh\necho vpn up\n`, base64 as EC2 keeps user data.
+const USER_DATA: &str = "IyEvYmluL3NoCmVjaG8gdnBuIHVwCg==";
+
+fn imdsv2() -> MetadataOptions {
+    MetadataOptions {
+        http_tokens: Some("required".into()),
+        http_put_response_hop_limit: Some(2),
+        http_endpoint: Some("enabled".into()),
+        instance_metadata_tags: Some("enabled".into()),
+    }
+}
+
+/// A second appliance in the seed VPC, deployed the way organisations do:
+/// IMDSv2 only, user data, EBS-optimised, unlimited CPU credits, its own EIP.
+/// Returns it and the settings that protect it.
+fn deployed_appliance(w: &MemWorld) -> (String, Settings) {
+    let vpn = w.cloud.add_instance(
+        InstanceSpec::new(&w.subnet_a, "vpn2")
+            .groups(&[&w.security_group])
+            .key("ops")
+            .image(&w.base_image)
+            .metadata(imdsv2())
+            .ebs_optimized(true)
+            .user_data(USER_DATA)
+            .cpu_credits("unlimited"),
+    );
+    let ip = w.cloud.add_address(Some(&vpn)).public_ip;
+    let settings = seed_settings(
+        w,
+        &[
+            ("INSTANCE_NAME", "vpn2"),
+            ("FLOATING_IP", &ip),
+            ("ROUTE_CIDRS", ""),
+        ],
+    );
+    (vpn, settings)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replacement_is_launched_like_the_original() {
+    let w = seed_world();
+    let (vpn, settings) = deployed_appliance(&w);
+    let r = invoke(
+        &single(w.cloud.clone(), settings),
+        &sample("manual-failover.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.old_instance.as_deref(), Some(vpn.as_str()));
+    let new_id = r.new_instance.clone().expect("a replacement");
+    let new = w.cloud.peek_instance(&new_id).expect("it exists");
+    assert_eq!(new.metadata_options, Some(imdsv2()));
+    assert_eq!(new.ebs_optimized, Some(true));
+    assert_eq!(
+        w.cloud.user_data(&new_id).await.unwrap().as_deref(),
+        Some(USER_DATA)
+    );
+    assert_eq!(
+        w.cloud.cpu_credits(&new_id).await.unwrap().as_deref(),
+        Some("unlimited")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_original_ec2_no_longer_knows_fails_over_without_its_user_data_and_says_so() {
+    let w = seed_world();
+    let (_, settings) = deployed_appliance(&w);
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "DescribeInstanceAttribute",
+        target: String::new(),
+        code: "InvalidInstanceID.NotFound".into(),
+        times: None,
+    });
+    let r = invoke(
+        &single(cloud, settings),
+        &sample("manual-failover.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.clone().expect("a replacement");
+    assert_eq!(w.cloud.user_data(&new_id).await.unwrap(), None);
+    // What could still be read is still copied.
+    let new = w.cloud.peek_instance(&new_id).expect("it exists");
+    assert_eq!(new.metadata_options, Some(imdsv2()));
+    let launch = step(&r, "launch_replacement")[0];
+    assert!(
+        launch.detail.contains("user data NOT copied"),
+        "{}",
+        launch.detail
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_data_read_that_fails_otherwise_stops_before_anything_changes() {
+    let w = seed_world();
+    let (vpn, settings) = deployed_appliance(&w);
+    let before = w.view();
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "DescribeInstanceAttribute",
+        target: String::new(),
+        code: "UnauthorizedOperation".into(),
+        times: None,
+    });
+    let e = invoke(
+        &single(cloud.clone(), settings),
+        &sample("manual-failover.json"),
+        "req-1",
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, FailoverError::NotLaunched { .. }), "{e}");
+    assert_eq!(e.error_type(), "Permanent.AwsCallFailed");
+    assert!(e.to_string().contains(&vpn), "{e}");
+    assert_eq!(mutations(&cloud.calls()), Vec::<&str>::new());
+    assert_eq!(w.view(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_type_without_cpu_credits_is_launched_without_them() {
+    let w = seed_world();
+    let (_, settings) = deployed_appliance(&w);
+    let mut settings = settings;
+    settings.failover.fallback_instance_types = vec!["m5.large".into()];
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "RunInstances",
+        target: "t3.small".into(),
+        code: "InsufficientInstanceCapacity".into(),
+        times: None,
+    });
+    let r = invoke(
+        &single(cloud, settings),
+        &sample("manual-failover.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.clone().expect("a replacement");
+    let new = w.cloud.peek_instance(&new_id).expect("it exists");
+    assert_eq!(new.instance_type, "m5.large");
+    assert_eq!(new.metadata_options, Some(imdsv2()));
+    assert_eq!(
+        w.cloud.user_data(&new_id).await.unwrap().as_deref(),
+        Some(USER_DATA)
+    );
 }

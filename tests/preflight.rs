@@ -6,7 +6,7 @@
 mod common;
 
 use common::memory_world::*;
-use ec2_failover::cloud::faults::FaultyCloud;
+use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::{Alarm, Cloud, TAG_GROUP};
 use ec2_failover::report::StepRecord;
 use ec2_failover::{Outcome, Report, StepStatus};
@@ -72,6 +72,7 @@ async fn a_ready_appliance_passes_every_item_and_nothing_changes() {
         "discovery",
         "appliance",
         "ami",
+        "inherit",
         "launch_plan",
         "health_check",
         "alarm",
@@ -133,6 +134,26 @@ async fn a_call_iam_denies_fails_its_item_and_counts_as_a_failed_preflight() {
     );
     let emf = ec2_failover::metrics::emf("sophos", &Ok(r), std::time::Duration::ZERO, None, 0);
     assert_eq!(emf["PreflightFailed"], 1, "{emf:#}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_user_data_read_fails_the_inherit_item() {
+    let (w, settings) = watched_world();
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "DescribeInstanceAttribute",
+        target: String::new(),
+        code: "UnauthorizedOperation".into(),
+        times: None,
+    });
+    let r = invoke(&single(cloud, settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    // A failover would stop there: the preflight says so before the outage.
+    assert_eq!(failed(&r), ["preflight inherit"], "{r:#?}");
+    assert!(
+        item(&r, "inherit").detail.contains("UnauthorizedOperation"),
+        "{r:#?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

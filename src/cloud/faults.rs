@@ -343,6 +343,23 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
+    async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        self.call("DescribeInstanceAttribute", instance_id, false, || {
+            self.inner.user_data(instance_id)
+        })
+        .await
+    }
+
+    async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        self.call(
+            "DescribeInstanceCreditSpecifications",
+            instance_id,
+            false,
+            || self.inner.cpu_credits(instance_id),
+        )
+        .await
+    }
+
     async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
         self.call("ModifyInstanceAttribute", instance_id, true, || {
             self.inner.disable_source_dest_check(instance_id)

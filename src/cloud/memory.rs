@@ -39,9 +39,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::sdk::same_dns_name;
 use super::{
     Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
-    RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY,
-    Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, MetadataOptions, Permission,
+    Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    TAG_CREATED_BY, Tag, Vpc, is_burstable,
 };
 
 /// What a healthy Route 53 checker reports.
@@ -88,6 +88,40 @@ pub struct InstanceSpec {
     pub public_ip: Option<String>,
     /// EBS volumes: CreateImage makes one snapshot per volume.
     pub volumes: usize,
+    /// Fields left `None` take EC2's defaults.
+    pub metadata_options: MetadataOptions,
+    pub ebs_optimized: bool,
+    /// Base64, as EC2 keeps it.
+    pub user_data: Option<String>,
+    /// `None`: the type's default (burstable types only).
+    pub cpu_credits: Option<String>,
+}
+
+/// What EC2 fills in for metadata options a launch does not give.
+fn metadata_applied(asked: Option<&MetadataOptions>) -> MetadataOptions {
+    let asked = asked.cloned().unwrap_or_default();
+    MetadataOptions {
+        http_tokens: asked.http_tokens.or_else(|| Some("optional".to_owned())),
+        http_put_response_hop_limit: asked.http_put_response_hop_limit.or(Some(1)),
+        http_endpoint: asked.http_endpoint.or_else(|| Some("enabled".to_owned())),
+        instance_metadata_tags: asked
+            .instance_metadata_tags
+            .or_else(|| Some("disabled".to_owned())),
+    }
+}
+
+/// A burstable instance's credit option: as launched, else its family's
+/// default (T2 `standard`, later families `unlimited`).
+fn credits_applied(instance_type: &str, asked: Option<&str>) -> Option<String> {
+    if !is_burstable(instance_type) {
+        return None;
+    }
+    let default = if instance_type.starts_with("t2.") {
+        "standard"
+    } else {
+        "unlimited"
+    };
+    Some(asked.unwrap_or(default).to_owned())
 }
 
 impl InstanceSpec {
@@ -106,7 +140,32 @@ impl InstanceSpec {
             launch_time: None,
             public_ip: None,
             volumes: 1,
+            metadata_options: MetadataOptions::default(),
+            ebs_optimized: false,
+            user_data: None,
+            cpu_credits: None,
         }
+    }
+
+    pub fn metadata(mut self, options: MetadataOptions) -> Self {
+        self.metadata_options = options;
+        self
+    }
+
+    pub fn ebs_optimized(mut self, on: bool) -> Self {
+        self.ebs_optimized = on;
+        self
+    }
+
+    /// Base64 user data.
+    pub fn user_data(mut self, base64: &str) -> Self {
+        self.user_data = Some(base64.to_owned());
+        self
+    }
+
+    pub fn cpu_credits(mut self, credits: &str) -> Self {
+        self.cpu_credits = Some(credits.to_owned());
+        self
     }
 
     pub fn tag(mut self, key: &str, value: &str) -> Self {
@@ -438,6 +497,10 @@ struct InstanceRec {
     pending_looks: usize,
     /// Filtered DescribeInstances calls that do not list it yet.
     unlisted_looks: usize,
+    metadata_options: MetadataOptions,
+    ebs_optimized: bool,
+    user_data: Option<String>,
+    cpu_credits: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -537,6 +600,10 @@ struct LaunchKey {
     key_name: Option<String>,
     iam_instance_profile_arn: Option<String>,
     tags: Vec<(String, String)>,
+    metadata_options: Option<MetadataOptions>,
+    ebs_optimized: Option<bool>,
+    user_data: Option<String>,
+    cpu_credits: Option<String>,
 }
 
 impl LaunchKey {
@@ -551,6 +618,10 @@ impl LaunchKey {
             key_name: r.key_name.clone(),
             iam_instance_profile_arn: r.iam_instance_profile_arn.clone(),
             tags: sorted_tags(&r.tags),
+            metadata_options: r.metadata_options.clone(),
+            ebs_optimized: r.ebs_optimized,
+            user_data: r.user_data.clone(),
+            cpu_credits: r.cpu_credits.clone(),
         }
     }
 }
@@ -842,6 +913,8 @@ impl Account {
             first_launch: Some(r.first_launch),
             state_reason: r.state_reason.clone(),
             tags: r.tags.clone(),
+            metadata_options: Some(r.metadata_options.clone()),
+            ebs_optimized: Some(r.ebs_optimized),
         }
     }
 
@@ -1024,6 +1097,16 @@ impl Account {
                 "Invalid value '' for InstanceType.",
             ));
         }
+        if req.cpu_credits.is_some() && !is_burstable(&req.instance_type) {
+            return Err(err(
+                OP,
+                "InvalidParameterCombination",
+                format!(
+                    "CPU credits are not supported for instance type {}",
+                    req.instance_type
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -1059,6 +1142,10 @@ impl Account {
             volumes,
             pending_looks: self.launch_pending_looks,
             unlisted_looks: self.listing_lag,
+            metadata_options: metadata_applied(req.metadata_options.as_ref()),
+            ebs_optimized: req.ebs_optimized.unwrap_or(false),
+            user_data: req.user_data.clone(),
+            cpu_credits: credits_applied(&req.instance_type, req.cpu_credits.as_deref()),
         };
         self.instances.push(record);
         id
@@ -1862,6 +1949,7 @@ impl MemoryCloud {
             None => s.now(),
         };
         let sub = &s.subnets[subnet];
+        let cpu_credits = credits_applied(&spec.instance_type, spec.cpu_credits.as_deref());
         let record = InstanceRec {
             id: id.clone(),
             state: spec.state,
@@ -1884,6 +1972,10 @@ impl MemoryCloud {
             volumes,
             pending_looks: 0,
             unlisted_looks: 0,
+            metadata_options: metadata_applied(Some(&spec.metadata_options)),
+            ebs_optimized: spec.ebs_optimized,
+            user_data: spec.user_data,
+            cpu_credits,
         };
         s.instances.push(record);
         id
@@ -2341,6 +2433,18 @@ impl Cloud for MemoryCloud {
         self.lock().run_instance(request)
     }
 
+    async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        let s = self.lock();
+        let i = s.instance_index("DescribeInstanceAttribute", instance_id)?;
+        Ok(s.instances[i].user_data.clone())
+    }
+
+    async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        let s = self.lock();
+        let i = s.instance_index("DescribeInstanceCreditSpecifications", instance_id)?;
+        Ok(s.instances[i].cpu_credits.clone())
+    }
+
     async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
         self.lock().disable_source_dest_check(instance_id)
     }
@@ -2550,6 +2654,10 @@ mod tests {
             iam_instance_profile_arn: Some("arn:aws:iam::123456789012:instance-profile/vpn".into()),
             tags: vec![Tag::new("Name", "sophos"), Tag::new("Role", "vpn")],
             client_token: token.into(),
+            metadata_options: None,
+            ebs_optimized: None,
+            user_data: None,
+            cpu_credits: None,
         }
     }
 

@@ -137,6 +137,31 @@ pub struct Instance {
     /// `Server.InternalError: Internal error on launch`.
     pub state_reason: Option<String>,
     pub tags: Vec<Tag>,
+    /// How the instance metadata service answers it (IMDSv2, hop limit).
+    pub metadata_options: Option<MetadataOptions>,
+    pub ebs_optimized: Option<bool>,
+}
+
+/// The instance metadata service options, as DescribeInstances reports them
+/// and RunInstances takes them. Kept as EC2's words (`required`, `enabled`)
+/// so a value this code does not know still passes through unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only) or `optional`.
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i32>,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+    /// Tags readable through the metadata service: `enabled` or `disabled`.
+    pub instance_metadata_tags: Option<String>,
+}
+
+/// Burstable types take a `CreditSpecification`; any other type is refused
+/// one, so a fallback type never gets it.
+pub fn is_burstable(instance_type: &str) -> bool {
+    ["t2.", "t3.", "t3a.", "t4g."]
+        .iter()
+        .any(|family| instance_type.starts_with(family))
 }
 
 impl Instance {
@@ -427,6 +452,14 @@ pub struct LaunchRequest {
     pub tags: Vec<Tag>,
     /// Makes a repeated RunInstances return the first launch instead of a second one.
     pub client_token: String,
+    /// The original's metadata options: an SCP may deny a launch without IMDSv2.
+    pub metadata_options: Option<MetadataOptions>,
+    /// `Some(true)` only: false is EC2's default, and saying it changes nothing.
+    pub ebs_optimized: Option<bool>,
+    /// Base64, passed through as DescribeInstanceAttribute gave it.
+    pub user_data: Option<String>,
+    /// `standard` or `unlimited`, for a burstable type only.
+    pub cpu_credits: Option<String>,
 }
 
 /// The EC2 operations of a failover and of the AMI lifecycle. Each method is
@@ -531,6 +564,21 @@ pub trait Cloud: Send + Sync {
         &self,
         request: &LaunchRequest,
     ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+
+    /// `DescribeInstanceAttribute` `userData`: base64, as EC2 keeps it; `None`
+    /// when the instance has none. An instance EC2 no longer knows is the
+    /// error `InvalidInstanceID.NotFound`.
+    fn user_data(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, CloudError>> + Send;
+
+    /// `DescribeInstanceCreditSpecifications` of one burstable instance:
+    /// `standard` or `unlimited`.
+    fn cpu_credits(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, CloudError>> + Send;
 
     fn disable_source_dest_check(
         &self,

@@ -4,8 +4,10 @@
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IamInstanceProfileSpecification, InstanceType, IpPermission,
-    IpRange, Ipv6Range, ResourceType, TagSpecification,
+    AttributeBooleanValue, CreditSpecificationRequest, Filter, HttpTokensState,
+    IamInstanceProfileSpecification, InstanceAttributeName, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, InstanceMetadataOptionsResponse, InstanceMetadataTagsState,
+    InstanceType, IpPermission, IpRange, Ipv6Range, ResourceType, TagSpecification,
 };
 use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -22,9 +24,9 @@ use aws_sdk_ec2::operation as ec2op;
 
 use super::{
     Address, Alarm, AlarmQuery, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
-    RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY,
-    Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, MetadataOptions, Permission,
+    Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    TAG_CREATED_BY, Tag, Vpc,
 };
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build
@@ -162,6 +164,15 @@ impl SdkCloud {
             .client_token(&request.client_token)
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume))
+            .set_metadata_options(request.metadata_options.as_ref().map(metadata_request))
+            .set_ebs_optimized(request.ebs_optimized)
+            .set_user_data(request.user_data.clone())
+            .set_credit_specification(
+                request
+                    .cpu_credits
+                    .as_ref()
+                    .map(|c| CreditSpecificationRequest::builder().cpu_credits(c).build()),
+            )
     }
 
     fn source_dest_check_call(
@@ -398,7 +409,37 @@ fn instance_of(
             .state_reason()
             .and_then(|r| reason_text(r.code(), r.message())),
         tags: tags_of(i.tags()),
+        metadata_options: i.metadata_options().map(metadata_of),
+        ebs_optimized: i.ebs_optimized(),
     })
+}
+
+fn metadata_of(m: &InstanceMetadataOptionsResponse) -> MetadataOptions {
+    MetadataOptions {
+        http_tokens: m.http_tokens().map(|t| t.as_str().to_owned()),
+        http_put_response_hop_limit: m.http_put_response_hop_limit(),
+        http_endpoint: m.http_endpoint().map(|e| e.as_str().to_owned()),
+        instance_metadata_tags: m.instance_metadata_tags().map(|t| t.as_str().to_owned()),
+    }
+}
+
+/// EC2's words back into the SDK's enums; a word the SDK does not know
+/// travels as `Unknown` and is sent as it was read.
+fn metadata_request(m: &MetadataOptions) -> InstanceMetadataOptionsRequest {
+    InstanceMetadataOptionsRequest::builder()
+        .set_http_tokens(m.http_tokens.as_deref().map(HttpTokensState::from))
+        .set_http_put_response_hop_limit(m.http_put_response_hop_limit)
+        .set_http_endpoint(
+            m.http_endpoint
+                .as_deref()
+                .map(InstanceMetadataEndpointState::from),
+        )
+        .set_instance_metadata_tags(
+            m.instance_metadata_tags
+                .as_deref()
+                .map(InstanceMetadataTagsState::from),
+        )
+        .build()
 }
 
 fn route_of(r: &aws_sdk_ec2::types::Route) -> Option<Route> {
@@ -798,6 +839,42 @@ impl Cloud for SdkCloud {
             .first()
             .ok_or_else(|| CloudError::malformed(OP, "RunInstances returned no instance"))?;
         instance_of(OP, first)
+    }
+
+    async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        const OP: &str = "DescribeInstanceAttribute";
+        let out = self
+            .client
+            .describe_instance_attribute()
+            .instance_id(instance_id)
+            .attribute(InstanceAttributeName::UserData)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        // EC2 leaves the value out for an instance without user data; an
+        // emulator may send it empty.
+        Ok(out
+            .user_data()
+            .and_then(|v| v.value())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned))
+    }
+
+    async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        const OP: &str = "DescribeInstanceCreditSpecifications";
+        let out = self
+            .client
+            .describe_instance_credit_specifications()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        Ok(out
+            .instance_credit_specifications()
+            .iter()
+            .find(|c| c.instance_id() == Some(instance_id))
+            .and_then(|c| c.cpu_credits())
+            .map(str::to_owned))
     }
 
     async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {

@@ -34,19 +34,70 @@ pub struct Launch {
     pub replacing: String,
     /// Inherited tag keys left off: EC2 allows 50 tags a resource.
     pub dropped_tags: Vec<String>,
+    /// Why the original's user data could not be read, when it could not:
+    /// the replacement then launches without, and the report must say so.
+    pub user_data_unknown: Option<String>,
 }
 
 impl Launch {
-    /// What the report adds about tags that could not be copied.
-    pub fn tag_note(&self) -> String {
-        if self.dropped_tags.is_empty() {
-            String::new()
-        } else {
-            format!(
+    /// What the report adds about what the replacement inherits, and what
+    /// it could not.
+    pub fn notes(&self) -> String {
+        let mut note = self
+            .attempts
+            .first()
+            .map(|a| like_note(&a.request))
+            .unwrap_or_default();
+        if let Some(why) = &self.user_data_unknown {
+            note.push_str(&format!("; user data NOT copied: {why}"));
+        }
+        if !self.dropped_tags.is_empty() {
+            note.push_str(&format!(
                 "; tags not copied (EC2 allows 50): {}",
                 self.dropped_tags.join(", ")
-            )
+            ));
         }
+        note
+    }
+}
+
+/// `; like the original: IMDS tokens required, hop limit 2, user data (24
+/// base64 chars), EbsOptimized, CPU credits unlimited`: what the launch copies
+/// beyond type, groups, key, profile and tags; empty when it copies none.
+fn like_note(r: &LaunchRequest) -> String {
+    let mut like = Vec::new();
+    if let Some(m) = &r.metadata_options {
+        like.extend(m.http_tokens.as_ref().map(|t| format!("IMDS tokens {t}")));
+        like.extend(
+            m.http_put_response_hop_limit
+                .map(|h| format!("hop limit {h}")),
+        );
+        like.extend(
+            m.http_endpoint
+                .as_ref()
+                .filter(|e| *e != "enabled")
+                .map(|e| format!("metadata endpoint {e}")),
+        );
+        like.extend(
+            m.instance_metadata_tags
+                .as_ref()
+                .filter(|t| *t == "enabled")
+                .map(|_| "tags in metadata".to_owned()),
+        );
+    }
+    like.extend(
+        r.user_data
+            .as_ref()
+            .map(|u| format!("user data ({} base64 chars)", u.len())),
+    );
+    if r.ebs_optimized == Some(true) {
+        like.push("EbsOptimized".to_owned());
+    }
+    like.extend(r.cpu_credits.as_ref().map(|c| format!("CPU credits {c}")));
+    if like.is_empty() {
+        String::new()
+    } else {
+        format!("; like the original: {}", like.join(", "))
     }
 }
 
@@ -227,7 +278,7 @@ fn describe_launch(launch: &Launch) -> String {
         } else {
             format!("; if out of capacity: {}", fallbacks.join(", then "))
         },
-        launch.tag_note()
+        launch.notes()
     )
 }
 

@@ -324,7 +324,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
                         } else {
                             format!("; passed over first: {}", passed_over.join("; "))
                         },
-                        launch.tag_note()
+                        launch.notes()
                     );
                     return Ok((
                         Applied::Launched(Box::new(instance)),

@@ -305,6 +305,8 @@ mod tests {
             first_launch: Some(launched),
             state_reason: None,
             tags,
+            metadata_options: None,
+            ebs_optimized: None,
         }
     }
 

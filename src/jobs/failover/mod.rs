@@ -20,6 +20,7 @@
 //! impaired, is all there is.
 
 mod gates;
+pub mod inherit;
 pub mod look;
 pub mod plan;
 pub mod preflight;
@@ -36,7 +37,7 @@ use crate::error::FailoverError;
 use crate::lookup::image_age;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 use look::World;
-use plan::{LaunchPlan, Situation, post_launch};
+use plan::{Inherited, LaunchPlan, Situation, post_launch};
 
 /// One failover request, as the handler derived it from the trigger.
 #[derive(Debug, Clone)]
@@ -104,7 +105,10 @@ pub async fn run<C: Cloud>(
     // Launch first, and stop the failed instance only once a replacement
     // runs: a refused launch, or replacements that all die on launch (a KMS
     // key they may not use), leave the appliance as it was.
-    let (launch, launched, generation) = job.launch(&world, &situation, &mut log).await?;
+    let inherited = job.inherit(&situation).await?;
+    let (launch, launched, generation) = job
+        .launch(&world, (&situation, inherited.as_ref()), &mut log)
+        .await?;
     let replacement = job
         .until_running(
             &world,
@@ -180,22 +184,36 @@ impl<C: Cloud> Job<'_, C> {
         Ok((world, situation, confirmation))
     }
 
+    /// What a new launch copies beyond DescribeInstances; `None` for a
+    /// resumed incident, which launches nothing (yet).
+    async fn inherit(&self, situation: &Situation) -> Result<Option<Inherited>, FailoverError> {
+        match situation {
+            Situation::Fresh { failed } => inherit::read(self.cloud, failed)
+                .await
+                .map(Some)
+                .map_err(|e| not_launched(e, situation)),
+            Situation::Continue { .. } => Ok(None),
+        }
+    }
+
     /// RunInstances (or what a resumed incident finds of it). When every
     /// option's ClientToken is spent on replacements EC2 terminated, the next
     /// generation of tokens is tried, as many times as MAX_FAILOVERS allows.
     async fn launch(
         &self,
         world: &World,
-        situation: &Situation,
+        (situation, inherited): (&Situation, Option<&Inherited>),
         log: &mut StepLog,
     ) -> Result<(LaunchPlan, Option<Instance>, u32), FailoverError> {
         let (settings, req) = (self.settings, self.req);
         let mut generation = 0;
+        // A resumed incident launches nothing here, so it read nothing.
+        let unread = Inherited::default();
         loop {
             let plan = plan::launch_plan(
                 world,
                 settings,
-                situation,
+                (situation, inherited.unwrap_or(&unread)),
                 &req.incident,
                 req.now,
                 generation,
@@ -233,14 +251,22 @@ impl<C: Cloud> Job<'_, C> {
     ) -> Result<Option<Instance>, FailoverError> {
         let mut step = launch.launch.clone();
         let mut candidate = launched;
+        let mut inherited = launch.inherited.clone();
         loop {
             let Some(r) = candidate else { return Ok(None) };
             match wait::until_running(self.cloud, r.clone(), self.req.deadline, log).await {
                 Ok(running) => return Ok(Some(running)),
                 Err(e @ FailoverError::ReplacementFailed { .. }) => {
-                    step = self
-                        .next_launch(world, situation, &step, &r, &mut generation)
-                        .ok_or(e)?;
+                    let next = self
+                        .next_launch(
+                            world,
+                            situation,
+                            (&step, &r),
+                            &mut generation,
+                            &mut inherited,
+                        )
+                        .await?;
+                    step = next.ok_or(e)?;
                     let applied = self.exec.in_order(std::slice::from_ref(&step), log).await?;
                     candidate = replacement_of(applied, situation);
                 }
@@ -266,25 +292,41 @@ impl<C: Cloud> Job<'_, C> {
 
     /// What follows a replacement EC2 terminated on launch: the next option
     /// of this round of tokens, else the first of a new round, as many rounds
-    /// as MAX_FAILOVERS allows. `None`: nothing left to try here.
-    fn next_launch(
+    /// as MAX_FAILOVERS allows. `None`: nothing left to try here. A resumed
+    /// incident reads what the new round inherits only now, when it needs it.
+    async fn next_launch(
         &self,
         world: &World,
         situation: &Situation,
-        step: &PlannedStep,
-        dead: &Instance,
+        (step, dead): (&PlannedStep, &Instance),
         generation: &mut u32,
-    ) -> Option<PlannedStep> {
+        inherited: &mut Option<Inherited>,
+    ) -> Result<Option<PlannedStep>, FailoverError> {
         if let Some(next) = plan::after(step, dead) {
-            return Some(next);
+            return Ok(Some(next));
         }
-        let failed = situation.failed()?;
+        let Some(failed) = situation.failed() else {
+            return Ok(None);
+        };
         if *generation >= self.settings.failover.max_failovers {
-            return None;
+            return Ok(None);
         }
+        let known = match inherited.take() {
+            Some(known) => known,
+            None => inherit::read(self.cloud, failed).await?,
+        };
         *generation += 1;
         let round = (self.req.incident.as_str(), *generation);
-        plan::relaunch(world, self.settings, failed, dead, round, self.req.now)
+        let next = plan::relaunch(
+            world,
+            self.settings,
+            (failed, &known),
+            dead,
+            round,
+            self.req.now,
+        );
+        *inherited = Some(known);
+        Ok(next)
     }
 }
 

@@ -11,12 +11,43 @@ use super::look::World;
 use crate::cloud::Cidr;
 use crate::cloud::{
     Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
-    TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag,
+    TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag, is_burstable,
 };
 use crate::config::{DnsAddress, DnsRecord, Settings};
 use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::image_age;
+
+/// What a replacement inherits that DescribeInstances does not tell. Read
+/// only before a new launch: a resumed incident or a stood-down one never pays
+/// for these calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherited {
+    pub user_data: UserData,
+    /// `standard` or `unlimited` (burstable types only).
+    pub cpu_credits: Option<String>,
+}
+
+/// The failed instance's user data, as far as EC2 still tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UserData {
+    #[default]
+    Absent,
+    /// Base64, as EC2 keeps it and RunInstances takes it.
+    Base64(String),
+    /// EC2 no longer knows the instance: the replacement launches without,
+    /// and the report says why.
+    Unknown(String),
+}
+
+impl UserData {
+    fn base64(&self) -> Option<String> {
+        match self {
+            UserData::Base64(b) => Some(b.clone()),
+            UserData::Absent | UserData::Unknown(_) => None,
+        }
+    }
+}
 
 /// Where this incident stands, judged from the world alone.
 #[derive(Debug, Clone, PartialEq)]
@@ -325,6 +356,9 @@ pub struct LaunchPlan {
     pub image: Option<String>,
     /// Where the first launch attempt goes (what a plan reports).
     pub availability_zone: Option<String>,
+    /// What a new launch read of the original (`None`: not read, as for a
+    /// resumed incident); a later round of tokens launches the same way.
+    pub inherited: Option<Inherited>,
 }
 
 /// `generation` numbers the rounds of ClientTokens: 0 first, one more each
@@ -332,7 +366,7 @@ pub struct LaunchPlan {
 pub fn launch_plan(
     world: &World,
     settings: &Settings,
-    situation: &Situation,
+    (situation, inherited): (&Situation, &Inherited),
     incident: &str,
     now: DateTime<Utc>,
     generation: u32,
@@ -357,6 +391,7 @@ pub fn launch_plan(
                 launch: PlannedStep::new(Step::Launch, Decision::AlreadyDone(detail)),
                 image: replacement.image_id.clone(),
                 availability_zone: Some(replacement.availability_zone.clone()),
+                inherited: None,
             });
         }
     };
@@ -366,12 +401,21 @@ pub fn launch_plan(
             settings.appliance.ami_name
         ),
     })?;
-    let launch = launch_change(world, settings, failed, image, (incident, generation), now)?;
+    let original = (failed, inherited);
+    let launch = launch_change(
+        world,
+        settings,
+        original,
+        image,
+        (incident, generation),
+        now,
+    )?;
     Ok(LaunchPlan {
         stop: stop_step(Some(failed), Some(&failed.id)),
         availability_zone: launch.attempts.first().map(|a| a.availability_zone.clone()),
         launch: PlannedStep::new(Step::Launch, Decision::Make(Change::Launch(launch))),
         image: Some(image.id.clone()),
+        inherited: Some(inherited.clone()),
     })
 }
 
@@ -379,7 +423,7 @@ pub fn launch_plan(
 fn launch_change(
     world: &World,
     settings: &Settings,
-    failed: &Instance,
+    (failed, inherited): (&Instance, &Inherited),
     image: &Image,
     (incident, generation): (&str, u32),
     now: DateTime<Utc>,
@@ -404,7 +448,7 @@ fn launch_change(
         .enumerate()
         .map(|(n, p)| LaunchAttempt {
             request: launch_request(
-                failed,
+                (failed, inherited),
                 image,
                 p,
                 groups,
@@ -417,6 +461,10 @@ fn launch_change(
     Ok(Launch {
         attempts,
         dropped_tags: inherited_tags(failed).1,
+        user_data_unknown: match &inherited.user_data {
+            UserData::Unknown(why) => Some(why.clone()),
+            UserData::Absent | UserData::Base64(_) => None,
+        },
         image: format!(
             "{} ({}, {})",
             image.id,
@@ -459,15 +507,23 @@ pub fn after(step: &PlannedStep, dead: &Instance) -> Option<PlannedStep> {
 pub fn relaunch(
     world: &World,
     settings: &Settings,
-    failed: &Instance,
+    original: (&Instance, &Inherited),
     dead: &Instance,
     (incident, generation): (&str, u32),
     now: DateTime<Utc>,
 ) -> Option<PlannedStep> {
     let image = newest_image(&world.images)?;
-    let launch = launch_change(world, settings, failed, image, (incident, generation), now).ok()?;
+    let launch = launch_change(
+        world,
+        settings,
+        original,
+        image,
+        (incident, generation),
+        now,
+    )
+    .ok()?;
     let launch = Launch {
-        replacing: format!("{} (after {} died on launch)", failed.id, dead.id),
+        replacing: format!("{} (after {} died on launch)", original.0.id, dead.id),
         ..launch
     };
     Some(PlannedStep::new(
@@ -502,9 +558,11 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
         .collect()
 }
 
-/// RunInstances for one placement. `token` is the attempt's ClientToken.
+/// RunInstances for one placement, launching like the original: its type
+/// (unless a fallback), groups, key, profile, tags, metadata options, EBS
+/// optimisation, user data and CPU credits. `token` is the attempt's ClientToken.
 pub fn launch_request(
-    failed: &Instance,
+    (failed, inherited): (&Instance, &Inherited),
     image: &Image,
     attempt: &Placement<'_>,
     security_group_ids: Option<&[String]>,
@@ -525,6 +583,14 @@ pub fn launch_request(
         iam_instance_profile_arn: failed.iam_instance_profile_arn.clone(),
         tags,
         client_token: token,
+        metadata_options: failed.metadata_options.clone(),
+        ebs_optimized: failed.ebs_optimized.filter(|on| *on),
+        user_data: inherited.user_data.base64(),
+        // A fallback type outside the burstable families refuses the option.
+        cpu_credits: inherited
+            .cpu_credits
+            .clone()
+            .filter(|_| is_burstable(&attempt.instance_type)),
     }
 }
 
@@ -755,7 +821,7 @@ pub fn post_launch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{InstanceState, RouteTable};
+    use crate::cloud::{InstanceState, MetadataOptions, RouteTable};
 
     fn settings() -> Settings {
         Settings::from_lookup(|k| {
@@ -800,6 +866,8 @@ mod tests {
                 Tag::new("Name", "sophos"),
                 Tag::new("aws:cloudformation:stack-name", "x"),
             ],
+            metadata_options: None,
+            ebs_optimized: None,
         }
     }
 
@@ -1027,7 +1095,7 @@ mod tests {
             subnet: &c,
         };
         let req = launch_request(
-            &failed,
+            (&failed, &Inherited::default()),
             &image("ami-new", "2026-11-20T00:00:00Z"),
             &attempt,
             None,
@@ -1042,7 +1110,7 @@ mod tests {
         let keys: Vec<&str> = req.tags.iter().map(|t| t.key.as_str()).collect();
         assert_eq!(keys, ["Name", TAG_INCIDENT, TAG_REPLACES]);
         let over = launch_request(
-            &failed,
+            (&failed, &Inherited::default()),
             &image("ami-new", "2026-11-20T00:00:00Z"),
             &attempt,
             Some(&["sg-9".to_owned()]),
@@ -1051,6 +1119,104 @@ mod tests {
         );
         assert_eq!(over.security_group_ids, ["sg-9"]);
         assert_eq!(over.client_token, "alarm-1-2");
+        // An original with EC2's defaults adds nothing to the request.
+        assert_eq!(req.metadata_options, None);
+        assert_eq!(req.ebs_optimized, None);
+        assert_eq!(req.user_data, None);
+        assert_eq!(req.cpu_credits, None);
+    }
+
+    fn imdsv2(hops: i32) -> MetadataOptions {
+        MetadataOptions {
+            http_tokens: Some("required".into()),
+            http_put_response_hop_limit: Some(hops),
+            http_endpoint: Some("enabled".into()),
+            instance_metadata_tags: Some("enabled".into()),
+        }
+    }
+
+    #[test]
+    fn every_launch_option_launches_like_the_original() {
+        let mut failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        failed.metadata_options = Some(imdsv2(2));
+        failed.ebs_optimized = Some(true);
+        let inherited = Inherited {
+            user_data: UserData::Base64("IyEvYmluL3NoCmVjaG8gaGk=".into()),
+            cpu_credits: Some("unlimited".into()),
+        };
+        let mut s = settings();
+        s.failover.fallback_instance_types = vec!["m5.large".into()];
+        let mut w = world(vec![failed.clone()]);
+        w.images = vec![image("ami-new", "2026-11-20T00:00:00Z")];
+        let situation = Situation::Fresh { failed };
+        let plan = launch_plan(&w, &s, (&situation, &inherited), "alarm-1", now(), 0).unwrap();
+        assert_eq!(plan.inherited.as_ref(), Some(&inherited));
+        let Decision::Make(Change::Launch(launch)) = &plan.launch.decision else {
+            panic!("a launch: {plan:?}");
+        };
+        let types: Vec<&str> = launch
+            .attempts
+            .iter()
+            .map(|a| a.request.instance_type.as_str())
+            .collect();
+        assert!(
+            types.contains(&"t3.small") && types.contains(&"m5.large"),
+            "{types:?}"
+        );
+        for a in &launch.attempts {
+            let r = &a.request;
+            assert_eq!(r.metadata_options, Some(imdsv2(2)), "{}", a.label());
+            assert_eq!(r.ebs_optimized, Some(true));
+            assert_eq!(r.user_data.as_deref(), Some("IyEvYmluL3NoCmVjaG8gaGk="));
+            // EC2 refuses CPU credits for a type that has none.
+            let credits = (r.instance_type == "t3.small").then(|| "unlimited".to_owned());
+            assert_eq!(r.cpu_credits, credits, "{}", a.label());
+        }
+        assert!(
+            launch
+                .notes()
+                .contains("like the original: IMDS tokens required, hop limit 2, tags in metadata, user data (24 base64 chars), EbsOptimized, CPU credits unlimited"),
+            "{}",
+            launch.notes()
+        );
+        assert_eq!(launch.user_data_unknown, None);
+    }
+
+    #[test]
+    fn unknown_user_data_is_launched_without_and_the_report_says_so() {
+        let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        let inherited = Inherited {
+            user_data: UserData::Unknown("EC2 no longer knows i-old".into()),
+            cpu_credits: None,
+        };
+        let mut w = world(vec![failed.clone()]);
+        w.images = vec![image("ami-new", "2026-11-20T00:00:00Z")];
+        let situation = Situation::Fresh { failed };
+        let plan = launch_plan(
+            &w,
+            &settings(),
+            (&situation, &inherited),
+            "alarm-1",
+            now(),
+            0,
+        )
+        .unwrap();
+        let Decision::Make(Change::Launch(launch)) = &plan.launch.decision else {
+            panic!("a launch: {plan:?}");
+        };
+        assert!(
+            launch
+                .attempts
+                .iter()
+                .all(|a| a.request.user_data.is_none())
+        );
+        assert!(
+            launch
+                .notes()
+                .contains("user data NOT copied: EC2 no longer knows i-old"),
+            "{}",
+            launch.notes()
+        );
     }
 
     #[test]
@@ -1073,7 +1239,8 @@ mod tests {
             subnet: &c,
         };
         let image = image("ami-new", "2026-11-20T00:00:00Z");
-        let req = launch_request(&failed, &image, &placement, None, "alarm-1", "t".into());
+        let original = (&failed, &Inherited::default());
+        let req = launch_request(original, &image, &placement, None, "alarm-1", "t".into());
         assert_eq!(req.tags.len(), 50);
         assert!(req.tags.iter().any(|t| t.key == TAG_INCIDENT));
         assert!(req.tags.iter().any(|t| t.key == TAG_REPLACES));

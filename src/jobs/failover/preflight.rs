@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::inherit;
 use super::look::{self, World};
-use super::plan::{self, Situation};
+use super::plan::{self, Inherited, Situation, UserData};
 use crate::cloud::{
     Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
     tag_value,
@@ -96,12 +97,27 @@ impl Calls {
     }
 }
 
+/// The one live instance of the appliance, when there is exactly one.
+fn the_appliance(world: &World) -> Option<&Instance> {
+    match world
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .collect::<Vec<_>>()[..]
+    {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
 /// Decides, without calling AWS, what the look says of the appliance, its
 /// subnets, AMI and routes, and which calls a failover would make.
+/// `inherited` is what a failover would read of the appliance before it
+/// launches (see [`inherit_item`]).
 pub fn checklist(
     world: &World,
     settings: &Settings,
-    incident: &str,
+    (incident, inherited): (&str, &Inherited),
     now: DateTime<Utc>,
 ) -> (Vec<Item>, Option<Calls>) {
     let mut items = vec![Item::new("discovery", StepStatus::Ok, world.summary())];
@@ -146,7 +162,13 @@ pub fn checklist(
         ),
     ));
     items.push(ami_item(world, now));
-    let launch = launch_item(world, settings, (appliance, incident), now, &mut items);
+    let launch = launch_item(
+        world,
+        settings,
+        (appliance, inherited, incident),
+        now,
+        &mut items,
+    );
     items.extend(route_items(world, settings));
     items.extend(group_tag_item(world, settings, appliance));
     let calls = Calls {
@@ -188,7 +210,7 @@ fn ami_item(world: &World, now: DateTime<Utc>) -> Item {
 fn launch_item(
     world: &World,
     settings: &Settings,
-    (appliance, incident): (&Instance, &str),
+    (appliance, inherited, incident): (&Instance, &Inherited, &str),
     now: DateTime<Utc>,
     items: &mut Vec<Item>,
 ) -> Option<LaunchRequest> {
@@ -206,7 +228,7 @@ fn launch_item(
     };
     // This run's own ClientToken: a dry run launches nothing, but a token is
     // never worth sharing between requests that may differ.
-    let planned = plan::launch_plan(world, settings, &situation, incident, now, 0);
+    let planned = plan::launch_plan(world, settings, (&situation, inherited), incident, now, 0);
     let launch = match planned.map(|p| p.launch.decision) {
         Ok(Decision::Make(Change::Launch(launch))) => launch,
         Ok(_) => return None,
@@ -225,10 +247,43 @@ fn launch_item(
             first.request.instance_type,
             first.request.subnet_id,
             first.availability_zone,
-            launch.tag_note()
+            launch.notes()
         ),
     ));
     Some(first.request.clone())
+}
+
+/// Reads what a failover would read of the appliance before launching (its
+/// user data, its CPU credits), so the dry-run RunInstances carries them and
+/// a denied DescribeInstanceAttribute shows here, not during the outage.
+async fn inherit_item<C: Cloud>(cloud: &C, world: &World) -> (Inherited, Option<Item>) {
+    // Without one live appliance the checklist already fails; nothing to read.
+    let Some(appliance) = the_appliance(world) else {
+        return (Inherited::default(), None);
+    };
+    match inherit::read(cloud, appliance).await {
+        Ok(inherited) => {
+            let (status, detail) = match &inherited.user_data {
+                UserData::Base64(b) => (
+                    StepStatus::Ok,
+                    format!("user data ({} base64 chars) is copied", b.len()),
+                ),
+                UserData::Absent => (StepStatus::Ok, "no user data to copy".to_owned()),
+                UserData::Unknown(why) => (StepStatus::Warn, why.clone()),
+            };
+            let credits = inherited
+                .cpu_credits
+                .as_ref()
+                .map(|c| format!("; CPU credits {c}"))
+                .unwrap_or_default();
+            let item = Item::new("inherit", status, format!("{detail}{credits}"));
+            (inherited, Some(item))
+        }
+        Err(e) => (
+            Inherited::default(),
+            Some(Item::new("inherit", StepStatus::Failed, e.to_string())),
+        ),
+    }
 }
 
 /// Every `ROUTE_CIDRS` route in every managed table, and whether it exists.
@@ -497,7 +552,10 @@ pub async fn run<C: Cloud>(
     let (world, watched) = tokio::join!(look::look(cloud, settings), watch);
     let mut items = match world {
         Ok(world) => {
-            let (mut items, calls) = checklist(&world, settings, &req.incident, req.now);
+            let (inherited, read) = inherit_item(cloud, &world).await;
+            let (mut items, calls) =
+                checklist(&world, settings, (&req.incident, &inherited), req.now);
+            items.extend(read);
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
             }
