@@ -584,7 +584,12 @@ pub fn launch_request(
         tags,
         client_token: token,
         metadata_options: failed.metadata_options.clone(),
-        ebs_optimized: failed.ebs_optimized.filter(|on| *on),
+        // Only on the original's own type, which is known to take it: a
+        // fallback type that cannot be EBS-optimized refuses the launch, and
+        // the types that can (every Nitro type) are by default.
+        ebs_optimized: failed
+            .ebs_optimized
+            .filter(|on| *on && attempt.instance_type == failed.instance_type),
         user_data: inherited.user_data.base64(),
         // A fallback type outside the burstable families refuses the option.
         cpu_credits: inherited
@@ -1166,7 +1171,9 @@ mod tests {
         for a in &launch.attempts {
             let r = &a.request;
             assert_eq!(r.metadata_options, Some(imdsv2(2)), "{}", a.label());
-            assert_eq!(r.ebs_optimized, Some(true));
+            // Asked only on the original's type: another may refuse it.
+            let ebs = (r.instance_type == "t3.small").then_some(true);
+            assert_eq!(r.ebs_optimized, ebs, "{}", a.label());
             assert_eq!(r.user_data.as_deref(), Some("IyEvYmluL3NoCmVjaG8gaGk="));
             // EC2 refuses CPU credits for a type that has none.
             let credits = (r.instance_type == "t3.small").then(|| "unlimited".to_owned());
