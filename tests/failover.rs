@@ -500,3 +500,153 @@ async fn an_imdsv2_appliance_with_user_data_is_replaced_by_one_launched_alike() 
     let sophos = describe(&ec2, &w.sophos).await;
     assert_eq!(sophos.state().unwrap().name().unwrap().as_str(), "running");
 }
+
+/// The interface of `instance` at `device` (id, subnet, groups, source/dest check).
+async fn leg(
+    ec2: &aws_sdk_ec2::Client,
+    instance: &str,
+    device: i32,
+) -> Option<(String, String, Vec<String>, Option<bool>)> {
+    let i = describe(ec2, instance).await;
+    i.network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(device))
+        .map(|n| {
+            (
+                n.network_interface_id().unwrap_or_default().to_owned(),
+                n.subnet_id().unwrap_or_default().to_owned(),
+                n.groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect(),
+                n.source_dest_check(),
+            )
+        })
+}
+
+#[tokio::test]
+async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
+    use aws_sdk_ec2::types::InstanceNetworkInterfaceSpecification as Nic;
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let private_a = subnet(&ec2, &w.vpc, "10.0.11.0/24", "ap-northeast-1a", "private").await;
+    let private_c = subnet(&ec2, &w.vpc, "10.0.12.0/24", "ap-northeast-1c", "private").await;
+    let lan_group = group(&ec2, &w.vpc, "lan").await;
+    // WAN at device 0 in public, LAN at device 1 in private: a VPN gateway
+    // as firewalls and VPN appliances are deployed, IMDSv2 and user data.
+    let nic = |device: i32, subnet: &str, group: &str| {
+        Nic::builder()
+            .device_index(device)
+            .subnet_id(subnet)
+            .groups(group)
+            .build()
+    };
+    let gw = ec2
+        .run_instances()
+        .image_id(base_image(&ec2).await)
+        .instance_type(InstanceType::T3Small)
+        .min_count(1)
+        .max_count(1)
+        .network_interfaces(nic(0, &w.subnet_a, &w.security_group))
+        .network_interfaces(nic(1, &private_a, &lan_group))
+        .user_data(USER_DATA)
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::Required)
+                .http_put_response_hop_limit(2)
+                .build(),
+        )
+        .tag_specifications(name_tag(ResourceType::Instance, "gw"))
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_owned();
+    let (old_lan, ..) = leg(&ec2, &gw, 1).await.expect("the original's LAN leg");
+    let (old_wan, ..) = leg(&ec2, &gw, 0).await.expect("the original's WAN leg");
+    let table = ec2
+        .create_route_table()
+        .vpc_id(&w.vpc)
+        .tag_specifications(name_tag(ResourceType::RouteTable, "private"))
+        .send()
+        .await
+        .unwrap()
+        .route_table()
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_owned();
+    ec2.create_route()
+        .route_table_id(&table)
+        .destination_cidr_block("0.0.0.0/0")
+        .network_interface_id(&old_lan)
+        .send()
+        .await
+        .unwrap();
+    // The VPN's range to the gateway's WAN side (EC2 wants an interface for
+    // a route to an instance with several).
+    ec2.create_route()
+        .route_table_id(&table)
+        .destination_cidr_block(VPN_CIDR)
+        .network_interface_id(&old_wan)
+        .send()
+        .await
+        .unwrap();
+    let ip = eip_for(&ec2, &gw).await;
+    let app = app(
+        &moto,
+        settings(
+            &w,
+            &[
+                ("INSTANCE_NAME", "gw"),
+                ("SUBNET_NAMES", "public,private"),
+                ("ROUTE_TABLE_NAME", "private"),
+                ("ROUTE_CIDRS", &format!("0.0.0.0/0,{VPN_CIDR}")),
+                ("FLOATING_IP", &ip),
+            ],
+        ),
+    );
+
+    let r = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new_id = r.new_instance.clone().expect("a replacement");
+    let new = describe(&ec2, &new_id).await;
+    assert_eq!(
+        new.placement().unwrap().availability_zone(),
+        Some("ap-northeast-1c")
+    );
+    let (wan, wan_subnet, wan_groups, _) = leg(&ec2, &new_id, 0).await.expect("a WAN leg");
+    assert_eq!(wan_subnet, w.subnet_c);
+    assert_eq!(wan_groups, std::slice::from_ref(&w.security_group));
+    let (lan, lan_subnet, lan_groups, lan_check) = leg(&ec2, &new_id, 1).await.expect("a LAN leg");
+    assert_eq!(
+        lan_subnet, private_c,
+        "the LAN leg in the private subnet of 1c"
+    );
+    assert_eq!(lan_groups, [lan_group]);
+    assert_eq!(
+        lan_check,
+        Some(false),
+        "source/dest check off on the LAN leg"
+    );
+    assert_ne!(lan, wan);
+    assert_eq!(
+        route_target(&ec2, &table, "0.0.0.0/0").await.as_deref(),
+        Some(lan.as_str()),
+        "the private route moved from {old_lan} to the new LAN interface"
+    );
+    assert_eq!(
+        route_target(&ec2, &table, VPN_CIDR).await.as_deref(),
+        Some(wan.as_str()),
+        "the WAN route moved from {old_wan} to the new WAN interface"
+    );
+    assert_eq!(address_owner(&ec2, &ip).await, Some(new_id.clone()));
+    let imds = new.metadata_options().expect("metadata options");
+    assert_eq!(imds.http_tokens(), Some(&HttpTokensState::Required));
+    assert_eq!(user_data(&ec2, &new_id).await.as_deref(), Some(USER_DATA));
+}

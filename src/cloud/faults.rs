@@ -367,6 +367,19 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
+    async fn disable_interface_source_dest_check(
+        &self,
+        interface_id: &str,
+    ) -> Result<(), CloudError> {
+        self.call(
+            "ModifyNetworkInterfaceAttribute",
+            interface_id,
+            true,
+            || self.inner.disable_interface_source_dest_check(interface_id),
+        )
+        .await
+    }
+
     async fn associate_address(
         &self,
         allocation_id: &str,

@@ -39,9 +39,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::sdk::same_dns_name;
 use super::{
     Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, MetadataOptions, Permission,
-    Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
-    TAG_CREATED_BY, Tag, Vpc, is_burstable,
+    ImageRequest, IngressRule, Instance, InstanceState, Interface, LaunchRequest, MetadataOptions,
+    Permission, Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    TAG_CREATED_BY, Tag, Vpc, is_burstable, route_target_of,
 };
 
 /// What a healthy Route 53 checker reports.
@@ -95,6 +95,8 @@ pub struct InstanceSpec {
     pub user_data: Option<String>,
     /// `None`: the type's default (burstable types only).
     pub cpu_credits: Option<String>,
+    /// Interfaces beyond the primary, device 1, 2...: (subnet, groups).
+    pub legs: Vec<(String, Vec<String>)>,
 }
 
 /// What EC2 fills in for metadata options a launch does not give.
@@ -124,6 +126,16 @@ fn credits_applied(instance_type: &str, asked: Option<&str>) -> Option<String> {
     Some(asked.unwrap_or(default).to_owned())
 }
 
+fn describe_leg(l: &LegRec) -> Interface {
+    Interface {
+        id: l.id.clone(),
+        device_index: l.device_index,
+        subnet_id: l.subnet_id.clone(),
+        security_group_ids: l.groups.clone(),
+        source_dest_check: Some(l.source_dest_check),
+    }
+}
+
 impl InstanceSpec {
     /// A running `t3.small` tagged `Name=name` in `subnet_id`.
     pub fn new(subnet_id: &str, name: &str) -> Self {
@@ -144,7 +156,15 @@ impl InstanceSpec {
             ebs_optimized: false,
             user_data: None,
             cpu_credits: None,
+            legs: Vec::new(),
         }
+    }
+
+    /// One more network interface (the next device index) in `subnet_id`.
+    pub fn leg(mut self, subnet_id: &str, groups: &[&str]) -> Self {
+        let groups = groups.iter().map(|g| (*g).to_owned()).collect();
+        self.legs.push((subnet_id.to_owned(), groups));
+        self
     }
 
     pub fn metadata(mut self, options: MetadataOptions) -> Self {
@@ -501,6 +521,17 @@ struct InstanceRec {
     ebs_optimized: bool,
     user_data: Option<String>,
     cpu_credits: Option<String>,
+    /// Interfaces beyond the primary.
+    legs: Vec<LegRec>,
+}
+
+#[derive(Debug, Clone)]
+struct LegRec {
+    id: String,
+    device_index: i32,
+    subnet_id: String,
+    groups: Vec<String>,
+    source_dest_check: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -604,6 +635,7 @@ struct LaunchKey {
     ebs_optimized: Option<bool>,
     user_data: Option<String>,
     cpu_credits: Option<String>,
+    secondary_interfaces: Vec<crate::cloud::LaunchInterface>,
 }
 
 impl LaunchKey {
@@ -622,6 +654,7 @@ impl LaunchKey {
             ebs_optimized: r.ebs_optimized,
             user_data: r.user_data.clone(),
             cpu_credits: r.cpu_credits.clone(),
+            secondary_interfaces: r.secondary_interfaces.clone(),
         }
     }
 }
@@ -904,7 +937,9 @@ impl Account {
             network_interface_ids: if gone {
                 Vec::new()
             } else {
-                vec![r.eni.clone()]
+                std::iter::once(r.eni.clone())
+                    .chain(r.legs.iter().map(|l| l.id.clone()))
+                    .collect()
             },
             private_ip: (!gone).then(|| r.private_ip.clone()),
             public_ip: eip.or(own),
@@ -915,6 +950,11 @@ impl Account {
             tags: r.tags.clone(),
             metadata_options: Some(r.metadata_options.clone()),
             ebs_optimized: Some(r.ebs_optimized),
+            secondary_interfaces: if gone {
+                Vec::new()
+            } else {
+                r.legs.iter().map(describe_leg).collect()
+            },
         }
     }
 
@@ -944,9 +984,10 @@ impl Account {
         };
         match target {
             RouteTarget::Instance(id) => !self.instances.iter().any(|i| i.id == *id && alive(i)),
-            RouteTarget::NetworkInterface(eni) => {
-                !self.instances.iter().any(|i| i.eni == *eni && alive(i))
-            }
+            RouteTarget::NetworkInterface(eni) => !self
+                .instances
+                .iter()
+                .any(|i| (i.eni == *eni || i.legs.iter().any(|l| l.id == *eni)) && alive(i)),
             RouteTarget::Other(_) | RouteTarget::None => false,
         }
     }
@@ -993,6 +1034,7 @@ impl Account {
             return Ok(answer);
         }
         let (subnet, volumes) = self.check_launch(req)?;
+        self.check_legs(req, &self.subnets[subnet].availability_zone)?;
         let id = self.launch(req, subnet, volumes);
         let i = self.instance_index(OP, &id)?;
         let answer = self.describe_instance(&self.instances[i]);
@@ -1146,6 +1188,22 @@ impl Account {
             ebs_optimized: req.ebs_optimized.unwrap_or(false),
             user_data: req.user_data.clone(),
             cpu_credits: credits_applied(&req.instance_type, req.cpu_credits.as_deref()),
+            legs: Vec::new(),
+        };
+        let legs = req
+            .secondary_interfaces
+            .iter()
+            .map(|l| {
+                (
+                    l.device_index,
+                    l.subnet_id.clone(),
+                    l.security_group_ids.clone(),
+                )
+            })
+            .collect();
+        let record = InstanceRec {
+            legs: self.new_legs(legs),
+            ..record
         };
         self.instances.push(record);
         id
@@ -1349,6 +1407,70 @@ impl Account {
         }
     }
 
+    /// New interfaces at the given device indexes: (device, subnet, groups).
+    fn new_legs(&mut self, legs: Vec<(i32, String, Vec<String>)>) -> Vec<LegRec> {
+        legs.into_iter()
+            .map(|(device_index, subnet_id, groups)| LegRec {
+                id: self.new_id("eni"),
+                device_index,
+                subnet_id,
+                groups,
+                source_dest_check: true,
+            })
+            .collect()
+    }
+
+    /// The instance an interface (primary or leg) is attached to.
+    fn interface_owner(&self, operation: &'static str, eni: &str) -> Result<usize, CloudError> {
+        self.instances
+            .iter()
+            .position(|i| i.eni == eni || i.legs.iter().any(|l| l.id == eni))
+            .ok_or_else(|| {
+                err(
+                    operation,
+                    "InvalidNetworkInterfaceID.NotFound",
+                    format!("The networkInterface ID '{eni}' does not exist"),
+                )
+            })
+    }
+
+    fn disable_interface_source_dest_check(&mut self, eni: &str) -> Result<(), CloudError> {
+        const OP: &str = "ModifyNetworkInterfaceAttribute";
+        let i = self.interface_owner(OP, eni)?;
+        let r = &mut self.instances[i];
+        match r.legs.iter_mut().find(|l| l.id == eni) {
+            Some(leg) => leg.source_dest_check = false,
+            None => r.source_dest_check = false,
+        }
+        Ok(())
+    }
+
+    /// EC2 puts every interface of an instance in one AZ.
+    fn check_legs(&self, req: &LaunchRequest, az: &str) -> Result<(), CloudError> {
+        const OP: &str = "RunInstances";
+        for leg in &req.secondary_interfaces {
+            let subnet = self
+                .subnets
+                .iter()
+                .find(|s| s.id == leg.subnet_id)
+                .ok_or_else(|| {
+                    err(
+                        OP,
+                        "InvalidSubnetID.NotFound",
+                        format!("The subnet ID '{}' does not exist", leg.subnet_id),
+                    )
+                })?;
+            if subnet.availability_zone != az {
+                return Err(err(
+                    OP,
+                    "InvalidParameterCombination",
+                    "Network interfaces and an instance-level subnet ID may not be specified on the same request; all subnets must be in one Availability Zone",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn disable_source_dest_check(&mut self, id: &str) -> Result<(), CloudError> {
         const OP: &str = "ModifyInstanceAttribute";
         let i = self.instance_index(OP, id)?;
@@ -1410,7 +1532,21 @@ impl Account {
         table: usize,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        let i = self.instance_index(operation, instance_id)?;
+        let i = if instance_id.starts_with("eni-") {
+            self.interface_owner(operation, instance_id)?
+        } else {
+            let i = self.instance_index(operation, instance_id)?;
+            if !self.instances[i].legs.is_empty() {
+                return Err(err(
+                    operation,
+                    "InvalidInstanceID",
+                    format!(
+                        "There are multiple interfaces attached to instance '{instance_id}'. Please specify an interface ID for the operation instead."
+                    ),
+                ));
+            }
+            i
+        };
         let t = &self.tables[table];
         if self.instances[i].vpc_id != t.vpc_id {
             return Err(err(
@@ -1447,7 +1583,7 @@ impl Account {
                     ),
                 )
             })?;
-        route.1 = RouteTarget::Instance(instance_id.to_owned());
+        route.1 = route_target_of(instance_id);
         Ok(())
     }
 
@@ -1469,7 +1605,7 @@ impl Account {
         }
         self.tables[t]
             .routes
-            .push((*destination, RouteTarget::Instance(instance_id.to_owned())));
+            .push((*destination, route_target_of(instance_id)));
         Ok(())
     }
 
@@ -1976,6 +2112,15 @@ impl MemoryCloud {
             ebs_optimized: spec.ebs_optimized,
             user_data: spec.user_data,
             cpu_credits,
+            legs: Vec::new(),
+        };
+        let legs = (1..)
+            .zip(spec.legs)
+            .map(|(d, (subnet, groups))| (d, subnet, groups))
+            .collect();
+        let record = InstanceRec {
+            legs: s.new_legs(legs),
+            ..record
         };
         s.instances.push(record);
         id
@@ -2183,6 +2328,14 @@ impl MemoryCloud {
     // ----- looking at the world (no side effects, not a DescribeXxx) ----------
 
     /// Everything, comparable, without clocks.
+    /// Source/dest check off on an instance's other interface, as an
+    /// operator deploys a gateway's LAN leg.
+    pub fn disable_leg_source_dest_check(&self, interface_id: &str) {
+        self.lock()
+            .disable_interface_source_dest_check(interface_id)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     pub fn view(&self) -> WorldView {
         self.lock().view()
     }
@@ -2449,6 +2602,14 @@ impl Cloud for MemoryCloud {
         self.lock().disable_source_dest_check(instance_id)
     }
 
+    async fn disable_interface_source_dest_check(
+        &self,
+        interface_id: &str,
+    ) -> Result<(), CloudError> {
+        self.lock()
+            .disable_interface_source_dest_check(interface_id)
+    }
+
     async fn associate_address(
         &self,
         allocation_id: &str,
@@ -2497,13 +2658,13 @@ impl Cloud for MemoryCloud {
             Probe::ReplaceRoute {
                 table,
                 destination,
-                instance_id,
-            } => scratch.replace_route(table, destination, instance_id),
+                target_id,
+            } => scratch.replace_route(table, destination, target_id),
             Probe::CreateRoute {
                 table,
                 destination,
-                instance_id,
-            } => scratch.create_route(table, destination, instance_id),
+                target_id,
+            } => scratch.create_route(table, destination, target_id),
             Probe::CreateImage(r) => scratch.create_image(r).map(|_| ()),
         };
         checked.map(|()| Permission::Allowed)
@@ -2658,6 +2819,7 @@ mod tests {
             ebs_optimized: None,
             user_data: None,
             cpu_credits: None,
+            secondary_interfaces: Vec::new(),
         }
     }
 

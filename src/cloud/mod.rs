@@ -140,6 +140,36 @@ pub struct Instance {
     /// How the instance metadata service answers it (IMDSv2, hop limit).
     pub metadata_options: Option<MetadataOptions>,
     pub ebs_optimized: Option<bool>,
+    /// Network interfaces beyond the primary (device index 1, 2...), in
+    /// device order: the LAN leg of a two-legged VPN gateway or firewall.
+    pub secondary_interfaces: Vec<Interface>,
+}
+
+/// A network interface attached to an instance at a device index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub id: String,
+    pub device_index: i32,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+    pub source_dest_check: Option<bool>,
+}
+
+/// A network interface RunInstances creates beside the primary one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchInterface {
+    pub device_index: i32,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+}
+
+/// What a route target id names: EC2 ids say their kind (`eni-`, `i-`).
+pub fn route_target_of(id: &str) -> RouteTarget {
+    if id.starts_with("eni-") {
+        RouteTarget::NetworkInterface(id.to_owned())
+    } else {
+        RouteTarget::Instance(id.to_owned())
+    }
 }
 
 /// The instance metadata service options, as DescribeInstances reports them
@@ -357,15 +387,17 @@ pub enum Probe<'a> {
         allocation_id: &'a str,
         instance_id: &'a str,
     },
+    /// `target_id`: the instance, or the interface a route of another leg
+    /// (or of a multi-legged instance) must name.
     ReplaceRoute {
         table: &'a str,
         destination: &'a Cidr,
-        instance_id: &'a str,
+        target_id: &'a str,
     },
     CreateRoute {
         table: &'a str,
         destination: &'a Cidr,
-        instance_id: &'a str,
+        target_id: &'a str,
     },
     CreateImage(&'a ImageRequest),
 }
@@ -460,6 +492,8 @@ pub struct LaunchRequest {
     pub user_data: Option<String>,
     /// `standard` or `unlimited`, for a burstable type only.
     pub cpu_credits: Option<String>,
+    /// The original's other legs, each in the chosen AZ's subnet for it.
+    pub secondary_interfaces: Vec<LaunchInterface>,
 }
 
 /// The EC2 operations of a failover and of the AMI lifecycle. Each method is
@@ -585,6 +619,13 @@ pub trait Cloud: Send + Sync {
         instance_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
+    /// `ModifyNetworkInterfaceAttribute` SourceDestCheck=false on one
+    /// interface: the instance attribute covers only the primary one.
+    fn disable_interface_source_dest_check(
+        &self,
+        interface_id: &str,
+    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+
     /// Associates the address with the instance, taking it from wherever it is.
     fn associate_address(
         &self,
@@ -592,18 +633,20 @@ pub trait Cloud: Send + Sync {
         instance_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
+    /// Points the route at `target_id`: an instance, or a network interface
+    /// (`eni-...`) for a leg other than the primary.
     fn replace_route(
         &self,
         route_table_id: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     fn create_route(
         &self,
         route_table_id: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     /// Route 53 `GetHealthCheckStatus`: what each checker sees right now.

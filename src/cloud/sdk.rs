@@ -7,7 +7,8 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, CreditSpecificationRequest, Filter, HttpTokensState,
     IamInstanceProfileSpecification, InstanceAttributeName, InstanceMetadataEndpointState,
     InstanceMetadataOptionsRequest, InstanceMetadataOptionsResponse, InstanceMetadataTagsState,
-    InstanceType, IpPermission, IpRange, Ipv6Range, ResourceType, TagSpecification,
+    InstanceNetworkInterfaceSpecification, InstanceType, IpPermission, IpRange, Ipv6Range,
+    ResourceType, TagSpecification,
 };
 use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -24,9 +25,9 @@ use aws_sdk_ec2::operation as ec2op;
 
 use super::{
     Address, Alarm, AlarmQuery, CREATED_BY, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, MetadataOptions, Permission,
-    Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
-    TAG_CREATED_BY, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, Interface, LaunchRequest, MetadataOptions,
+    Permission, Probe, RecordSet, Route, RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    TAG_CREATED_BY, Tag, Vpc, route_target_of,
 };
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build
@@ -146,15 +147,26 @@ impl SdkCloud {
                 .set_tags(Some(sdk_tags(&request.tags)))
                 .build()
         };
-        self.client
+        let call = self
+            .client
             .run_instances()
             .image_id(&request.image_id)
             .instance_type(InstanceType::from(request.instance_type.as_str()))
             .min_count(1)
-            .max_count(1)
-            .subnet_id(&request.subnet_id)
-            .set_security_group_ids(Some(request.security_group_ids.clone()))
-            .set_key_name(request.key_name.clone())
+            .max_count(1);
+        // More than one leg: every interface is specified (EC2 refuses a
+        // top-level subnet or groups beside NetworkInterfaces), and each is
+        // tagged like the instance, which the policy's conditions read.
+        let call = if request.secondary_interfaces.is_empty() {
+            call.subnet_id(&request.subnet_id)
+                .set_security_group_ids(Some(request.security_group_ids.clone()))
+        } else {
+            interfaces_of(request)
+                .into_iter()
+                .fold(call, |c, i| c.network_interfaces(i))
+                .tag_specifications(spec(ResourceType::NetworkInterface))
+        };
+        call.set_key_name(request.key_name.clone())
             .set_iam_instance_profile(
                 request
                     .iam_instance_profile_arn
@@ -173,6 +185,17 @@ impl SdkCloud {
                     .as_ref()
                     .map(|c| CreditSpecificationRequest::builder().cpu_credits(c).build()),
             )
+    }
+
+    fn interface_source_dest_check_call(
+        &self,
+        interface_id: &str,
+    ) -> ec2op::modify_network_interface_attribute::builders::ModifyNetworkInterfaceAttributeFluentBuilder
+    {
+        self.client
+            .modify_network_interface_attribute()
+            .network_interface_id(interface_id)
+            .source_dest_check(AttributeBooleanValue::builder().value(false).build())
     }
 
     fn source_dest_check_call(
@@ -201,13 +224,13 @@ impl SdkCloud {
         &self,
         table: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> ec2op::replace_route::builders::ReplaceRouteFluentBuilder {
-        let call = self
-            .client
-            .replace_route()
-            .route_table_id(table)
-            .instance_id(instance_id);
+        let call = self.client.replace_route().route_table_id(table);
+        let call = match route_target_of(target_id) {
+            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
+            _ => call.instance_id(target_id),
+        };
         match destination {
             Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
             Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
@@ -218,13 +241,13 @@ impl SdkCloud {
         &self,
         table: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> ec2op::create_route::builders::CreateRouteFluentBuilder {
-        let call = self
-            .client
-            .create_route()
-            .route_table_id(table)
-            .instance_id(instance_id);
+        let call = self.client.create_route().route_table_id(table);
+        let call = match route_target_of(target_id) {
+            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
+            _ => call.instance_id(target_id),
+        };
         match destination {
             Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
             Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
@@ -384,11 +407,7 @@ fn instance_of(
             .iam_instance_profile()
             .and_then(|p| p.arn())
             .map(str::to_owned),
-        security_group_ids: i
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_owned))
-            .collect(),
+        security_group_ids: primary_groups(i),
         network_interface_ids: i
             .network_interfaces()
             .iter()
@@ -411,7 +430,65 @@ fn instance_of(
         tags: tags_of(i.tags()),
         metadata_options: i.metadata_options().map(metadata_of),
         ebs_optimized: i.ebs_optimized(),
+        secondary_interfaces: secondary_interfaces(i.network_interfaces()),
     })
+}
+
+/// The groups of the primary interface (device 0): with more than one leg,
+/// the instance-level list may mix in the other interfaces' groups.
+fn primary_groups(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
+    let primary = i
+        .network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0));
+    let groups = match primary {
+        Some(n) if !n.groups().is_empty() => n.groups(),
+        _ => i.security_groups(),
+    };
+    groups
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_owned))
+        .collect()
+}
+
+/// The interfaces at device index 1 and up, in device order.
+fn secondary_interfaces(all: &[aws_sdk_ec2::types::InstanceNetworkInterface]) -> Vec<Interface> {
+    let mut legs: Vec<Interface> = all
+        .iter()
+        .filter_map(|n| {
+            let device_index = n.attachment()?.device_index()?;
+            (device_index > 0).then(|| Interface {
+                id: n.network_interface_id().unwrap_or_default().to_owned(),
+                device_index,
+                subnet_id: n.subnet_id().unwrap_or_default().to_owned(),
+                security_group_ids: n
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned))
+                    .collect(),
+                source_dest_check: n.source_dest_check(),
+            })
+        })
+        .collect();
+    legs.sort_by_key(|l| l.device_index);
+    legs
+}
+
+/// RunInstances' NetworkInterfaces for a launch with more than one leg.
+fn interfaces_of(request: &LaunchRequest) -> Vec<InstanceNetworkInterfaceSpecification> {
+    let primary = InstanceNetworkInterfaceSpecification::builder()
+        .device_index(0)
+        .subnet_id(&request.subnet_id)
+        .set_groups(Some(request.security_group_ids.clone()))
+        .build();
+    let legs = request.secondary_interfaces.iter().map(|l| {
+        InstanceNetworkInterfaceSpecification::builder()
+            .device_index(l.device_index)
+            .subnet_id(&l.subnet_id)
+            .set_groups(Some(l.security_group_ids.clone()))
+            .build()
+    });
+    std::iter::once(primary).chain(legs).collect()
 }
 
 fn metadata_of(m: &InstanceMetadataOptionsResponse) -> MetadataOptions {
@@ -885,6 +962,17 @@ impl Cloud for SdkCloud {
         Ok(())
     }
 
+    async fn disable_interface_source_dest_check(
+        &self,
+        interface_id: &str,
+    ) -> Result<(), CloudError> {
+        self.interface_source_dest_check_call(interface_id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("ModifyNetworkInterfaceAttribute", e))?;
+        Ok(())
+    }
+
     async fn associate_address(
         &self,
         allocation_id: &str,
@@ -901,9 +989,9 @@ impl Cloud for SdkCloud {
         &self,
         route_table_id: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> Result<(), CloudError> {
-        self.replace_route_call(route_table_id, destination, instance_id)
+        self.replace_route_call(route_table_id, destination, target_id)
             .send()
             .await
             .map_err(|e| cloud_error("ReplaceRoute", e))?;
@@ -914,9 +1002,9 @@ impl Cloud for SdkCloud {
         &self,
         route_table_id: &str,
         destination: &Cidr,
-        instance_id: &str,
+        target_id: &str,
     ) -> Result<(), CloudError> {
-        self.create_route_call(route_table_id, destination, instance_id)
+        self.create_route_call(route_table_id, destination, target_id)
             .send()
             .await
             .map_err(|e| cloud_error("CreateRoute", e))?;
@@ -969,10 +1057,10 @@ impl Cloud for SdkCloud {
             Probe::ReplaceRoute {
                 table,
                 destination,
-                instance_id,
+                target_id,
             } => permission(
                 op,
-                self.replace_route_call(table, destination, instance_id)
+                self.replace_route_call(table, destination, target_id)
                     .dry_run(true)
                     .send()
                     .await,
@@ -980,10 +1068,10 @@ impl Cloud for SdkCloud {
             Probe::CreateRoute {
                 table,
                 destination,
-                instance_id,
+                target_id,
             } => permission(
                 op,
-                self.create_route_call(table, destination, instance_id)
+                self.create_route_call(table, destination, target_id)
                     .dry_run(true)
                     .send()
                     .await,

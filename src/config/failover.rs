@@ -10,6 +10,10 @@ use crate::cloud::Cidr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailoverSettings {
     pub subnet_name: String,
+    /// The subnet name of each network interface, by device index
+    /// (`SUBNET_NAMES`, e.g. `public,private` for a WAN and a LAN leg); the
+    /// first is `SUBNET_NAME`, and alone by default.
+    pub subnet_names: Vec<String>,
     pub route_table_name: String,
     pub route_cidrs: Vec<Cidr>,
     pub floating_ip: Option<Ipv4Addr>,
@@ -29,12 +33,14 @@ pub struct FailoverSettings {
 impl FailoverSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         let subnet_name = env.required("SUBNET_NAME")?;
+        let subnet_names = subnet_names(env, &subnet_name)?;
         let minutes = |m: u32| Duration::from_secs(u64::from(m) * 60);
         Ok(Self {
             route_table_name: env
                 .optional("ROUTE_TABLE_NAME")
                 .unwrap_or_else(|| subnet_name.clone()),
             subnet_name,
+            subnet_names,
             route_cidrs: env.list("ROUTE_CIDRS", str::parse::<Cidr>)?,
             floating_ip: env.parsed("FLOATING_IP", |v| {
                 v.parse::<Ipv4Addr>()
@@ -79,4 +85,19 @@ fn is_instance_type(s: &str) -> bool {
         };
         ok(family) && ok(size)
     })
+}
+
+/// `SUBNET_NAMES`: device 0's name must be `SUBNET_NAME`, which the policy
+/// and the rest of the configuration use for the primary leg.
+fn subnet_names(env: &Env<'_>, subnet_name: &str) -> Result<Vec<String>, ConfigError> {
+    let names = env.list("SUBNET_NAMES", |n| Ok(n.to_owned()))?;
+    match names.first() {
+        None => Ok(vec![subnet_name.to_owned()]),
+        Some(first) if first == subnet_name => Ok(names),
+        Some(_) => Err(ConfigError::new(
+            "SUBNET_NAMES",
+            &names.join(","),
+            format!("must start with SUBNET_NAME ({subnet_name}), the primary interface's subnet"),
+        )),
+    }
 }

@@ -113,6 +113,10 @@ pub enum Change {
     DisableSourceDestCheck {
         instance: String,
     },
+    /// The same for a leg's own interface (ModifyNetworkInterfaceAttribute).
+    DisableInterfaceSourceDestCheck {
+        interface: String,
+    },
     MoveFloatingIp {
         allocation_id: String,
         public_ip: String,
@@ -185,6 +189,9 @@ impl Change {
             Change::DisableSourceDestCheck { instance } => {
                 format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
             }
+            Change::DisableInterfaceSourceDestCheck { interface } => {
+                format!("ModifyNetworkInterfaceAttribute {interface} SourceDestCheck=false")
+            }
             Change::MoveFloatingIp {
                 allocation_id,
                 public_ip,
@@ -229,6 +236,7 @@ impl Change {
             Change::Stop { instance, .. } | Change::DisableSourceDestCheck { instance } => {
                 instance.clone()
             }
+            Change::DisableInterfaceSourceDestCheck { interface } => interface.clone(),
             Change::Launch(launch) => format!("replacement for {}", launch.replacing),
             Change::MoveFloatingIp {
                 allocation_id,

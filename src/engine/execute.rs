@@ -227,6 +227,9 @@ impl<'a, C: Cloud> Executor<'a, C> {
             Change::DisableSourceDestCheck { instance } => {
                 c.disable_source_dest_check(instance).await
             }
+            Change::DisableInterfaceSourceDestCheck { interface } => {
+                c.disable_interface_source_dest_check(interface).await
+            }
             Change::MoveFloatingIp {
                 allocation_id, to, ..
             } => c.associate_address(allocation_id, to).await,
@@ -376,6 +379,7 @@ fn retries(change: &Change, e: &CloudError) -> bool {
     match change {
         Change::Stop { .. } | Change::Launch(_) => false,
         Change::DisableSourceDestCheck { .. }
+        | Change::DisableInterfaceSourceDestCheck { .. }
         | Change::MoveFloatingIp { .. }
         | Change::CreateRoute { .. }
         | Change::ReplaceRoute { .. } => {

@@ -307,6 +307,7 @@ mod tests {
             tags,
             metadata_options: None,
             ebs_optimized: None,
+            secondary_interfaces: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::cloud::{
     Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, RouteTarget, SecurityGroup,
-    Subnet, Vpc,
+    Subnet, Vpc, tag_value,
 };
 use crate::config::Settings;
 use crate::engine::Step;
@@ -21,6 +21,8 @@ pub struct World {
     /// Instances with the protected `Name` tag, not terminated, in the VPC.
     pub instances: Vec<Instance>,
     pub subnets: Vec<Subnet>,
+    /// Subnets of the other legs (`SUBNET_NAMES` after the first), in the VPC.
+    pub leg_subnets: Vec<Subnet>,
     /// Route tables named `ROUTE_TABLE_NAME` (empty when no `ROUTE_CIDRS`).
     pub route_tables: Vec<RouteTable>,
     /// Available images owned by the account and tagged `AMI_NAME`.
@@ -92,7 +94,7 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
     let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
         ec2.vpcs_named(&s.appliance.vpc_name),
         ec2.instances_named(&s.appliance.instance_name),
-        ec2.subnets_named(&s.failover.subnet_name),
+        subnets_of_every_leg(ec2, &s.failover.subnet_names),
         async {
             if s.failover.route_cidrs.is_empty() {
                 Ok(Vec::new())
@@ -133,6 +135,20 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
     let mut world = World::from_answers(answers, s)?;
     world.add_unlisted(ec2, s).await?;
     Ok(world)
+}
+
+/// The subnets of each leg's name: one describe per name, side by side (one
+/// for the usual single-legged appliance).
+async fn subnets_of_every_leg<E: Cloud>(
+    ec2: &E,
+    names: &[String],
+) -> Result<Vec<Subnet>, CloudError> {
+    let answers = futures::future::join_all(names.iter().map(|n| ec2.subnets_named(n))).await;
+    let mut all = Vec::new();
+    for answer in answers {
+        all.extend(answer?);
+    }
+    Ok(all)
 }
 
 /// A failed describe, named by what it looked for.
@@ -196,8 +212,15 @@ impl World {
         )?;
         let subnets = seen(
             a.subnets,
-            format!("subnets tagged Name={}", s.failover.subnet_name),
+            format!(
+                "subnets tagged Name={}",
+                s.failover.subnet_names.join(" or ")
+            ),
         )?;
+        let (subnets, leg_subnets): (Vec<Subnet>, Vec<Subnet>) = subnets
+            .into_iter()
+            .filter(|x| in_vpc(&x.vpc_id))
+            .partition(|x| tag_value(&x.tags, "Name") == Some(s.failover.subnet_name.as_str()));
         let tables = seen(
             a.tables,
             format!("route tables tagged Name={}", s.failover.route_table_name),
@@ -214,7 +237,8 @@ impl World {
         }
         Ok(World {
             instances: lookup::in_vpc(instances, &vpc_id),
-            subnets: subnets.into_iter().filter(|x| in_vpc(&x.vpc_id)).collect(),
+            subnets,
+            leg_subnets,
             route_tables,
             images: seen(
                 a.images,

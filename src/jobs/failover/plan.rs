@@ -10,8 +10,8 @@ use sha2::Digest;
 use super::look::World;
 use crate::cloud::Cidr;
 use crate::cloud::{
-    Address, CloudError, Image, Instance, LaunchRequest, RecordSet, Route, RouteTarget, Subnet,
-    TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag, is_burstable,
+    Address, CloudError, Image, Instance, LaunchInterface, LaunchRequest, RecordSet, Route,
+    RouteTarget, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag, is_burstable, tag_value,
 };
 use crate::config::{DnsAddress, DnsRecord, Settings};
 use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
@@ -319,6 +319,8 @@ pub fn client_token(incident: &str, generation: u32, attempt: usize) -> String {
 pub struct Placement<'a> {
     pub instance_type: String,
     pub subnet: &'a Subnet,
+    /// The other legs' interfaces, in this subnet's AZ.
+    pub legs: Vec<LaunchInterface>,
 }
 
 /// The order in which launches are tried when AZs run out of capacity: the
@@ -341,6 +343,69 @@ pub fn launch_attempts<'a>(
             subnets.iter().map(move |s| Placement {
                 instance_type: t.clone(),
                 subnet: s,
+                legs: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// One more leg of the appliance: its device index, the name of its subnets
+/// and the groups of the original's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leg<'a> {
+    pub device_index: i32,
+    pub subnet_name: &'a str,
+    pub security_group_ids: &'a [String],
+}
+
+/// The original's interfaces beyond the primary, each with the subnet name
+/// `SUBNET_NAMES` gives its device index. A leg without a name is refused
+/// before anything changes: a VPN gateway relaunched without its LAN leg
+/// would run and route nothing.
+pub fn legs_of<'a>(
+    failed: &'a Instance,
+    settings: &'a Settings,
+) -> Result<Vec<Leg<'a>>, FailoverError> {
+    let names = &settings.failover.subnet_names;
+    failed
+        .secondary_interfaces
+        .iter()
+        .map(|i| {
+            let name = usize::try_from(i.device_index).ok().and_then(|d| names.get(d));
+            let name = name.ok_or_else(|| FailoverError::Missing {
+                what: format!(
+                    "{} has a network interface at device index {} ({} in {}), but SUBNET_NAMES ({}) names no subnet for it: add the name of that leg's subnets",
+                    failed.id,
+                    i.device_index,
+                    i.id,
+                    i.subnet_id,
+                    names.join(",")
+                ),
+            })?;
+            Ok(Leg {
+                device_index: i.device_index,
+                subnet_name: name,
+                security_group_ids: &i.security_group_ids,
+            })
+        })
+        .collect()
+}
+
+/// The legs' interfaces in `az`: the first subnet (by id) of each leg's name
+/// there; `None` when the AZ lacks one.
+fn legs_in(world: &World, legs: &[Leg<'_>], az: &str) -> Option<Vec<LaunchInterface>> {
+    legs.iter()
+        .map(|leg| {
+            let subnet = world
+                .leg_subnets
+                .iter()
+                .filter(|s| s.availability_zone == az)
+                .filter(|s| tag_value(&s.tags, "Name") == Some(leg.subnet_name))
+                .min_by(|a, b| a.id.cmp(&b.id))?;
+            Some(LaunchInterface {
+                device_index: leg.device_index,
+                subnet_id: subnet.id.clone(),
+                security_group_ids: leg.security_group_ids.to_vec(),
             })
         })
         .collect()
@@ -428,8 +493,12 @@ fn launch_change(
     (incident, generation): (&str, u32),
     now: DateTime<Utc>,
 ) -> Result<Launch, FailoverError> {
-    let subnets = candidate_subnets(&world.subnets, &failed.availability_zone);
-    let placements = launch_attempts(
+    let legs = legs_of(failed, settings)?;
+    let subnets: Vec<&Subnet> = candidate_subnets(&world.subnets, &failed.availability_zone)
+        .into_iter()
+        .filter(|s| legs_in(world, &legs, &s.availability_zone).is_some())
+        .collect();
+    let mut placements = launch_attempts(
         &failed.instance_type,
         &subnets,
         &settings.failover.fallback_instance_types,
@@ -437,10 +506,15 @@ fn launch_change(
     if placements.is_empty() {
         return Err(FailoverError::Missing {
             what: format!(
-                "no subnet tagged Name={} (SUBNET_NAME) in {} lies outside {}, the failed instance's AZ",
-                settings.failover.subnet_name, world.vpc_id, failed.availability_zone
+                "no subnet tagged Name={} (SUBNET_NAMES) in {} lies outside {}, the failed instance's AZ, in an AZ that has them all",
+                settings.failover.subnet_names.join(" and "),
+                world.vpc_id,
+                failed.availability_zone
             ),
         });
+    }
+    for p in &mut placements {
+        p.legs = legs_in(world, &legs, &p.subnet.availability_zone).unwrap_or_default();
     }
     let groups = world.security_group_ids.as_deref();
     let attempts = placements
@@ -596,6 +670,7 @@ pub fn launch_request(
             .cpu_credits
             .clone()
             .filter(|_| is_burstable(&attempt.instance_type)),
+        secondary_interfaces: attempt.legs.clone(),
     }
 }
 
@@ -618,20 +693,20 @@ pub fn route_decision(
     route: Option<&Route>,
     appliance: &[Instance],
     failed_id: Option<&str>,
-    replacement: &str,
+    (replacement, current): (&str, Option<&Instance>),
 ) -> Decision {
+    let replacement_instance = current.or_else(|| appliance.iter().find(|i| i.id == replacement));
     let Some(route) = route else {
         return Decision::Make(Change::CreateRoute {
             table: table.to_owned(),
             destination: *destination,
-            to: replacement.to_owned(),
+            to: route_target_for(None, appliance, replacement_instance, replacement),
         });
     };
     let target = match &route.target {
         RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x.as_str()),
         _ => None,
     };
-    let replacement_instance = appliance.iter().find(|i| i.id == replacement);
     let on_replacement = target.is_some_and(|t| {
         t == replacement || replacement_instance.is_some_and(|r| r.owns_target(t))
     });
@@ -657,7 +732,7 @@ pub fn route_decision(
                 target_text(&route.target),
                 if route.blackhole { " (blackhole)" } else { "" }
             ),
-            to: replacement.to_owned(),
+            to: route_target_for(target, appliance, replacement_instance, replacement),
         })
     } else {
         Decision::LeaveAlone(format!(
@@ -665,6 +740,46 @@ pub fn route_decision(
             target_text(&route.target)
         ))
     }
+}
+
+/// Where a route of the appliance goes: to the replacement, or, when it
+/// pointed at another leg's interface (device 1, 2...: the LAN side of a
+/// two-legged gateway), to the replacement's interface of that device. EC2
+/// refuses a route to an instance with several interfaces, so a route of the
+/// primary leg then names the replacement's primary interface.
+pub fn route_target_for(
+    target: Option<&str>,
+    appliance: &[Instance],
+    replacement_instance: Option<&Instance>,
+    replacement: &str,
+) -> String {
+    let leg = target.and_then(|t| {
+        appliance
+            .iter()
+            .flat_map(|i| &i.secondary_interfaces)
+            .find(|l| l.id == t)
+    });
+    let device = leg.map_or(0, |l| l.device_index);
+    let Some(r) = replacement_instance.filter(|r| !r.secondary_interfaces.is_empty()) else {
+        return match device {
+            0 => replacement.to_owned(),
+            d => format!("{replacement}'s device-{d} interface"),
+        };
+    };
+    let interface = match device {
+        0 => r
+            .network_interface_ids
+            .iter()
+            .find(|id| !r.secondary_interfaces.iter().any(|l| &l.id == *id)),
+        d => r
+            .secondary_interfaces
+            .iter()
+            .find(|l| l.device_index == d)
+            .map(|l| &l.id),
+    };
+    interface
+        .cloned()
+        .unwrap_or_else(|| format!("{replacement}'s device-{device} interface"))
 }
 
 fn floating_ip_decision(address: &Address, replacement: &str) -> Decision {
@@ -784,6 +899,23 @@ pub fn post_launch(
             }),
         },
     ));
+    // The instance attribute covers the primary interface only; each other
+    // leg forwards traffic too.
+    for leg in current.map_or(&[][..], |c| &c.secondary_interfaces[..]) {
+        let decision = match leg.source_dest_check {
+            Some(false) => {
+                Decision::AlreadyDone(format!("source/dest check is already off on {}", leg.id))
+            }
+            _ => Decision::Make(Change::DisableInterfaceSourceDestCheck {
+                interface: leg.id.clone(),
+            }),
+        };
+        steps.push(PlannedStep::on(
+            Step::SourceDestCheck,
+            leg.id.clone(),
+            decision,
+        ));
+    }
     if let Some(address) = &world.address {
         steps.push(PlannedStep::new(
             Step::FloatingIp,
@@ -801,7 +933,7 @@ pub fn post_launch(
                     table.route_to(cidr),
                     &world.instances,
                     failed_id,
-                    replacement,
+                    (replacement, current),
                 ),
             ));
         }
@@ -873,6 +1005,7 @@ mod tests {
             ],
             metadata_options: None,
             ebs_optimized: None,
+            secondary_interfaces: vec![],
         }
     }
 
@@ -893,6 +1026,7 @@ mod tests {
                 subnet("subnet-a", "ap-northeast-1a"),
                 subnet("subnet-c", "ap-northeast-1c"),
             ],
+            leg_subnets: vec![],
             route_tables: vec![RouteTable {
                 id: "rtb-1".into(),
                 vpc_id: "vpc-1".into(),
@@ -1098,6 +1232,7 @@ mod tests {
         let attempt = Placement {
             instance_type: "t3.small".into(),
             subnet: &c,
+            legs: vec![],
         };
         let req = launch_request(
             (&failed, &Inherited::default()),
@@ -1244,6 +1379,7 @@ mod tests {
         let placement = Placement {
             instance_type: "t3.small".into(),
             subnet: &c,
+            legs: vec![],
         };
         let image = image("ami-new", "2026-11-20T00:00:00Z");
         let original = (&failed, &Inherited::default());
@@ -1324,7 +1460,14 @@ mod tests {
                 target,
                 blackhole,
             };
-            route_decision("rtb-1", &cidr, Some(&r), &appliance, Some("i-old"), "i-new")
+            route_decision(
+                "rtb-1",
+                &cidr,
+                Some(&r),
+                &appliance,
+                Some("i-old"),
+                ("i-new", None),
+            )
         };
         assert!(matches!(
             decide(RouteTarget::Instance("i-old".into()), false),
@@ -1355,7 +1498,14 @@ mod tests {
             Decision::LeaveAlone(_)
         ));
         assert!(matches!(
-            route_decision("rtb-1", &cidr, None, &appliance, Some("i-old"), "i-new"),
+            route_decision(
+                "rtb-1",
+                &cidr,
+                None,
+                &appliance,
+                Some("i-old"),
+                ("i-new", None)
+            ),
             Decision::Make(Change::CreateRoute { .. })
         ));
     }

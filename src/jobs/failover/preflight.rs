@@ -17,8 +17,8 @@ use super::inherit;
 use super::look::{self, World};
 use super::plan::{self, Inherited, Situation, UserData};
 use crate::cloud::{
-    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
-    tag_value,
+    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, RouteTarget,
+    TAG_GROUP, tag_value,
 };
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Step};
@@ -63,8 +63,9 @@ pub struct Calls {
     pub appliance: String,
     pub launch: Option<LaunchRequest>,
     pub address: Option<String>,
-    /// (table, destination, whether the route exists: ReplaceRoute, else CreateRoute).
-    pub routes: Vec<(String, Cidr, bool)>,
+    /// (table, destination, whether the route exists: ReplaceRoute, else
+    /// CreateRoute, and what a failover would point it at).
+    pub routes: Vec<(String, Cidr, bool, String)>,
     pub image: ImageRequest,
 }
 
@@ -78,17 +79,17 @@ impl Calls {
             allocation_id: a,
             instance_id: id,
         }));
-        for (table, destination, exists) in &self.routes {
+        for (table, destination, exists, target_id) in &self.routes {
             probes.push(match exists {
                 true => Probe::ReplaceRoute {
                     table,
                     destination,
-                    instance_id: id,
+                    target_id,
                 },
                 false => Probe::CreateRoute {
                     table,
                     destination,
-                    instance_id: id,
+                    target_id,
                 },
             });
         }
@@ -169,13 +170,13 @@ pub fn checklist(
         now,
         &mut items,
     );
-    items.extend(route_items(world, settings));
+    items.extend(route_items(world, settings, appliance));
     items.extend(group_tag_item(world, settings, appliance));
     let calls = Calls {
         appliance: appliance.id.clone(),
         launch,
         address: world.address.as_ref().map(|a| a.allocation_id.clone()),
-        routes: routes(world, settings),
+        routes: routes(world, settings, appliance),
         image: image_request(settings, appliance),
     };
     (items, Some(calls))
@@ -287,24 +288,39 @@ async fn inherit_item<C: Cloud>(cloud: &C, world: &World) -> (Inherited, Option<
 }
 
 /// Every `ROUTE_CIDRS` route in every managed table, and whether it exists.
-fn routes(world: &World, settings: &Settings) -> Vec<(String, Cidr, bool)> {
+/// Each managed route, and what a failover would point it at, with the
+/// appliance in the replacement's place.
+fn routes(
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+) -> Vec<(String, Cidr, bool, String)> {
     world
         .route_tables
         .iter()
         .flat_map(|t| {
-            settings
-                .failover
-                .route_cidrs
-                .iter()
-                .map(|c| (t.id.clone(), *c, t.route_to(c).is_some()))
+            settings.failover.route_cidrs.iter().map(|c| {
+                let route = t.route_to(c);
+                let target = route.and_then(|r| match &r.target {
+                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x.as_str()),
+                    _ => None,
+                });
+                let to = plan::route_target_for(
+                    target,
+                    &world.instances,
+                    Some(appliance),
+                    &appliance.id,
+                );
+                (t.id.clone(), *c, route.is_some(), to)
+            })
         })
         .collect()
 }
 
-fn route_items(world: &World, settings: &Settings) -> Vec<Item> {
-    routes(world, settings)
+fn route_items(world: &World, settings: &Settings, appliance: &Instance) -> Vec<Item> {
+    routes(world, settings, appliance)
         .into_iter()
-        .map(|(table, cidr, exists)| {
+        .map(|(table, cidr, exists, _)| {
             let name = format!("route {table} {cidr}");
             match exists {
                 true => Item::new(name, StepStatus::Ok, "present; a failover re-points it"),
