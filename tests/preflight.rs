@@ -227,6 +227,20 @@ mod against_moto {
     }
 
     #[tokio::test]
+    async fn without_an_ami_only_the_ami_item_fails_against_moto_too() {
+        let moto = Moto::start();
+        let ec2 = moto.ec2();
+        let w = build_world(&ec2).await;
+        for ami in [&w.old_ami, &w.new_ami] {
+            ec2.deregister_image().image_id(ami).send().await.unwrap();
+        }
+        let layer = Ec2Like::builder().start(&moto.endpoint).await;
+        let r = preflight_through(layer, &moto, &w).await;
+        assert_eq!(failed(&r), ["preflight ami"], "{r:#?}");
+        assert_eq!(item(&r, "permission RunInstances").status, StepStatus::Warn);
+    }
+
+    #[tokio::test]
     async fn a_group_reads_its_tags_through_the_sdk_and_names_what_lacks_one() {
         // A FAILOVER_GROUPS deployment authorizes by the ec2-failover:group
         // tag: the adapter must read it off instances, images, subnets and
