@@ -567,18 +567,7 @@ async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
         .to_owned();
     let (old_lan, ..) = leg(&ec2, &gw, 1).await.expect("the original's LAN leg");
     let (old_wan, ..) = leg(&ec2, &gw, 0).await.expect("the original's WAN leg");
-    let table = ec2
-        .create_route_table()
-        .vpc_id(&w.vpc)
-        .tag_specifications(name_tag(ResourceType::RouteTable, "private"))
-        .send()
-        .await
-        .unwrap()
-        .route_table()
-        .unwrap()
-        .route_table_id()
-        .unwrap()
-        .to_owned();
+    let table = route_table(&ec2, &w.vpc, "private").await;
     ec2.create_route()
         .route_table_id(&table)
         .destination_cidr_block("0.0.0.0/0")

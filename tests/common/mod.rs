@@ -200,6 +200,21 @@ pub async fn subnet(ec2: &Client, vpc: &str, cidr: &str, az: &str, name: &str) -
         .to_owned()
 }
 
+/// A route table tagged `Name=name` in `vpc`.
+pub async fn route_table(ec2: &Client, vpc: &str, name: &str) -> String {
+    ec2.create_route_table()
+        .vpc_id(vpc)
+        .tag_specifications(name_tag(ResourceType::RouteTable, name))
+        .send()
+        .await
+        .unwrap()
+        .route_table()
+        .unwrap()
+        .route_table_id()
+        .unwrap()
+        .to_owned()
+}
+
 /// A security group named `name` in `vpc`.
 pub async fn group(ec2: &Client, vpc: &str, name: &str) -> String {
     ec2.create_security_group()
@@ -322,18 +337,7 @@ pub async fn build_world_in(ec2: &Client, region: &str) -> World {
         .send()
         .await
         .unwrap();
-    let route_table = ec2
-        .create_route_table()
-        .vpc_id(&vpc)
-        .tag_specifications(name_tag(ResourceType::RouteTable, "public"))
-        .send()
-        .await
-        .unwrap()
-        .route_table()
-        .unwrap()
-        .route_table_id()
-        .unwrap()
-        .to_owned();
+    let route_table = route_table(ec2, &vpc, "public").await;
     for s in [&subnet_a, &subnet_c] {
         ec2.associate_route_table()
             .route_table_id(&route_table)
