@@ -115,10 +115,11 @@ impl Tags {
             m.extend(v.snapshots.iter().map(|s| (s.id.clone(), s.tags.clone())));
         }
         let cloud = cloud.inner();
-        for name in ["public", "private"] {
-            for s in cloud.subnets_named(name).await.unwrap() {
-                m.insert(s.id, s.tags.into_iter().map(|t| (t.key, t.value)).collect());
-            }
+        let names = ["public".to_owned(), "private".to_owned()];
+        for s in cloud.subnets_named(&names).await.unwrap() {
+            m.insert(s.id, s.tags.into_iter().map(|t| (t.key, t.value)).collect());
+        }
+        for name in &names {
             for r in cloud.route_tables_named(name).await.unwrap() {
                 m.insert(r.id, r.tags.into_iter().map(|t| (t.key, t.value)).collect());
             }

@@ -242,9 +242,9 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         }
     }
 
-    async fn subnets_named(&self, name: &str) -> Result<Vec<Subnet>, CloudError> {
-        self.call("DescribeSubnets", name, false, || {
-            self.inner.subnets_named(name)
+    async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
+        self.call("DescribeSubnets", &names.join(","), false, || {
+            self.inner.subnets_named(names)
         })
         .await
     }

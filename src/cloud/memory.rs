@@ -1161,6 +1161,18 @@ impl Account {
         let launch_time = self.now();
         // EC2 accepts the launch, then terminates the instance.
         let dies = (!self.launch_deaths.is_empty()).then(|| self.launch_deaths.remove(0));
+        let legs = req
+            .secondary_interfaces
+            .iter()
+            .map(|l| {
+                (
+                    l.device_index,
+                    l.subnet_id.clone(),
+                    l.security_group_ids.clone(),
+                )
+            })
+            .collect();
+        let legs = self.new_legs(legs);
         let s = &self.subnets[subnet];
         let record = InstanceRec {
             id: id.clone(),
@@ -1188,22 +1200,7 @@ impl Account {
             ebs_optimized: req.ebs_optimized.unwrap_or(false),
             user_data: req.user_data.clone(),
             cpu_credits: credits_applied(&req.instance_type, req.cpu_credits.as_deref()),
-            legs: Vec::new(),
-        };
-        let legs = req
-            .secondary_interfaces
-            .iter()
-            .map(|l| {
-                (
-                    l.device_index,
-                    l.subnet_id.clone(),
-                    l.security_group_ids.clone(),
-                )
-            })
-            .collect();
-        let record = InstanceRec {
-            legs: self.new_legs(legs),
-            ..record
+            legs,
         };
         self.instances.push(record);
         id
@@ -2080,6 +2077,11 @@ impl MemoryCloud {
         let eni = s.new_id("eni");
         let volumes = (0..spec.volumes.max(1)).map(|_| s.new_id("vol")).collect();
         let private_ip = s.private_ip(subnet);
+        let legs = (1..)
+            .zip(spec.legs)
+            .map(|(d, (subnet, groups))| (d, subnet, groups))
+            .collect();
+        let legs = s.new_legs(legs);
         let launch_time = match spec.launch_time {
             Some(t) => t,
             None => s.now(),
@@ -2112,15 +2114,7 @@ impl MemoryCloud {
             ebs_optimized: spec.ebs_optimized,
             user_data: spec.user_data,
             cpu_credits,
-            legs: Vec::new(),
-        };
-        let legs = (1..)
-            .zip(spec.legs)
-            .map(|(d, (subnet, groups))| (d, subnet, groups))
-            .collect();
-        let record = InstanceRec {
-            legs: s.new_legs(legs),
-            ..record
+            legs,
         };
         s.instances.push(record);
         id
@@ -2463,12 +2457,12 @@ impl Cloud for MemoryCloud {
             .map(|r| s.describe_instance(r)))
     }
 
-    async fn subnets_named(&self, name: &str) -> Result<Vec<Subnet>, CloudError> {
+    async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
         Ok(self
             .lock()
             .subnets
             .iter()
-            .filter(|x| named(&x.tags, name))
+            .filter(|x| names.iter().any(|n| named(&x.tags, n)))
             .map(|x| Subnet {
                 id: x.id.clone(),
                 vpc_id: x.vpc_id.clone(),

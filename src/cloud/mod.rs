@@ -514,10 +514,10 @@ pub trait Cloud: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<Option<Instance>, CloudError>> + Send;
 
-    /// Subnets tagged `Name=name`.
+    /// Subnets tagged `Name` = any of `names` (every leg's, in one call).
     fn subnets_named(
         &self,
-        name: &str,
+        names: &[String],
     ) -> impl Future<Output = Result<Vec<Subnet>, CloudError>> + Send;
 
     /// Route tables tagged `Name=name`.

@@ -693,12 +693,13 @@ impl Cloud for SdkCloud {
             .transpose()
     }
 
-    async fn subnets_named(&self, name: &str) -> Result<Vec<Subnet>, CloudError> {
+    async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
         const OP: &str = "DescribeSubnets";
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let out = self
             .client
             .describe_subnets()
-            .filters(name_tag(name))
+            .filters(filter("tag:Name", &names))
             .send()
             .await
             .map_err(|e| cloud_error(OP, e))?;

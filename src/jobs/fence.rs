@@ -180,9 +180,9 @@ fn not_taken_over(old: &Instance, live: &Instance) -> Option<PlannedStep> {
             Step::Fence,
             old.id.clone(),
             Decision::LeaveAlone(format!(
-                "{} runs though {} replaced it, but {} holds neither the floating IP nor a \
-                 managed route: nothing shows it took over, so {} is left running",
-                old.id, live.id, live.id, old.id
+                "{old} runs though {live} replaced it, but {live} holds neither the floating IP nor a managed route: nothing shows it took over, so {old} is left running",
+                old = old.id,
+                live = live.id
             )),
         )
     })

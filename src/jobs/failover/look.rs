@@ -94,7 +94,7 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
     let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
         ec2.vpcs_named(&s.appliance.vpc_name),
         ec2.instances_named(&s.appliance.instance_name),
-        subnets_of_every_leg(ec2, &s.failover.subnet_names),
+        ec2.subnets_named(&s.failover.subnet_names),
         async {
             if s.failover.route_cidrs.is_empty() {
                 Ok(Vec::new())
@@ -135,20 +135,6 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
     let mut world = World::from_answers(answers, s)?;
     world.add_unlisted(ec2, s).await?;
     Ok(world)
-}
-
-/// The subnets of each leg's name: one describe per name, side by side (one
-/// for the usual single-legged appliance).
-async fn subnets_of_every_leg<E: Cloud>(
-    ec2: &E,
-    names: &[String],
-) -> Result<Vec<Subnet>, CloudError> {
-    let answers = futures::future::join_all(names.iter().map(|n| ec2.subnets_named(n))).await;
-    let mut all = Vec::new();
-    for answer in answers {
-        all.extend(answer?);
-    }
-    Ok(all)
 }
 
 /// A failed describe, named by what it looked for.

@@ -105,10 +105,7 @@ pub async fn run<C: Cloud>(
     // Launch first, and stop the failed instance only once a replacement
     // runs: a refused launch, or replacements that all die on launch (a KMS
     // key they may not use), leave the appliance as it was.
-    let inherited = job.inherit(&situation).await?;
-    let (launch, launched, generation) = job
-        .launch(&world, (&situation, inherited.as_ref()), &mut log)
-        .await?;
+    let (launch, launched, generation) = job.launch(&world, &situation, &mut log).await?;
     let replacement = job
         .until_running(
             &world,
@@ -202,18 +199,18 @@ impl<C: Cloud> Job<'_, C> {
     async fn launch(
         &self,
         world: &World,
-        (situation, inherited): (&Situation, Option<&Inherited>),
+        situation: &Situation,
         log: &mut StepLog,
     ) -> Result<(LaunchPlan, Option<Instance>, u32), FailoverError> {
         let (settings, req) = (self.settings, self.req);
         let mut generation = 0;
-        // A resumed incident launches nothing here, so it read nothing.
-        let unread = Inherited::default();
+        // A resumed incident launches nothing here, so it reads nothing.
+        let inherited = self.inherit(situation).await?.unwrap_or_default();
         loop {
             let plan = plan::launch_plan(
                 world,
                 settings,
-                (situation, inherited.unwrap_or(&unread)),
+                (situation, &inherited),
                 &req.incident,
                 req.now,
                 generation,

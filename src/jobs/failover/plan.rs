@@ -484,20 +484,20 @@ pub fn launch_plan(
     })
 }
 
-/// RunInstances of the replacement, with every fallback in order.
-fn launch_change(
-    world: &World,
+/// Every launch option in order: candidate subnets of AZs that have a subnet
+/// for each of the failed instance's legs, each with those legs.
+fn placements<'a>(
+    world: &'a World,
     settings: &Settings,
-    (failed, inherited): (&Instance, &Inherited),
-    image: &Image,
-    (incident, generation): (&str, u32),
-    now: DateTime<Utc>,
-) -> Result<Launch, FailoverError> {
+    failed: &Instance,
+) -> Result<Vec<Placement<'a>>, FailoverError> {
     let legs = legs_of(failed, settings)?;
-    let subnets: Vec<&Subnet> = candidate_subnets(&world.subnets, &failed.availability_zone)
-        .into_iter()
-        .filter(|s| legs_in(world, &legs, &s.availability_zone).is_some())
-        .collect();
+    let usable: Vec<(&Subnet, Vec<LaunchInterface>)> =
+        candidate_subnets(&world.subnets, &failed.availability_zone)
+            .into_iter()
+            .filter_map(|s| Some((s, legs_in(world, &legs, &s.availability_zone)?)))
+            .collect();
+    let subnets: Vec<&Subnet> = usable.iter().map(|(s, _)| *s).collect();
     let mut placements = launch_attempts(
         &failed.instance_type,
         &subnets,
@@ -514,8 +514,22 @@ fn launch_change(
         });
     }
     for p in &mut placements {
-        p.legs = legs_in(world, &legs, &p.subnet.availability_zone).unwrap_or_default();
+        let legs = usable.iter().find(|(s, _)| s.id == p.subnet.id);
+        p.legs = legs.map(|(_, l)| l.clone()).unwrap_or_default();
     }
+    Ok(placements)
+}
+
+/// RunInstances of the replacement, with every fallback in order.
+fn launch_change(
+    world: &World,
+    settings: &Settings,
+    (failed, inherited): (&Instance, &Inherited),
+    image: &Image,
+    (incident, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Result<Launch, FailoverError> {
+    let placements = placements(world, settings, failed)?;
     let groups = world.security_group_ids.as_deref();
     let attempts = placements
         .iter()
@@ -877,6 +891,35 @@ fn blind_upsert(dns: &DnsRecord, target: Result<String, String>, error: &CloudEr
     }
 }
 
+/// Source/dest check off on the replacement (the instance attribute covers
+/// its primary interface only) and on each of its other legs, which forward
+/// traffic too.
+fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
+    let primary = match current.and_then(|i| i.source_dest_check) {
+        Some(false) => {
+            Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
+        }
+        _ => Decision::Make(Change::DisableSourceDestCheck {
+            instance: replacement.to_owned(),
+        }),
+    };
+    let legs = current.map_or(&[][..], |c| &c.secondary_interfaces[..]);
+    let legs = legs.iter().map(|leg| {
+        let decision = match leg.source_dest_check {
+            Some(false) => {
+                Decision::AlreadyDone(format!("source/dest check is already off on {}", leg.id))
+            }
+            _ => Decision::Make(Change::DisableInterfaceSourceDestCheck {
+                interface: leg.id.clone(),
+            }),
+        };
+        PlannedStep::on(Step::SourceDestCheck, leg.id.clone(), decision)
+    });
+    std::iter::once(PlannedStep::new(Step::SourceDestCheck, primary))
+        .chain(legs)
+        .collect()
+}
+
 /// Every step after the replacement is up, decided against the world as found.
 /// `replacement` is the replacement's id; `current` its latest description,
 /// when it exists yet.
@@ -887,35 +930,7 @@ pub fn post_launch(
     current: Option<&Instance>,
     failed_id: Option<&str>,
 ) -> Vec<PlannedStep> {
-    let mut steps = Vec::new();
-    steps.push(PlannedStep::new(
-        Step::SourceDestCheck,
-        match current.and_then(|i| i.source_dest_check) {
-            Some(false) => {
-                Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
-            }
-            _ => Decision::Make(Change::DisableSourceDestCheck {
-                instance: replacement.to_owned(),
-            }),
-        },
-    ));
-    // The instance attribute covers the primary interface only; each other
-    // leg forwards traffic too.
-    for leg in current.map_or(&[][..], |c| &c.secondary_interfaces[..]) {
-        let decision = match leg.source_dest_check {
-            Some(false) => {
-                Decision::AlreadyDone(format!("source/dest check is already off on {}", leg.id))
-            }
-            _ => Decision::Make(Change::DisableInterfaceSourceDestCheck {
-                interface: leg.id.clone(),
-            }),
-        };
-        steps.push(PlannedStep::on(
-            Step::SourceDestCheck,
-            leg.id.clone(),
-            decision,
-        ));
-    }
+    let mut steps = source_dest_steps(replacement, current);
     if let Some(address) = &world.address {
         steps.push(PlannedStep::new(
             Step::FloatingIp,

@@ -98,17 +98,30 @@ impl Calls {
     }
 }
 
-/// The one live instance of the appliance, when there is exactly one.
-fn the_appliance(world: &World) -> Option<&Instance> {
-    match world
+/// The one live instance of the appliance, or the failed `appliance` item
+/// that says why there is not exactly one.
+fn the_appliance<'a>(world: &'a World, settings: &Settings) -> Result<&'a Instance, Item> {
+    let live: Vec<&Instance> = world
         .instances
         .iter()
         .filter(|i| i.state.is_live())
-        .collect::<Vec<_>>()[..]
-    {
-        [one] => Some(one),
-        _ => None,
-    }
+        .collect();
+    let why = match live.as_slice() {
+        [one] => return Ok(one),
+        [] => format!(
+            "no running instance is tagged Name={} in {}",
+            settings.appliance.instance_name, world.vpc_id
+        ),
+        many => {
+            let ids: Vec<&str> = many.iter().map(|i| i.id.as_str()).collect();
+            format!(
+                "{} instances run under the name: {}",
+                many.len(),
+                ids.join(", ")
+            )
+        }
+    };
+    Err(Item::new("appliance", StepStatus::Failed, why))
 }
 
 /// Decides, without calling AWS, what the look says of the appliance, its
@@ -122,35 +135,10 @@ pub fn checklist(
     now: DateTime<Utc>,
 ) -> (Vec<Item>, Option<Calls>) {
     let mut items = vec![Item::new("discovery", StepStatus::Ok, world.summary())];
-    let live: Vec<&Instance> = world
-        .instances
-        .iter()
-        .filter(|i| i.state.is_live())
-        .collect();
-    let appliance = match live.as_slice() {
-        [one] => *one,
-        [] => {
-            items.push(Item::new(
-                "appliance",
-                StepStatus::Failed,
-                format!(
-                    "no running instance is tagged Name={} in {}",
-                    settings.appliance.instance_name, world.vpc_id
-                ),
-            ));
-            return (items, None);
-        }
-        many => {
-            let ids: Vec<&str> = many.iter().map(|i| i.id.as_str()).collect();
-            items.push(Item::new(
-                "appliance",
-                StepStatus::Failed,
-                format!(
-                    "{} instances run under the name: {}",
-                    many.len(),
-                    ids.join(", ")
-                ),
-            ));
+    let appliance = match the_appliance(world, settings) {
+        Ok(one) => one,
+        Err(why) => {
+            items.push(why);
             return (items, None);
         }
     };
@@ -170,13 +158,14 @@ pub fn checklist(
         now,
         &mut items,
     );
-    items.extend(route_items(world, settings, appliance));
+    let routes = routes(world, settings, appliance);
+    items.extend(route_items(&routes));
     items.extend(group_tag_item(world, settings, appliance));
     let calls = Calls {
         appliance: appliance.id.clone(),
         launch,
         address: world.address.as_ref().map(|a| a.allocation_id.clone()),
-        routes: routes(world, settings, appliance),
+        routes,
         image: image_request(settings, appliance),
     };
     (items, Some(calls))
@@ -257,9 +246,13 @@ fn launch_item(
 /// Reads what a failover would read of the appliance before launching (its
 /// user data, its CPU credits), so the dry-run RunInstances carries them and
 /// a denied DescribeInstanceAttribute shows here, not during the outage.
-async fn inherit_item<C: Cloud>(cloud: &C, world: &World) -> (Inherited, Option<Item>) {
+async fn inherit_item<C: Cloud>(
+    cloud: &C,
+    world: &World,
+    settings: &Settings,
+) -> (Inherited, Option<Item>) {
     // Without one live appliance the checklist already fails; nothing to read.
-    let Some(appliance) = the_appliance(world) else {
+    let Ok(appliance) = the_appliance(world, settings) else {
         return (Inherited::default(), None);
     };
     match inherit::read(cloud, appliance).await {
@@ -317,9 +310,9 @@ fn routes(
         .collect()
 }
 
-fn route_items(world: &World, settings: &Settings, appliance: &Instance) -> Vec<Item> {
-    routes(world, settings, appliance)
-        .into_iter()
+fn route_items(routes: &[(String, Cidr, bool, String)]) -> Vec<Item> {
+    routes
+        .iter()
         .map(|(table, cidr, exists, _)| {
             let name = format!("route {table} {cidr}");
             match exists {
@@ -333,6 +326,17 @@ fn route_items(world: &World, settings: &Settings, appliance: &Instance) -> Vec<
         })
         .collect()
 }
+
+/// What an AMI encrypted with a key the function is not granted leads to.
+const FOREIGN_KEY: &str = "if it is a customer-managed key, a replacement dies on launch (Client.InternalError); add it to KmsKeyArns";
+
+/// What an alarm that reaches neither the function nor its topics leads to.
+const UNREACHED: &str =
+    "unless an EventBridge rule sends its state changes here, nothing starts a failover";
+
+/// Why an untagged resource of a group fails its preflight.
+const ONLY_TAGGED: &str =
+    "the policy allows a group's calls only on resources tagged ec2-failover:group";
 
 /// In a `FAILOVER_GROUPS` deployment the policy allows a group's calls only on
 /// resources tagged `ec2-failover:group` (template.yaml): a resource without
@@ -370,8 +374,7 @@ fn group_tag_item(world: &World, settings: &Settings, appliance: &Instance) -> O
         return item(
             StepStatus::Failed,
             format!(
-                "the policy allows a group's calls only on resources tagged \
-                 {TAG_GROUP}; missing on {} (tag them {TAG_GROUP}={group})",
+                "{ONLY_TAGGED}; missing on {} (tag them {TAG_GROUP}={group})",
                 missing.join(", ")
             ),
         );
@@ -426,13 +429,12 @@ fn alarm_item(found: &[Alarm], topics: &[String], function_arn: Option<&str>) ->
         "alarm",
         StepStatus::Warn,
         format!(
-            "{states}, but its actions ({}) reach neither this function nor ALARM_TOPIC_ARNS: \
-             unless an EventBridge rule sends its state changes here, nothing starts a failover",
+            "{states}, but its actions ({}) reach neither this function nor ALARM_TOPIC_ARNS: {UNREACHED}",
             if actions.is_empty() {
                 "none".to_owned()
             } else {
                 actions.join(", ")
-            }
+            },
         ),
     )
 }
@@ -485,10 +487,9 @@ async fn kms_item<C: Cloud>(cloud: &C, world: &World, settings: &Settings) -> Op
             "kms",
             StepStatus::Warn,
             format!(
-                "{} is encrypted ({}) with a key not in KMS_KEY_ARNS: if it is a customer-managed key, \
-                 a replacement dies on launch (Client.InternalError); add it to KmsKeyArns",
+                "{} is encrypted ({}) with a key not in KMS_KEY_ARNS: {FOREIGN_KEY}",
                 image.id,
-                foreign.join(", ")
+                foreign.join(", "),
             ),
         ),
     })
@@ -568,7 +569,7 @@ pub async fn run<C: Cloud>(
     let (world, watched) = tokio::join!(look::look(cloud, settings), watch);
     let mut items = match world {
         Ok(world) => {
-            let (inherited, read) = inherit_item(cloud, &world).await;
+            let (inherited, read) = inherit_item(cloud, &world, settings).await;
             let (mut items, calls) =
                 checklist(&world, settings, (&req.incident, &inherited), req.now);
             items.extend(read);
