@@ -292,6 +292,16 @@ pub enum RouteTarget {
     None,
 }
 
+impl RouteTarget {
+    /// The instance or interface id, the only targets an appliance can be.
+    pub fn appliance_id(&self) -> Option<&str> {
+        match self {
+            RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x),
+            RouteTarget::Other(_) | RouteTarget::None => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Canonical text of the destination (as [`Cidr`] prints it).

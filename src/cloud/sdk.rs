@@ -441,10 +441,13 @@ fn primary_groups(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
         .network_interfaces()
         .iter()
         .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0));
-    let groups = match primary {
-        Some(n) if !n.groups().is_empty() => n.groups(),
-        _ => i.security_groups(),
-    };
+    match primary {
+        Some(n) if !n.groups().is_empty() => group_ids(n.groups()),
+        _ => group_ids(i.security_groups()),
+    }
+}
+
+fn group_ids(groups: &[aws_sdk_ec2::types::GroupIdentifier]) -> Vec<String> {
     groups
         .iter()
         .filter_map(|g| g.group_id().map(str::to_owned))
@@ -461,11 +464,7 @@ fn secondary_interfaces(all: &[aws_sdk_ec2::types::InstanceNetworkInterface]) ->
                 id: n.network_interface_id().unwrap_or_default().to_owned(),
                 device_index,
                 subnet_id: n.subnet_id().unwrap_or_default().to_owned(),
-                security_group_ids: n
-                    .groups()
-                    .iter()
-                    .filter_map(|g| g.group_id().map(str::to_owned))
-                    .collect(),
+                security_group_ids: group_ids(n.groups()),
                 source_dest_check: n.source_dest_check(),
             })
         })

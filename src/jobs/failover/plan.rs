@@ -717,10 +717,7 @@ pub fn route_decision(
             to: route_target_for(None, appliance, replacement_instance, replacement),
         });
     };
-    let target = match &route.target {
-        RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x.as_str()),
-        _ => None,
-    };
+    let target = route.target.appliance_id();
     let on_replacement = target.is_some_and(|t| {
         t == replacement || replacement_instance.is_some_and(|r| r.owns_target(t))
     });

@@ -17,8 +17,8 @@ use super::inherit;
 use super::look::{self, World};
 use super::plan::{self, Inherited, Situation, UserData};
 use crate::cloud::{
-    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, RouteTarget,
-    TAG_GROUP, tag_value,
+    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
+    tag_value,
 };
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Step};
@@ -294,10 +294,7 @@ fn routes(
         .flat_map(|t| {
             settings.failover.route_cidrs.iter().map(|c| {
                 let route = t.route_to(c);
-                let target = route.and_then(|r| match &r.target {
-                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => Some(x.as_str()),
-                    _ => None,
-                });
+                let target = route.and_then(|r| r.target.appliance_id());
                 let to = plan::route_target_for(
                     target,
                     &world.instances,
