@@ -13,7 +13,8 @@
 //!
 //! Only instances launched *through the layer* are "new": the seed world is
 //! built directly against moto, and the layer's windows start when moto
-//! answered the RunInstances that made the instance.
+//! answered the RunInstances that made the instance. Likewise only starts
+//! through the layer (StartInstances) open the pending window of a start.
 //!
 //! Every request is logged ([`Exchange`]: action, HTTP status, result) so a
 //! test can assert on what the function asked and what it was told; with
@@ -56,6 +57,10 @@ pub struct Exchange {
     pub by_layer: bool,
     /// Instance ids the request names.
     pub instances: Vec<String>,
+    /// (id, state name) of each instance in the answer as sent (RunInstances,
+    /// DescribeInstances, Start/Stop/TerminateInstances), after the layer's
+    /// rewrites: what the caller was told.
+    pub answered: Vec<(String, String)>,
     /// When the answer was sent, since the layer started.
     pub at: Duration,
 }
@@ -102,8 +107,11 @@ pub struct Ec2LikeBuilder {
 #[derive(Debug, Clone, Default)]
 struct Rules {
     /// (a) A new instance reads `pending` this long, and AssociateAddress on it
-    /// is refused with `IncorrectInstanceState` meanwhile.
+    /// is refused with `IncorrectInstanceState` meanwhile. Each launch keeps
+    /// the window in force when it was launched.
     pending_for: Option<Duration>,
+    /// (a) The same for an instance started by StartInstances, from the start.
+    pending_after_start: Option<Duration>,
     /// (b) A new instance is `InvalidInstanceID.NotFound` to every call that
     /// names it for this long.
     unknown_for: Option<Duration>,
@@ -133,6 +141,14 @@ impl Ec2LikeBuilder {
     /// it at once), refusing AssociateAddress on it meanwhile.
     pub fn pending_for(mut self, d: Duration) -> Self {
         self.rules.pending_for = Some(d);
+        self
+    }
+
+    /// (a) Keep an instance started by StartInstances `pending` for `d` after
+    /// the start (moto runs it at once; EC2 takes ~15 s), refusing
+    /// AssociateAddress on it meanwhile; StartInstances answers `pending`.
+    pub fn pending_after_start(mut self, d: Duration) -> Self {
+        self.rules.pending_after_start = Some(d);
         self
     }
 
@@ -306,6 +322,21 @@ impl Ec2Like {
         s.rules.refused.clear();
     }
 
+    /// (a) Changes the pending windows for the launches and starts to come
+    /// (`None`: they run at once); instances launched or started before keep
+    /// theirs. E.g. a standby built quickly, then a failover measured under
+    /// EC2's times.
+    pub fn set_pending(&self, after_launch: Option<Duration>, after_start: Option<Duration>) {
+        let mut s = self.shared.state();
+        s.rules.pending_for = after_launch;
+        s.rules.pending_after_start = after_start;
+    }
+
+    /// The instant the layer started: [`Exchange::at`] is measured from it.
+    pub fn origin(&self) -> Instant {
+        self.shared.started
+    }
+
     /// Every request so far, in the order answered (hung ones when they hung).
     pub fn log(&self) -> Vec<Exchange> {
         self.shared.state().log.clone()
@@ -362,6 +393,8 @@ struct Shared {
 struct Launch {
     at: Instant,
     death: Option<StateReason>,
+    /// The pending window in force at the launch.
+    pending: Option<Duration>,
 }
 
 struct TokenRecord {
@@ -377,6 +410,8 @@ struct State {
     rules: Rules,
     launches: HashMap<String, Launch>,
     launch_order: Vec<String>,
+    /// Instances started through the layer: when, and the pending window then.
+    starts: HashMap<String, (Instant, Duration)>,
     tokens: HashMap<String, TokenRecord>,
     calls: HashMap<String, u32>,
     /// (when, image, its snapshots) of each DeregisterImage that succeeded.
@@ -408,8 +443,14 @@ impl State {
     }
 
     fn is_pending(&self, id: &str, now: Instant) -> bool {
-        self.within(id, self.rules.pending_for, now)
-            && self.launches.get(id).is_some_and(|l| l.death.is_none())
+        let launching = self.launches.get(id).is_some_and(|l| {
+            l.death.is_none() && l.pending.is_some_and(|w| now.duration_since(l.at) < w)
+        });
+        let starting = self
+            .starts
+            .get(id)
+            .is_some_and(|(at, w)| now.duration_since(*at) < *w);
+        launching || starting
     }
 
     fn request_id(&mut self) -> String {
@@ -553,6 +594,22 @@ impl State {
 }
 
 const PENDING_STATE: &str = "<instanceState><code>0</code><name>pending</name></instanceState>";
+const PENDING_CURRENT: &str = "<currentState><code>0</code><name>pending</name></currentState>";
+
+/// (id, state name) of each instance in an answer of `action`, for the log.
+fn states_told(action: &str, body: &[u8]) -> Vec<(String, String)> {
+    let with_instances = [
+        "RunInstances",
+        "DescribeInstances",
+        "StartInstances",
+        "StopInstances",
+        "TerminateInstances",
+    ];
+    if !with_instances.contains(&action) {
+        return Vec::new();
+    }
+    instance_states(&String::from_utf8_lossy(body))
+}
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
@@ -560,6 +617,17 @@ impl Shared {
     }
 
     fn record(&self, action: &str, status: u16, result: &str, by_layer: bool, named: &[String]) {
+        self.record_answer(action, (status, result), by_layer, named, Vec::new());
+    }
+
+    fn record_answer(
+        &self,
+        action: &str,
+        (status, result): (u16, &str),
+        by_layer: bool,
+        named: &[String],
+        answered: Vec<(String, String)>,
+    ) {
         let at = self.started.elapsed();
         if std::env::var_os("EC2_LIKE_TRACE").is_some() {
             eprintln!(
@@ -573,6 +641,7 @@ impl Shared {
             result: result.to_owned(),
             by_layer,
             instances: named.to_vec(),
+            answered,
             at,
         });
     }
@@ -619,7 +688,10 @@ impl Shared {
             && let Some(answer) = self.idempotent_launch(&auth, &params).await
         {
             let (status, code) = status_and_code(&answer);
-            self.record(&action, status, &code, true, &named);
+            let answered = parse_response(&answer)
+                .map(|a| states_told(&action, &a.body))
+                .unwrap_or_default();
+            self.record_answer(&action, (status, &code), true, &named, answered);
             return answer;
         }
         let images = match (action.as_str(), param(&params, "ImageId")) {
@@ -632,11 +704,34 @@ impl Shared {
             self.record(&action, 502, "upstream unreachable", true, &named);
             return plain_response(502, "upstream unreachable");
         };
-        let answer = match (action.as_str(), answer.status) {
-            ("RunInstances", 200) => self.launched(&auth, &params, answer).await,
+        let answer = self
+            .ec2_answer(&action, (&auth, &params), images, answer)
+            .await;
+        let code = if answer.status == 200 {
+            "OK".to_owned()
+        } else {
+            error_code(&answer.body).unwrap_or_else(|| answer.status.to_string())
+        };
+        let answered = states_told(&action, &answer.body);
+        self.record_answer(&action, (answer.status, &code), false, &named, answered);
+        answer.render()
+    }
+
+    /// moto's answer as EC2 would give it, and what the layer learns from it
+    /// (launches, starts, deregistered images).
+    async fn ec2_answer(
+        &self,
+        action: &str,
+        (auth, params): (&str, &[(String, String)]),
+        images: Option<(String, Vec<String>)>,
+        answer: Upstream,
+    ) -> Upstream {
+        match (action, answer.status) {
+            ("RunInstances", 200) => self.launched(auth, params, answer).await,
+            ("StartInstances", 200) => self.started(answer),
             ("DescribeInstances", 200) => {
                 let body = String::from_utf8_lossy(&answer.body).into_owned();
-                let body = self.state().rewrite(&action, &body, Instant::now());
+                let body = self.state().rewrite(action, &body, Instant::now());
                 answer.with_body(body.into_bytes())
             }
             ("DeregisterImage", 200) => {
@@ -648,14 +743,41 @@ impl Shared {
                 answer
             }
             _ => answer,
+        }
+    }
+
+    /// (a) A StartInstances moto accepted: with `pending_after_start`, each
+    /// instance it really started opens its pending window now and is
+    /// answered `pending`, as EC2 does. One already running or pending is left
+    /// as it is and answered so (moto says `pending` whatever it was).
+    fn started(&self, answer: Upstream) -> Upstream {
+        let now = Instant::now();
+        let mut s = self.state();
+        let Some(window) = s.rules.pending_after_start else {
+            return answer;
         };
-        let code = if answer.status == 200 {
-            "OK".to_owned()
-        } else {
-            error_code(&answer.body).unwrap_or_else(|| answer.status.to_string())
-        };
-        self.record(&action, answer.status, &code, false, &named);
-        answer.render()
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let body = rewrite_instances(&body, |id, item| {
+            let before = element_text(item, "previousState").and_then(|p| element_text(p, "name"));
+            if matches!(before, Some("running" | "pending")) {
+                let (code, name) = if s.is_pending(id, now) {
+                    (0, "pending")
+                } else {
+                    (16, "running")
+                };
+                let unchanged =
+                    |tag: &str| format!("<{tag}><code>{code}</code><name>{name}</name></{tag}>");
+                let item = replace_element(item, "previousState", &unchanged("previousState"));
+                return Some(replace_element(
+                    &item,
+                    "currentState",
+                    &unchanged("currentState"),
+                ));
+            }
+            s.starts.insert(id.to_owned(), (now, window));
+            Some(replace_element(item, "currentState", PENDING_CURRENT))
+        });
+        answer.with_body(body.into_bytes())
     }
 
     /// (c) A RunInstances whose token EC2 has seen: the first answer again, or
@@ -720,7 +842,15 @@ impl Shared {
                 if let Some(d) = &death {
                     deaths.push((id.clone(), d.clone()));
                 }
-                s.launches.insert(id.clone(), Launch { at: now, death });
+                let pending = s.rules.pending_for;
+                s.launches.insert(
+                    id.clone(),
+                    Launch {
+                        at: now,
+                        death,
+                        pending,
+                    },
+                );
                 s.launch_order.push(id.clone());
             }
             deaths
@@ -1217,6 +1347,21 @@ pub fn instance_ids(xml: &str) -> Vec<String> {
         Some(item.to_owned())
     });
     ids
+}
+
+/// (id, state name) of the instances in an answer, in order: `instanceState`
+/// (DescribeInstances, RunInstances) or `currentState` (Start/Stop/Terminate).
+pub fn instance_states(xml: &str) -> Vec<(String, String)> {
+    let mut states = Vec::new();
+    rewrite_instances(xml, |id, item| {
+        let state = element_text(item, "instanceState")
+            .or_else(|| element_text(item, "currentState"))
+            .and_then(|s| element_text(s, "name"))
+            .unwrap_or_default();
+        states.push((id.to_owned(), state.to_owned()));
+        Some(item.to_owned())
+    });
+    states
 }
 
 /// Leaves out reservations whose every instance was left out: EC2 never lists
