@@ -39,7 +39,8 @@ help:
 	@echo '  make preflight  run the function locally with {"action": "preflight"}: prove with DryRun calls'
 	@echo '                that a failover would work in your account (changes nothing)'
 	@echo '  make deploy  sam deploy --guided (needs the AWS SAM CLI and AWS credentials)'
-	@echo '  make bench   release build under a Lambda Runtime API emulator: cold start, failover, RSS, AWS calls; writes BENCHMARKS.md'
+	@echo '  make bench   release build under a Lambda Runtime API emulator: cold start, failover, RSS, AWS calls,'
+	@echo '                time to recover per STANDBY mode (several minutes); writes BENCHMARKS.md'
 
 venv: $(VENV_STAMP)
 
@@ -133,7 +134,8 @@ deploy: venv lambda-target
 BENCH_ZIP := $(if $(wildcard $(LAMBDA_ZIP)),$(CURDIR)/$(LAMBDA_ZIP),$(CURDIR)/target/bench/bootstrap.zip)
 
 # Release binary under a Lambda Runtime API emulator against moto (benches/failover.rs);
-# writes BENCHMARKS.md and fails when a budget is missed.
+# writes BENCHMARKS.md and fails when a budget is missed. Its time-to-recover part
+# waits for EC2's modelled start times (30 s per cold failover): several minutes.
 bench: venv
 	cargo build --release --bin ec2-failover
 	mkdir -p target/bench
