@@ -75,7 +75,10 @@ async fn ensured(mode: &str, wanted: InstanceState) -> (MemWorld, Settings, Stri
     let standby = w.view().instance(&id).cloned().expect("the standby");
     assert_eq!(standby.image_id.as_deref(), Some(w.new_ami.as_str()));
     assert_eq!(standby.tag(TAG_STANDBY), Some(mode));
-    assert_eq!(standby.security_group_ids, std::slice::from_ref(&w.security_group));
+    assert_eq!(
+        standby.security_group_ids,
+        std::slice::from_ref(&w.security_group)
+    );
     // A second upkeep finds it ready and changes nothing.
     let again = FaultyCloud::new(w.cloud.clone());
     run(&again, &s, &standby_action()).await;

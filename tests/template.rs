@@ -40,7 +40,6 @@ fn variables_read_by_config() -> BTreeSet<String> {
         .step_by(2)
         .filter(|s| {
             s.len() > 2
-                && s.contains('_')
                 && s.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         })
