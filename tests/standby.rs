@@ -367,3 +367,20 @@ async fn a_dry_run_plans_the_promotion_and_changes_nothing() {
         promote.detail
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn preflight_names_the_standby_a_failover_would_promote_or_warns_it_would_launch_cold() {
+    let (w, s) = hot_world("warm");
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = run(&cloud, &s, &json!({"action": "preflight"})).await;
+    let item = r.step("preflight standby").expect("a standby item");
+    assert_eq!(item.status, StepStatus::Warn, "{item:?}");
+    assert!(item.detail.contains("launch cold"), "{}", item.detail);
+    let (w, s, standby) = ensured("warm", InstanceState::Stopped).await;
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = run(&cloud, &s, &json!({"action": "preflight"})).await;
+    let item = r.step("preflight standby").expect("a standby item");
+    assert_eq!(item.status, StepStatus::Ok, "{item:?}");
+    assert!(item.detail.contains(&format!("StartInstances {standby}")), "{}", item.detail);
+    assert_eq!(mutations(&cloud.calls()), []);
+}
