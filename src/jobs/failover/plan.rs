@@ -905,7 +905,7 @@ fn blind_upsert(dns: &DnsRecord, target: Result<String, String>, error: &CloudEr
 /// Source/dest check off on the replacement (the instance attribute covers
 /// its primary interface only) and on each of its other legs, which forward
 /// traffic too.
-fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
+pub fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
     let primary = match current.and_then(|i| i.source_dest_check) {
         Some(false) => {
             Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
@@ -982,11 +982,11 @@ pub fn post_launch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cloud::{InstanceState, MetadataOptions, RouteTable};
 
-    fn settings() -> Settings {
+    pub(crate) fn settings() -> Settings {
         Settings::from_lookup(|k| {
             match k {
                 "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
@@ -1000,13 +1000,13 @@ mod tests {
         .unwrap()
     }
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
     }
 
-    fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
+    pub(crate) fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
         Instance {
             id: id.into(),
             state,
@@ -1035,7 +1035,7 @@ mod tests {
         }
     }
 
-    fn subnet(id: &str, az: &str) -> Subnet {
+    pub(crate) fn subnet(id: &str, az: &str) -> Subnet {
         Subnet {
             id: id.into(),
             vpc_id: "vpc-1".into(),
@@ -1044,7 +1044,7 @@ mod tests {
         }
     }
 
-    fn world(instances: Vec<Instance>) -> World {
+    pub(crate) fn world(instances: Vec<Instance>) -> World {
         World {
             standbys: vec![],
             vpc_id: "vpc-1".into(),
@@ -1067,7 +1067,7 @@ mod tests {
         }
     }
 
-    fn image(id: &str, created: &str) -> Image {
+    pub(crate) fn image(id: &str, created: &str) -> Image {
         Image {
             id: id.into(),
             name: None,

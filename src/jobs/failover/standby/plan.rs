@@ -5,7 +5,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::super::look::World;
-use super::super::plan::{Inherited, launch_change, newest_image, replacement_tags};
+use super::super::plan::{
+    Inherited, launch_change, newest_image, replacement_tags, source_dest_steps,
+};
 use crate::cloud::{Instance, InstanceState, TAG_PROMOTED_AT, TAG_STANDBY, TAG_STANDBY_FOR, Tag};
 use crate::config::{Settings, Standby};
 use crate::engine::{Change, Decision, PlannedStep, Step};
@@ -140,6 +142,11 @@ pub fn upkeep(
     };
     let mut steps = vec![settle(keeper, mode)];
     let ready = keeper.state != InstanceState::Pending;
+    // What a promotion would otherwise do first, done ahead: one call less
+    // between the alarm and the floating IP.
+    if ready {
+        steps.extend(source_dest_steps(&keeper.id, Some(keeper)));
+    }
     let why = format!("superseded by {}", keeper.id);
     steps.extend(retire(&others(Some(&keeper.id)), &why, ready));
     Ok(steps)
@@ -246,4 +253,214 @@ fn launch(
         Step::Standby,
         Decision::Make(Change::Launch(launch)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::failover::plan::tests::{image, instance, now, settings, world};
+
+    fn with_mode(mode: &str) -> Settings {
+        let mut s = settings();
+        s.failover.standby = match mode {
+            "warm" => Standby::Warm,
+            "hot" => Standby::Hot,
+            _ => Standby::Cold,
+        };
+        s
+    }
+
+    fn standby(id: &str, state: InstanceState, az: &str, ami: &str) -> Instance {
+        let mut i = instance(id, state, az);
+        i.image_id = Some(ami.into());
+        i.tags.push(Tag::new(TAG_STANDBY, "warm"));
+        i
+    }
+
+    /// The appliance in 1a, AMIs old and new, and these standbys.
+    fn seen(standbys: Vec<Instance>) -> (World, Instance) {
+        let appliance = instance("i-app", InstanceState::Running, "ap-northeast-1a");
+        let mut w = world(vec![appliance.clone()]);
+        w.images = vec![
+            image("ami-old", "2026-11-01T00:00:00Z"),
+            image("ami-new", "2026-11-20T00:00:00Z"),
+        ];
+        w.standbys = standbys;
+        (w, appliance)
+    }
+
+    fn changes(steps: &[PlannedStep]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|s| match &s.decision {
+                Decision::Make(c) => Some(c.describe()),
+                _ => None,
+            })
+            .map(|d| d.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn a_running_standby_outside_the_failed_az_is_promoted_with_tags_only() {
+        let (w, failed) = seen(vec![
+            standby(
+                "i-stopped",
+                InstanceState::Stopped,
+                "ap-northeast-1c",
+                "ami-new",
+            ),
+            standby(
+                "i-running",
+                InstanceState::Running,
+                "ap-northeast-1c",
+                "ami-old",
+            ),
+            standby(
+                "i-beside",
+                InstanceState::Running,
+                "ap-northeast-1a",
+                "ami-new",
+            ),
+        ]);
+        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
+        assert_eq!(promoted.id, "i-running");
+        let Decision::Make(Change::Promote { start, tags, .. }) = &step.decision else {
+            panic!("{step:?}")
+        };
+        assert!(!start);
+        let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "ec2-failover:incident",
+                "ec2-failover:replaces",
+                TAG_PROMOTED_AT
+            ]
+        );
+        // Only a stopped one left: started first, and waited for as pending.
+        let (w, failed) = seen(vec![standby(
+            "i-stopped",
+            InstanceState::Stopped,
+            "ap-northeast-1c",
+            "ami-new",
+        )]);
+        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
+        assert!(matches!(
+            step.decision,
+            Decision::Make(Change::Promote { start: true, .. })
+        ));
+        assert_eq!(promoted.state, InstanceState::Pending);
+    }
+
+    #[test]
+    fn no_fit_standby_says_why_and_the_failover_launches_cold() {
+        let (w, failed) = seen(vec![]);
+        assert_eq!(
+            promotion(&w, &failed, "a", now()).unwrap_err(),
+            "no standby exists"
+        );
+        let (w, failed) = seen(vec![
+            standby(
+                "i-beside",
+                InstanceState::Running,
+                "ap-northeast-1a",
+                "ami-new",
+            ),
+            standby(
+                "i-stopping",
+                InstanceState::Stopping,
+                "ap-northeast-1c",
+                "ami-new",
+            ),
+        ]);
+        let why = promotion(&w, &failed, "a", now()).unwrap_err();
+        assert!(
+            why.contains("the appliance's own AZ") && why.contains("stopping"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn the_upkeep_launches_first_and_retires_the_superseded_once_the_new_one_is_up() {
+        let old = standby(
+            "i-old",
+            InstanceState::Stopped,
+            "ap-northeast-1c",
+            "ami-old",
+        );
+        let (w, appliance) = seen(vec![old.clone()]);
+        let s = with_mode("warm");
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(changes(&steps), ["RunInstances ami-new"]);
+        let Decision::Make(Change::Launch(l)) = &steps[0].decision else {
+            panic!("{steps:?}")
+        };
+        let tags = &l.attempts[0].request.tags;
+        assert!(tags.contains(&Tag::new(TAG_STANDBY, "warm")), "{tags:?}");
+        assert!(
+            tags.contains(&Tag::new(TAG_STANDBY_FOR, "i-app")),
+            "{tags:?}"
+        );
+        assert_eq!(l.attempts[0].availability_zone, "ap-northeast-1c");
+        // The new one still pending: the old stays. Running: stopped, old retired.
+        let new = standby(
+            "i-new",
+            InstanceState::Pending,
+            "ap-northeast-1c",
+            "ami-new",
+        );
+        let (w, appliance) = seen(vec![old.clone(), new.clone()]);
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(changes(&steps), Vec::<String>::new());
+        let running = Instance {
+            state: InstanceState::Running,
+            ..new
+        };
+        let (w, appliance) = seen(vec![old, running]);
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(
+            changes(&steps),
+            [
+                "StopInstances i-new",
+                "ModifyInstanceAttribute i-new",
+                "TerminateInstances i-old:"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_mode_settles_its_standby_and_cold_retires_them_all() {
+        let stopped = standby("i-1", InstanceState::Stopped, "ap-northeast-1c", "ami-new");
+        let (w, appliance) = seen(vec![stopped]);
+        let plan = |mode: &str| {
+            changes(
+                &upkeep(
+                    &w,
+                    &with_mode(mode),
+                    &appliance,
+                    &Inherited::default(),
+                    now(),
+                )
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            plan("hot"),
+            ["StartInstances i-1", "ModifyInstanceAttribute i-1"]
+        );
+        assert_eq!(plan("warm"), ["ModifyInstanceAttribute i-1"]);
+        assert_eq!(plan("cold"), ["TerminateInstances i-1:"]);
+        let (w, appliance) = seen(vec![]);
+        let steps = upkeep(
+            &w,
+            &with_mode("cold"),
+            &appliance,
+            &Inherited::default(),
+            now(),
+        );
+        assert!(matches!(
+            steps.unwrap()[0].decision,
+            Decision::AlreadyDone(_)
+        ));
+    }
 }
