@@ -205,24 +205,9 @@ impl Change {
                 force: true,
             } => format!("StopInstances {instance} Force=true"),
             Change::Launch(launch) => describe_launch(launch),
-            Change::Promote {
-                standby,
-                start,
-                tags,
-            } => format!(
-                "{}CreateTags {standby} {}",
-                if *start {
-                    format!("StartInstances {standby}, then ")
-                } else {
-                    String::new()
-                },
-                tags.iter()
-                    .map(|t| format!("{}={}", t.key, t.value))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            Change::Start { instance } => format!("StartInstances {instance}"),
-            Change::Terminate { instance, why } => format!("TerminateInstances {instance}: {why}"),
+            Change::Promote { .. } | Change::Start { .. } | Change::Terminate { .. } => {
+                describe_standby(self)
+            }
             Change::DisableSourceDestCheck { instance } => {
                 format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
             }
@@ -298,6 +283,31 @@ impl Change {
                 group.clone()
             }
         }
+    }
+}
+
+/// The standby's changes.
+fn describe_standby(change: &Change) -> String {
+    match change {
+        Change::Promote {
+            standby,
+            start,
+            tags,
+        } => format!(
+            "{}CreateTags {standby} {}",
+            if *start {
+                format!("StartInstances {standby}, then ")
+            } else {
+                String::new()
+            },
+            tags.iter()
+                .map(|t| format!("{}={}", t.key, t.value))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Change::Start { instance } => format!("StartInstances {instance}"),
+        Change::Terminate { instance, why } => format!("TerminateInstances {instance}: {why}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
-use super::{Change, Decision, Launch, PlannedStep, Step};
+use super::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
 use crate::cloud::{Cloud, CloudError, Instance, LaunchRequest, Tag};
 use crate::error::FailoverError;
 use crate::report::{Outcome, StepLog, StepStatus};
@@ -333,26 +333,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
             let r = &attempt.request;
             match self.run_instance(r).await {
                 Ok(instance) => {
-                    let detail = format!(
-                        "{} ({}) from {} in {} ({}), {} {}{}{}",
-                        instance.id,
-                        r.instance_type,
-                        launch.image,
-                        r.subnet_id,
-                        attempt.availability_zone,
-                        if launch.standby {
-                            "a standby for"
-                        } else {
-                            "replacing"
-                        },
-                        launch.replacing,
-                        if passed_over.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; passed over first: {}", passed_over.join("; "))
-                        },
-                        launch.notes()
-                    );
+                    let detail = launched(launch, attempt, &instance, &passed_over);
                     return Ok((
                         Applied::Launched(Box::new(instance)),
                         StepStatus::Done,
@@ -392,6 +373,37 @@ impl<'a, C: Cloud> Executor<'a, C> {
             FailoverError::NoCapacity { tried }
         })
     }
+}
+
+/// What a successful launch reports: the instance, where, from what, for
+/// whom, and the options passed over first.
+fn launched(
+    launch: &Launch,
+    attempt: &LaunchAttempt,
+    instance: &Instance,
+    passed_over: &[String],
+) -> String {
+    let r = &attempt.request;
+    format!(
+        "{} ({}) from {} in {} ({}), {} {}{}{}",
+        instance.id,
+        r.instance_type,
+        launch.image,
+        r.subnet_id,
+        attempt.availability_zone,
+        if launch.standby {
+            "a standby for"
+        } else {
+            "replacing"
+        },
+        launch.replacing,
+        if passed_over.is_empty() {
+            String::new()
+        } else {
+            format!("; passed over first: {}", passed_over.join("; "))
+        },
+        launch.notes()
+    )
 }
 
 fn is_throttling(e: &CloudError) -> bool {
