@@ -45,12 +45,16 @@ fn mutations(calls: &[Call]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The operations of the mutating calls, in order.
+fn ops(calls: &[Call]) -> Vec<&'static str> {
+    mutations(calls).into_iter().map(|(op, _)| op).collect()
+}
+
 /// The mutating calls made before the floating IP moved, but the stop of
 /// the failed instance, which goes beside the move.
 fn before_the_move(calls: &[Call]) -> Vec<&'static str> {
-    mutations(calls)
+    ops(calls)
         .into_iter()
-        .map(|(op, _)| op)
         .take_while(|op| *op != "AssociateAddress")
         .filter(|op| *op != "StopInstances")
         .collect()
@@ -120,10 +124,7 @@ async fn hot_the_alarm_moves_the_network_to_the_running_standby_without_a_launch
     assert_eq!(before, ["CreateTags"], "{:?}", cloud.calls());
     assert_moved_to(&w, &standby);
     // A new standby was launched after the move, in another AZ than 1c.
-    let after: Vec<_> = mutations(&cloud.calls())
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
+    let after = ops(&cloud.calls());
     assert_eq!(
         after.iter().filter(|op| **op == "RunInstances").count(),
         1,
@@ -279,12 +280,9 @@ async fn a_standby_in_the_failed_instances_az_is_not_promoted() {
     // once: an outage of 1c would take both.
     let upkeep = FaultyCloud::new(w.cloud.clone());
     let r = run(&upkeep, &s, &standby_action()).await;
-    let ops: Vec<_> = mutations(&upkeep.calls())
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
+    let done = ops(&upkeep.calls());
     assert_eq!(
-        ops,
+        done,
         [
             "RunInstances",
             "TerminateInstances",
@@ -313,12 +311,9 @@ async fn a_newer_ami_supersedes_the_standby_launch_first_then_terminate() {
     );
     let cloud = FaultyCloud::new(w.cloud.clone());
     let r = run(&cloud, &s, &standby_action()).await;
-    let ops: Vec<_> = mutations(&cloud.calls())
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
+    let done = ops(&cloud.calls());
     assert_eq!(
-        ops,
+        done,
         [
             "RunInstances",
             "StopInstances",
@@ -348,11 +343,8 @@ async fn cold_retires_standbys_left_from_a_warmer_mode_and_the_schedules_leave_t
     assert_eq!(mutations(&reconcile.calls()), []);
     let cloud = FaultyCloud::new(w.cloud.clone());
     run(&cloud, &cold, &standby_action()).await;
-    let ops: Vec<_> = mutations(&cloud.calls())
-        .into_iter()
-        .map(|(op, _)| op)
-        .collect();
-    assert_eq!(ops, ["TerminateInstances"]);
+    let done = ops(&cloud.calls());
+    assert_eq!(done, ["TerminateInstances"]);
     assert_eq!(standbys(&w.view(), &w), []);
     assert_eq!(
         w.view().instance(&standby).map(|i| i.state),
