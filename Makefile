@@ -32,7 +32,8 @@ help:
 	@echo '  make lint    cfn-lint template.yaml'
 	@echo '  make fmt     cargo fmt --all'
 	@echo '  make clippy  cargo clippy --all-targets -- -D warnings'
-	@echo '  make demo    build a Tokyo VPC in moto, fail the appliance over with the real function (scripts/demo.sh)'
+	@echo '  make demo    build a Tokyo VPC in moto, fail the appliance over with the real function (scripts/demo.sh);'
+	@echo '                STANDBY=warm or hot keeps a standby ready first'
 	@echo '  make build   release build for Lambda arm64 with cargo-lambda (zig): $(LAMBDA_ZIP), and its size'
 	@echo '  make invoke  run the function locally (cargo lambda watch) and invoke it with EVENT=$(EVENT)'
 	@echo '                (uses your AWS credentials and region unless AWS_ENDPOINT_URL is set)'
@@ -65,8 +66,10 @@ fmt: venv
 clippy: venv
 	cargo clippy --all-targets -- -D warnings
 
+# `make demo STANDBY=hot` (or warm) keeps a standby ready before the alarm.
+STANDBY ?= cold
 demo: venv
-	scripts/demo.sh
+	DEMO_STANDBY=$(STANDBY) scripts/demo.sh
 
 # Prints the zip's size and checks it holds an arm64 (ELF aarch64) `bootstrap`.
 define CHECK_ZIP

@@ -6,7 +6,9 @@
 #      gateway "sophos" in ap-northeast-1a with an Elastic IP and the VPN client
 #      route 10.242.2.0/24, plus an unrelated "web" instance (scripts/demo_world.py);
 #   3. runs the real function under `cargo lambda watch`, pointed at moto;
-#   4. sends the SNS-wrapped health-check ALARM and shows the world before and after,
+#   4. with DEMO_STANDBY=warm|hot (`make demo STANDBY=hot`), first keeps a standby
+#      ready in ap-northeast-1c ({"action": "standby"}) and shows it;
+#   5. sends the SNS-wrapped health-check ALARM and shows the world before and after,
 #      then sends the same alarm again (already_failed_over) and the OK (ignored).
 #
 # Run it with `make demo`, which prepares .venv first. Everything it starts is
@@ -21,6 +23,8 @@ VENV=$ROOT/.venv
 PY=$VENV/bin/python
 export PATH="$VENV/bin:$PATH"
 BUILD_TIMEOUT=${DEMO_BUILD_TIMEOUT:-900}
+STANDBY_MODE=${DEMO_STANDBY:-cold}
+case $STANDBY_MODE in cold|warm|hot) ;; *) echo "DEMO_STANDBY must be cold, warm or hot" >&2; exit 2;; esac
 
 for tool in "$PY" "$VENV/bin/moto_server" "$VENV/bin/cargo-lambda"; do
     [[ -x $tool ]] || { echo "missing $tool; run 'make venv' first" >&2; exit 1; }
@@ -119,6 +123,7 @@ header "Building the world of the article (ap-northeast-1)"
     echo "AWS_SECRET_ACCESS_KEY=testing"
     echo "AWS_EC2_METADATA_DISABLED=true"
     echo "RUST_LOG=info"
+    echo "STANDBY=$STANDBY_MODE"
 } >"$WORK/function.env"
 echo
 echo "function environment:"
@@ -195,6 +200,12 @@ invoke() {
         MISMATCH=1
     fi
 }
+
+if [[ $STANDBY_MODE != cold ]]; then
+    invoke "Keeping a $STANDBY_MODE standby ready (events/standby.json)" events/standby.json standby_kept
+    header "WITH THE STANDBY"
+    "$PY" scripts/demo_world.py show --endpoint "$ENDPOINT"
+fi
 
 invoke "Health check ALARM (events/sns-alarm.json)" events/sns-alarm.json failed_over
 

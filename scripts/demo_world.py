@@ -214,6 +214,19 @@ def route_target(route):
     return "?"
 
 
+def role(inst):
+    """What the function made of an instance: a standby (and its mode), a
+    promoted standby, a replacement, or the original."""
+    tags = {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
+    standby = tags.get("ec2-failover:standby")
+    replaces = tags.get("ec2-failover:replaces")
+    if standby and not replaces:
+        return f"standby ({standby})"
+    if replaces:
+        return f"replaces {replaces}" + (" (was a standby)" if standby else "")
+    return "-"
+
+
 def show(ec2):
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [VPC_NAME]}])["Vpcs"]
     if not vpcs:
@@ -234,7 +247,7 @@ def show(ec2):
         return f"{instance_id} ({get_name(inst['Tags']) if inst else '?'})"
 
     print(f"  instances named {APPLIANCE_NAME!r}:")
-    print(f"    {'instance':<21} {'state':<10} {'az':<16} {'image':<22} {'src/dst check':<13} launched")
+    print(f"    {'instance':<21} {'state':<10} {'az':<16} {'image':<22} {'src/dst check':<13} {'launched':<9} role")
     appliances = [i for i in instances.values() if get_name(i.get("Tags")) == APPLIANCE_NAME]
     appliances.sort(key=lambda i: i["LaunchTime"])
     for inst in appliances:
@@ -246,7 +259,7 @@ def show(ec2):
         print(
             f"    {inst['InstanceId']:<21} {inst['State']['Name']:<10} "
             f"{inst['Placement']['AvailabilityZone']:<16} {inst['ImageId']:<22} "
-            f"{'on' if check else 'off':<13} {inst['LaunchTime']:%H:%M:%S}"
+            f"{'on' if check else 'off':<13} {inst['LaunchTime']:%H:%M:%S}  {role(inst)}"
         )
     if not appliances:
         print("    (none)")

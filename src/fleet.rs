@@ -169,7 +169,7 @@ impl<C: Cloud> Fleet<C> {
                 Err(why) => Route::Nobody(alarm.incident_id(), why),
             }),
             Trigger::Manual {
-                action: ManualAction::Reconcile | ManualAction::Preflight,
+                action: ManualAction::Reconcile | ManualAction::Preflight | ManualAction::Standby,
                 ..
             } if payload.get("group").is_none() => Ok(Route::Every),
             Trigger::Manual { .. } => match payload.get("group") {

@@ -227,7 +227,8 @@ mod tests {
     const TWO: &str = r#"[
       {"name": "tokyo-vpn", "instance_name": "sophos", "ami_name": "sophos", "vpc_name": "my-vpc",
        "subnet_name": "public", "route_cidrs": ["10.242.2.0/24"], "floating_ip": "203.0.113.10",
-       "region": "ap-northeast-1", "health_check_id": "hc-tokyo", "cooldown_minutes": 30},
+       "region": "ap-northeast-1", "health_check_id": "hc-tokyo", "cooldown_minutes": 30,
+       "standby": "hot"},
       {"name": "dublin-nat", "instance_name": "nat", "ami_name": "nat", "vpc_name": "eu-vpc",
        "subnet_name": "private", "route_cidrs": "0.0.0.0/0", "region": "eu-west-1",
        "alarm_name": "nat-health"}
@@ -249,6 +250,9 @@ mod tests {
         );
         assert_eq!(g[1].settings.failover.route_table_name, "private");
         assert_eq!(g[1].alarm_name(), Some("nat-health"));
+        // Each group has its own standby mode; cold unless it says so.
+        assert_eq!(g[0].settings.failover.standby, crate::config::Standby::Hot);
+        assert_eq!(g[1].settings.failover.standby, crate::config::Standby::Cold);
     }
 
     #[test]
@@ -288,6 +292,11 @@ mod tests {
                 r#"[{"name": "g1", "instance_name": "x", "ami_name": "x", "vpc_name": "v", "subnet_name": "s", "region": "Tokyo"}]"#,
                 Some("g1"),
                 Some("region"),
+            ),
+            (
+                r#"[{"name": "g1", "instance_name": "x", "ami_name": "x", "vpc_name": "v", "subnet_name": "s", "standby": "lukewarm"}]"#,
+                Some("g1"),
+                Some("standby"),
             ),
             (
                 r#"[{"name": "g1", "instance_name": "x", "ami_name": "x", "vpc_name": "v", "subnet_name": "s", "floating_ipp": "1.2.3.4"}]"#,

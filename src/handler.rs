@@ -15,10 +15,21 @@ use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::checker_ranges::{self, SyncRequest};
 use crate::jobs::failover::preflight::{self, PreflightRequest};
+use crate::jobs::failover::standby::{self, UpkeepRequest};
 use crate::jobs::failover::{self, FailoverRequest};
 use crate::jobs::reconcile::{self, ReconcileRequest};
 use crate::jobs::snapshot::{self, SnapshotRequest};
-use crate::report::Report;
+use crate::report::{Outcome, Report, StepLog};
+
+/// `{"action": "standby"}` for one group.
+#[derive(Debug, Clone)]
+pub struct StandbyRequest {
+    pub incident: String,
+    pub reason: String,
+    pub dry_run: bool,
+    pub deadline: Option<Instant>,
+    pub now: DateTime<Utc>,
+}
 
 /// What lives for the whole life of the Lambda process: settings read once,
 /// SDK clients built once.
@@ -102,6 +113,7 @@ pub enum Job {
     SyncCheckerRanges(SyncRequest),
     Reconcile(ReconcileRequest),
     Preflight(PreflightRequest),
+    Standby(StandbyRequest),
     /// Nothing to do; the report says why.
     Ignore(Report),
 }
@@ -114,6 +126,7 @@ impl Job {
             Job::SyncCheckerRanges(r) => &r.incident,
             Job::Reconcile(r) => &r.incident,
             Job::Preflight(r) => &r.incident,
+            Job::Standby(r) => &r.incident,
             Job::Ignore(r) => &r.incident,
         }
     }
@@ -124,6 +137,7 @@ impl Job {
         match self {
             Job::Failover(r) => r.deadline,
             Job::Reconcile(r) => r.deadline,
+            Job::Standby(r) => r.deadline,
             _ => None,
         }
     }
@@ -134,6 +148,7 @@ impl Job {
             Job::Snapshot(r) => r.dry_run,
             Job::SyncCheckerRanges(r) => r.dry_run,
             Job::Reconcile(r) => r.dry_run,
+            Job::Standby(r) => r.dry_run,
             // Proves with DryRun calls; changes nothing either way.
             Job::Preflight(_) | Job::Ignore(_) => true,
         }
@@ -155,16 +170,71 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
             if let Err(e) = fenced.await {
                 tracing::warn!(error = %e, "the fence after the failover failed");
             }
+            // The promoted standby is the appliance now: a new one, elsewhere.
+            if report.outcome != Outcome::Ignored {
+                let upkeep = follow_up(req.deadline, req.now);
+                Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
+            }
             Ok(report)
         }
+        Job::Standby(req) => Box::pin(standby_job(cloud, &exec, settings, req)).await,
         Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,
         Job::Preflight(req) => Box::pin(preflight::run(cloud, settings, &req)).await,
-        Job::Snapshot(req) => Box::pin(snapshot::run(cloud, &exec, settings, &req)).await,
+        Job::Snapshot(req) => {
+            let mut report = Box::pin(snapshot::run(cloud, &exec, settings, &req)).await?;
+            let upkeep = follow_up(None, req.now);
+            Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
+            Ok(report)
+        }
         Job::SyncCheckerRanges(req) => {
             Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
         }
         Job::Ignore(report) => Ok(report),
     }
+}
+
+/// The standby's upkeep after another job: it never waits for a new standby.
+fn follow_up(deadline: Option<Instant>, now: DateTime<Utc>) -> UpkeepRequest {
+    UpkeepRequest {
+        deadline,
+        now,
+        wait: false,
+    }
+}
+
+/// `{"action": "standby"}`: the upkeep, waiting for a new standby to run
+/// (to stop it, warm) while the invocation has time.
+async fn standby_job<E: Cloud>(
+    cloud: &E,
+    exec: &Executor<'_, E>,
+    settings: &Settings,
+    req: StandbyRequest,
+) -> Result<Report, FailoverError> {
+    let mut log = StepLog::new();
+    let upkeep = UpkeepRequest {
+        deadline: req.deadline,
+        now: req.now,
+        wait: true,
+    };
+    standby::upkeep(cloud, exec, settings, &upkeep, &mut log).await?;
+    let reason = format!(
+        "{}; STANDBY={}",
+        req.reason,
+        settings.failover.standby.as_str()
+    );
+    let report = Report {
+        outcome: exec.outcome(Outcome::StandbyKept),
+        incident: req.incident,
+        old_instance: None,
+        new_instance: None,
+        availability_zone: None,
+        image: None,
+        image_created: None,
+        reason,
+        steps: log.into_records(),
+    };
+    tracing::info!(outcome = ?report.outcome, "standby upkeep finished");
+    Ok(report)
 }
 
 /// Decides, without calling AWS, what a trigger asks of this group.
@@ -281,6 +351,13 @@ fn on_manual(
             incident,
             now,
             function_arn: invocation.function_arn.clone(),
+        }),
+        ManualAction::Standby => Job::Standby(StandbyRequest {
+            incident,
+            reason,
+            dry_run: settings.dry_run,
+            deadline: invocation.deadline,
+            now,
         }),
         ManualAction::Reconcile => Job::Reconcile(ReconcileRequest {
             incident,

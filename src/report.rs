@@ -28,6 +28,9 @@ pub enum Outcome {
     RangesSynced,
     /// A replaced instance ran again and was stopped; nothing else changed.
     Fenced,
+    /// The standby was looked after (`{"action": "standby"}`): the steps say
+    /// what it is and what was launched, started, stopped or retired.
+    StandbyKept,
     /// A readiness checklist; nothing was changed (the steps say `ok`, `warn`
     /// or `failed`).
     Preflight,

@@ -144,6 +144,13 @@ fn ec2(kind: &str, id: &str) -> String {
     }
 }
 
+/// What a promotion tags a standby with.
+const PROMOTION_TAGS: [&str; 3] = [
+    "ec2-failover:incident",
+    "ec2-failover:replaces",
+    "ec2-failover:promoted-at",
+];
+
 fn on_instance(action: &str, id: &str, tags: &Tags) -> Request {
     Request::new(action, ec2("instance", id)).resource_tags(tags.on(id))
 }
@@ -211,7 +218,10 @@ fn requests(cloud: &Recorded, tags: &Tags, after: &WorldView) -> Vec<Request> {
                 vec![Request::new("cloudwatch:DescribeAlarmsForMetric", "*")]
             }
             _ if op.starts_with("Describe") => vec![Request::new(&format!("ec2:{op}"), "*")],
-            "StopInstances" | "ModifyInstanceAttribute" => {
+            "StopInstances"
+            | "ModifyInstanceAttribute"
+            | "StartInstances"
+            | "TerminateInstances" => {
                 vec![on_instance(&format!("ec2:{op}"), first, tags)]
             }
             "RunInstances" => launch_requests(&launches.next().expect("a recorded launch"), tags),
@@ -246,6 +256,14 @@ fn requests(cloud: &Recorded, tags: &Tags, after: &WorldView) -> Vec<Request> {
                     .with("ec2:CreateAction", "CreateImage")
                     .request_tags([("Name", "nat"), ("ec2-failover:created-by", "ec2-failover")]),
             ],
+            // A standby's promotion: the tags it added are on it afterwards.
+            "CreateTags" if first.starts_with("i-") => {
+                let added = tags
+                    .on(first)
+                    .filter(|(k, _)| PROMOTION_TAGS.contains(k))
+                    .collect::<Vec<_>>();
+                vec![on_instance("ec2:CreateTags", first, tags).request_tags(added)]
+            }
             "CreateTags" => words
                 .iter()
                 .map(|id| {
@@ -496,5 +514,56 @@ fn a_group_may_upsert_its_a_record_in_any_zone_and_nothing_else() {
     assert!(
         single.allows(&change("UPSERT", "A")).is_none(),
         "no DnsZoneId: no DNS grant"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_standby_call_is_allowed_and_only_on_a_standby() {
+    // A warm standby's whole life: launched, stopped once it runs, started
+    // and tagged by the failover, and the next one launched after it.
+    let w = common::memory_world::seed_world();
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let settings = seed_settings(&w, &[("STANDBY", "warm")]);
+    let fleet = common::memory_world::single(cloud.clone(), settings);
+    let before = w.view();
+    run_on(
+        &fleet,
+        json!({"action": "standby", "reason": "test"}),
+        "req-1",
+    )
+    .await;
+    let failover = json!({"action": "failover", "reason": "test"});
+    let r = run_on(&fleet, failover, "req-2").await;
+    assert_eq!(r[0].outcome, Outcome::FailedOver, "{r:#?}");
+    let after = w.view();
+    let tags = Tags::of(&cloud, &[&before, &after]).await;
+    let requests = requests(&cloud, &tags, &after);
+    let actions: std::collections::BTreeSet<&str> =
+        requests.iter().map(|r| r.action.as_str()).collect();
+    for a in [
+        "ec2:StartInstances",
+        "ec2:CreateTags",
+        "ec2:StopInstances",
+        "ec2:RunInstances",
+    ] {
+        assert!(actions.contains(a), "no {a}: {actions:?}");
+    }
+    let policy = Policy::render(&template(), &deployment(None), REGION);
+    let denied = denied(&policy, &requests);
+    assert!(denied.is_empty(), "the policy denies {denied:#?}");
+    // Never the appliance: it carries no standby tag.
+    for action in ["ec2:TerminateInstances", "ec2:StartInstances"] {
+        let on_appliance = on_instance(action, &w.sophos, &tags);
+        assert!(
+            policy.allows(&on_appliance).is_none(),
+            "{action} on the appliance"
+        );
+    }
+    // A promotion may add only its own tags.
+    let standby_id = r[0].new_instance.clone().expect("the promoted standby");
+    let renamed = on_instance("ec2:CreateTags", &standby_id, &tags).request_tags([("Name", "x")]);
+    assert!(
+        policy.allows(&renamed).is_none(),
+        "a promotion that renames"
     );
 }

@@ -40,7 +40,6 @@ fn variables_read_by_config() -> BTreeSet<String> {
         .step_by(2)
         .filter(|s| {
             s.len() > 2
-                && s.contains('_')
                 && s.chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         })
@@ -194,4 +193,62 @@ fn readme_lists_every_parameter_one_to_one() {
             ),
         }
     }
+}
+
+/// `!If [Condition, a, b]` as (condition, a, b).
+fn if_of(v: &Value) -> (String, Value, Value) {
+    let Value::Tagged(t) = v else {
+        panic!("not an !If: {v:?}")
+    };
+    assert_eq!(t.tag.to_string(), "!If");
+    let s = t.value.as_sequence().expect("!If takes a list");
+    (
+        s[0].as_str().unwrap().to_owned(),
+        s[1].clone(),
+        s[2].clone(),
+    )
+}
+
+#[test]
+fn detection_speed_and_standby_choose_as_the_readme_says() {
+    let t = template();
+    let p = &t["Parameters"];
+    let allowed = |name: &str| -> Vec<String> {
+        p[name]["AllowedValues"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(allowed("DetectionSpeed"), ["standard", "fast"]);
+    assert_eq!(p["DetectionSpeed"]["Default"].as_str(), Some("standard"));
+    assert_eq!(allowed("Standby"), ["cold", "warm", "hot"]);
+    assert_eq!(p["Standby"]["Default"].as_str(), Some("cold"));
+    let fast = &t["Conditions"]["FastDetection"];
+    let Value::Tagged(eq) = fast else {
+        panic!("{fast:?}")
+    };
+    assert_eq!(eq.tag.to_string(), "!Equals");
+    assert_eq!(eq.value[1].as_str(), Some("fast"));
+    let check = &t["Resources"]["ApplianceHealthCheck"]["Properties"]["HealthCheckConfig"];
+    let number = |v: &Value| v.as_u64().unwrap();
+    let (cond, fast_interval, standard_interval) = if_of(&check["RequestInterval"]);
+    assert_eq!(
+        (
+            cond.as_str(),
+            number(&fast_interval),
+            number(&standard_interval)
+        ),
+        ("FastDetection", 10, 30)
+    );
+    let (cond, fast_failures, standard_failures) = if_of(&check["FailureThreshold"]);
+    assert_eq!(
+        (
+            cond.as_str(),
+            number(&fast_failures),
+            number(&standard_failures)
+        ),
+        ("FastDetection", 2, 3)
+    );
 }

@@ -334,6 +334,18 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
+    async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.call("StartInstances", id, true, || self.inner.start_instance(id))
+            .await
+    }
+
+    async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.call("TerminateInstances", id, true, || {
+            self.inner.terminate_instance(id)
+        })
+        .await
+    }
+
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         let target = format!("{} {}", request.subnet_id, request.instance_type);
         self.lock().launches.push(request.clone());

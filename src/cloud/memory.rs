@@ -1404,6 +1404,45 @@ impl Account {
         }
     }
 
+    /// StartInstances: a stopped instance is `pending` for a look, then
+    /// `running`; one already up is left as it is, as EC2 does.
+    fn start_instance(&mut self, id: &str) -> Result<(), CloudError> {
+        const OP: &str = "StartInstances";
+        let i = self.instance_index(OP, id)?;
+        let now = self.now();
+        let r = &mut self.instances[i];
+        match r.state {
+            InstanceState::Stopped => {
+                r.state = InstanceState::Pending;
+                r.pending_looks = 1;
+                r.launch_time = now;
+                Ok(())
+            }
+            InstanceState::Pending | InstanceState::Running => Ok(()),
+            other => Err(err(
+                OP,
+                "IncorrectInstanceState",
+                format!(
+                    "The instance '{id}' is not in a state from which it can be started ({}).",
+                    other.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// TerminateInstances: gone at once (EC2 passes through `shutting-down`),
+    /// its floating IP released from it.
+    fn terminate_instance(&mut self, id: &str) -> Result<(), CloudError> {
+        let i = self.instance_index("TerminateInstances", id)?;
+        self.instances[i].state = InstanceState::Terminated;
+        for a in &mut self.addresses {
+            if a.instance_id.as_deref() == Some(id) {
+                a.instance_id = None;
+            }
+        }
+        Ok(())
+    }
+
     /// New interfaces at the given device indexes: (device, subnet, groups).
     fn new_legs(&mut self, legs: Vec<(i32, String, Vec<String>)>) -> Vec<LegRec> {
         legs.into_iter()
@@ -2578,6 +2617,14 @@ impl Cloud for MemoryCloud {
 
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         self.lock().run_instance(request)
+    }
+
+    async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.lock().start_instance(id)
+    }
+
+    async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.lock().terminate_instance(id)
     }
 
     async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {

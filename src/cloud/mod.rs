@@ -44,6 +44,16 @@ pub const TAG_IMAGE: &str = "ec2-failover:image";
 /// a `FAILOVER_GROUPS` deployment allows its calls only on resources carrying
 /// it. Unlike the bookkeeping tags above, replacements and AMIs inherit it.
 pub const TAG_GROUP: &str = "ec2-failover:group";
+/// The role tag of a standby (`STANDBY=warm|hot`), value its mode: an instance
+/// tagged `Name=INSTANCE_NAME` with it, and not promoted ([`TAG_REPLACES`]),
+/// is kept ready and is never "the one running appliance". A promoted standby
+/// keeps it, as history.
+pub const TAG_STANDBY: &str = "ec2-failover:standby";
+/// When a standby was promoted to replacement (RFC 3339): its age as a
+/// replacement counts from then.
+pub const TAG_PROMOTED_AT: &str = "ec2-failover:promoted-at";
+/// The appliance instance a standby was launched to back up.
+pub const TAG_STANDBY_FOR: &str = "ec2-failover:standby-for";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -199,9 +209,20 @@ impl Instance {
         tag_value(&self.tags, key)
     }
 
-    /// How long ago it was first launched; a restart does not make it young.
+    /// A standby kept ready in another AZ, not (yet) promoted to appliance.
+    pub fn is_standby(&self) -> bool {
+        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()
+    }
+
+    /// How long ago it was first launched (a restart does not make it
+    /// young), or, for a promoted standby, promoted: it became a replacement
+    /// then, for the cooldown and the flap guard.
     pub fn age(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
-        let launched = self.first_launch.or(self.launch_time)?;
+        let promoted = self
+            .tag(TAG_PROMOTED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let launched = promoted.or(self.first_launch).or(self.launch_time)?;
         Some((now - launched).to_std().unwrap_or_default())
     }
 
@@ -608,6 +629,12 @@ pub trait Cloud: Send + Sync {
         &self,
         request: &LaunchRequest,
     ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
+
+    /// StartInstances of one stopped instance (a warm standby).
+    fn start_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
+
+    /// TerminateInstances of one instance (a standby that is superseded).
+    fn terminate_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     /// `DescribeInstanceAttribute` `userData`: base64, as EC2 keeps it; `None`
     /// when the instance has none. An instance EC2 no longer knows is the

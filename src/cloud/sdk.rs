@@ -897,6 +897,26 @@ impl Cloud for SdkCloud {
         Ok(())
     }
 
+    async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.client
+            .start_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("StartInstances", e))?;
+        Ok(())
+    }
+
+    async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
+        self.client
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| cloud_error("TerminateInstances", e))?;
+        Ok(())
+    }
+
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         const OP: &str = "RunInstances";
         let out = self

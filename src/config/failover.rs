@@ -28,6 +28,40 @@ pub struct FailoverSettings {
     /// KMS keys the function is granted for encrypted AMIs (`KMS_KEY_ARNS`,
     /// the template's `KmsKeyArns`); a preflight warns of any other key.
     pub kms_key_arns: Vec<String>,
+    /// What stands by for a failover (`STANDBY`): nothing, a stopped or a
+    /// running second instance in another AZ.
+    pub standby: Standby,
+}
+
+/// `STANDBY`: how much is kept ready for a failover, cost against speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Standby {
+    /// Launch a replacement from the newest AMI at failover time.
+    #[default]
+    Cold,
+    /// A stopped standby in another AZ: a failover starts it.
+    Warm,
+    /// A running standby in another AZ: a failover only moves the network.
+    Hot,
+}
+
+impl Standby {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Warm => "warm",
+            Self::Hot => "hot",
+        }
+    }
+
+    fn parse(v: &str) -> Result<Self, String> {
+        match v {
+            "cold" => Ok(Self::Cold),
+            "warm" => Ok(Self::Warm),
+            "hot" => Ok(Self::Hot),
+            _ => Err("must be cold, warm or hot".to_owned()),
+        }
+    }
 }
 
 impl FailoverSettings {
@@ -71,6 +105,7 @@ impl FailoverSettings {
                     ))
                 }
             })?,
+            standby: env.parsed("STANDBY", Standby::parse)?.unwrap_or_default(),
         })
     }
 }

@@ -16,7 +16,7 @@ pub use appliance::Appliance;
 pub use checker::CheckerSettings;
 pub use dns::{DnsAddress, DnsRecord};
 pub use env::Env;
-pub use failover::FailoverSettings;
+pub use failover::{FailoverSettings, Standby};
 pub use stamp::StampSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

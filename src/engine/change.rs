@@ -30,8 +30,11 @@ pub struct Launch {
     pub attempts: Vec<LaunchAttempt>,
     /// The AMI, as the report tells it (`ami-1 (sophos, 2 h 3 min old)`).
     pub image: String,
-    /// The instance the replacement takes over from.
+    /// The instance the replacement takes over from (or, for a standby,
+    /// the appliance it backs up).
     pub replacing: String,
+    /// A standby, launched beside the appliance rather than in its place.
+    pub standby: bool,
     /// Inherited tag keys left off: EC2 allows 50 tags a resource.
     pub dropped_tags: Vec<String>,
     /// Why the original's user data could not be read, when it could not:
@@ -110,6 +113,22 @@ pub enum Change {
         force: bool,
     },
     Launch(Launch),
+    /// A standby becomes the replacement: StartInstances when it is stopped
+    /// (warm), then CreateTags with the incident and what it replaces.
+    Promote {
+        standby: String,
+        start: bool,
+        tags: Vec<Tag>,
+    },
+    /// StartInstances of a stopped standby (`STANDBY=hot`).
+    Start {
+        instance: String,
+    },
+    /// TerminateInstances of a standby that is superseded or not wanted.
+    Terminate {
+        instance: String,
+        why: String,
+    },
     DisableSourceDestCheck {
         instance: String,
     },
@@ -186,6 +205,9 @@ impl Change {
                 force: true,
             } => format!("StopInstances {instance} Force=true"),
             Change::Launch(launch) => describe_launch(launch),
+            Change::Promote { .. } | Change::Start { .. } | Change::Terminate { .. } => {
+                describe_standby(self)
+            }
             Change::DisableSourceDestCheck { instance } => {
                 format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
             }
@@ -233,10 +255,13 @@ impl Change {
     /// The resource an error names.
     pub fn resource(&self) -> String {
         match self {
-            Change::Stop { instance, .. } | Change::DisableSourceDestCheck { instance } => {
-                instance.clone()
-            }
+            Change::Stop { instance, .. }
+            | Change::DisableSourceDestCheck { instance }
+            | Change::Start { instance }
+            | Change::Terminate { instance, .. } => instance.clone(),
+            Change::Promote { standby, .. } => standby.clone(),
             Change::DisableInterfaceSourceDestCheck { interface } => interface.clone(),
+            Change::Launch(launch) if launch.standby => format!("standby for {}", launch.replacing),
             Change::Launch(launch) => format!("replacement for {}", launch.replacing),
             Change::MoveFloatingIp {
                 allocation_id,
@@ -258,6 +283,31 @@ impl Change {
                 group.clone()
             }
         }
+    }
+}
+
+/// The standby's changes.
+fn describe_standby(change: &Change) -> String {
+    match change {
+        Change::Promote {
+            standby,
+            start,
+            tags,
+        } => format!(
+            "{}CreateTags {standby} {}",
+            if *start {
+                format!("StartInstances {standby}, then ")
+            } else {
+                String::new()
+            },
+            tags.iter()
+                .map(|t| format!("{}={}", t.key, t.value))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        Change::Start { instance } => format!("StartInstances {instance}"),
+        Change::Terminate { instance, why } => format!("TerminateInstances {instance}: {why}"),
+        other => format!("{other:?}"),
     }
 }
 

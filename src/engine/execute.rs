@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
-use super::{Change, Decision, Launch, PlannedStep, Step};
-use crate::cloud::{Cloud, CloudError, Instance, LaunchRequest};
+use super::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
+use crate::cloud::{Cloud, CloudError, Instance, LaunchRequest, Tag};
 use crate::error::FailoverError;
 use crate::report::{Outcome, StepLog, StepStatus};
 
@@ -224,6 +224,13 @@ impl<'a, C: Cloud> Executor<'a, C> {
         let c = self.cloud;
         match change {
             Change::Stop { instance, force } => c.stop_instance(instance, *force).await,
+            Change::Promote {
+                standby,
+                start,
+                tags,
+            } => self.promote(standby, *start, tags).await,
+            Change::Start { instance } => c.start_instance(instance).await,
+            Change::Terminate { instance, .. } => c.terminate_instance(instance).await,
             Change::DisableSourceDestCheck { instance } => {
                 c.disable_source_dest_check(instance).await
             }
@@ -273,6 +280,18 @@ impl<'a, C: Cloud> Executor<'a, C> {
         .map(|()| Applied::Done)
     }
 
+    /// Starts a stopped standby (when `start`), then tags it as the
+    /// replacement: a crash in between leaves a running standby, which the
+    /// next run promotes with the tags alone. A start EC2 refuses (no
+    /// capacity in that AZ) leaves it an untagged standby, and the failover
+    /// launches instead.
+    async fn promote(&self, standby: &str, start: bool, tags: &[Tag]) -> Result<(), CloudError> {
+        if start {
+            self.cloud.start_instance(standby).await?;
+        }
+        self.cloud.create_tags(&[standby.to_owned()], tags).await
+    }
+
     /// Deregisters an AMI, then deletes its snapshots (AWS keeps them otherwise,
     /// and bills for them). Either may have been done by a run whose answer was lost.
     async fn prune(&self, image: &str, snapshots: &[String]) -> Result<(), CloudError> {
@@ -314,21 +333,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
             let r = &attempt.request;
             match self.run_instance(r).await {
                 Ok(instance) => {
-                    let detail = format!(
-                        "{} ({}) from {} in {} ({}), replacing {}{}{}",
-                        instance.id,
-                        r.instance_type,
-                        launch.image,
-                        r.subnet_id,
-                        attempt.availability_zone,
-                        launch.replacing,
-                        if passed_over.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; passed over first: {}", passed_over.join("; "))
-                        },
-                        launch.notes()
-                    );
+                    let detail = launched(launch, attempt, &instance, &passed_over);
                     return Ok((
                         Applied::Launched(Box::new(instance)),
                         StepStatus::Done,
@@ -368,6 +373,37 @@ impl<'a, C: Cloud> Executor<'a, C> {
             FailoverError::NoCapacity { tried }
         })
     }
+}
+
+/// What a successful launch reports: the instance, where, from what, for
+/// whom, and the options passed over first.
+fn launched(
+    launch: &Launch,
+    attempt: &LaunchAttempt,
+    instance: &Instance,
+    passed_over: &[String],
+) -> String {
+    let r = &attempt.request;
+    format!(
+        "{} ({}) from {} in {} ({}), {} {}{}{}",
+        instance.id,
+        r.instance_type,
+        launch.image,
+        r.subnet_id,
+        attempt.availability_zone,
+        if launch.standby {
+            "a standby for"
+        } else {
+            "replacing"
+        },
+        launch.replacing,
+        if passed_over.is_empty() {
+            String::new()
+        } else {
+            format!("; passed over first: {}", passed_over.join("; "))
+        },
+        launch.notes()
+    )
 }
 
 fn is_throttling(e: &CloudError) -> bool {
@@ -427,9 +463,10 @@ fn backoff(tries: u32) -> Duration {
 /// the change: the step's detail, or `None` when it is a real failure.
 fn already_done(change: &Change, e: &CloudError) -> Option<String> {
     match (change, e.code()?) {
-        (Change::Stop { instance, .. }, "InvalidInstanceID.NotFound") => {
-            Some(format!("{instance} no longer exists"))
-        }
+        (
+            Change::Stop { instance, .. } | Change::Terminate { instance, .. },
+            "InvalidInstanceID.NotFound",
+        ) => Some(format!("{instance} no longer exists")),
         // AWS keeps AMI names unique per account and region.
         (Change::CreateImage(r), "InvalidAMIName.Duplicate") => {
             Some(format!("an AMI named {} already exists ({e})", r.name))

@@ -22,6 +22,8 @@ pub enum Step {
     Preflight,
     // Changes.
     StopFailed,
+    /// A standby becomes the replacement (instead of a launch).
+    Promote,
     Launch,
     SourceDestCheck,
     FloatingIp,
@@ -34,6 +36,8 @@ pub enum Step {
     RevokeRanges,
     AuthorizeRanges,
     Fence,
+    /// The standby's upkeep: launched, in its mode's state, superseded ones gone.
+    Standby,
 }
 
 impl Step {
@@ -51,6 +55,7 @@ impl Step {
             Self::Alarm => "alarm",
             Self::Preflight => "preflight",
             Self::StopFailed => "stop_failed_instance",
+            Self::Promote => "promote_standby",
             Self::Launch => "launch_replacement",
             Self::SourceDestCheck => "source_dest_check",
             Self::FloatingIp => "floating_ip",
@@ -63,6 +68,7 @@ impl Step {
             Self::RevokeRanges => "revoke_ranges",
             Self::AuthorizeRanges => "authorize_ranges",
             Self::Fence => "fence",
+            Self::Standby => "standby",
         }
     }
 

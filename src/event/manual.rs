@@ -1,11 +1,11 @@
 //! Manual (and scheduled) invokes: `{"action": "failover" | "plan" | "snapshot" |
-//! "sync-checker-ranges" | "reconcile" | "preflight", "reason": "..."}`.
+//! "sync-checker-ranges" | "reconcile" | "preflight" | "standby", "reason": "..."}`.
 
 use serde_json::Value;
 
 use super::{EventError, Trigger, kind_of};
 
-const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\", \"reason\": \"...\"}";
+const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\"|\"standby\", \"reason\": \"...\"}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManualAction {
@@ -19,6 +19,9 @@ pub enum ManualAction {
     Reconcile,
     /// Prove a failover would work, changing nothing (every group).
     Preflight,
+    /// Keep the standby (`STANDBY=warm|hot`) ready: launched from the newest
+    /// AMI in another AZ, in its mode's state (every group).
+    Standby,
 }
 
 impl ManualAction {
@@ -30,6 +33,7 @@ impl ManualAction {
             Self::SyncCheckerRanges => "sync-checker-ranges",
             Self::Reconcile => "reconcile",
             Self::Preflight => "preflight",
+            Self::Standby => "standby",
         }
     }
 }
@@ -43,6 +47,7 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
         Some("sync-checker-ranges") => ManualAction::SyncCheckerRanges,
         Some("reconcile") => ManualAction::Reconcile,
         Some("preflight") => ManualAction::Preflight,
+        Some("standby") => ManualAction::Standby,
         Some(other) => {
             return Err(EventError::new(
                 format!("action {other:?} is unknown"),

@@ -9,7 +9,7 @@
 //! state changed), so a reconcile and a late delivery are one incident and
 //! never two replacements; cooldown, flap guard and Route 53's confirmation
 //! apply as for the event. Then the fence stops any replaced instance that
-//! runs again.
+//! runs again, and the standby (`STANDBY=warm|hot`) is kept ready.
 
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::engine::{Executor, Step};
 use crate::error::FailoverError;
 use crate::event::incident_for;
+use crate::jobs::failover::standby::{self, UpkeepRequest};
 use crate::jobs::failover::{self, FailoverRequest};
 use crate::jobs::fence;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
@@ -137,6 +138,12 @@ pub async fn run<C: Cloud>(
         }
     };
     fence_after(cloud, exec, settings, req.now, &mut report).await?;
+    let upkeep = UpkeepRequest {
+        deadline: req.deadline,
+        now: req.now,
+        wait: false,
+    };
+    standby::after(cloud, exec, settings, &upkeep, &mut report).await;
     Ok(report)
 }
 

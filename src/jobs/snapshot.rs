@@ -287,10 +287,11 @@ fn create_image(
 /// delete snapshots whose AMI is gone. Pure: decided from what was seen.
 fn upkeep(seen: &Seen, images: &[Image], settings: &Settings) -> Vec<PlannedStep> {
     let mut steps = tag_snapshots(images, &seen.snapshots, settings);
+    // A stopped standby needs its AMI no less than a running instance does.
     let in_use: Vec<(String, String)> = seen
         .instances
         .iter()
-        .filter(|i| i.state.is_live())
+        .filter(|i| i.state.is_live() || (i.is_standby() && !i.state.is_gone()))
         .filter_map(|i| Some((i.image_id.clone()?, i.id.clone())))
         .collect();
     let mut kept = Vec::new();
@@ -432,9 +433,10 @@ fn source_instance<'a>(
     settings: &Settings,
     vpc_id: &str,
 ) -> Result<&'a Instance, FailoverError> {
+    // A standby runs beside the appliance (hot) but is not it.
     let running: Vec<&Instance> = instances
         .iter()
-        .filter(|i| i.state == InstanceState::Running)
+        .filter(|i| i.state == InstanceState::Running && !i.is_standby())
         .collect();
     match running.as_slice() {
         [one] => Ok(one),

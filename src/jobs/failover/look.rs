@@ -18,8 +18,11 @@ use crate::lookup;
 #[derive(Debug, Clone, PartialEq)]
 pub struct World {
     pub vpc_id: String,
-    /// Instances with the protected `Name` tag, not terminated, in the VPC.
+    /// Instances with the protected `Name` tag, not terminated, in the VPC:
+    /// the appliance and what it replaced, never a standby.
     pub instances: Vec<Instance>,
+    /// Standbys ([`Instance::is_standby`]) of the appliance, in the VPC.
+    pub standbys: Vec<Instance>,
     pub subnets: Vec<Subnet>,
     /// Subnets of the other legs (`SUBNET_NAMES` after the first), in the VPC.
     pub leg_subnets: Vec<Subnet>,
@@ -63,8 +66,20 @@ impl World {
             ),
             None => "no floating IP".to_owned(),
         };
+        let standbys: String = self
+            .standbys
+            .iter()
+            .map(|i| {
+                format!(
+                    "; standby {} ({}, {})",
+                    i.id,
+                    i.state.as_str(),
+                    i.availability_zone
+                )
+            })
+            .collect();
         format!(
-            "{}: instances [{}]; {} subnet(s) in [{}]; {} route table(s); {} usable AMI(s); {}",
+            "{}: instances [{}]{standbys}; {} subnet(s) in [{}]; {} route table(s); {} usable AMI(s); {}",
             self.vpc_id,
             ids.join(", "),
             self.subnets.len(),
@@ -221,8 +236,12 @@ impl World {
                 ),
             });
         }
+        let (standbys, instances) = lookup::in_vpc(instances, &vpc_id)
+            .into_iter()
+            .partition(Instance::is_standby);
         Ok(World {
-            instances: lookup::in_vpc(instances, &vpc_id),
+            instances,
+            standbys,
             subnets,
             leg_subnets,
             route_tables,

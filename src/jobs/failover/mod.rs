@@ -24,6 +24,7 @@ pub mod inherit;
 pub mod look;
 pub mod plan;
 pub mod preflight;
+pub mod standby;
 mod wait;
 
 use std::time::Instant;
@@ -31,7 +32,7 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Cloud, Instance};
-use crate::config::Settings;
+use crate::config::{Settings, Standby};
 use crate::engine::{Applied, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::image_age;
@@ -203,6 +204,9 @@ impl<C: Cloud> Job<'_, C> {
         log: &mut StepLog,
     ) -> Result<(LaunchPlan, Option<Instance>, u32), FailoverError> {
         let (settings, req) = (self.settings, self.req);
+        if let Some(promoted) = self.promote(world, situation, log).await? {
+            return Ok(promoted);
+        }
         let mut generation = 0;
         // A resumed incident launches nothing here, so it reads nothing.
         let inherited = self.inherit(situation).await?.unwrap_or_default();
@@ -232,6 +236,56 @@ impl<C: Cloud> Job<'_, C> {
                 Err(e) => return Err(not_launched(e, situation)),
             }
         }
+    }
+
+    /// With a warm or hot standby, a new failover promotes it instead of
+    /// launching: started when stopped, then tagged as the replacement.
+    /// `None` (and a cold launch) when there is none fit, or EC2 refuses to
+    /// start or tag it; the report says which. A call whose answer was lost
+    /// (it may have been carried out) is an error: a retry resumes it.
+    async fn promote(
+        &self,
+        world: &World,
+        situation: &Situation,
+        log: &mut StepLog,
+    ) -> Result<Option<(LaunchPlan, Option<Instance>, u32)>, FailoverError> {
+        let Situation::Fresh { failed } = situation else {
+            return Ok(None);
+        };
+        if self.settings.failover.standby == Standby::Cold {
+            return Ok(None);
+        }
+        let t = Instant::now();
+        let (step, standby) =
+            match standby::plan::promotion(world, failed, &self.req.incident, self.req.now) {
+                Ok(found) => found,
+                Err(why) => {
+                    let detail = format!("{why}: falling back to a cold launch from the AMI");
+                    tracing::warn!(%detail, "no standby to promote");
+                    log.record(Step::Promote, StepStatus::Skipped, detail, t);
+                    return Ok(None);
+                }
+            };
+        let planned = match self.exec.in_order(std::slice::from_ref(&step), log).await {
+            Ok(applied) => applied.contains(&Applied::Planned),
+            Err(e) if refused(&e) => {
+                let detail = format!("{e}: falling back to a cold launch from the AMI");
+                tracing::warn!(%detail, "the standby could not be promoted");
+                log.record(Step::Promote, StepStatus::Skipped, detail, t);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let plan = LaunchPlan {
+            stop: plan::stop_step(Some(failed), Some(&failed.id)),
+            launch: step,
+            image: standby.image_id.clone(),
+            availability_zone: Some(standby.availability_zone.clone()),
+            inherited: None,
+        };
+        // A dry run only planned the promotion: nothing to wait for.
+        let replacement = (!planned).then_some(standby);
+        Ok(Some((plan, replacement, 0)))
     }
 
     /// Waits for the replacement to run. A replacement EC2 terminates on
@@ -325,6 +379,11 @@ impl<C: Cloud> Job<'_, C> {
         *inherited = Some(known);
         Ok(next)
     }
+}
+
+/// AWS answered with an error code: the call was refused, not lost.
+fn refused(e: &FailoverError) -> bool {
+    matches!(e, FailoverError::Aws { source, .. } if source.code().is_some())
 }
 
 /// The replacement a launch step yielded: the one RunInstances returned, or

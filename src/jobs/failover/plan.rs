@@ -11,7 +11,8 @@ use super::look::World;
 use crate::cloud::Cidr;
 use crate::cloud::{
     Address, CloudError, Image, Instance, LaunchInterface, LaunchRequest, RecordSet, Route,
-    RouteTarget, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, Tag, is_burstable, tag_value,
+    RouteTarget, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES, TAG_STANDBY, Tag, is_burstable,
+    tag_value,
 };
 use crate::config::{DnsAddress, DnsRecord, Settings};
 use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
@@ -201,7 +202,7 @@ pub fn assess(
 
 /// The one live instance of the appliance; with none or several, the one the
 /// floating IP or a managed route points at.
-fn failed_instance<'a>(
+pub fn failed_instance<'a>(
     world: &'a World,
     settings: &Settings,
 ) -> Result<&'a Instance, FailoverError> {
@@ -285,7 +286,8 @@ pub fn inherited_tags(failed: &Instance) -> (Vec<Tag>, Vec<String>) {
 
 /// EC2's limit of tags on one resource.
 const MAX_TAGS: usize = 50;
-/// The tags a replacement gets from this tool: the incident and what it replaces.
+/// The tags a replacement gets from this tool: the incident and what it
+/// replaces (a standby's two: its mode and the appliance it backs up).
 const OWN_TAGS: usize = 2;
 
 /// ClientToken for RunInstances: at most 64 ASCII characters, stable per
@@ -467,10 +469,11 @@ pub fn launch_plan(
         ),
     })?;
     let original = (failed, inherited);
+    let own = replacement_tags(incident, failed);
     let launch = launch_change(
         world,
         settings,
-        original,
+        (original, &own),
         image,
         (incident, generation),
         now,
@@ -520,13 +523,23 @@ fn placements<'a>(
     Ok(placements)
 }
 
-/// RunInstances of the replacement, with every fallback in order.
-fn launch_change(
+/// The tags of our own a replacement carries: the incident that launched
+/// it (how a redelivery resumes it) and what it replaces.
+pub fn replacement_tags(incident: &str, failed: &Instance) -> [Tag; 2] {
+    [
+        Tag::new(TAG_INCIDENT, incident),
+        Tag::new(TAG_REPLACES, &failed.id),
+    ]
+}
+
+/// RunInstances like `failed` (a replacement, or a standby when `own` says
+/// so), with every fallback in order. `seed` names the ClientTokens.
+pub fn launch_change(
     world: &World,
     settings: &Settings,
-    (failed, inherited): (&Instance, &Inherited),
+    ((failed, inherited), own): ((&Instance, &Inherited), &[Tag]),
     image: &Image,
-    (incident, generation): (&str, u32),
+    (seed, generation): (&str, u32),
     now: DateTime<Utc>,
 ) -> Result<Launch, FailoverError> {
     let placements = placements(world, settings, failed)?;
@@ -540,8 +553,8 @@ fn launch_change(
                 image,
                 p,
                 groups,
-                incident,
-                client_token(incident, generation, n),
+                own,
+                client_token(seed, generation, n),
             ),
             availability_zone: p.subnet.availability_zone.clone(),
         })
@@ -563,6 +576,7 @@ fn launch_change(
                 .unwrap_or_else(|| "creation time unknown".to_owned())
         ),
         replacing: failed.id.clone(),
+        standby: own.iter().any(|t| t.key == TAG_STANDBY),
     })
 }
 
@@ -601,10 +615,11 @@ pub fn relaunch(
     now: DateTime<Utc>,
 ) -> Option<PlannedStep> {
     let image = newest_image(&world.images)?;
+    let own = replacement_tags(incident, original.0);
     let launch = launch_change(
         world,
         settings,
-        original,
+        (original, &own),
         image,
         (incident, generation),
         now,
@@ -622,7 +637,7 @@ pub fn relaunch(
 
 /// Stops the failed instance unless it is already down or gone. Never waits
 /// for the stop: in an AZ outage it may never finish.
-fn stop_step(failed: Option<&Instance>, failed_id: Option<&str>) -> PlannedStep {
+pub fn stop_step(failed: Option<&Instance>, failed_id: Option<&str>) -> PlannedStep {
     let decision = match (failed, failed_id) {
         (Some(f), _) if f.state.is_live() => Decision::Make(Change::Stop {
             instance: f.id.clone(),
@@ -654,12 +669,11 @@ pub fn launch_request(
     image: &Image,
     attempt: &Placement<'_>,
     security_group_ids: Option<&[String]>,
-    incident: &str,
+    own: &[Tag],
     token: String,
 ) -> LaunchRequest {
     let (mut tags, _) = inherited_tags(failed);
-    tags.push(Tag::new(TAG_INCIDENT, incident));
-    tags.push(Tag::new(TAG_REPLACES, &failed.id));
+    tags.extend_from_slice(own);
     LaunchRequest {
         image_id: image.id.clone(),
         instance_type: attempt.instance_type.clone(),
@@ -891,7 +905,7 @@ fn blind_upsert(dns: &DnsRecord, target: Result<String, String>, error: &CloudEr
 /// Source/dest check off on the replacement (the instance attribute covers
 /// its primary interface only) and on each of its other legs, which forward
 /// traffic too.
-fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
+pub fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
     let primary = match current.and_then(|i| i.source_dest_check) {
         Some(false) => {
             Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
@@ -968,11 +982,11 @@ pub fn post_launch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cloud::{InstanceState, MetadataOptions, RouteTable};
 
-    fn settings() -> Settings {
+    pub(crate) fn settings() -> Settings {
         Settings::from_lookup(|k| {
             match k {
                 "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
@@ -986,13 +1000,13 @@ mod tests {
         .unwrap()
     }
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
     }
 
-    fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
+    pub(crate) fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
         Instance {
             id: id.into(),
             state,
@@ -1021,7 +1035,7 @@ mod tests {
         }
     }
 
-    fn subnet(id: &str, az: &str) -> Subnet {
+    pub(crate) fn subnet(id: &str, az: &str) -> Subnet {
         Subnet {
             id: id.into(),
             vpc_id: "vpc-1".into(),
@@ -1030,8 +1044,9 @@ mod tests {
         }
     }
 
-    fn world(instances: Vec<Instance>) -> World {
+    pub(crate) fn world(instances: Vec<Instance>) -> World {
         World {
+            standbys: vec![],
             vpc_id: "vpc-1".into(),
             instances,
             subnets: vec![
@@ -1052,7 +1067,7 @@ mod tests {
         }
     }
 
-    fn image(id: &str, created: &str) -> Image {
+    pub(crate) fn image(id: &str, created: &str) -> Image {
         Image {
             id: id.into(),
             name: None,
@@ -1251,7 +1266,7 @@ mod tests {
             &image("ami-new", "2026-11-20T00:00:00Z"),
             &attempt,
             None,
-            "alarm-1",
+            &replacement_tags("alarm-1", &failed),
             client_token("alarm-1", 0, 0),
         );
         assert_eq!(req.image_id, "ami-new");
@@ -1266,7 +1281,7 @@ mod tests {
             &image("ami-new", "2026-11-20T00:00:00Z"),
             &attempt,
             Some(&["sg-9".to_owned()]),
-            "alarm-1",
+            &replacement_tags("alarm-1", &failed),
             client_token("alarm-1", 0, 2),
         );
         assert_eq!(over.security_group_ids, ["sg-9"]);
@@ -1395,7 +1410,8 @@ mod tests {
         };
         let image = image("ami-new", "2026-11-20T00:00:00Z");
         let original = (&failed, &Inherited::default());
-        let req = launch_request(original, &image, &placement, None, "alarm-1", "t".into());
+        let own = replacement_tags("alarm-1", &failed);
+        let req = launch_request(original, &image, &placement, None, &own, "t".into());
         assert_eq!(req.tags.len(), 50);
         assert!(req.tags.iter().any(|t| t.key == TAG_INCIDENT));
         assert!(req.tags.iter().any(|t| t.key == TAG_REPLACES));

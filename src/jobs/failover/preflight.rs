@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::inherit;
 use super::look::{self, World};
 use super::plan::{self, Inherited, Situation, UserData};
+use super::{inherit, standby};
 use crate::cloud::{
     Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
     tag_value,
 };
-use crate::config::Settings;
+use crate::config::{Settings, Standby};
 use crate::engine::{Change, Decision, Step};
 use crate::error::FailoverError;
 use crate::jobs::reconcile;
@@ -161,6 +161,7 @@ pub fn checklist(
     let routes = routes(world, settings, appliance);
     items.extend(route_items(&routes));
     items.extend(group_tag_item(world, settings, appliance));
+    items.extend(standby_item(world, settings, appliance, now));
     let calls = Calls {
         appliance: appliance.id.clone(),
         launch,
@@ -169,6 +170,57 @@ pub fn checklist(
         image: image_request(settings, appliance),
     };
     (items, Some(calls))
+}
+
+/// With `STANDBY=warm|hot`: the standby a failover would promote, or a
+/// warning that it would launch cold instead, and why.
+fn standby_item(
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+    now: DateTime<Utc>,
+) -> Option<Item> {
+    let mode = settings.failover.standby;
+    if mode == Standby::Cold {
+        return None;
+    }
+    let item = match standby::plan::promotion(world, appliance, "preflight", now) {
+        Ok((step, standby)) => {
+            let newest = plan::newest_image(&world.images).map(|i| i.id.as_str());
+            let stale = match standby.image_id.as_deref() == newest {
+                true => "",
+                false => "; not from the newest AMI yet (the next upkeep replaces it)",
+            };
+            let call = match &step.decision {
+                Decision::Make(change) => change.describe(),
+                _ => String::new(),
+            };
+            Item::new(
+                "standby",
+                if stale.is_empty() {
+                    StepStatus::Ok
+                } else {
+                    StepStatus::Warn
+                },
+                format!(
+                    "STANDBY={}: a failover would promote {} ({}, {}): {call}{stale}",
+                    mode.as_str(),
+                    standby.id,
+                    standby.availability_zone,
+                    standby.image_id.as_deref().unwrap_or("AMI unknown")
+                ),
+            )
+        }
+        Err(why) => Item::new(
+            "standby",
+            StepStatus::Warn,
+            format!(
+                "STANDBY={}, but {why}: a failover would launch cold; run {{\"action\": \"standby\"}}",
+                mode.as_str()
+            ),
+        ),
+    };
+    Some(item)
 }
 
 fn ami_item(world: &World, now: DateTime<Utc>) -> Item {

@@ -9,8 +9,11 @@ use crate::engine::Step;
 use crate::error::FailoverError;
 use crate::report::{StepLog, StepStatus};
 
-/// How often to look at a replacement that is still starting.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// How often to look at a replacement that is still starting. The time from
+/// `running` to the next look is part of the time to recover (up to this
+/// much, half on average), and a DescribeInstances of one id a second is far
+/// below EC2's request rate limits.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Consecutive failed looks after which the wait gives up (retryably).
 const MAX_FAILED_LOOKS: u32 = 3;
 /// Time kept back at the end of an invocation to record and return the result.

@@ -1,0 +1,167 @@
+//! The standby (`STANDBY=warm|hot`): a second instance of the appliance kept
+//! ready in another AZ, so that a failover starts it (warm) or only moves the
+//! network to it (hot) instead of launching from the AMI.
+//!
+//! The upkeep is level-triggered like the rest: look → plan → execute. It runs
+//! for `{"action": "standby"}`, after the snapshot schedule (a new AMI
+//! supersedes the standby), at the end of every reconcile and after every
+//! failover (the promoted standby is the appliance now; a new one is needed
+//! in another AZ). With `STANDBY=cold` only the explicit action runs it, to
+//! retire standbys left from a warmer mode; the schedules then cost nothing.
+
+pub mod plan;
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::look::{self, World};
+use super::plan::{Inherited, failed_instance};
+use super::{inherit, wait};
+use crate::cloud::{Cloud, Instance, InstanceState};
+use crate::config::{Settings, Standby};
+use crate::engine::{Applied, Executor, PlannedStep, Step};
+use crate::error::FailoverError;
+use crate::report::{Outcome, StepLog, StepStatus};
+
+/// One upkeep of the standby.
+#[derive(Debug, Clone)]
+pub struct UpkeepRequest {
+    pub deadline: Option<Instant>,
+    pub now: DateTime<Utc>,
+    /// Wait for a standby on its way up, to stop it (warm) or retire what it
+    /// supersedes (the explicit action); a failover does not wait.
+    pub wait: bool,
+}
+
+/// Looks, plans and carries out the upkeep, recording every step in `log`.
+/// A standby still starting is waited for (when asked) and looked at once more.
+pub async fn upkeep<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    req: &UpkeepRequest,
+    log: &mut StepLog,
+) -> Result<(), FailoverError> {
+    for round in 0..2 {
+        let t = Instant::now();
+        let world = look::look(cloud, settings).await?;
+        let Some(appliance) = running_appliance(&world, settings, log, t)? else {
+            return Ok(());
+        };
+        let steps = plan_for(cloud, &world, settings, appliance, req.now).await?;
+        let applied = exec.in_order(&steps, log).await?;
+        let starting = starting(&world, &steps, applied);
+        match starting {
+            Some(standby) if req.wait && round == 0 => {
+                wait::until_running(cloud, standby, req.deadline, log).await?;
+            }
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// The appliance the standby backs up, when it runs. A stopped or missing
+/// appliance (a failover under way, an operator's maintenance) leaves the
+/// standby alone: it may be what the next failover needs.
+fn running_appliance<'a>(
+    world: &'a World,
+    settings: &Settings,
+    log: &mut StepLog,
+    t: Instant,
+) -> Result<Option<&'a Instance>, FailoverError> {
+    let mode = settings.failover.standby;
+    let appliance = match failed_instance(world, settings) {
+        Ok(a) => a,
+        Err(FailoverError::Missing { what }) => {
+            let detail = format!("STANDBY={}: standby left as it is: {what}", mode.as_str());
+            log.record(Step::Standby, StepStatus::Skipped, detail, t);
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let standbys: Vec<String> = world
+        .standbys
+        .iter()
+        .map(|s| format!("{} ({}, {})", s.id, s.state.as_str(), s.availability_zone))
+        .collect();
+    let seen = format!(
+        "STANDBY={}: appliance {} ({}, {}); standby [{}]",
+        mode.as_str(),
+        appliance.id,
+        appliance.state.as_str(),
+        appliance.availability_zone,
+        standbys.join(", ")
+    );
+    if appliance.state != InstanceState::Running && mode != Standby::Cold {
+        let detail = format!("{seen}; the appliance is not running, the standby is left as it is");
+        log.record(Step::Standby, StepStatus::Skipped, detail, t);
+        return Ok(None);
+    }
+    log.record(Step::Standby, StepStatus::Done, seen, t);
+    Ok(Some(appliance))
+}
+
+/// The plan, reading what a new standby inherits only when one is launched.
+async fn plan_for<C: Cloud>(
+    cloud: &C,
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+    now: DateTime<Utc>,
+) -> Result<Vec<PlannedStep>, FailoverError> {
+    let launches = settings.failover.standby != Standby::Cold
+        && plan::keeper(world, settings, appliance).is_none();
+    let inherited = match launches {
+        true => inherit::read(cloud, appliance).await?,
+        false => Inherited::default(),
+    };
+    plan::upkeep(world, settings, appliance, &inherited, now)
+}
+
+/// The standby on its way up after this round: the one just launched, or
+/// the keeper still pending; `None` in a dry run.
+fn starting(world: &World, steps: &[PlannedStep], applied: Vec<Applied>) -> Option<Instance> {
+    let mut pending = None;
+    for (step, applied) in steps.iter().zip(applied) {
+        match applied {
+            Applied::Launched(i) => return Some(*i),
+            Applied::Nothing if step.subject.is_some() => {
+                let id = step.subject.as_deref();
+                pending = pending.or_else(|| {
+                    world
+                        .standbys
+                        .iter()
+                        .find(|s| Some(s.id.as_str()) == id && s.state == InstanceState::Pending)
+                        .cloned()
+                });
+            }
+            _ => {}
+        }
+    }
+    pending
+}
+
+/// The upkeep at the end of another job (failover, reconcile, snapshot): its
+/// steps join `report`; a failure is logged and recorded there, never the
+/// job's failure (the next run tries again, and preflight reports a standby
+/// that is not ready). Nothing with `STANDBY=cold` or in a dry run.
+pub async fn after<C: Cloud>(
+    cloud: &C,
+    exec: &Executor<'_, C>,
+    settings: &Settings,
+    req: &UpkeepRequest,
+    report: &mut crate::report::Report,
+) {
+    if settings.failover.standby == Standby::Cold || report.outcome == Outcome::Planned {
+        return;
+    }
+    let mut log = StepLog::new();
+    let t = Instant::now();
+    if let Err(e) = upkeep(cloud, exec, settings, req, &mut log).await {
+        tracing::warn!(error = %e, "the standby upkeep failed; the next run tries again");
+        log.record(Step::Standby, StepStatus::Failed, e.to_string(), t);
+    }
+    report.steps.extend(log.into_records());
+}

@@ -1,0 +1,466 @@
+//! The standby's decisions, pure: which standby a failover promotes, and
+//! what the upkeep changes so that exactly one standby stands ready, from
+//! the newest AMI, in another AZ than the appliance, in its mode's state.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::super::look::World;
+use super::super::plan::{
+    Inherited, launch_change, newest_image, replacement_tags, source_dest_steps,
+};
+use crate::cloud::{Instance, InstanceState, TAG_PROMOTED_AT, TAG_STANDBY, TAG_STANDBY_FOR, Tag};
+use crate::config::{Settings, Standby};
+use crate::engine::{Change, Decision, PlannedStep, Step};
+use crate::error::FailoverError;
+
+/// Why `standby` cannot stand in for `appliance`; `None` when it can.
+fn unfit(standby: &Instance, appliance: &Instance) -> Option<String> {
+    let id = &standby.id;
+    if standby.availability_zone == appliance.availability_zone {
+        return Some(format!(
+            "standby {id} is in {}, the appliance's own AZ",
+            standby.availability_zone
+        ));
+    }
+    if standby.secondary_interfaces.len() != appliance.secondary_interfaces.len() {
+        return Some(format!(
+            "standby {id} has {} network interface(s) besides the primary, the appliance {}",
+            standby.secondary_interfaces.len(),
+            appliance.secondary_interfaces.len()
+        ));
+    }
+    match standby.state {
+        InstanceState::Running | InstanceState::Pending | InstanceState::Stopped => None,
+        other => Some(format!("standby {id} is {}", other.as_str())),
+    }
+}
+
+/// The standby a failover of `failed` promotes, and the step that does it;
+/// `Err` says why there is none (the failover then launches cold). A running
+/// one is preferred (no start), then one on its way up, then a stopped one.
+pub fn promotion(
+    world: &World,
+    failed: &Instance,
+    incident: &str,
+    now: DateTime<Utc>,
+) -> Result<(PlannedStep, Instance), String> {
+    let rank = |s: &Instance| match s.state {
+        InstanceState::Running => 0,
+        InstanceState::Pending => 1,
+        _ => 2,
+    };
+    let live: Vec<&Instance> = world
+        .standbys
+        .iter()
+        .filter(|s| !s.state.is_gone())
+        .collect();
+    let best = live
+        .iter()
+        .filter(|s| unfit(s, failed).is_none())
+        .min_by_key(|s| (rank(s), std::cmp::Reverse(s.launch_time), s.id.clone()));
+    let Some(standby) = best else {
+        let why: Vec<String> = live.iter().filter_map(|s| unfit(s, failed)).collect();
+        return Err(match why.is_empty() {
+            true => "no standby exists".to_owned(),
+            false => why.join("; "),
+        });
+    };
+    let start = standby.state == InstanceState::Stopped;
+    let mut tags = replacement_tags(incident, failed).to_vec();
+    tags.push(Tag::new(
+        TAG_PROMOTED_AT,
+        now.to_rfc3339_opts(SecondsFormat::Secs, true),
+    ));
+    let step = PlannedStep::new(
+        Step::Promote,
+        Decision::Make(Change::Promote {
+            standby: standby.id.clone(),
+            start,
+            tags,
+        }),
+    );
+    let mut promoted = (*standby).clone();
+    if start {
+        promoted.state = InstanceState::Pending;
+    }
+    Ok((step, promoted))
+}
+
+/// The standby the upkeep keeps: fit for `appliance`, from the newest AMI,
+/// preferably already in the mode's state, then the youngest.
+pub fn keeper<'a>(
+    world: &'a World,
+    settings: &Settings,
+    appliance: &Instance,
+) -> Option<&'a Instance> {
+    let mode = settings.failover.standby;
+    let newest = newest_image(&world.images).map(|i| i.id.as_str());
+    let settled = |s: &Instance| match (mode, s.state) {
+        (Standby::Hot, InstanceState::Running) | (Standby::Warm, InstanceState::Stopped) => 0,
+        _ => 1,
+    };
+    world
+        .standbys
+        .iter()
+        .filter(|s| unfit(s, appliance).is_none())
+        .filter(|s| newest.is_none() || s.image_id.as_deref() == newest)
+        .min_by_key(|s| (settled(s), std::cmp::Reverse(s.launch_time), s.id.clone()))
+}
+
+/// Every change that leaves exactly one standby ready for `appliance`.
+/// `inherited` is what a new standby copies of the appliance (read by the
+/// caller only when [`keeper`] finds none).
+pub fn upkeep(
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+    inherited: &Inherited,
+    now: DateTime<Utc>,
+) -> Result<Vec<PlannedStep>, FailoverError> {
+    let mode = settings.failover.standby;
+    let others = |keep: Option<&str>| -> Vec<&Instance> {
+        world
+            .standbys
+            .iter()
+            .filter(|s| !s.state.is_gone() && Some(s.id.as_str()) != keep)
+            .collect()
+    };
+    if mode == Standby::Cold {
+        let steps = retire(&others(None), "STANDBY=cold keeps no standby", true);
+        return Ok(or_nothing(steps, "no standby, as STANDBY=cold wants"));
+    }
+    let Some(keeper) = keeper(world, settings, appliance) else {
+        let mut steps = vec![launch(world, settings, (appliance, inherited), now)?];
+        // One in the appliance's AZ goes at once: an AZ outage takes both,
+        // and at most one standby is kept. Others stay until the new one runs.
+        let (beside, older): (Vec<&Instance>, Vec<&Instance>) = others(None)
+            .into_iter()
+            .partition(|s| s.availability_zone == appliance.availability_zone);
+        steps.extend(retire(&beside, "is in the appliance's own AZ", true));
+        steps.extend(retire(&older, "superseded", false));
+        return Ok(steps);
+    };
+    let mut steps = vec![settle(keeper, mode)];
+    let ready = keeper.state != InstanceState::Pending;
+    // What a promotion would otherwise do first, done ahead: one call less
+    // between the alarm and the floating IP.
+    if ready {
+        steps.extend(source_dest_steps(&keeper.id, Some(keeper)));
+    }
+    let why = format!("superseded by {}", keeper.id);
+    steps.extend(retire(&others(Some(&keeper.id)), &why, ready));
+    Ok(steps)
+}
+
+fn or_nothing(steps: Vec<PlannedStep>, nothing: &str) -> Vec<PlannedStep> {
+    if steps.is_empty() {
+        vec![PlannedStep::new(
+            Step::Standby,
+            Decision::AlreadyDone(nothing.to_owned()),
+        )]
+    } else {
+        steps
+    }
+}
+
+/// The keeper in its mode's state: running (hot) or stopped (warm).
+fn settle(keeper: &Instance, mode: Standby) -> PlannedStep {
+    let id = &keeper.id;
+    let where_ = format!(
+        "standby {id} ({}, {}, {})",
+        keeper.state.as_str(),
+        keeper.availability_zone,
+        keeper.image_id.as_deref().unwrap_or("AMI unknown")
+    );
+    let decision = match (mode, keeper.state) {
+        (Standby::Hot, InstanceState::Stopped) => Decision::Make(Change::Start {
+            instance: id.clone(),
+        }),
+        (Standby::Warm, InstanceState::Running) => Decision::Make(Change::Stop {
+            instance: id.clone(),
+            force: false,
+        }),
+        (Standby::Warm, InstanceState::Pending) => {
+            Decision::Noted(format!("{where_} is stopped once it runs"))
+        }
+        (Standby::Hot, InstanceState::Pending) => Decision::Noted(format!("{where_} is starting")),
+        _ => Decision::AlreadyDone(format!("{where_} is ready")),
+    };
+    PlannedStep::on(Step::Standby, id.clone(), decision)
+}
+
+/// TerminateInstances of each of `standbys` when `now_ok`, else a note that
+/// it stays until its successor runs.
+fn retire(standbys: &[&Instance], why: &str, now_ok: bool) -> Vec<PlannedStep> {
+    standbys
+        .iter()
+        .map(|s| {
+            let decision = match now_ok {
+                true => Decision::Make(Change::Terminate {
+                    instance: s.id.clone(),
+                    why: format!(
+                        "standby {} ({}, {}) {why}",
+                        s.id,
+                        s.availability_zone,
+                        s.image_id.as_deref().unwrap_or("AMI unknown")
+                    ),
+                }),
+                false => Decision::Noted(format!(
+                    "standby {} ({}) is {why}; it stays until its successor runs",
+                    s.id, s.availability_zone
+                )),
+            };
+            PlannedStep::on(Step::Standby, s.id.clone(), decision)
+        })
+        .collect()
+}
+
+/// RunInstances of a new standby like `appliance`, in another AZ. Its
+/// ClientTokens are stable for the appliance, AMI and hour: a retry after a
+/// lost answer gets the same instance, a standby EC2 terminated on launch is
+/// tried again the next hour.
+fn launch(
+    world: &World,
+    settings: &Settings,
+    (appliance, inherited): (&Instance, &Inherited),
+    now: DateTime<Utc>,
+) -> Result<PlannedStep, FailoverError> {
+    let image = newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
+        what: format!(
+            "no available AMI owned by this account is tagged Name={} (AMI_NAME) to launch a standby from",
+            settings.appliance.ami_name
+        ),
+    })?;
+    let own = [
+        Tag::new(TAG_STANDBY, settings.failover.standby.as_str()),
+        Tag::new(TAG_STANDBY_FOR, &appliance.id),
+    ];
+    let seed = format!(
+        "standby-{}-{}-{}",
+        appliance.id,
+        image.id,
+        now.format("%Y%m%d%H")
+    );
+    let launch = launch_change(
+        world,
+        settings,
+        ((appliance, inherited), &own),
+        image,
+        (&seed, 0),
+        now,
+    )?;
+    Ok(PlannedStep::new(
+        Step::Standby,
+        Decision::Make(Change::Launch(launch)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::failover::plan::tests::{image, instance, now, settings, world};
+
+    fn with_mode(mode: &str) -> Settings {
+        let mut s = settings();
+        s.failover.standby = match mode {
+            "warm" => Standby::Warm,
+            "hot" => Standby::Hot,
+            _ => Standby::Cold,
+        };
+        s
+    }
+
+    fn standby(id: &str, state: InstanceState, az: &str, ami: &str) -> Instance {
+        let mut i = instance(id, state, az);
+        i.image_id = Some(ami.into());
+        i.tags.push(Tag::new(TAG_STANDBY, "warm"));
+        i
+    }
+
+    /// The appliance in 1a, AMIs old and new, and these standbys.
+    fn seen(standbys: Vec<Instance>) -> (World, Instance) {
+        let appliance = instance("i-app", InstanceState::Running, "ap-northeast-1a");
+        let mut w = world(vec![appliance.clone()]);
+        w.images = vec![
+            image("ami-old", "2026-11-01T00:00:00Z"),
+            image("ami-new", "2026-11-20T00:00:00Z"),
+        ];
+        w.standbys = standbys;
+        (w, appliance)
+    }
+
+    fn changes(steps: &[PlannedStep]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|s| match &s.decision {
+                Decision::Make(c) => Some(c.describe()),
+                _ => None,
+            })
+            .map(|d| d.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    #[test]
+    fn a_running_standby_outside_the_failed_az_is_promoted_with_tags_only() {
+        let (w, failed) = seen(vec![
+            standby(
+                "i-stopped",
+                InstanceState::Stopped,
+                "ap-northeast-1c",
+                "ami-new",
+            ),
+            standby(
+                "i-running",
+                InstanceState::Running,
+                "ap-northeast-1c",
+                "ami-old",
+            ),
+            standby(
+                "i-beside",
+                InstanceState::Running,
+                "ap-northeast-1a",
+                "ami-new",
+            ),
+        ]);
+        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
+        assert_eq!(promoted.id, "i-running");
+        let Decision::Make(Change::Promote { start, tags, .. }) = &step.decision else {
+            panic!("{step:?}")
+        };
+        assert!(!start);
+        let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "ec2-failover:incident",
+                "ec2-failover:replaces",
+                TAG_PROMOTED_AT
+            ]
+        );
+        // Only a stopped one left: started first, and waited for as pending.
+        let (w, failed) = seen(vec![standby(
+            "i-stopped",
+            InstanceState::Stopped,
+            "ap-northeast-1c",
+            "ami-new",
+        )]);
+        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
+        assert!(matches!(
+            step.decision,
+            Decision::Make(Change::Promote { start: true, .. })
+        ));
+        assert_eq!(promoted.state, InstanceState::Pending);
+    }
+
+    #[test]
+    fn no_fit_standby_says_why_and_the_failover_launches_cold() {
+        let (w, failed) = seen(vec![]);
+        assert_eq!(
+            promotion(&w, &failed, "a", now()).unwrap_err(),
+            "no standby exists"
+        );
+        let (w, failed) = seen(vec![
+            standby(
+                "i-beside",
+                InstanceState::Running,
+                "ap-northeast-1a",
+                "ami-new",
+            ),
+            standby(
+                "i-stopping",
+                InstanceState::Stopping,
+                "ap-northeast-1c",
+                "ami-new",
+            ),
+        ]);
+        let why = promotion(&w, &failed, "a", now()).unwrap_err();
+        assert!(
+            why.contains("the appliance's own AZ") && why.contains("stopping"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn the_upkeep_launches_first_and_retires_the_superseded_once_the_new_one_is_up() {
+        let old = standby(
+            "i-old",
+            InstanceState::Stopped,
+            "ap-northeast-1c",
+            "ami-old",
+        );
+        let (w, appliance) = seen(vec![old.clone()]);
+        let s = with_mode("warm");
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(changes(&steps), ["RunInstances ami-new"]);
+        let Decision::Make(Change::Launch(l)) = &steps[0].decision else {
+            panic!("{steps:?}")
+        };
+        let tags = &l.attempts[0].request.tags;
+        assert!(tags.contains(&Tag::new(TAG_STANDBY, "warm")), "{tags:?}");
+        assert!(
+            tags.contains(&Tag::new(TAG_STANDBY_FOR, "i-app")),
+            "{tags:?}"
+        );
+        assert_eq!(l.attempts[0].availability_zone, "ap-northeast-1c");
+        // The new one still pending: the old stays. Running: stopped, old retired.
+        let new = standby(
+            "i-new",
+            InstanceState::Pending,
+            "ap-northeast-1c",
+            "ami-new",
+        );
+        let (w, appliance) = seen(vec![old.clone(), new.clone()]);
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(changes(&steps), Vec::<String>::new());
+        let running = Instance {
+            state: InstanceState::Running,
+            ..new
+        };
+        let (w, appliance) = seen(vec![old, running]);
+        let steps = upkeep(&w, &s, &appliance, &Inherited::default(), now()).unwrap();
+        assert_eq!(
+            changes(&steps),
+            [
+                "StopInstances i-new",
+                "ModifyInstanceAttribute i-new",
+                "TerminateInstances i-old:"
+            ]
+        );
+    }
+
+    #[test]
+    fn each_mode_settles_its_standby_and_cold_retires_them_all() {
+        let stopped = standby("i-1", InstanceState::Stopped, "ap-northeast-1c", "ami-new");
+        let (w, appliance) = seen(vec![stopped]);
+        let plan = |mode: &str| {
+            changes(
+                &upkeep(
+                    &w,
+                    &with_mode(mode),
+                    &appliance,
+                    &Inherited::default(),
+                    now(),
+                )
+                .unwrap(),
+            )
+        };
+        assert_eq!(
+            plan("hot"),
+            ["StartInstances i-1", "ModifyInstanceAttribute i-1"]
+        );
+        assert_eq!(plan("warm"), ["ModifyInstanceAttribute i-1"]);
+        assert_eq!(plan("cold"), ["TerminateInstances i-1:"]);
+        let (w, appliance) = seen(vec![]);
+        let steps = upkeep(
+            &w,
+            &with_mode("cold"),
+            &appliance,
+            &Inherited::default(),
+            now(),
+        );
+        assert!(matches!(
+            steps.unwrap()[0].decision,
+            Decision::AlreadyDone(_)
+        ));
+    }
+}
