@@ -396,6 +396,8 @@ mod recover {
         pub launches_before_eip: usize,
         /// StartInstances calls during the alarm's invocation.
         pub starts: usize,
+        /// Median time between the function's looks at the starting instance.
+        pub look_every: Option<f64>,
     }
 
     /// One mode's runs, up to the first that failed (its reason).
@@ -582,6 +584,13 @@ mod recover {
             .max();
         let recovered = routes.map_or(eip.at, |r| r.max(eip.at));
         let (ec2_wait, modelled) = ec2_wait(&log, target)?;
+        let looks: Vec<f64> = log
+            .iter()
+            .filter(|e| e.action == "DescribeInstances" && e.instances.iter().any(|i| i == target))
+            .filter(|e| e.at <= eip.at)
+            .map(|e| e.at.as_secs_f64())
+            .collect();
+        let gaps: Vec<f64> = looks.windows(2).map(|w| w[1] - w[0]).collect();
         let secs = |d: Duration| d.as_secs_f64();
         Ok(Recovery {
             to_eip: secs(eip.at - t0),
@@ -594,6 +603,7 @@ mod recover {
                 .filter(|e| e.action == "RunInstances" && e.at < eip.at)
                 .count(),
             starts: log.iter().filter(|e| e.action == "StartInstances").count(),
+            look_every: (!gaps.is_empty()).then(|| median(&gaps)),
         })
     }
 
@@ -647,10 +657,11 @@ mod recover {
         "the last successful ReplaceRoute/CreateRoute − t0 (the appliance is reachable again); **EC2 wait** = from the ",
         "RunInstances (cold) or StartInstances (warm) answer to the first DescribeInstances answer showing that instance ",
         "running (0 for hot: nothing to wait for); **poll lag** = EC2 wait − the model's pending time, how late the function's ",
-        "looks (every `POLL_INTERVAL` = 3 s, src/jobs/failover/wait.rs) notice it runs; **own** = recover − EC2 wait, ",
-        "everything but waiting for EC2. Seconds, median (min–max). The model's 30 s and 15 s are multiples of the poll ",
-        "interval, so the looks land just after the instance runs and the poll lag here is near its minimum; with EC2's ",
-        "variable start times it is anywhere up to 3 s, 1.5 s on average.\n\n",
+        "looks (every `POLL_INTERVAL` of src/jobs/failover/wait.rs; the interval seen between its looks is listed below ",
+        "the table) notice it runs; **own** = recover − EC2 wait, everything but waiting for EC2. Seconds, median ",
+        "(min–max). Poll lag is anywhere from 0 to one poll interval: with EC2's variable start times half of one on ",
+        "average; here the model's fixed times and the looks' drift (each takes the interval plus a describe's round ",
+        "trip) decide where it lands, so it is steady from run to run but not an average.\n\n",
     );
 
     fn seconds(v: &[f64]) -> String {
@@ -679,8 +690,17 @@ mod recover {
                 ));
                 let launches: Vec<usize> = m.runs.iter().map(|r| r.launches_before_eip).collect();
                 let starts: Vec<usize> = m.runs.iter().map(|r| r.starts).collect();
+                let gaps: Vec<f64> = m.runs.iter().filter_map(|r| r.look_every).collect();
+                let looks = if gaps.is_empty() {
+                    "no repeated look at the instance".to_owned()
+                } else {
+                    format!(
+                        "a look at the starting instance every {:.2} s",
+                        median(&gaps)
+                    )
+                };
                 notes.push(format!(
-                    "- {}: {} run(s); RunInstances before the AssociateAddress per run {launches:?}, StartInstances during the alarm's invocation per run {starts:?}",
+                    "- {}: {} run(s); RunInstances before the AssociateAddress per run {launches:?}, StartInstances during the alarm's invocation per run {starts:?}; {looks}",
                     m.mode,
                     m.runs.len()
                 ));
