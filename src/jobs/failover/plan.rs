@@ -462,19 +462,10 @@ pub fn launch_plan(
             });
         }
     };
-    let image = newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
-        what: format!(
-            "no available AMI owned by this account is tagged Name={} (AMI_NAME)",
-            settings.appliance.ami_name
-        ),
-    })?;
-    let original = (failed, inherited);
-    let own = replacement_tags(incident, failed);
-    let launch = launch_change(
+    let (launch, image) = replacement_launch(
         world,
         settings,
-        (original, &own),
-        image,
+        (failed, inherited),
         (incident, generation),
         now,
     )?;
@@ -521,6 +512,42 @@ fn placements<'a>(
         p.legs = legs.map(|(_, l)| l.clone()).unwrap_or_default();
     }
     Ok(placements)
+}
+
+/// The newest available AMI, which a launch needs (`what` says for what).
+pub fn newest_required<'a>(
+    world: &'a World,
+    settings: &Settings,
+    what: &str,
+) -> Result<&'a Image, FailoverError> {
+    newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
+        what: format!(
+            "no available AMI owned by this account is tagged Name={} (AMI_NAME){what}",
+            settings.appliance.ami_name
+        ),
+    })
+}
+
+/// RunInstances of a replacement for `original` from the newest AMI, with
+/// this incident's tags and this round's tokens; and that AMI.
+fn replacement_launch<'a>(
+    world: &'a World,
+    settings: &Settings,
+    original: (&Instance, &Inherited),
+    (incident, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Result<(Launch, &'a Image), FailoverError> {
+    let image = newest_required(world, settings, "")?;
+    let own = replacement_tags(incident, original.0);
+    let launch = launch_change(
+        world,
+        settings,
+        (original, &own),
+        image,
+        (incident, generation),
+        now,
+    )?;
+    Ok((launch, image))
 }
 
 /// The tags of our own a replacement carries: the incident that launched
@@ -614,17 +641,8 @@ pub fn relaunch(
     (incident, generation): (&str, u32),
     now: DateTime<Utc>,
 ) -> Option<PlannedStep> {
-    let image = newest_image(&world.images)?;
-    let own = replacement_tags(incident, original.0);
-    let launch = launch_change(
-        world,
-        settings,
-        (original, &own),
-        image,
-        (incident, generation),
-        now,
-    )
-    .ok()?;
+    let (launch, _) =
+        replacement_launch(world, settings, original, (incident, generation), now).ok()?;
     let launch = Launch {
         replacing: format!("{} (after {} died on launch)", original.0.id, dead.id),
         ..launch

@@ -6,7 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::super::look::World;
 use super::super::plan::{
-    Inherited, launch_change, newest_image, replacement_tags, source_dest_steps,
+    Inherited, launch_change, newest_image, newest_required, replacement_tags, source_dest_steps,
 };
 use crate::cloud::{Instance, InstanceState, TAG_PROMOTED_AT, TAG_STANDBY, TAG_STANDBY_FOR, Tag};
 use crate::config::{Settings, Standby};
@@ -225,12 +225,7 @@ fn launch(
     (appliance, inherited): (&Instance, &Inherited),
     now: DateTime<Utc>,
 ) -> Result<PlannedStep, FailoverError> {
-    let image = newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
-        what: format!(
-            "no available AMI owned by this account is tagged Name={} (AMI_NAME) to launch a standby from",
-            settings.appliance.ami_name
-        ),
-    })?;
+    let image = newest_required(world, settings, " to launch a standby from")?;
     let own = [
         Tag::new(TAG_STANDBY, settings.failover.standby.as_str()),
         Tag::new(TAG_STANDBY_FOR, &appliance.id),
