@@ -30,6 +30,23 @@ use super::{
     TAG_CREATED_BY, Tag, Vpc, route_target_of,
 };
 
+/// A ReplaceRoute or CreateRoute builder given its target (an instance, or
+/// an interface by its `eni-` id) and destination (IPv4 or IPv6): the two are
+/// different SDK types with the same setters and no common trait.
+macro_rules! route_call {
+    ($call:expr, $destination:expr, $target_id:expr) => {{
+        let call = $call;
+        let call = match route_target_of($target_id) {
+            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
+            _ => call.instance_id($target_id),
+        };
+        match $destination {
+            Cidr::V4 { .. } => call.destination_cidr_block($destination.to_string()),
+            Cidr::V6 { .. } => call.destination_ipv6_cidr_block($destination.to_string()),
+        }
+    }};
+}
+
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build
 /// once per region and reuse across invocations.
 #[derive(Clone, Debug)]
@@ -226,15 +243,11 @@ impl SdkCloud {
         destination: &Cidr,
         target_id: &str,
     ) -> ec2op::replace_route::builders::ReplaceRouteFluentBuilder {
-        let call = self.client.replace_route().route_table_id(table);
-        let call = match route_target_of(target_id) {
-            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
-            _ => call.instance_id(target_id),
-        };
-        match destination {
-            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
-            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
-        }
+        route_call!(
+            self.client.replace_route().route_table_id(table),
+            destination,
+            target_id
+        )
     }
 
     fn create_route_call(
@@ -243,15 +256,11 @@ impl SdkCloud {
         destination: &Cidr,
         target_id: &str,
     ) -> ec2op::create_route::builders::CreateRouteFluentBuilder {
-        let call = self.client.create_route().route_table_id(table);
-        let call = match route_target_of(target_id) {
-            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
-            _ => call.instance_id(target_id),
-        };
-        match destination {
-            Cidr::V4 { .. } => call.destination_cidr_block(destination.to_string()),
-            Cidr::V6 { .. } => call.destination_ipv6_cidr_block(destination.to_string()),
-        }
+        route_call!(
+            self.client.create_route().route_table_id(table),
+            destination,
+            target_id
+        )
     }
 
     fn create_image_call(
