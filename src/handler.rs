@@ -172,7 +172,7 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
             }
             // The promoted standby is the appliance now: a new one, elsewhere.
             if report.outcome != Outcome::Ignored {
-                let upkeep = follow_up(req.deadline, req.now);
+                let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
                 Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
             }
             Ok(report)
@@ -182,7 +182,7 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
         Job::Preflight(req) => Box::pin(preflight::run(cloud, settings, &req)).await,
         Job::Snapshot(req) => {
             let mut report = Box::pin(snapshot::run(cloud, &exec, settings, &req)).await?;
-            let upkeep = follow_up(None, req.now);
+            let upkeep = UpkeepRequest::after_job(None, req.now);
             Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
             Ok(report)
         }
@@ -190,15 +190,6 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
             Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
         }
         Job::Ignore(report) => Ok(report),
-    }
-}
-
-/// The standby's upkeep after another job: it never waits for a new standby.
-fn follow_up(deadline: Option<Instant>, now: DateTime<Utc>) -> UpkeepRequest {
-    UpkeepRequest {
-        deadline,
-        now,
-        wait: false,
     }
 }
 

@@ -138,11 +138,7 @@ pub async fn run<C: Cloud>(
         }
     };
     fence_after(cloud, exec, settings, req.now, &mut report).await?;
-    let upkeep = UpkeepRequest {
-        deadline: req.deadline,
-        now: req.now,
-        wait: false,
-    };
+    let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
     standby::after(cloud, exec, settings, &upkeep, &mut report).await;
     Ok(report)
 }

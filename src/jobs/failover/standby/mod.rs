@@ -34,6 +34,17 @@ pub struct UpkeepRequest {
     pub wait: bool,
 }
 
+impl UpkeepRequest {
+    /// The upkeep at the end of another job: it never waits for a new standby.
+    pub fn after_job(deadline: Option<Instant>, now: DateTime<Utc>) -> Self {
+        Self {
+            deadline,
+            now,
+            wait: false,
+        }
+    }
+}
+
 /// Looks, plans and carries out the upkeep, recording every step in `log`.
 /// A standby still starting is waited for (when asked) and looked at once more.
 pub async fn upkeep<C: Cloud>(
@@ -51,8 +62,7 @@ pub async fn upkeep<C: Cloud>(
         };
         let steps = plan_for(cloud, &world, settings, appliance, req.now).await?;
         let applied = exec.in_order(&steps, log).await?;
-        let starting = starting(&world, &steps, applied);
-        match starting {
+        match starting(&world, settings, appliance, applied) {
             Some(standby) if req.wait && round == 0 => {
                 wait::until_running(cloud, standby, req.deadline, log).await?;
             }
@@ -121,26 +131,22 @@ async fn plan_for<C: Cloud>(
 }
 
 /// The standby on its way up after this round: the one just launched, or
-/// the keeper still pending; `None` in a dry run.
-fn starting(world: &World, steps: &[PlannedStep], applied: Vec<Applied>) -> Option<Instance> {
-    let mut pending = None;
-    for (step, applied) in steps.iter().zip(applied) {
-        match applied {
-            Applied::Launched(i) => return Some(*i),
-            Applied::Nothing if step.subject.is_some() => {
-                let id = step.subject.as_deref();
-                pending = pending.or_else(|| {
-                    world
-                        .standbys
-                        .iter()
-                        .find(|s| Some(s.id.as_str()) == id && s.state == InstanceState::Pending)
-                        .cloned()
-                });
-            }
-            _ => {}
-        }
-    }
-    pending
+/// the keeper still pending (a dry run only looks at it).
+fn starting(
+    world: &World,
+    settings: &Settings,
+    appliance: &Instance,
+    applied: Vec<Applied>,
+) -> Option<Instance> {
+    let launched = applied.into_iter().find_map(|a| match a {
+        Applied::Launched(i) => Some(*i),
+        _ => None,
+    });
+    launched.or_else(|| {
+        plan::keeper(world, settings, appliance)
+            .filter(|k| k.state == InstanceState::Pending)
+            .cloned()
+    })
 }
 
 /// The upkeep at the end of another job (failover, reconcile, snapshot): its
