@@ -119,6 +119,12 @@ async fn hot_the_alarm_moves_the_network_to_the_running_standby_without_a_launch
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
     assert_eq!(r.new_instance.as_deref(), Some(standby.as_str()));
     assert_eq!(status(&r, "promote_standby"), Some(StepStatus::Done));
+    assert!(
+        r.reason
+            .contains(&format!("standby {standby} took its place")),
+        "{}",
+        r.reason
+    );
     let before = before_the_move(&cloud.calls());
     // The standby's source/dest check was turned off by its upkeep, ahead.
     assert_eq!(before, ["CreateTags"], "{:?}", cloud.calls());

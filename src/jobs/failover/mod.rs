@@ -33,7 +33,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Cloud, Instance};
 use crate::config::{Settings, Standby};
-use crate::engine::{Applied, Executor, PlannedStep, Step};
+use crate::engine::{Applied, Change, Decision, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::image_age;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
@@ -135,6 +135,7 @@ pub async fn run<C: Cloud>(
     } else {
         Outcome::AlreadyFailedOver
     };
+    let why = why(&situation, &launch);
     let summary = Summary {
         old_instance: situation.failed_id(),
         availability_zone: replacement
@@ -143,9 +144,23 @@ pub async fn run<C: Cloud>(
             .or(launch.availability_zone),
         new_instance: replacement.map(|r| r.id),
         image: launch.image,
-        why: situation.describe(),
+        why,
     };
     Ok(report(req, exec.outcome(done), summary, &world, log))
+}
+
+/// What the report says was done about the failed instance: a promoted
+/// standby is not the launch a fresh situation's description announces.
+fn why(situation: &Situation, launch: &LaunchPlan) -> String {
+    match (situation, &launch.launch.decision) {
+        (Situation::Fresh { failed }, Decision::Make(Change::Promote { standby, .. })) => format!(
+            "{} ({}, {}) is the failed instance; standby {standby} took its place",
+            failed.id,
+            failed.state.as_str(),
+            failed.availability_zone
+        ),
+        _ => situation.describe(),
+    }
 }
 
 /// A launch that failed before any replacement existed: nothing was stopped.
