@@ -654,12 +654,12 @@ async fn no_capacity_in_one_az_moves_on_to_the_next() {
     let subnet_d = w
         .cloud
         .add_subnet(&w.vpc, "ap-northeast-1d", cidr("10.0.3.0/24"), "public");
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: w.subnet_c.clone(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(
+        &w,
+        "RunInstances",
+        &w.subnet_c,
+        "InsufficientInstanceCapacity",
+    );
     let r = invoke(
         &single(cloud.clone(), seed_settings(&w, &[])),
         &sample("sns-alarm.json"),
@@ -688,12 +688,12 @@ async fn no_capacity_in_one_az_moves_on_to_the_next() {
 #[tokio::test(start_paused = true)]
 async fn no_capacity_for_the_type_anywhere_falls_back_to_the_next_type() {
     let w = seed_world();
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: "t3.small".into(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(
+        &w,
+        "RunInstances",
+        "t3.small",
+        "InsufficientInstanceCapacity",
+    );
     let r = invoke(
         &single(
             cloud,
@@ -717,12 +717,7 @@ async fn no_capacity_for_the_type_anywhere_falls_back_to_the_next_type() {
 #[tokio::test(start_paused = true)]
 async fn with_no_capacity_anywhere_the_error_is_retryable_and_nothing_moves() {
     let w = seed_world();
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: String::new(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(&w, "RunInstances", "", "InsufficientInstanceCapacity");
     let e = invoke(
         &single(
             cloud,
@@ -750,12 +745,7 @@ async fn with_no_capacity_anywhere_the_error_is_retryable_and_nothing_moves() {
 #[tokio::test(start_paused = true)]
 async fn a_launch_ec2_refuses_never_stops_the_failed_instance() {
     let w = seed_world();
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: String::new(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(&w, "RunInstances", "", "InsufficientInstanceCapacity");
     invoke(
         &single(cloud, seed_settings(&w, &[])),
         &sample("sns-alarm.json"),
@@ -1358,12 +1348,12 @@ async fn a_replacement_is_launched_like_the_original() {
 async fn an_original_ec2_no_longer_knows_fails_over_without_its_user_data_and_says_so() {
     let w = seed_world();
     let (_, settings) = deployed_appliance(&w);
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "DescribeInstanceAttribute",
-        target: String::new(),
-        code: "InvalidInstanceID.NotFound".into(),
-        times: None,
-    });
+    let cloud = failing(
+        &w,
+        "DescribeInstanceAttribute",
+        "",
+        "InvalidInstanceID.NotFound",
+    );
     let r = invoke(
         &single(cloud, settings),
         &sample("manual-failover.json"),
@@ -1390,12 +1380,7 @@ async fn a_user_data_read_that_fails_otherwise_stops_before_anything_changes() {
     let w = seed_world();
     let (vpn, settings) = deployed_appliance(&w);
     let before = w.view();
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "DescribeInstanceAttribute",
-        target: String::new(),
-        code: "UnauthorizedOperation".into(),
-        times: None,
-    });
+    let cloud = failing(&w, "DescribeInstanceAttribute", "", "UnauthorizedOperation");
     let e = invoke(
         &single(cloud.clone(), settings),
         &sample("manual-failover.json"),
@@ -1416,12 +1401,12 @@ async fn a_fallback_type_without_cpu_credits_is_launched_without_them() {
     let (_, settings) = deployed_appliance(&w);
     let mut settings = settings;
     settings.failover.fallback_instance_types = vec!["m5.large".into()];
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: "t3.small".into(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(
+        &w,
+        "RunInstances",
+        "t3.small",
+        "InsufficientInstanceCapacity",
+    );
     let r = invoke(
         &single(cloud, settings),
         &sample("manual-failover.json"),

@@ -238,12 +238,7 @@ fn status(r: &Report, step: &str) -> Option<StepStatus> {
 #[tokio::test(start_paused = true)]
 async fn a_standby_ec2_will_not_start_falls_back_to_a_cold_launch_and_says_so() {
     let (w, s, standby) = ensured("warm", InstanceState::Stopped).await;
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "StartInstances",
-        target: String::new(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(&w, "StartInstances", "", "InsufficientInstanceCapacity");
     let r = run(&cloud, &s, &sample("sns-alarm.json")).await;
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
     let promote: Vec<StepStatus> = r

@@ -243,6 +243,24 @@ pub fn seed_settings(w: &MemWorld, extra: &[(&str, &str)]) -> Settings {
     settings_from(&pairs)
 }
 
+/// The world behind a wrapper that fails every call of `operation` whose
+/// target contains `target` (any target when empty) with the AWS error `code`.
+pub fn failing(
+    w: &MemWorld,
+    operation: &'static str,
+    target: &str,
+    code: &str,
+) -> ec2_failover::cloud::faults::FaultyCloud<ec2_failover::cloud::memory::MemoryCloud> {
+    ec2_failover::cloud::faults::FaultyCloud::new(w.cloud.clone()).with(
+        ec2_failover::cloud::faults::Fault::FailOperation {
+            operation,
+            target: target.to_owned(),
+            code: code.to_owned(),
+            times: None,
+        },
+    )
+}
+
 /// A fleet of one appliance over `cloud`.
 pub fn single<C: ec2_failover::cloud::Cloud + Clone>(cloud: C, settings: Settings) -> Fleet<C> {
     Fleet::single(App { cloud, settings })
