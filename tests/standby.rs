@@ -19,7 +19,7 @@ fn standby_action() -> Value {
     json!({"action": "standby", "reason": "test"})
 }
 
-fn hot_world(mode: &str) -> (MemWorld, Settings) {
+fn standby_world(mode: &str) -> (MemWorld, Settings) {
     let w = seed_world();
     let s = seed_settings(&w, &[("STANDBY", mode)]);
     (w, s)
@@ -68,7 +68,7 @@ async fn run(cloud: &FaultyCloud<MemoryCloud>, s: &Settings, payload: &Value) ->
 
 /// The standby action on a fresh world: one standby in 1c, in `wanted` state.
 async fn ensured(mode: &str, wanted: InstanceState) -> (MemWorld, Settings, String) {
-    let (w, s) = hot_world(mode);
+    let (w, s) = standby_world(mode);
     let cloud = FaultyCloud::new(w.cloud.clone());
     let r = run(&cloud, &s, &standby_action()).await;
     assert_eq!(r.outcome, Outcome::StandbyKept, "{r:#?}");
@@ -375,7 +375,7 @@ async fn a_dry_run_plans_the_promotion_and_changes_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn preflight_names_the_standby_a_failover_would_promote_or_warns_it_would_launch_cold() {
-    let (w, s) = hot_world("warm");
+    let (w, s) = standby_world("warm");
     let cloud = FaultyCloud::new(w.cloud.clone());
     let r = run(&cloud, &s, &json!({"action": "preflight"})).await;
     let item = r.step("preflight standby").expect("a standby item");
