@@ -1,0 +1,153 @@
+//! An instance's life: how DescribeInstances sees it, and the stop, start and
+//! terminate state changes EC2 allows.
+
+use std::net::Ipv4Addr;
+
+use super::account::{Account, err};
+use super::network::describe_leg;
+use super::records::InstanceRec;
+use crate::cloud::{Cidr, CloudError, Instance, InstanceState};
+
+impl Account {
+    /// A private address of the subnet for a new instance.
+    pub(super) fn private_ip(&mut self, subnet: usize) -> String {
+        let s = &mut self.subnets[subnet];
+        let host = s.next_host;
+        s.next_host += 1;
+        match s.cidr {
+            Cidr::V4 { network, .. } => Ipv4Addr::from(u32::from(network) + host).to_string(),
+            // IPv6-only subnets are not modelled; give a placeholder.
+            Cidr::V6 { .. } => format!("10.255.255.{}", host % 250),
+        }
+    }
+
+    /// DescribeInstances: pending instances whose looks are used up are running,
+    /// or terminated with their StateReason when EC2 could not launch them.
+    pub(super) fn tick_instances(&mut self) {
+        for i in &mut self.instances {
+            if i.state == InstanceState::Pending {
+                if i.pending_looks > 0 {
+                    i.pending_looks -= 1;
+                } else if i.state_reason.is_some() {
+                    i.state = InstanceState::Terminated;
+                } else {
+                    i.state = InstanceState::Running;
+                }
+            }
+        }
+    }
+
+    pub(super) fn describe_instance(&self, r: &InstanceRec) -> Instance {
+        let gone = matches!(
+            r.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        );
+        let eip = self
+            .addresses
+            .iter()
+            .find(|a| a.instance_id.as_deref() == Some(r.id.as_str()))
+            .map(|a| a.public_ip.clone());
+        let own = r
+            .own_public_ip
+            .clone()
+            .filter(|_| r.state == InstanceState::Running);
+        Instance {
+            id: r.id.clone(),
+            state: r.state,
+            availability_zone: r.availability_zone.clone(),
+            subnet_id: Some(r.subnet_id.clone()),
+            vpc_id: Some(r.vpc_id.clone()),
+            instance_type: r.instance_type.clone(),
+            image_id: r.image_id.clone(),
+            key_name: r.key_name.clone(),
+            iam_instance_profile_arn: r.iam_instance_profile_arn.clone(),
+            security_group_ids: r.security_group_ids.clone(),
+            network_interface_ids: if gone {
+                Vec::new()
+            } else {
+                std::iter::once(r.eni.clone())
+                    .chain(r.legs.iter().map(|l| l.id.clone()))
+                    .collect()
+            },
+            private_ip: (!gone).then(|| r.private_ip.clone()),
+            public_ip: eip.or(own),
+            source_dest_check: Some(r.source_dest_check),
+            launch_time: Some(r.launch_time),
+            first_launch: Some(r.first_launch),
+            state_reason: r.state_reason.clone(),
+            tags: r.tags.clone(),
+            metadata_options: Some(r.metadata_options.clone()),
+            ebs_optimized: Some(r.ebs_optimized),
+            secondary_interfaces: if gone {
+                Vec::new()
+            } else {
+                r.legs.iter().map(describe_leg).collect()
+            },
+        }
+    }
+
+    pub(super) fn stop_instance(&mut self, id: &str, force: bool) -> Result<(), CloudError> {
+        const OP: &str = "StopInstances";
+        let i = self.instance_index(OP, id)?;
+        let stuck = !force && self.stuck_stopping.iter().any(|s| s == id);
+        let r = &mut self.instances[i];
+        match r.state {
+            InstanceState::Pending | InstanceState::Running | InstanceState::Stopping => {
+                r.state = if stuck {
+                    InstanceState::Stopping
+                } else {
+                    InstanceState::Stopped
+                };
+                Ok(())
+            }
+            InstanceState::Stopped => Ok(()),
+            other => Err(err(
+                OP,
+                "IncorrectInstanceState",
+                format!(
+                    "This instance '{id}' is not in a state from which it can be stopped ({}).",
+                    other.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// StartInstances: a stopped instance is `pending` for a look, then
+    /// `running`; one already up is left as it is, as EC2 does.
+    pub(super) fn start_instance(&mut self, id: &str) -> Result<(), CloudError> {
+        const OP: &str = "StartInstances";
+        let i = self.instance_index(OP, id)?;
+        let now = self.now();
+        let r = &mut self.instances[i];
+        match r.state {
+            InstanceState::Stopped => {
+                r.state = InstanceState::Pending;
+                r.pending_looks = 1;
+                r.launch_time = now;
+                Ok(())
+            }
+            InstanceState::Pending | InstanceState::Running => Ok(()),
+            other => Err(err(
+                OP,
+                "IncorrectInstanceState",
+                format!(
+                    "The instance '{id}' is not in a state from which it can be started ({}).",
+                    other.as_str()
+                ),
+            )),
+        }
+    }
+
+    /// TerminateInstances: gone at once (EC2 passes through `shutting-down`),
+    /// its floating IP released from it.
+    pub(super) fn terminate_instance(&mut self, id: &str) -> Result<(), CloudError> {
+        let i = self.instance_index("TerminateInstances", id)?;
+        self.instances[i].state = InstanceState::Terminated;
+        for a in &mut self.addresses {
+            if a.instance_id.as_deref() == Some(id) {
+                a.instance_id = None;
+            }
+        }
+        Ok(())
+    }
+}
