@@ -1,0 +1,32 @@
+//! CloudWatch's metric alarms, and which of them to look at.
+
+use chrono::{DateTime, Utc};
+
+/// Which CloudWatch alarms to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmQuery<'a> {
+    /// `DescribeAlarms` of one alarm by name.
+    Named(&'a str),
+    /// `DescribeAlarmsForMetric`: the alarms on Route 53's `HealthCheckStatus`
+    /// metric of this health check.
+    ForHealthCheck(&'a str),
+}
+
+/// A CloudWatch metric alarm as `DescribeAlarms` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub name: String,
+    pub arn: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: Option<String>,
+    /// When the state last changed (`StateTransitionedTimestamp`).
+    pub transitioned_at: Option<DateTime<Utc>>,
+    /// When the state or its reason was last updated (`StateUpdatedTimestamp`).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The `HealthCheckId` dimension, when the alarm watches a Route 53 check.
+    pub health_check_id: Option<String>,
+    /// What the alarm notifies on ALARM (`AlarmActions`): SNS topics, Lambda
+    /// functions... preflight checks that one of them reaches this function.
+    pub actions: Vec<String>,
+}

@@ -1,0 +1,49 @@
+//! AMIs and their snapshots, and what CreateImage is told about a new AMI.
+
+use chrono::{DateTime, Utc};
+
+use super::{Tag, tag_value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    pub state: String,
+    /// ISO 8601 as EC2 reports it; compared as time, not as text.
+    pub creation_date: Option<DateTime<Utc>>,
+    pub tags: Vec<Tag>,
+    /// EBS snapshots of its block device mappings (none yet while EC2 is
+    /// still creating them).
+    pub snapshot_ids: Vec<String>,
+}
+
+impl Image {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    pub tags: Vec<Tag>,
+    /// The KMS key of an encrypted snapshot (`None`: not encrypted).
+    pub kms_key_id: Option<String>,
+}
+
+impl Snapshot {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+}
+
+/// Everything CreateImage is told about a new AMI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRequest {
+    pub instance_id: String,
+    pub name: String,
+    pub description: String,
+    pub no_reboot: bool,
+    /// Applied to the image at creation.
+    pub tags: Vec<Tag>,
+}

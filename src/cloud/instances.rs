@@ -1,0 +1,178 @@
+//! An instance as the function sees it (state, placement, interfaces,
+//! metadata options), and what RunInstances is told about a replacement.
+
+use chrono::{DateTime, Utc};
+
+use super::{TAG_PROMOTED_AT, TAG_REPLACES, TAG_STANDBY, Tag, tag_value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+    Unknown,
+}
+
+impl InstanceState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "running" => Self::Running,
+            "shutting-down" => Self::ShuttingDown,
+            "terminated" => Self::Terminated,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Up, or on its way up.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Pending | Self::Running)
+    }
+
+    /// Terminated, or on its way there: it will never run again.
+    pub fn is_gone(self) -> bool {
+        matches!(self, Self::ShuttingDown | Self::Terminated)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: String,
+    pub state: InstanceState,
+    pub availability_zone: String,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub instance_type: String,
+    pub image_id: Option<String>,
+    pub key_name: Option<String>,
+    pub iam_instance_profile_arn: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub network_interface_ids: Vec<String>,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+    pub source_dest_check: Option<bool>,
+    /// When the instance last started: EC2 resets it on every start.
+    pub launch_time: Option<DateTime<Utc>>,
+    /// When the instance was first launched (its primary network interface's
+    /// attach time), which a stop and start does not reset.
+    pub first_launch: Option<DateTime<Utc>>,
+    /// Why EC2 stopped or terminated it (`StateReason`), e.g.
+    /// `Server.InternalError: Internal error on launch`.
+    pub state_reason: Option<String>,
+    pub tags: Vec<Tag>,
+    /// How the instance metadata service answers it (IMDSv2, hop limit).
+    pub metadata_options: Option<MetadataOptions>,
+    pub ebs_optimized: Option<bool>,
+    /// Network interfaces beyond the primary (device index 1, 2...), in
+    /// device order: the LAN leg of a two-legged VPN gateway or firewall.
+    pub secondary_interfaces: Vec<Interface>,
+}
+
+/// A network interface attached to an instance at a device index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    pub id: String,
+    pub device_index: i32,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+    pub source_dest_check: Option<bool>,
+}
+
+/// A network interface RunInstances creates beside the primary one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchInterface {
+    pub device_index: i32,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+}
+
+/// The instance metadata service options, as DescribeInstances reports them
+/// and RunInstances takes them. Kept as EC2's words (`required`, `enabled`)
+/// so a value this code does not know still passes through unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetadataOptions {
+    /// `required` (IMDSv2 only) or `optional`.
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i32>,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+    /// Tags readable through the metadata service: `enabled` or `disabled`.
+    pub instance_metadata_tags: Option<String>,
+}
+
+/// Burstable types take a `CreditSpecification`; any other type is refused
+/// one, so a fallback type never gets it.
+pub fn is_burstable(instance_type: &str) -> bool {
+    ["t2.", "t3.", "t3a.", "t4g."]
+        .iter()
+        .any(|family| instance_type.starts_with(family))
+}
+
+impl Instance {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        tag_value(&self.tags, key)
+    }
+
+    /// A standby kept ready in another AZ, not (yet) promoted to appliance.
+    pub fn is_standby(&self) -> bool {
+        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()
+    }
+
+    /// How long ago it was first launched (a restart does not make it
+    /// young), or, for a promoted standby, promoted: it became a replacement
+    /// then, for the cooldown and the flap guard.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<std::time::Duration> {
+        let promoted = self
+            .tag(TAG_PROMOTED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let launched = promoted.or(self.first_launch).or(self.launch_time)?;
+        Some((now - launched).to_std().unwrap_or_default())
+    }
+
+    /// True when a route target (instance id or ENI id) names this instance.
+    pub fn owns_target(&self, target: &str) -> bool {
+        self.id == target || self.network_interface_ids.iter().any(|e| e == target)
+    }
+}
+
+/// Everything RunInstances is told about the replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub image_id: String,
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub security_group_ids: Vec<String>,
+    pub key_name: Option<String>,
+    pub iam_instance_profile_arn: Option<String>,
+    pub tags: Vec<Tag>,
+    /// Makes a repeated RunInstances return the first launch instead of a second one.
+    pub client_token: String,
+    /// The original's metadata options: an SCP may deny a launch without IMDSv2.
+    pub metadata_options: Option<MetadataOptions>,
+    /// `Some(true)` only: false is EC2's default, and saying it changes nothing.
+    pub ebs_optimized: Option<bool>,
+    /// Base64, passed through as DescribeInstanceAttribute gave it.
+    pub user_data: Option<String>,
+    /// `standard` or `unlimited`, for a burstable type only.
+    pub cpu_credits: Option<String>,
+    /// The original's other legs, each in the chosen AZ's subnet for it.
+    pub secondary_interfaces: Vec<LaunchInterface>,
+}

@@ -1,0 +1,70 @@
+//! Dry runs: the mutating calls asked with `DryRun=true`, and EC2's answer.
+
+use super::{Cidr, ImageRequest, LaunchRequest};
+
+/// A mutating call asked with `DryRun=true`: would EC2 (IAM, SCPs, the
+/// request's own validity) allow it? Nothing changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe<'a> {
+    Stop(&'a str),
+    Launch(&'a LaunchRequest),
+    DisableSourceDestCheck(&'a str),
+    AssociateAddress {
+        allocation_id: &'a str,
+        instance_id: &'a str,
+    },
+    /// `target_id`: the instance, or the interface a route of another leg
+    /// (or of a multi-legged instance) must name.
+    ReplaceRoute {
+        table: &'a str,
+        destination: &'a Cidr,
+        target_id: &'a str,
+    },
+    CreateRoute {
+        table: &'a str,
+        destination: &'a Cidr,
+        target_id: &'a str,
+    },
+    CreateImage(&'a ImageRequest),
+}
+
+impl Probe<'_> {
+    /// The API operation, as IAM and the report name it.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Probe::Stop(_) => "StopInstances",
+            Probe::Launch(_) => "RunInstances",
+            Probe::DisableSourceDestCheck(_) => "ModifyInstanceAttribute",
+            Probe::AssociateAddress { .. } => "AssociateAddress",
+            Probe::ReplaceRoute { .. } => "ReplaceRoute",
+            Probe::CreateRoute { .. } => "CreateRoute",
+            Probe::CreateImage(_) => "CreateImage",
+        }
+    }
+
+    /// The resource the call acts on.
+    pub fn target(&self) -> String {
+        match self {
+            Probe::Stop(id) | Probe::DisableSourceDestCheck(id) => (*id).to_owned(),
+            Probe::Launch(r) => format!("{} {}", r.subnet_id, r.instance_type),
+            Probe::AssociateAddress { allocation_id, .. } => (*allocation_id).to_owned(),
+            Probe::ReplaceRoute {
+                table, destination, ..
+            }
+            | Probe::CreateRoute {
+                table, destination, ..
+            } => format!("{table} {destination}"),
+            Probe::CreateImage(r) => r.instance_id.clone(),
+        }
+    }
+}
+
+/// EC2's answer to a dry run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Permission {
+    /// `DryRunOperation`: the call would have succeeded.
+    Allowed,
+    /// `UnauthorizedOperation`, with EC2's message (an encoded reason, when
+    /// IAM gives one).
+    Denied(String),
+}
