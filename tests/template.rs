@@ -1,7 +1,7 @@
 //! template.yaml deploys what the code expects: a parameter for every environment
 //! variable `src/config/` reads (and no variable the code ignores), the
-//! function's runtime settings, and a README deployment section that lists the
-//! template's parameters one to one.
+//! function's runtime settings, and a `## Parameters` section in
+//! docs/configuration.md that lists the template's parameters one to one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -148,13 +148,17 @@ fn function_runs_as_designed() {
     }
 }
 
-/// Rows of the README's "Deploying" parameter table: parameter -> variable cell.
-fn readme_parameters() -> BTreeMap<String, String> {
-    let readme = read("README.md");
-    let section = readme
+/// The doc, and its heading, whose table lists the template's parameters.
+const PARAMETERS_DOC: &str = "docs/configuration.md";
+const PARAMETERS_HEADING: &str = "Parameters";
+
+/// Rows of docs/configuration.md's "Parameters" table: parameter -> variable cell.
+fn documented_parameters() -> BTreeMap<String, String> {
+    let doc = read(PARAMETERS_DOC);
+    let section = doc
         .split("\n## ")
-        .find(|s| s.starts_with("Deploying"))
-        .expect("README.md has a `## Deploying` section");
+        .find(|s| s.lines().next() == Some(PARAMETERS_HEADING))
+        .unwrap_or_else(|| panic!("{PARAMETERS_DOC} has a `## {PARAMETERS_HEADING}` section"));
     let mut rows = BTreeMap::new();
     for line in section.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -166,30 +170,30 @@ fn readme_parameters() -> BTreeMap<String, String> {
         let variable = cells[2].trim_matches('`').to_owned();
         assert!(
             rows.insert(parameter.clone(), variable).is_none(),
-            "README lists parameter {parameter} twice"
+            "{PARAMETERS_DOC} lists parameter {parameter} twice"
         );
     }
     rows
 }
 
 #[test]
-fn readme_lists_every_parameter_one_to_one() {
+fn the_configuration_doc_lists_every_parameter_one_to_one() {
     let t = template();
     let params = parameter_variables(&t);
-    let readme = readme_parameters();
+    let documented = documented_parameters();
     let in_template: BTreeSet<&String> = params.keys().collect();
-    let in_readme: BTreeSet<&String> = readme.keys().collect();
+    let in_doc: BTreeSet<&String> = documented.keys().collect();
     assert_eq!(
-        in_readme, in_template,
-        "README's Deploying table and template.yaml's Parameters differ"
+        in_doc, in_template,
+        "{PARAMETERS_DOC}'s {PARAMETERS_HEADING} table and template.yaml's Parameters differ"
     );
     for (parameter, variable) in &params {
-        let cell = &readme[parameter];
+        let cell = &documented[parameter];
         match variable {
-            Some(v) => assert_eq!(cell, v, "README: {parameter} sets {v}"),
+            Some(v) => assert_eq!(cell, v, "{PARAMETERS_DOC}: {parameter} sets {v}"),
             None => assert!(
                 !cell.chars().any(|c| c.is_ascii_uppercase()),
-                "README: {parameter} sets no variable, but the table says {cell}"
+                "{PARAMETERS_DOC}: {parameter} sets no variable, but the table says {cell}"
             ),
         }
     }
@@ -210,7 +214,7 @@ fn if_of(v: &Value) -> (String, Value, Value) {
 }
 
 #[test]
-fn detection_speed_and_standby_choose_as_the_readme_says() {
+fn detection_speed_and_standby_choose_as_the_docs_say() {
     let t = template();
     let p = &t["Parameters"];
     let allowed = |name: &str| -> Vec<String> {
