@@ -7,8 +7,8 @@
 #      (the report, or the error with its Retryable./Permanent. type);
 #   3. stops the function.
 #
-# The function's configuration (INSTANCE_NAME, AMI_NAME, ...; README
-# "Configuration") comes from the caller's environment, or from ENV_FILE
+# The function's configuration (INSTANCE_NAME, AMI_NAME, ...; docs/configuration.md
+# "Environment variables") comes from the caller's environment, or from ENV_FILE
 # (KEY=VALUE lines, e.g. the output of `scripts/demo_world.py build`).
 #
 # It talks to AWS with the caller's credentials and region (AWS_PROFILE,
@@ -40,7 +40,7 @@ if [[ -n $ENV_FILE ]]; then
 else
     ENV_ARGS=()
     for var in INSTANCE_NAME AMI_NAME VPC_NAME SUBNET_NAME; do
-        [[ -n ${!var:-} ]] || die "$var is not set: export the function's configuration (README \"Configuration\") or pass ENV_FILE=path/to/KEY=VALUE-file"
+        [[ -n ${!var:-} ]] || die "$var is not set: export the function's configuration (docs/configuration.md, \"Environment variables\") or pass ENV_FILE=path/to/KEY=VALUE-file"
     done
 fi
 

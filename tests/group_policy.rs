@@ -51,7 +51,8 @@ fn deployment(groups: Option<&str>) -> Vec<(&str, &str)> {
 }
 
 /// Tags `ec2-failover:group=<group>` on a group's instance, AMIs, subnets and
-/// route table, as the README asks the operator to, except on `forgotten`.
+/// route table, as docs/configuration.md ("Many appliances") asks the operator
+/// to, except on `forgotten`.
 fn tag_group(t: &TwoGroups, group: &str, a: &common::memory_world::Appliance, forgotten: &str) {
     let ids = [
         a.instance.as_str(),

@@ -1049,8 +1049,8 @@ async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
 // the new instance yet. The floating IP and the routes, though, already name
 // it once they moved.
 
-/// SNS and EventBridge deliver the same alarm (one incident, README) back to
-/// back: the second delivery comes right after a finished failover.
+/// SNS and EventBridge deliver the same alarm (one incident, docs/operator-guide.md
+/// "Events") back to back: the second delivery comes right after a finished failover.
 #[tokio::test(start_paused = true)]
 async fn a_redelivery_before_ec2_lists_the_replacement_is_already_failed_over() {
     let (w, settings) = failover_world();

@@ -1,7 +1,9 @@
 //! template.yaml deploys what the code expects: a parameter for every environment
 //! variable `src/config/` reads (and no variable the code ignores), the
-//! function's runtime settings, and a README deployment section that lists the
-//! template's parameters one to one.
+//! function's runtime settings, and a `## Parameters` section in
+//! docs/configuration.md that lists the template's parameters one to one.
+//! The docs that describe it stay walkable too: every relative link in
+//! README.md and docs/*.md leads to a file, and heading, that exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -148,13 +150,17 @@ fn function_runs_as_designed() {
     }
 }
 
-/// Rows of the README's "Deploying" parameter table: parameter -> variable cell.
-fn readme_parameters() -> BTreeMap<String, String> {
-    let readme = read("README.md");
-    let section = readme
+/// The doc, and its heading, whose table lists the template's parameters.
+const PARAMETERS_DOC: &str = "docs/configuration.md";
+const PARAMETERS_HEADING: &str = "Parameters";
+
+/// Rows of docs/configuration.md's "Parameters" table: parameter -> variable cell.
+fn documented_parameters() -> BTreeMap<String, String> {
+    let doc = read(PARAMETERS_DOC);
+    let section = doc
         .split("\n## ")
-        .find(|s| s.starts_with("Deploying"))
-        .expect("README.md has a `## Deploying` section");
+        .find(|s| s.lines().next() == Some(PARAMETERS_HEADING))
+        .unwrap_or_else(|| panic!("{PARAMETERS_DOC} has a `## {PARAMETERS_HEADING}` section"));
     let mut rows = BTreeMap::new();
     for line in section.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -166,30 +172,30 @@ fn readme_parameters() -> BTreeMap<String, String> {
         let variable = cells[2].trim_matches('`').to_owned();
         assert!(
             rows.insert(parameter.clone(), variable).is_none(),
-            "README lists parameter {parameter} twice"
+            "{PARAMETERS_DOC} lists parameter {parameter} twice"
         );
     }
     rows
 }
 
 #[test]
-fn readme_lists_every_parameter_one_to_one() {
+fn the_configuration_doc_lists_every_parameter_one_to_one() {
     let t = template();
     let params = parameter_variables(&t);
-    let readme = readme_parameters();
+    let documented = documented_parameters();
     let in_template: BTreeSet<&String> = params.keys().collect();
-    let in_readme: BTreeSet<&String> = readme.keys().collect();
+    let in_doc: BTreeSet<&String> = documented.keys().collect();
     assert_eq!(
-        in_readme, in_template,
-        "README's Deploying table and template.yaml's Parameters differ"
+        in_doc, in_template,
+        "{PARAMETERS_DOC}'s {PARAMETERS_HEADING} table and template.yaml's Parameters differ"
     );
     for (parameter, variable) in &params {
-        let cell = &readme[parameter];
+        let cell = &documented[parameter];
         match variable {
-            Some(v) => assert_eq!(cell, v, "README: {parameter} sets {v}"),
+            Some(v) => assert_eq!(cell, v, "{PARAMETERS_DOC}: {parameter} sets {v}"),
             None => assert!(
                 !cell.chars().any(|c| c.is_ascii_uppercase()),
-                "README: {parameter} sets no variable, but the table says {cell}"
+                "{PARAMETERS_DOC}: {parameter} sets no variable, but the table says {cell}"
             ),
         }
     }
@@ -210,7 +216,7 @@ fn if_of(v: &Value) -> (String, Value, Value) {
 }
 
 #[test]
-fn detection_speed_and_standby_choose_as_the_readme_says() {
+fn detection_speed_and_standby_choose_as_the_docs_say() {
     let t = template();
     let p = &t["Parameters"];
     let allowed = |name: &str| -> Vec<String> {
@@ -251,4 +257,119 @@ fn detection_speed_and_standby_choose_as_the_readme_says() {
         ),
         ("FastDetection", 2, 3)
     );
+}
+
+// ----- the docs' links --------------------------------------------------------------
+//
+// README.md is the front page and docs/ holds the rest: a section that moves
+// must take its links along, or a newcomer walks into a dead end.
+
+/// README.md and every docs/*.md, as paths from the crate's root.
+fn markdown_docs() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut docs: Vec<String> = std::fs::read_dir(dir)
+        .expect("docs/ exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    docs.insert(0, "README.md".to_owned());
+    docs
+}
+
+/// The lines of a markdown text outside its fenced code blocks, where `#` and
+/// brackets are code, not headings and links.
+fn prose(text: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    text.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced
+    })
+}
+
+/// The anchors GitHub gives a text's headings: lower case, punctuation other
+/// than `-` and `_` dropped, spaces as `-`, a repeated one suffixed `-1`, `-2`.
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut anchors = BTreeSet::new();
+    for line in prose(text) {
+        let title = line.trim_start_matches('#');
+        if title.len() == line.len() || !title.starts_with(' ') {
+            continue;
+        }
+        let slug: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let repeats = seen.entry(slug.clone()).or_insert(0);
+        anchors.insert(match *repeats {
+            0 => slug,
+            n => format!("{slug}-{n}"),
+        });
+        *repeats += 1;
+    }
+    anchors
+}
+
+/// The targets of a text's inline links, `[text](target)`, outside code blocks.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in prose(text) {
+        let mut rest = line;
+        while let Some(start) = rest.find("](") {
+            rest = &rest[start + 2..];
+            let end = rest.find(')').expect("a link's target ends with `)`");
+            targets.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    targets
+}
+
+#[test]
+fn every_relative_link_in_the_docs_leads_somewhere() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dead = Vec::new();
+    for doc in markdown_docs() {
+        let text = read(&doc);
+        let here = Path::new(&doc).parent().unwrap_or(Path::new(""));
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            // `(#anchor)` is this doc; otherwise the path is from the doc's folder.
+            let linked = if file.is_empty() {
+                doc.clone()
+            } else {
+                here.join(file).to_string_lossy().into_owned()
+            };
+            if !root.join(&linked).exists() {
+                dead.push(format!("{doc}: ({target}): no file {linked}"));
+                continue;
+            }
+            if let Some(anchor) = anchor
+                && linked.ends_with(".md")
+                && !anchors(&read(&linked)).contains(anchor)
+            {
+                dead.push(format!(
+                    "{doc}: ({target}): no heading #{anchor} in {linked}"
+                ));
+            }
+        }
+    }
+    assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
 }
