@@ -231,37 +231,45 @@ pub async fn handle<C: Cloud>(
             let only = &fleet.members[0];
             only.run(trigger, invocation).await.map(Response::One)
         }
-        Route::Every => {
-            let results = futures::future::join_all(
-                fleet
-                    .members
-                    .iter()
-                    .map(|m| m.run(trigger.clone(), invocation)),
-            )
-            .await;
-            let groups = fleet
-                .members
-                .iter()
-                .zip(results)
-                .map(|(m, r)| match r {
-                    Ok(report) => GroupResult {
-                        group: m.name.clone(),
-                        report: Some(report),
-                        error_type: None,
-                        error: None,
-                    },
-                    Err(e) => GroupResult {
-                        group: m.name.clone(),
-                        report: None,
-                        error_type: Some(e.error_type()),
-                        error: Some(e.to_string()),
-                    },
-                })
-                .collect();
-            Ok(Response::PerGroup(FleetReport {
-                outcome: "per_group",
-                groups,
-            }))
-        }
+        Route::Every => Ok(every_group(fleet, &trigger, invocation).await),
     }
+}
+
+/// A trigger for every group (a schedule, an IP-space change): each group
+/// runs, concurrently, and one group's error does not hide the others' reports.
+async fn every_group<C: Cloud>(
+    fleet: &Fleet<C>,
+    trigger: &Trigger,
+    invocation: &Invocation,
+) -> Response {
+    let results = futures::future::join_all(
+        fleet
+            .members
+            .iter()
+            .map(|m| m.run(trigger.clone(), invocation)),
+    )
+    .await;
+    let groups = fleet
+        .members
+        .iter()
+        .zip(results)
+        .map(|(m, r)| match r {
+            Ok(report) => GroupResult {
+                group: m.name.clone(),
+                report: Some(report),
+                error_type: None,
+                error: None,
+            },
+            Err(e) => GroupResult {
+                group: m.name.clone(),
+                report: None,
+                error_type: Some(e.error_type()),
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    Response::PerGroup(FleetReport {
+        outcome: "per_group",
+        groups,
+    })
 }

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, Settings};
 
@@ -139,25 +139,8 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
             problem: format!("is {}, not an object", crate::event::kind_of(item)),
         });
     };
-    let name = match obj.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ => {
-            return Err(GroupsError::Key {
-                group: label,
-                key: "name".into(),
-                problem: "is required (a non-empty string)".into(),
-            });
-        }
-    };
-    let mut values = Vec::new();
-    for (key, value) in obj {
-        let text = text_of(value).ok_or_else(|| GroupsError::Key {
-            group: name.clone(),
-            key: key.clone(),
-            problem: "must be a string, number, boolean or list of strings".into(),
-        })?;
-        values.push((key.clone(), text));
-    }
+    let name = group_name(label, obj)?;
+    let values = group_values(&name, obj)?;
     let asked: RefCell<BTreeSet<String>> = RefCell::default();
     let lookup = |variable: &str| {
         let key = key_of(variable);
@@ -192,6 +175,35 @@ fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
     }
     settings.appliance.group = Some(name.clone());
     Ok(Group { name, settings })
+}
+
+/// The group's `name`, which every error after it names the group by.
+fn group_name(label: String, obj: &Map<String, Value>) -> Result<String, GroupsError> {
+    match obj.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        _ => Err(GroupsError::Key {
+            group: label,
+            key: "name".into(),
+            problem: "is required (a non-empty string)".into(),
+        }),
+    }
+}
+
+/// Every key of the group with its value as the environment would hold it.
+fn group_values(
+    name: &str,
+    obj: &Map<String, Value>,
+) -> Result<Vec<(String, String)>, GroupsError> {
+    obj.iter()
+        .map(|(key, value)| {
+            let text = text_of(value).ok_or_else(|| GroupsError::Key {
+                group: name.to_owned(),
+                key: key.clone(),
+                problem: "must be a string, number, boolean or list of strings".into(),
+            })?;
+            Ok((key.clone(), text))
+        })
+        .collect()
 }
 
 /// Which of `items` (groups, or what holds one) an alarm belongs to: by health

@@ -27,6 +27,8 @@ pub mod jobs;
 pub mod lookup;
 pub mod metrics;
 pub mod report;
+#[cfg(test)]
+pub(crate) mod test_fixtures;
 
 pub use config::Settings;
 pub use error::FailoverError;

@@ -181,17 +181,7 @@ pub async fn run<C: Cloud>(
         .in_order(std::slice::from_ref(&create.step), &mut log)
         .await?;
     let applied = applied.into_iter().next().unwrap_or(Applied::Nothing);
-    // Look again only when something new exists: its snapshots are listed now.
-    let images = match &applied {
-        Applied::ImageCreated(_) => cloud
-            .tool_images(&settings.appliance.ami_name)
-            .await
-            .map_err(FailoverError::during(
-                Step::TagSnapshots,
-                format!("tool AMIs tagged Name={}", settings.appliance.ami_name),
-            ))?,
-        _ => seen.images.clone(),
-    };
+    let images = images_after(cloud, settings, &seen, &applied).await?;
     exec.in_order(&upkeep(&seen, &images, settings), &mut log)
         .await?;
 
@@ -202,14 +192,7 @@ pub async fn run<C: Cloud>(
     let image = image_id
         .as_ref()
         .and_then(|id| images.iter().find(|i| &i.id == id));
-    let what = match (image, &applied) {
-        (Some(i), _) => match i.creation_date {
-            Some(c) => format!(" is {} ({}, {})", i.id, i.state, image_age(c, req.now)),
-            None => format!(" is {} ({})", i.id, i.state),
-        },
-        (None, Applied::Planned) => " would be created".to_owned(),
-        (None, _) => " exists".to_owned(),
-    };
+    let what = slot_image(image, &applied, req.now);
     let reason = format!(
         "{}; AMI {name} of {}{what}",
         req.reason,
@@ -231,6 +214,38 @@ pub async fn run<C: Cloud>(
     tracing::info!(outcome = ?report.outcome,
         image = report.image.as_deref().unwrap_or("-"), "snapshot finished");
     Ok(report)
+}
+
+/// The tool's AMIs after the create: looked at again only when something
+/// new exists (its snapshots are listed now), else the first look's.
+async fn images_after<C: Cloud>(
+    cloud: &C,
+    settings: &Settings,
+    seen: &Seen,
+    applied: &Applied,
+) -> Result<Vec<Image>, FailoverError> {
+    match applied {
+        Applied::ImageCreated(_) => cloud
+            .tool_images(&settings.appliance.ami_name)
+            .await
+            .map_err(FailoverError::during(
+                Step::TagSnapshots,
+                format!("tool AMIs tagged Name={}", settings.appliance.ami_name),
+            )),
+        _ => Ok(seen.images.clone()),
+    }
+}
+
+/// What the report says of the slot's AMI, after its name.
+fn slot_image(image: Option<&Image>, applied: &Applied, now: DateTime<Utc>) -> String {
+    match (image, applied) {
+        (Some(i), _) => match i.creation_date {
+            Some(c) => format!(" is {} ({}, {})", i.id, i.state, image_age(c, now)),
+            None => format!(" is {} ({})", i.id, i.state),
+        },
+        (None, Applied::Planned) => " would be created".to_owned(),
+        (None, _) => " exists".to_owned(),
+    }
 }
 
 /// The AMI of this slot: already there, or to be created from the one

@@ -116,27 +116,26 @@ pub async fn run<C: Cloud>(
             &mut log,
         )
         .await?;
-    // The stop goes beside the move: a stop that hangs in an impaired AZ
-    // never delays the floating IP, the routes or DNS.
-    let mut stop_log = StepLog::new();
-    let (stopped, moved) = tokio::join!(
-        exec.each(std::slice::from_ref(&launch.stop), &mut stop_log),
-        job.move_to(&world, &situation, replacement.as_ref(), &mut log)
-    );
-    log.absorb(stop_log);
-    moved?;
-    if let Some(Err(e)) = stopped.into_iter().next() {
-        let steps = serde_json::to_string(log.records()).unwrap_or_default();
-        tracing::error!(steps = %steps, "the appliance moved, but the failed instance could not be stopped");
-        return Err(e);
-    }
+    job.stop_beside_move(&world, &situation, &launch, replacement.as_ref(), &mut log)
+        .await?;
     let done = if log.changed() {
         Outcome::FailedOver
     } else {
         Outcome::AlreadyFailedOver
     };
-    let why = why(&situation, &launch);
-    let summary = Summary {
+    let summary = failed_over(&situation, launch, replacement);
+    Ok(report(req, exec.outcome(done), summary, &world, log))
+}
+
+/// What the report of a failover that got this far says: the instance
+/// replaced, the one now serving, where, from which AMI, and why.
+fn failed_over(
+    situation: &Situation,
+    launch: LaunchPlan,
+    replacement: Option<Instance>,
+) -> Summary {
+    let why = why(situation, &launch);
+    Summary {
         old_instance: situation.failed_id(),
         availability_zone: replacement
             .as_ref()
@@ -145,8 +144,7 @@ pub async fn run<C: Cloud>(
         new_instance: replacement.map(|r| r.id),
         image: launch.image,
         why,
-    };
-    Ok(report(req, exec.outcome(done), summary, &world, log))
+    }
 }
 
 /// What the report says was done about the failed instance: a promoted
@@ -339,6 +337,33 @@ impl<C: Cloud> Job<'_, C> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Stops the failed instance beside the move: a stop that hangs in an
+    /// impaired AZ never delays the floating IP, the routes or DNS. A failed
+    /// move is the error; a failed stop is one only once the appliance moved.
+    async fn stop_beside_move(
+        &self,
+        world: &World,
+        situation: &Situation,
+        launch: &LaunchPlan,
+        replacement: Option<&Instance>,
+        log: &mut StepLog,
+    ) -> Result<(), FailoverError> {
+        let mut stop_log = StepLog::new();
+        let (stopped, moved) = tokio::join!(
+            self.exec
+                .each(std::slice::from_ref(&launch.stop), &mut stop_log),
+            self.move_to(world, situation, replacement, log)
+        );
+        log.absorb(stop_log);
+        moved?;
+        if let Some(Err(e)) = stopped.into_iter().next() {
+            let steps = serde_json::to_string(log.records()).unwrap_or_default();
+            tracing::error!(steps = %steps, "the appliance moved, but the failed instance could not be stopped");
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Moves the floating IP, routes and DNS to the running replacement.

@@ -253,7 +253,7 @@ fn launch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::failover::plan::tests::{image, instance, now, settings, world};
+    use crate::test_fixtures::{image, instance, now, settings, world};
 
     fn with_mode(mode: &str) -> Settings {
         let mut s = settings();

@@ -1,0 +1,714 @@
+//! The replacement's launch: what it inherits, which AMI, which placements
+//! (AZ, type, legs) in which order, its tags and its ClientTokens; and the
+//! stop of the failed instance that goes with it.
+
+use chrono::{DateTime, Utc};
+use sha2::Digest;
+
+use super::super::look::World;
+use crate::cloud::{
+    Image, Instance, LaunchInterface, LaunchRequest, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES,
+    TAG_STANDBY, Tag, is_burstable, tag_value,
+};
+use crate::config::Settings;
+use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
+use crate::error::FailoverError;
+use crate::lookup::image_age;
+
+/// What a replacement inherits that DescribeInstances does not tell. Read
+/// only before a new launch: a resumed incident or a stood-down one never pays
+/// for these calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherited {
+    pub user_data: UserData,
+    /// `standard` or `unlimited` (burstable types only).
+    pub cpu_credits: Option<String>,
+}
+
+/// The failed instance's user data, as far as EC2 still tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UserData {
+    #[default]
+    Absent,
+    /// Base64, as EC2 keeps it and RunInstances takes it.
+    Base64(String),
+    /// EC2 no longer knows the instance: the replacement launches without,
+    /// and the report says why.
+    Unknown(String),
+}
+
+impl UserData {
+    fn base64(&self) -> Option<String> {
+        match self {
+            UserData::Base64(b) => Some(b.clone()),
+            UserData::Absent | UserData::Unknown(_) => None,
+        }
+    }
+}
+
+/// The newest available image; ties go to the larger id so the choice is stable.
+pub fn newest_image(images: &[Image]) -> Option<&Image> {
+    images
+        .iter()
+        .filter(|i| i.state == "available")
+        .max_by(|a, b| {
+            a.creation_date
+                .cmp(&b.creation_date)
+                .then_with(|| a.id.cmp(&b.id))
+        })
+}
+
+/// Subnets outside `failed_az`, in a fixed order: AZs after the failed one
+/// (alphabetically, wrapping around) come first, so repeated failovers rotate
+/// through the AZs instead of bouncing between two; subnet id breaks ties.
+pub fn candidate_subnets<'a>(subnets: &'a [Subnet], failed_az: &str) -> Vec<&'a Subnet> {
+    let mut out: Vec<&Subnet> = subnets
+        .iter()
+        .filter(|s| s.availability_zone != failed_az)
+        .collect();
+    out.sort_by(|a, b| {
+        let after = |s: &Subnet| s.availability_zone.as_str() <= failed_az;
+        (after(a), &a.availability_zone, &a.id).cmp(&(after(b), &b.availability_zone, &b.id))
+    });
+    out
+}
+
+/// Tags the replacement inherits: the user's own, never `aws:` ones (EC2 rejects
+/// them) nor our bookkeeping tags, which are set fresh. The failover-group tag
+/// is the operator's and is inherited: a group's policy needs it on the
+/// replacement (its launch, and the next failover's calls on it).
+///
+/// EC2 allows 50 tags a resource and refuses a launch with more: after our own
+/// two, at most 48 are inherited, `Name` first (it is how the appliance is
+/// found), then the group tag. Returns the tags and the keys dropped.
+pub fn inherited_tags(failed: &Instance) -> (Vec<Tag>, Vec<String>) {
+    let mut user: Vec<&Tag> = failed
+        .tags
+        .iter()
+        .filter(|t| !t.key.starts_with("aws:"))
+        .filter(|t| !t.key.starts_with("ec2-failover:") || t.key == TAG_GROUP)
+        .collect();
+    user.sort_by_key(|t| (t.key != "Name", t.key != TAG_GROUP));
+    let room = MAX_TAGS - OWN_TAGS;
+    let dropped = user.iter().skip(room).map(|t| t.key.clone()).collect();
+    (user.into_iter().take(room).cloned().collect(), dropped)
+}
+
+/// EC2's limit of tags on one resource.
+const MAX_TAGS: usize = 50;
+/// The tags a replacement gets from this tool: the incident and what it
+/// replaces (a standby's two: its mode and the appliance it backs up).
+const OWN_TAGS: usize = 2;
+
+/// ClientToken for RunInstances: at most 64 ASCII characters, stable per
+/// incident, generation and launch attempt. Each attempt needs its own token:
+/// EC2 rejects a token reused with other parameters (another AZ or type), and
+/// keeps a token at least 24 h after its instance terminated
+/// (`IdempotentInstanceTerminated`): a new generation starts fresh tokens.
+pub fn client_token(incident: &str, generation: u32, attempt: usize) -> String {
+    let raw = match (generation, attempt) {
+        (0, 0) => incident.to_owned(),
+        (0, n) => format!("{incident}-{n}"),
+        (g, n) => format!("{incident}-g{g}-{n}"),
+    };
+    let clean: String = raw
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    if clean.is_empty() || clean.len() > 64 || clean.len() != raw.len() {
+        // Too long or not plain ASCII: a digest keeps it unique and stable.
+        let digest = sha2::Sha256::digest(raw.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let head: String = clean.chars().take(31).collect();
+        format!("{head}-{hex}")
+    } else {
+        clean
+    }
+}
+
+/// One way to launch the replacement: an instance type in a subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement<'a> {
+    pub instance_type: String,
+    pub subnet: &'a Subnet,
+    /// The other legs' interfaces, in this subnet's AZ.
+    pub legs: Vec<LaunchInterface>,
+}
+
+/// The order in which launches are tried when AZs run out of capacity: the
+/// failed instance's own type in every candidate AZ first, then each of
+/// `FALLBACK_INSTANCE_TYPES` in every candidate AZ.
+pub fn launch_attempts<'a>(
+    own_type: &str,
+    subnets: &[&'a Subnet],
+    fallback_types: &[String],
+) -> Vec<Placement<'a>> {
+    let mut types = vec![own_type.to_owned()];
+    for t in fallback_types {
+        if !types.contains(t) {
+            types.push(t.clone());
+        }
+    }
+    types
+        .iter()
+        .flat_map(|t| {
+            subnets.iter().map(move |s| Placement {
+                instance_type: t.clone(),
+                subnet: s,
+                legs: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// One more leg of the appliance: its device index, the name of its subnets
+/// and the groups of the original's interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leg<'a> {
+    pub device_index: i32,
+    pub subnet_name: &'a str,
+    pub security_group_ids: &'a [String],
+}
+
+/// The original's interfaces beyond the primary, each with the subnet name
+/// `SUBNET_NAMES` gives its device index. A leg without a name is refused
+/// before anything changes: a VPN gateway relaunched without its LAN leg
+/// would run and route nothing.
+pub fn legs_of<'a>(
+    failed: &'a Instance,
+    settings: &'a Settings,
+) -> Result<Vec<Leg<'a>>, FailoverError> {
+    let names = &settings.failover.subnet_names;
+    failed
+        .secondary_interfaces
+        .iter()
+        .map(|i| {
+            let name = usize::try_from(i.device_index).ok().and_then(|d| names.get(d));
+            let name = name.ok_or_else(|| FailoverError::Missing {
+                what: format!(
+                    "{} has a network interface at device index {} ({} in {}), but SUBNET_NAMES ({}) names no subnet for it: add the name of that leg's subnets",
+                    failed.id,
+                    i.device_index,
+                    i.id,
+                    i.subnet_id,
+                    names.join(",")
+                ),
+            })?;
+            Ok(Leg {
+                device_index: i.device_index,
+                subnet_name: name,
+                security_group_ids: &i.security_group_ids,
+            })
+        })
+        .collect()
+}
+
+/// The legs' interfaces in `az`: the first subnet (by id) of each leg's name
+/// there; `None` when the AZ lacks one.
+fn legs_in(world: &World, legs: &[Leg<'_>], az: &str) -> Option<Vec<LaunchInterface>> {
+    legs.iter()
+        .map(|leg| {
+            let subnet = world
+                .leg_subnets
+                .iter()
+                .filter(|s| s.availability_zone == az)
+                .filter(|s| tag_value(&s.tags, "Name") == Some(leg.subnet_name))
+                .min_by(|a, b| a.id.cmp(&b.id))?;
+            Some(LaunchInterface {
+                device_index: leg.device_index,
+                subnet_id: subnet.id.clone(),
+                security_group_ids: leg.security_group_ids.to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Every launch option in order: candidate subnets of AZs that have a subnet
+/// for each of the failed instance's legs, each with those legs.
+fn placements<'a>(
+    world: &'a World,
+    settings: &Settings,
+    failed: &Instance,
+) -> Result<Vec<Placement<'a>>, FailoverError> {
+    let legs = legs_of(failed, settings)?;
+    let usable: Vec<(&Subnet, Vec<LaunchInterface>)> =
+        candidate_subnets(&world.subnets, &failed.availability_zone)
+            .into_iter()
+            .filter_map(|s| Some((s, legs_in(world, &legs, &s.availability_zone)?)))
+            .collect();
+    let subnets: Vec<&Subnet> = usable.iter().map(|(s, _)| *s).collect();
+    let mut placements = launch_attempts(
+        &failed.instance_type,
+        &subnets,
+        &settings.failover.fallback_instance_types,
+    );
+    if placements.is_empty() {
+        return Err(FailoverError::Missing {
+            what: format!(
+                "no subnet tagged Name={} (SUBNET_NAMES) in {} lies outside {}, the failed instance's AZ, in an AZ that has them all",
+                settings.failover.subnet_names.join(" and "),
+                world.vpc_id,
+                failed.availability_zone
+            ),
+        });
+    }
+    for p in &mut placements {
+        let legs = usable.iter().find(|(s, _)| s.id == p.subnet.id);
+        p.legs = legs.map(|(_, l)| l.clone()).unwrap_or_default();
+    }
+    Ok(placements)
+}
+
+/// The newest available AMI, which a launch needs (`what` says for what).
+pub fn newest_required<'a>(
+    world: &'a World,
+    settings: &Settings,
+    what: &str,
+) -> Result<&'a Image, FailoverError> {
+    newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
+        what: format!(
+            "no available AMI owned by this account is tagged Name={} (AMI_NAME){what}",
+            settings.appliance.ami_name
+        ),
+    })
+}
+
+/// RunInstances of a replacement for `original` from the newest AMI, with
+/// this incident's tags and this round's tokens; and that AMI.
+pub(super) fn replacement_launch<'a>(
+    world: &'a World,
+    settings: &Settings,
+    original: (&Instance, &Inherited),
+    (incident, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Result<(Launch, &'a Image), FailoverError> {
+    let image = newest_required(world, settings, "")?;
+    let own = replacement_tags(incident, original.0);
+    let launch = launch_change(
+        world,
+        settings,
+        (original, &own),
+        image,
+        (incident, generation),
+        now,
+    )?;
+    Ok((launch, image))
+}
+
+/// The tags of our own a replacement carries: the incident that launched
+/// it (how a redelivery resumes it) and what it replaces.
+pub fn replacement_tags(incident: &str, failed: &Instance) -> [Tag; 2] {
+    [
+        Tag::new(TAG_INCIDENT, incident),
+        Tag::new(TAG_REPLACES, &failed.id),
+    ]
+}
+
+/// RunInstances like `failed` (a replacement, or a standby when `own` says
+/// so), with every fallback in order. `seed` names the ClientTokens.
+pub fn launch_change(
+    world: &World,
+    settings: &Settings,
+    ((failed, inherited), own): ((&Instance, &Inherited), &[Tag]),
+    image: &Image,
+    (seed, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Result<Launch, FailoverError> {
+    let placements = placements(world, settings, failed)?;
+    let groups = world.security_group_ids.as_deref();
+    let attempts = placements
+        .iter()
+        .enumerate()
+        .map(|(n, p)| LaunchAttempt {
+            request: launch_request(
+                (failed, inherited),
+                image,
+                p,
+                groups,
+                own,
+                client_token(seed, generation, n),
+            ),
+            availability_zone: p.subnet.availability_zone.clone(),
+        })
+        .collect();
+    Ok(Launch {
+        attempts,
+        dropped_tags: inherited_tags(failed).1,
+        user_data_unknown: match &inherited.user_data {
+            UserData::Unknown(why) => Some(why.clone()),
+            UserData::Absent | UserData::Base64(_) => None,
+        },
+        image: format!(
+            "{} ({}, {})",
+            image.id,
+            image.name.as_deref().unwrap_or("unnamed"),
+            image
+                .creation_date
+                .map(|c| image_age(c, now))
+                .unwrap_or_else(|| "creation time unknown".to_owned())
+        ),
+        replacing: failed.id.clone(),
+        standby: own.iter().any(|t| t.key == TAG_STANDBY),
+    })
+}
+
+/// The launch step that follows a replacement EC2 terminated on launch: the
+/// options after the one it came from (the next AZ, then type), each with its
+/// own unused token. `None` when no option is left.
+pub fn after(step: &PlannedStep, dead: &Instance) -> Option<PlannedStep> {
+    let Decision::Make(Change::Launch(launch)) = &step.decision else {
+        return None;
+    };
+    let used = launch.attempts.iter().position(|a| {
+        Some(&a.request.subnet_id) == dead.subnet_id.as_ref()
+            && a.request.instance_type == dead.instance_type
+    })?;
+    let rest = launch.attempts.get(used + 1..).filter(|r| !r.is_empty())?;
+    let next = Launch {
+        attempts: rest.to_vec(),
+        replacing: format!("{} (after {} died on launch)", launch.replacing, dead.id),
+        ..launch.clone()
+    };
+    Some(PlannedStep::new(
+        Step::Launch,
+        Decision::Make(Change::Launch(next)),
+    ))
+}
+
+/// The first launch of a new round of ClientTokens, for when a replacement
+/// EC2 terminated leaves no option of its round untried. `None` without an
+/// AMI or a candidate subnet.
+pub fn relaunch(
+    world: &World,
+    settings: &Settings,
+    original: (&Instance, &Inherited),
+    dead: &Instance,
+    (incident, generation): (&str, u32),
+    now: DateTime<Utc>,
+) -> Option<PlannedStep> {
+    let (launch, _) =
+        replacement_launch(world, settings, original, (incident, generation), now).ok()?;
+    let launch = Launch {
+        replacing: format!("{} (after {} died on launch)", original.0.id, dead.id),
+        ..launch
+    };
+    Some(PlannedStep::new(
+        Step::Launch,
+        Decision::Make(Change::Launch(launch)),
+    ))
+}
+
+/// Stops the failed instance unless it is already down or gone. Never waits
+/// for the stop: in an AZ outage it may never finish.
+pub fn stop_step(failed: Option<&Instance>, failed_id: Option<&str>) -> PlannedStep {
+    let decision = match (failed, failed_id) {
+        (Some(f), _) if f.state.is_live() => Decision::Make(Change::Stop {
+            instance: f.id.clone(),
+            force: false,
+        }),
+        (Some(f), _) => Decision::AlreadyDone(format!("{} is already {}", f.id, f.state.as_str())),
+        (None, Some(id)) => Decision::AlreadyDone(format!("{id} no longer exists (terminated)")),
+        (None, None) => Decision::AlreadyDone("the replaced instance is not recorded".to_owned()),
+    };
+    PlannedStep::new(Step::StopFailed, decision)
+}
+
+/// RunInstances for one placement, launching like the original: its type
+/// (unless a fallback), groups, key, profile, tags, metadata options, EBS
+/// optimisation, user data and CPU credits. `token` is the attempt's ClientToken.
+pub fn launch_request(
+    (failed, inherited): (&Instance, &Inherited),
+    image: &Image,
+    attempt: &Placement<'_>,
+    security_group_ids: Option<&[String]>,
+    own: &[Tag],
+    token: String,
+) -> LaunchRequest {
+    let (mut tags, _) = inherited_tags(failed);
+    tags.extend_from_slice(own);
+    LaunchRequest {
+        image_id: image.id.clone(),
+        instance_type: attempt.instance_type.clone(),
+        subnet_id: attempt.subnet.id.clone(),
+        security_group_ids: security_group_ids
+            .map(<[String]>::to_vec)
+            .unwrap_or_else(|| failed.security_group_ids.clone()),
+        key_name: failed.key_name.clone(),
+        iam_instance_profile_arn: failed.iam_instance_profile_arn.clone(),
+        tags,
+        client_token: token,
+        metadata_options: failed.metadata_options.clone(),
+        // Only on the original's own type, which is known to take it: a
+        // fallback type that cannot be EBS-optimized refuses the launch, and
+        // the types that can (every Nitro type) are by default.
+        ebs_optimized: failed
+            .ebs_optimized
+            .filter(|on| *on && attempt.instance_type == failed.instance_type),
+        user_data: inherited.user_data.base64(),
+        // A fallback type outside the burstable families refuses the option.
+        cpu_credits: inherited
+            .cpu_credits
+            .clone()
+            .filter(|_| is_burstable(&attempt.instance_type)),
+        secondary_interfaces: attempt.legs.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Situation, launch_plan};
+    use super::*;
+    use crate::cloud::{InstanceState, MetadataOptions};
+    use crate::test_fixtures::{image, instance, now, settings, subnet, world};
+
+    #[test]
+    fn newest_available_image_wins_by_time_not_by_text() {
+        let images = vec![
+            image("ami-b", "2026-11-01T00:00:00.000Z"),
+            image("ami-a", "2026-11-20T00:00:00.000Z"),
+            image("ami-c", "2026-09-30T00:00:00.000Z"),
+        ];
+        assert_eq!(newest_image(&images).unwrap().id, "ami-a");
+        let mut pending = image("ami-z", "2026-11-21T00:00:00.000Z");
+        pending.state = "pending".into();
+        let mut with_pending = images.clone();
+        with_pending.push(pending);
+        assert_eq!(newest_image(&with_pending).unwrap().id, "ami-a");
+        assert!(newest_image(&[]).is_none());
+    }
+
+    #[test]
+    fn subnets_rotate_through_the_other_azs() {
+        let subnets = vec![
+            subnet("subnet-c", "ap-northeast-1c"),
+            subnet("subnet-a", "ap-northeast-1a"),
+            subnet("subnet-d", "ap-northeast-1d"),
+            subnet("subnet-a2", "ap-northeast-1a"),
+        ];
+        let order = |az| -> Vec<&str> {
+            candidate_subnets(&subnets, az)
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect()
+        };
+        assert_eq!(order("ap-northeast-1a"), ["subnet-c", "subnet-d"]);
+        assert_eq!(
+            order("ap-northeast-1c"),
+            ["subnet-d", "subnet-a", "subnet-a2"]
+        );
+        assert_eq!(
+            order("ap-northeast-1d"),
+            ["subnet-a", "subnet-a2", "subnet-c"]
+        );
+        // The seed's `tr 'ac' 'ca'` bug: the region name must never be rewritten.
+        assert!(
+            order("ap-northeast-1a")
+                .iter()
+                .all(|s| !s.contains("northeast-1a"))
+        );
+    }
+
+    #[test]
+    fn launch_copies_the_instance_and_records_the_incident() {
+        let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let attempt = Placement {
+            instance_type: "t3.small".into(),
+            subnet: &c,
+            legs: vec![],
+        };
+        let req = launch_request(
+            (&failed, &Inherited::default()),
+            &image("ami-new", "2026-11-20T00:00:00Z"),
+            &attempt,
+            None,
+            &replacement_tags("alarm-1", &failed),
+            client_token("alarm-1", 0, 0),
+        );
+        assert_eq!(req.image_id, "ami-new");
+        assert_eq!(req.instance_type, "t3.small");
+        assert_eq!(req.security_group_ids, ["sg-1"]);
+        assert_eq!(req.key_name.as_deref(), Some("ops"));
+        assert_eq!(req.client_token, "alarm-1");
+        let keys: Vec<&str> = req.tags.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["Name", TAG_INCIDENT, TAG_REPLACES]);
+        let over = launch_request(
+            (&failed, &Inherited::default()),
+            &image("ami-new", "2026-11-20T00:00:00Z"),
+            &attempt,
+            Some(&["sg-9".to_owned()]),
+            &replacement_tags("alarm-1", &failed),
+            client_token("alarm-1", 0, 2),
+        );
+        assert_eq!(over.security_group_ids, ["sg-9"]);
+        assert_eq!(over.client_token, "alarm-1-2");
+        // An original with EC2's defaults adds nothing to the request.
+        assert_eq!(req.metadata_options, None);
+        assert_eq!(req.ebs_optimized, None);
+        assert_eq!(req.user_data, None);
+        assert_eq!(req.cpu_credits, None);
+    }
+
+    fn imdsv2(hops: i32) -> MetadataOptions {
+        MetadataOptions {
+            http_tokens: Some("required".into()),
+            http_put_response_hop_limit: Some(hops),
+            http_endpoint: Some("enabled".into()),
+            instance_metadata_tags: Some("enabled".into()),
+        }
+    }
+
+    #[test]
+    fn every_launch_option_launches_like_the_original() {
+        let mut failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        failed.metadata_options = Some(imdsv2(2));
+        failed.ebs_optimized = Some(true);
+        let inherited = Inherited {
+            user_data: UserData::Base64("IyEvYmluL3NoCmVjaG8gaGk=".into()),
+            cpu_credits: Some("unlimited".into()),
+        };
+        let mut s = settings();
+        s.failover.fallback_instance_types = vec!["m5.large".into()];
+        let mut w = world(vec![failed.clone()]);
+        w.images = vec![image("ami-new", "2026-11-20T00:00:00Z")];
+        let situation = Situation::Fresh { failed };
+        let plan = launch_plan(&w, &s, (&situation, &inherited), "alarm-1", now(), 0).unwrap();
+        assert_eq!(plan.inherited.as_ref(), Some(&inherited));
+        let Decision::Make(Change::Launch(launch)) = &plan.launch.decision else {
+            panic!("a launch: {plan:?}");
+        };
+        let types: Vec<&str> = launch
+            .attempts
+            .iter()
+            .map(|a| a.request.instance_type.as_str())
+            .collect();
+        assert!(
+            types.contains(&"t3.small") && types.contains(&"m5.large"),
+            "{types:?}"
+        );
+        for a in &launch.attempts {
+            let r = &a.request;
+            assert_eq!(r.metadata_options, Some(imdsv2(2)), "{}", a.label());
+            // Asked only on the original's type: another may refuse it.
+            let ebs = (r.instance_type == "t3.small").then_some(true);
+            assert_eq!(r.ebs_optimized, ebs, "{}", a.label());
+            assert_eq!(r.user_data.as_deref(), Some("IyEvYmluL3NoCmVjaG8gaGk="));
+            // EC2 refuses CPU credits for a type that has none.
+            let credits = (r.instance_type == "t3.small").then(|| "unlimited".to_owned());
+            assert_eq!(r.cpu_credits, credits, "{}", a.label());
+        }
+        assert!(
+            launch
+                .notes()
+                .contains("like the original: IMDS tokens required, hop limit 2, tags in metadata, user data (24 base64 chars), EbsOptimized, CPU credits unlimited"),
+            "{}",
+            launch.notes()
+        );
+        assert_eq!(launch.user_data_unknown, None);
+    }
+
+    #[test]
+    fn unknown_user_data_is_launched_without_and_the_report_says_so() {
+        let failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        let inherited = Inherited {
+            user_data: UserData::Unknown("EC2 no longer knows i-old".into()),
+            cpu_credits: None,
+        };
+        let mut w = world(vec![failed.clone()]);
+        w.images = vec![image("ami-new", "2026-11-20T00:00:00Z")];
+        let situation = Situation::Fresh { failed };
+        let plan = launch_plan(
+            &w,
+            &settings(),
+            (&situation, &inherited),
+            "alarm-1",
+            now(),
+            0,
+        )
+        .unwrap();
+        let Decision::Make(Change::Launch(launch)) = &plan.launch.decision else {
+            panic!("a launch: {plan:?}");
+        };
+        assert!(
+            launch
+                .attempts
+                .iter()
+                .all(|a| a.request.user_data.is_none())
+        );
+        assert!(
+            launch
+                .notes()
+                .contains("user data NOT copied: EC2 no longer knows i-old"),
+            "{}",
+            launch.notes()
+        );
+    }
+
+    #[test]
+    fn past_ec2s_tag_limit_name_and_our_own_tags_stay_and_the_rest_is_cut() {
+        let mut failed = instance("i-old", InstanceState::Running, "ap-northeast-1a");
+        failed.tags = (0..60).map(|n| Tag::new(format!("k{n:02}"), "v")).collect();
+        failed.tags.push(Tag::new("Name", "sophos"));
+        failed.tags.push(Tag::new(TAG_GROUP, "tokyo-vpn"));
+        failed.tags.push(Tag::new(TAG_INCIDENT, "alarm-0"));
+        let (kept, dropped) = inherited_tags(&failed);
+        assert_eq!(kept.len(), 48);
+        assert_eq!(kept[0].key, "Name");
+        assert_eq!(kept[1], Tag::new(TAG_GROUP, "tokyo-vpn"));
+        assert!(!kept.iter().any(|t| t.key == TAG_INCIDENT), "set fresh");
+        assert_eq!(dropped.len(), 14);
+        assert_eq!(dropped[0], "k46");
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let placement = Placement {
+            instance_type: "t3.small".into(),
+            subnet: &c,
+            legs: vec![],
+        };
+        let image = image("ami-new", "2026-11-20T00:00:00Z");
+        let original = (&failed, &Inherited::default());
+        let own = replacement_tags("alarm-1", &failed);
+        let req = launch_request(original, &image, &placement, None, &own, "t".into());
+        assert_eq!(req.tags.len(), 50);
+        assert!(req.tags.iter().any(|t| t.key == TAG_INCIDENT));
+        assert!(req.tags.iter().any(|t| t.key == TAG_REPLACES));
+    }
+
+    #[test]
+    fn client_token_is_bounded_ascii_and_unique_per_attempt() {
+        assert_eq!(client_token("abc-123", 0, 0), "abc-123");
+        assert_eq!(client_token("abc-123", 0, 1), "abc-123-1");
+        assert_eq!(client_token("abc-123", 2, 1), "abc-123-g2-1");
+        let long = "x".repeat(100);
+        let (t0, t1) = (client_token(&long, 0, 0), client_token(&long, 0, 1));
+        let g1 = client_token(&long, 1, 0);
+        assert!(t0.len() <= 64 && t1.len() <= 64 && t0 != t1, "{t0} {t1}");
+        assert!(g1.len() <= 64 && g1 != t0 && g1 != t1, "{g1}");
+        let odd = client_token("ü/ß", 0, 0);
+        assert!(
+            odd.is_ascii() && !odd.is_empty() && odd.len() <= 64,
+            "{odd}"
+        );
+        assert_eq!(odd, client_token("ü/ß", 0, 0));
+    }
+
+    #[test]
+    fn launch_attempts_go_through_every_az_before_changing_type() {
+        let c = subnet("subnet-c", "ap-northeast-1c");
+        let d = subnet("subnet-d", "ap-northeast-1d");
+        let order: Vec<(String, String)> = launch_attempts(
+            "t3.small",
+            &[&c, &d],
+            &["t3.medium".into(), "t3.small".into()],
+        )
+        .into_iter()
+        .map(|a| (a.instance_type, a.subnet.id.clone()))
+        .collect();
+        let expected = [
+            ("t3.small", "subnet-c"),
+            ("t3.small", "subnet-d"),
+            ("t3.medium", "subnet-c"),
+            ("t3.medium", "subnet-d"),
+        ];
+        assert_eq!(order, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    }
+}

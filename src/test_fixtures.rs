@@ -1,0 +1,105 @@
+//! The worlds unit tests plan against: one appliance's settings, a fixed
+//! clock, instances, subnets, images and the VPC that holds them. Shared by
+//! every module's tests so each builds its fixtures the same way.
+
+use chrono::{DateTime, Utc};
+
+use crate::cloud::{Image, Instance, InstanceState, RouteTable, Subnet, Tag};
+use crate::config::Settings;
+use crate::jobs::failover::look::World;
+
+pub(crate) fn settings() -> Settings {
+    Settings::from_lookup(|k| {
+        match k {
+            "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
+            "VPC_NAME" => Some("my-vpc"),
+            "SUBNET_NAME" => Some("public"),
+            "ROUTE_CIDRS" => Some("10.242.2.0/24"),
+            _ => None,
+        }
+        .map(str::to_owned)
+    })
+    .unwrap()
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub(crate) fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
+    Instance {
+        id: id.into(),
+        state,
+        availability_zone: az.into(),
+        subnet_id: Some(format!("subnet-{az}")),
+        vpc_id: Some("vpc-1".into()),
+        instance_type: "t3.small".into(),
+        image_id: Some("ami-old".into()),
+        key_name: Some("ops".into()),
+        iam_instance_profile_arn: None,
+        security_group_ids: vec!["sg-1".into()],
+        network_interface_ids: vec![format!("eni-{id}")],
+        private_ip: None,
+        public_ip: None,
+        source_dest_check: Some(true),
+        launch_time: Some(now() - chrono::Duration::days(30)),
+        first_launch: Some(now() - chrono::Duration::days(30)),
+        state_reason: None,
+        tags: vec![
+            Tag::new("Name", "sophos"),
+            Tag::new("aws:cloudformation:stack-name", "x"),
+        ],
+        metadata_options: None,
+        ebs_optimized: None,
+        secondary_interfaces: vec![],
+    }
+}
+
+pub(crate) fn subnet(id: &str, az: &str) -> Subnet {
+    Subnet {
+        id: id.into(),
+        vpc_id: "vpc-1".into(),
+        availability_zone: az.into(),
+        tags: vec![],
+    }
+}
+
+pub(crate) fn world(instances: Vec<Instance>) -> World {
+    World {
+        standbys: vec![],
+        vpc_id: "vpc-1".into(),
+        instances,
+        subnets: vec![
+            subnet("subnet-a", "ap-northeast-1a"),
+            subnet("subnet-c", "ap-northeast-1c"),
+        ],
+        leg_subnets: vec![],
+        route_tables: vec![RouteTable {
+            id: "rtb-1".into(),
+            vpc_id: "vpc-1".into(),
+            routes: vec![],
+            tags: vec![],
+        }],
+        images: vec![],
+        address: None,
+        security_group_ids: None,
+        dns_records: None,
+    }
+}
+
+pub(crate) fn image(id: &str, created: &str) -> Image {
+    Image {
+        id: id.into(),
+        name: None,
+        state: "available".into(),
+        creation_date: Some(
+            DateTime::parse_from_rfc3339(created)
+                .unwrap()
+                .with_timezone(&Utc),
+        ),
+        tags: vec![],
+        snapshot_ids: vec![],
+    }
+}
