@@ -5,7 +5,7 @@
 //! IP and at most one standby. The same through the real binary against
 //! moto is `tests/standby_binary.rs`.
 
-mod common;
+use crate::common;
 
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};

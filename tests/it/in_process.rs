@@ -7,7 +7,7 @@
 //! Assertions look at the world and at the report's outcome, step names and
 //! statuses, never at the wording of step details.
 
-mod common;
+use crate::common;
 
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
