@@ -17,10 +17,10 @@ mod memory_world;
 #[path = "it/common/seed.rs"]
 mod seed;
 
-use events::{invocation, sample};
-use memory_world::two_groups;
 use ec2_failover::handle;
+use events::{invocation, sample};
 use lambda_runtime::tracing::{Level, subscriber};
+use memory_world::two_groups;
 use serde_json::Value;
 
 /// A `MakeWriter` that keeps every log line for the test to read.

@@ -3,7 +3,7 @@
 //! it (start, or nothing at all) instead of launching; a crash at any
 //! mutating call, redelivered, ends with one appliance holding the floating
 //! IP and at most one standby. The same through the real binary against
-//! moto is `tests/standby_binary.rs`.
+//! moto is `standby_binary`.
 
 use crate::common;
 

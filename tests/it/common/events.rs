@@ -31,4 +31,3 @@ pub fn scheduled_at(time: &str) -> Value {
     v["time"] = serde_json::json!(time);
     v
 }
-
