@@ -25,8 +25,8 @@
 //! support yet fails its budgets with the reason; every wait is bounded.
 
 // The integration tests' helpers (moto, the EC2-like layer, the Runtime API
-// emulator); the bench uses a part of them only.
-#[allow(dead_code)]
+// emulator); the bench uses a part of them only, and of their re-exports.
+#[allow(dead_code, unused_imports)]
 #[path = "../tests/it/common/mod.rs"]
 mod common;
 
