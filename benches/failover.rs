@@ -18,13 +18,16 @@
 //! number of instances, so on moto time is not the measure of flatness.
 //!
 //! Time to recover (module `recover`, issue 15): per `STANDBY` mode (cold,
-//! warm, hot), the alarm's failover through `tests/common/ec2_like.rs`, which
+//! warm, hot), the alarm's failover through `tests/it/common/ec2_like/`, which
 //! keeps instances `pending` 30 s after launch and 15 s after start as EC2
 //! does: from the alarm to the floating IP and routes moved, split into
 //! waiting for EC2 and the function's own time. A mode the binary does not
 //! support yet fails its budgets with the reason; every wait is bounded.
 
-#[path = "../tests/common/mod.rs"]
+// The integration tests' helpers (moto, the EC2-like layer, the Runtime API
+// emulator); the bench uses a part of them only, and of their re-exports.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
@@ -284,7 +287,7 @@ const METHOD: &str = concat!(
     "Method: the release binary runs under a minimal Lambda Runtime API emulator (benches/failover.rs) ",
     "with moto server on 127.0.0.1 as AWS. Cold start is spawn to the first `GET /runtime/invocation/next`. ",
     "Failover time is from handing the SNS alarm (events/sns-alarm.json) to the function to receiving its answer, ",
-    "on the seed article's world (tests/common) plus N unrelated instances. Peak RSS is VmHWM after the failover. ",
+    "on the seed article's world (tests/it/common) plus N unrelated instances. Peak RSS is VmHWM after the failover. ",
     "AWS calls and bytes received come from the function's own EMF line (SDK interceptor; retries included). ",
     "Moto answers on loopback and starts instances at once, so failover time here is the function's own cost ",
     "plus moto's, not what AWS takes (real EC2 needs tens of seconds to start an instance; see Time to recover); ",
@@ -648,7 +651,7 @@ mod recover {
 
     const METHOD: &str = concat!(
         "Method: per run a fresh seed world in moto, and in front of it the EC2-behaving layer of ",
-        "tests/common/ec2_like.rs, which keeps an instance `pending` 30 s after RunInstances and 15 s after StartInstances ",
+        "tests/it/common/ec2_like/, which keeps an instance `pending` 30 s after RunInstances and 15 s after StartInstances ",
         "(EC2's typical times; moto runs instances at once) and refuses AssociateAddress on it meanwhile. The release binary ",
         "runs under the Runtime API emulator with every AWS call through the layer and `STANDBY` set to the mode. For warm and ",
         "hot, `{\"action\": \"standby\"}` first prepares the standby (stopped for warm, running for hot) with the model off; ",

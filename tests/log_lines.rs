@@ -5,12 +5,22 @@
 //! other tests' threads registering the same call sites. Alone in its process
 //! the capture is deterministic. The fleet is in memory: the spans are the
 //! point here, not the SDK.
-mod common;
 
-use common::memory_world::two_groups;
-use common::{invocation, sample};
+// The `it` crate's world builders, borrowed file by file (its `common` as a
+// whole would bring the moto helpers too). This crate uses a few of them only.
+#[allow(dead_code)]
+#[path = "it/common/events.rs"]
+mod events;
+#[allow(dead_code)]
+#[path = "it/common/memory_world.rs"]
+mod memory_world;
+#[path = "it/common/seed.rs"]
+mod seed;
+
 use ec2_failover::handle;
+use events::{invocation, sample};
 use lambda_runtime::tracing::{Level, subscriber};
+use memory_world::two_groups;
 use serde_json::Value;
 
 /// A `MakeWriter` that keeps every log line for the test to read.

@@ -7,7 +7,7 @@
 //! nothing and leaves one appliance holding the floating IP and one standby.
 //! The EC2-like layer sits in front of moto for ClientTokens and its log.
 
-mod common;
+use crate::common;
 
 use aws_sdk_ec2::types::Filter;
 use common::ec2_like::Ec2Like;

@@ -7,7 +7,7 @@
 //! One scenario per "Done when" bullet of issue 12, each in one invocation
 //! unless said otherwise, each bounded well within a minute.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

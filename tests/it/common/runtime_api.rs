@@ -15,6 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 /// What the function answered to one event.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    #[allow(
+        dead_code,
+        reason = "read by benches/failover.rs, which borrows these helpers"
+    )]
     pub at: Instant,
     /// False when it posted an error (`/error`) rather than a response.
     pub ok: bool,

@@ -1,13 +1,14 @@
 //! Shared helpers for the integration tests: a private moto server per test,
 //! SDK clients pointed at it, the seed article's world, and a way to snapshot
 //! the world to prove that something changed nothing.
-#![allow(dead_code)]
 
 pub mod ec2_like;
+pub mod events;
 pub mod iam_eval;
 pub mod memory_world;
 pub mod route53_standin;
 pub mod runtime_api;
+pub mod seed;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -24,8 +25,8 @@ use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, FailoverError, Fleet, Invocation, Report, Response, Settings};
 use serde_json::Value;
 
-pub const REGION: &str = "ap-northeast-1";
-pub const VPN_CIDR: &str = "10.242.2.0/24";
+pub use events::{invocation, sample, scheduled_at};
+pub use seed::{REGION, VPN_CIDR};
 
 /// A moto server on a free loopback port, killed when dropped.
 pub struct Moto {
@@ -469,21 +470,6 @@ pub async fn handle<C: Cloud + Clone>(
     }
 }
 
-pub fn invocation(request_id: &str) -> Invocation {
-    Invocation {
-        request_id: request_id.to_owned(),
-        deadline: Some(Instant::now() + Duration::from_secs(120)),
-        function_arn: None,
-    }
-}
-
-pub fn sample(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("events")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
 /// (id, state, az, sorted tags) of one instance.
 pub type InstanceView = (String, String, String, Vec<(String, String)>);
 
@@ -698,13 +684,6 @@ pub async fn assert_failed_over_once(ec2: &Client, w: &World) -> String {
 /// The SDK adapter wrapped for fault injection.
 pub fn faulty(moto: &Moto) -> ec2_failover::cloud::faults::FaultyCloud<SdkCloud> {
     ec2_failover::cloud::faults::FaultyCloud::new(SdkCloud::new(moto.ec2(), moto.route53()))
-}
-
-/// The schedule's event, due at `time` (RFC 3339).
-pub fn scheduled_at(time: &str) -> Value {
-    let mut v = sample("scheduled-snapshot.json");
-    v["time"] = serde_json::json!(time);
-    v
 }
 
 pub fn by(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {

@@ -1,7 +1,7 @@
 //! The failover pipeline end to end: the real SDK adapter against a moto server,
 //! on the world of the seed article.
 
-mod common;
+use crate::common;
 
 use aws_sdk_ec2::types::{
     HttpTokensState, InstanceAttributeName, InstanceMetadataEndpointState,

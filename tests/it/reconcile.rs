@@ -2,7 +2,7 @@
 //! in process on the memory cloud (every scenario of issue 13, fast), then
 //! through the real binary against moto, which serves CloudWatch alarms.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::memory_world::*;

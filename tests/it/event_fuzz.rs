@@ -2,7 +2,7 @@
 //! every rejection says what was wrong and what was expected, and a rejected
 //! payload makes no AWS call at all.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -10,9 +10,9 @@ use ec2_failover::cloud::{Cidr, RouteTarget, TAG_REPLACES};
 use ec2_failover::{App, FailoverError, Fleet, Report, Response, Settings, groups};
 use serde_json::{Value, json};
 
-use super::VPN_CIDR;
+pub use super::seed::REGION;
+use super::seed::VPN_CIDR;
 
-pub const REGION: &str = "ap-northeast-1";
 pub const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/sophos";
 
 pub fn cidr(s: &str) -> Cidr {
@@ -272,7 +272,7 @@ pub async fn invoke<C: ec2_failover::cloud::Cloud + Clone>(
     payload: &Value,
     request_id: &str,
 ) -> Result<Report, FailoverError> {
-    match ec2_failover::handle(fleet, payload, &super::invocation(request_id)).await? {
+    match ec2_failover::handle(fleet, payload, &super::events::invocation(request_id)).await? {
         Response::One(report) => Ok(report),
         Response::PerGroup(r) => panic!("expected one report, got one per group: {r:?}"),
     }

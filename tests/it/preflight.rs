@@ -3,7 +3,7 @@
 //! EC2-like layer (which answers DryRun on the route calls as EC2 does, where
 //! moto would really replace the route).
 
-mod common;
+use crate::common;
 
 use common::memory_world::*;
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};

@@ -3,9 +3,9 @@
 //! it (start, or nothing at all) instead of launching; a crash at any
 //! mutating call, redelivered, ends with one appliance holding the floating
 //! IP and at most one standby. The same through the real binary against
-//! moto is `tests/standby_binary.rs`.
+//! moto is `standby_binary`.
 
-mod common;
+use crate::common;
 
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};

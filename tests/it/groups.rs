@@ -2,7 +2,7 @@
 //! moto through the real SDK adapter. The two regions hold identically named
 //! worlds, so only region scoping keeps the groups apart.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ec2_failover::cloud::sdk::SdkCloud;

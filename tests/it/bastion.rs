@@ -5,7 +5,7 @@
 //! lacks, comes from the loopback stand-in, which passes every other Route 53
 //! call through to moto.
 
-mod common;
+use crate::common;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range};

@@ -4,7 +4,7 @@
 //! CloudFormation functions the template uses: `Ref`, `Sub`, `If`, `Split`,
 //! and the `Conditions` section), then answers whether a request (action,
 //! resource ARN, condition keys) is allowed, as IAM does for a policy of
-//! `Allow` statements only (tests/iam_policy.rs checks there are no others):
+//! `Allow` statements only (the `iam_policy` tests checks there are no others):
 //! some statement names the action and the resource, and every one of its
 //! conditions holds. A condition operator it does not know is a test failure,
 //! never a silent allow.

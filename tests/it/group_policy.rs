@@ -11,7 +11,7 @@
 //! groups, volume, interface, key pair, the launch-time CreateTags and the
 //! instance profile's PassRole), with the tags the resources carry.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

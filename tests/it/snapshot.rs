@@ -2,7 +2,7 @@
 //! retention, and the failover that launches from them; the real SDK adapter
 //! against a moto server, on the world of the seed article.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! unconfirmed alarm. Real SDK adapter against moto, faults injected by
 //! `FaultyCloud` around it.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,178 @@
+//! The layer's plumbing: one connection, one request, answered by the rules
+//! or passed to moto with `Connection: close`; every exchange logged.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
+
+use super::rules::{State, Verdict};
+use super::*;
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(super) struct Shared {
+    /// moto, as `127.0.0.1:port`.
+    pub(super) upstream: String,
+    pub(super) started: Instant,
+    pub(super) state: Mutex<State>,
+    pub(super) connections: Mutex<Vec<AbortHandle>>,
+}
+
+/// (id, state name) of each instance in an answer of `action`, for the log.
+fn states_told(action: &str, body: &[u8]) -> Vec<(String, String)> {
+    let with_instances = [
+        "RunInstances",
+        "DescribeInstances",
+        "StartInstances",
+        "StopInstances",
+        "TerminateInstances",
+    ];
+    if !with_instances.contains(&action) {
+        return Vec::new();
+    }
+    instance_states(&String::from_utf8_lossy(body))
+}
+
+impl Shared {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    pub(super) fn record(
+        &self,
+        action: &str,
+        status: u16,
+        result: &str,
+        by_layer: bool,
+        named: &[String],
+    ) {
+        self.record_answer(action, (status, result), by_layer, named, Vec::new());
+    }
+
+    fn record_answer(
+        &self,
+        action: &str,
+        (status, result): (u16, &str),
+        by_layer: bool,
+        named: &[String],
+        answered: Vec<(String, String)>,
+    ) {
+        let at = self.started.elapsed();
+        if std::env::var_os("EC2_LIKE_TRACE").is_some() {
+            eprintln!(
+                "ec2_like {:>6}ms {action} {result} {named:?}",
+                at.as_millis()
+            );
+        }
+        self.state().log.push(Exchange {
+            action: action.to_owned(),
+            status,
+            result: result.to_owned(),
+            by_layer,
+            instances: named.to_vec(),
+            answered,
+            at,
+        });
+    }
+
+    pub(super) async fn serve(&self, mut client: TcpStream) {
+        let Some((head, body)) = read_request(&mut client).await else {
+            return;
+        };
+        let answer = self.answer(&head, &body).await;
+        let _ = client.write_all(&answer).await;
+        let _ = client.shutdown().await;
+    }
+
+    async fn answer(&self, head: &str, body: &[u8]) -> Vec<u8> {
+        let params = parse_form(body);
+        let action = param(&params, "Action").unwrap_or("(none)").to_owned();
+        let named = named_instances(&params);
+        let verdict = self.state().verdict(&action, &params, Instant::now());
+        match verdict {
+            Verdict::Answer(bytes) => {
+                let (status, code) = status_and_code(&bytes);
+                self.record(&action, status, &code, true, &named);
+                return bytes;
+            }
+            Verdict::Hang(Hang::Forever) => {
+                self.record(&action, 0, "hung", true, &named);
+                std::future::pending::<()>().await;
+            }
+            Verdict::Pass => {}
+        }
+        let auth = header(head, "authorization").unwrap_or_default().to_owned();
+        if action == "RunInstances"
+            && let Some(answer) = self.idempotent_launch(&auth, &params).await
+        {
+            let (status, code) = status_and_code(&answer);
+            let answered = parse_response(&answer)
+                .map(|a| states_told(&action, &a.body))
+                .unwrap_or_default();
+            self.record_answer(&action, (status, &code), true, &named, answered);
+            return answer;
+        }
+        let images = match (action.as_str(), param(&params, "ImageId")) {
+            ("DeregisterImage", Some(image)) => {
+                Some((image.to_owned(), self.snapshots_of(&auth, image).await))
+            }
+            _ => None,
+        };
+        let Some(answer) = self.forward(head, body).await else {
+            self.record(&action, 502, "upstream unreachable", true, &named);
+            return plain_response(502, "upstream unreachable");
+        };
+        let answer = self
+            .ec2_answer(&action, (&auth, &params), images, answer)
+            .await;
+        let code = if answer.status == 200 {
+            "OK".to_owned()
+        } else {
+            error_code(&answer.body).unwrap_or_else(|| answer.status.to_string())
+        };
+        let answered = states_told(&action, &answer.body);
+        self.record_answer(&action, (answer.status, &code), false, &named, answered);
+        answer.render()
+    }
+}
+
+impl Shared {
+    /// One request of the layer's own to moto, signed like the caller's.
+    pub(super) async fn moto(&self, auth: &str, params: &[(&str, &str)]) -> Option<Upstream> {
+        let mut body = String::from("Version=2016-11-15");
+        for (k, v) in params {
+            body.push('&');
+            body.push_str(&encode_form(k));
+            body.push('=');
+            body.push_str(&encode_form(v));
+        }
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+            self.upstream,
+            body.len()
+        );
+        self.forward(&head, body.as_bytes()).await
+    }
+
+    /// Sends one request to moto with `Connection: close` and reads its answer.
+    async fn forward(&self, head: &str, body: &[u8]) -> Option<Upstream> {
+        let mut up = TcpStream::connect(&self.upstream).await.ok()?;
+        let mut request: String = head
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        request.push_str("Connection: close\r\n\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        up.write_all(&bytes).await.ok()?;
+        let mut raw = Vec::new();
+        up.read_to_end(&mut raw).await.ok()?;
+        parse_response(&raw)
+    }
+}

@@ -1,0 +1,437 @@
+//! EC2's rules, where moto differs: new instances `pending` and unknown for a
+//! while, `ClientToken` honoured, launches that die with a `stateReason`,
+//! throttling, refusals, hangs, DryRun, snapshots still in use after a
+//! DeregisterImage. What the layer decides before moto sees a request, and
+//! how it rewrites moto's answers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::proxy::Shared;
+use super::*;
+
+pub(super) struct Launch {
+    pub(super) at: Instant,
+    pub(super) death: Option<StateReason>,
+    /// The pending window in force at the launch.
+    pub(super) pending: Option<Duration>,
+}
+
+pub(super) struct TokenRecord {
+    /// The request's parameters but the token, sorted.
+    params: Vec<(String, String)>,
+    /// The first answer, replayed.
+    answer: Vec<u8>,
+    instances: Vec<String>,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) rules: Rules,
+    pub(super) launches: HashMap<String, Launch>,
+    pub(super) launch_order: Vec<String>,
+    /// Instances started through the layer: when, and the pending window then.
+    pub(super) starts: HashMap<String, (Instant, Duration)>,
+    pub(super) tokens: HashMap<String, TokenRecord>,
+    pub(super) calls: HashMap<String, u32>,
+    /// (when, image, its snapshots) of each DeregisterImage that succeeded.
+    pub(super) deregistered: Vec<(Instant, String, Vec<String>)>,
+    pub(super) log: Vec<Exchange>,
+    pub(super) requests: u64,
+}
+
+/// What the layer decided before moto sees a request.
+pub(super) enum Verdict {
+    Answer(Vec<u8>),
+    Hang(Hang),
+    Pass,
+}
+
+impl State {
+    /// Age of a new instance, `None` for one not launched through the layer.
+    fn age(&self, id: &str, now: Instant) -> Option<Duration> {
+        self.launches.get(id).map(|l| now.duration_since(l.at))
+    }
+
+    fn within(&self, id: &str, window: Option<Duration>, now: Instant) -> bool {
+        matches!((self.age(id, now), window), (Some(age), Some(w)) if age < w)
+    }
+
+    fn unlisted(&self, id: &str, now: Instant) -> bool {
+        let window = self.rules.listed_after.or(self.rules.unknown_for);
+        self.within(id, window, now)
+    }
+
+    fn is_pending(&self, id: &str, now: Instant) -> bool {
+        let launching = self.launches.get(id).is_some_and(|l| {
+            l.death.is_none() && l.pending.is_some_and(|w| now.duration_since(l.at) < w)
+        });
+        let starting = self
+            .starts
+            .get(id)
+            .is_some_and(|(at, w)| now.duration_since(*at) < *w);
+        launching || starting
+    }
+
+    fn request_id(&mut self) -> String {
+        self.requests += 1;
+        format!("ec2like-{:012}", self.requests)
+    }
+
+    fn error(&mut self, status: u16, code: &str, message: &str) -> Vec<u8> {
+        let id = self.request_id();
+        error_response(status, code, message, &id)
+    }
+
+    /// Faults and EC2 rules that need no look at moto, in the order AWS would
+    /// apply them: authorisation, throttling, then the resource rules.
+    pub(super) fn verdict(
+        &mut self,
+        action: &str,
+        params: &[(String, String)],
+        now: Instant,
+    ) -> Verdict {
+        if self.rules.refused.contains(action) {
+            let message = unauthorized_message(action);
+            return Verdict::Answer(self.error(403, "UnauthorizedOperation", &message));
+        }
+        // Always on: a permitted DryRun is answered `DryRunOperation` (HTTP
+        // 412) and changes nothing; moto ignores DryRun on the route calls and
+        // really replaces or creates the route.
+        let dry_run = param(params, "DryRun") == Some("true");
+        if dry_run && matches!(action, "ReplaceRoute" | "CreateRoute") {
+            return Verdict::Answer(self.error(
+                412,
+                "DryRunOperation",
+                "Request would have succeeded, but DryRun flag is set.",
+            ));
+        }
+        let n = self.calls.entry(action.to_owned()).or_default();
+        *n += 1;
+        if *n <= self.rules.throttle_first {
+            return Verdict::Answer(self.error(
+                503,
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
+            ));
+        }
+        if let Some(how) = self.rules.hangs.get(action) {
+            return Verdict::Hang(*how);
+        }
+        self.resource_rules(action, params, now)
+    }
+
+    fn resource_rules(
+        &mut self,
+        action: &str,
+        params: &[(String, String)],
+        now: Instant,
+    ) -> Verdict {
+        let named = named_instances(params);
+        match action {
+            "RunInstances" => Verdict::Pass,
+            "DescribeInstances" => {
+                let unknown: Vec<&String> =
+                    named.iter().filter(|id| self.unlisted(id, now)).collect();
+                if unknown.is_empty() {
+                    return Verdict::Pass;
+                }
+                let message = not_found_message(&unknown);
+                Verdict::Answer(self.error(400, "InvalidInstanceID.NotFound", &message))
+            }
+            _ => {
+                if let Some(id) = named
+                    .iter()
+                    .find(|id| self.within(id, self.rules.unknown_for, now))
+                {
+                    let message = not_found_message(&[id]);
+                    return Verdict::Answer(self.error(
+                        400,
+                        "InvalidInstanceID.NotFound",
+                        &message,
+                    ));
+                }
+                // EC2's words: "The pending instance 'i-...' is not in a valid
+                // state for this operation."
+                let target = param(params, "InstanceId");
+                let dead = target.filter(|id| {
+                    self.launches.get(*id).is_some_and(|l| l.death.is_some())
+                        && matches!(action, "AssociateAddress" | "ModifyInstanceAttribute")
+                });
+                let pending =
+                    target.filter(|id| action == "AssociateAddress" && self.is_pending(id, now));
+                let wrong = dead
+                    .map(|id| (id, "terminated"))
+                    .or(pending.map(|id| (id, "pending")));
+                if let Some((id, state)) = wrong {
+                    let message = format!(
+                        "The {state} instance '{id}' is not in a valid state for this operation."
+                    );
+                    return Verdict::Answer(self.error(400, "IncorrectInstanceState", &message));
+                }
+                if action == "DeleteSnapshot"
+                    && let (Some(snapshot), Some(window)) =
+                        (param(params, "SnapshotId"), self.rules.snapshot_in_use_for)
+                    && let Some((_, image, _)) = self.deregistered.iter().find(|(at, _, snaps)| {
+                        now.duration_since(*at) < window && snaps.iter().any(|s| s == snapshot)
+                    })
+                {
+                    let message = format!("The snapshot {snapshot} is currently in use by {image}");
+                    return Verdict::Answer(self.error(400, "InvalidSnapshot.InUse", &message));
+                }
+                Verdict::Pass
+            }
+        }
+    }
+
+    /// Rewrites DescribeInstances and RunInstances answers: new instances
+    /// still `pending`, dead ones with their reason, unlisted ones left out.
+    fn rewrite(&self, action: &str, body: &str, now: Instant) -> String {
+        let rewritten = rewrite_instances(body, |id, item| {
+            if action == "DescribeInstances" && self.unlisted(id, now) {
+                return None;
+            }
+            let death = self.launches.get(id).and_then(|l| l.death.as_ref());
+            let running = element_text(item, "instanceState").and_then(|s| element_text(s, "name"))
+                == Some("running");
+            let item = if action == "RunInstances" || (running && self.is_pending(id, now)) {
+                // EC2 answers a launch, and lists a starting instance, so.
+                let item = replace_element(item, "instanceState", PENDING_STATE);
+                set_state_reason(&item, Some(("pending", "pending")))
+            } else if let Some(reason) = death {
+                set_state_reason(item, Some((&reason.code, &reason.message)))
+            } else if is_empty_state_reason(item) {
+                // EC2 leaves StateReason out for an instance that has none.
+                set_state_reason(item, None)
+            } else {
+                item.to_owned()
+            };
+            Some(item)
+        });
+        drop_empty_reservations(&rewritten)
+    }
+}
+
+const PENDING_STATE: &str = "<instanceState><code>0</code><name>pending</name></instanceState>";
+const PENDING_CURRENT: &str = "<currentState><code>0</code><name>pending</name></currentState>";
+
+impl Shared {
+    /// moto's answer as EC2 would give it, and what the layer learns from it
+    /// (launches, starts, deregistered images).
+    pub(super) async fn ec2_answer(
+        &self,
+        action: &str,
+        (auth, params): (&str, &[(String, String)]),
+        images: Option<(String, Vec<String>)>,
+        answer: Upstream,
+    ) -> Upstream {
+        match (action, answer.status) {
+            ("RunInstances", 200) => self.launched(auth, params, answer).await,
+            ("StartInstances", 200) => self.started(answer),
+            ("DescribeInstances", 200) => {
+                let body = String::from_utf8_lossy(&answer.body).into_owned();
+                let body = self.state().rewrite(action, &body, Instant::now());
+                answer.with_body(body.into_bytes())
+            }
+            ("DeregisterImage", 200) => {
+                if let Some((image, snapshots)) = images {
+                    self.state()
+                        .deregistered
+                        .push((Instant::now(), image, snapshots));
+                }
+                answer
+            }
+            _ => answer,
+        }
+    }
+
+    /// (a) A StartInstances moto accepted: with `pending_after_start`, each
+    /// instance it really started opens its pending window now and is
+    /// answered `pending`, as EC2 does. One already running or pending is left
+    /// as it is and answered so (moto says `pending` whatever it was).
+    fn started(&self, answer: Upstream) -> Upstream {
+        let now = Instant::now();
+        let mut s = self.state();
+        let Some(window) = s.rules.pending_after_start else {
+            return answer;
+        };
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let body = rewrite_instances(&body, |id, item| {
+            let before = element_text(item, "previousState").and_then(|p| element_text(p, "name"));
+            if matches!(before, Some("running" | "pending")) {
+                let (code, name) = if s.is_pending(id, now) {
+                    (0, "pending")
+                } else {
+                    (16, "running")
+                };
+                let unchanged =
+                    |tag: &str| format!("<{tag}><code>{code}</code><name>{name}</name></{tag}>");
+                let item = replace_element(item, "previousState", &unchanged("previousState"));
+                return Some(replace_element(
+                    &item,
+                    "currentState",
+                    &unchanged("currentState"),
+                ));
+            }
+            s.starts.insert(id.to_owned(), (now, window));
+            Some(replace_element(item, "currentState", PENDING_CURRENT))
+        });
+        answer.with_body(body.into_bytes())
+    }
+
+    /// (c) A RunInstances whose token EC2 has seen: the first answer again, or
+    /// the documented error. `None` passes the request on (a new token, or
+    /// tokens not honoured).
+    pub(super) async fn idempotent_launch(
+        &self,
+        auth: &str,
+        params: &[(String, String)],
+    ) -> Option<Vec<u8>> {
+        let token = param(params, "ClientToken")?;
+        let (same, answer, instances) = {
+            let s = self.state();
+            if !s.rules.client_tokens {
+                return None;
+            }
+            let seen = s.tokens.get(token)?;
+            (
+                seen.params == without_token(params),
+                seen.answer.clone(),
+                seen.instances.clone(),
+            )
+        };
+        if !same {
+            let message = format!(
+                "Arguments on this idempotent request are inconsistent with arguments used in previous request(s) (client token {token})."
+            );
+            return Some(
+                self.state()
+                    .error(400, "IdempotentParameterMismatch", &message),
+            );
+        }
+        let mut terminated = false;
+        for id in &instances {
+            let state = self.instance_state(auth, id).await;
+            terminated |= matches!(state.as_deref(), Some("shutting-down" | "terminated"));
+        }
+        if terminated {
+            let message = format!(
+                "The client token {token} has already been used for an instance that has since been terminated."
+            );
+            return Some(
+                self.state()
+                    .error(400, "IdempotentInstanceTerminated", &message),
+            );
+        }
+        Some(answer)
+    }
+
+    /// A RunInstances moto accepted: remembers the launch (and its token), kills
+    /// it when the scenario says so, and answers as EC2 does (`pending`).
+    async fn launched(
+        &self,
+        auth: &str,
+        params: &[(String, String)],
+        answer: Upstream,
+    ) -> Upstream {
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let ids = instance_ids(&body);
+        let now = Instant::now();
+        let deaths: Vec<(String, StateReason)> = {
+            let mut s = self.state();
+            let mut deaths = Vec::new();
+            for id in &ids {
+                let death = s.rules.deaths.pop_front();
+                if let Some(d) = &death {
+                    deaths.push((id.clone(), d.clone()));
+                }
+                let pending = s.rules.pending_for;
+                s.launches.insert(
+                    id.clone(),
+                    Launch {
+                        at: now,
+                        death,
+                        pending,
+                    },
+                );
+                s.launch_order.push(id.clone());
+            }
+            deaths
+        };
+        for (id, _) in &deaths {
+            let _ = self
+                .moto(
+                    auth,
+                    &[("Action", "TerminateInstances"), ("InstanceId.1", id)],
+                )
+                .await;
+        }
+        let mut s = self.state();
+        let body = s.rewrite("RunInstances", &body, now);
+        let answer = answer.with_body(body.into_bytes());
+        if let Some(token) = param(params, "ClientToken")
+            && s.rules.client_tokens
+        {
+            s.tokens.insert(
+                token.to_owned(),
+                TokenRecord {
+                    params: without_token(params),
+                    answer: answer.render(),
+                    instances: ids,
+                },
+            );
+        }
+        answer
+    }
+
+    /// moto's state name of `id`, asked directly (not logged, no rules).
+    async fn instance_state(&self, auth: &str, id: &str) -> Option<String> {
+        let answer = self
+            .moto(
+                auth,
+                &[("Action", "DescribeInstances"), ("InstanceId.1", id)],
+            )
+            .await?;
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let state = element_text(&body, "instanceState")?;
+        element_text(state, "name").map(str::to_owned)
+    }
+
+    /// The snapshots of an AMI, asked of moto before it is deregistered.
+    pub(super) async fn snapshots_of(&self, auth: &str, image: &str) -> Vec<String> {
+        let Some(answer) = self
+            .moto(auth, &[("Action", "DescribeImages"), ("ImageId.1", image)])
+            .await
+        else {
+            return Vec::new();
+        };
+        let body = String::from_utf8_lossy(&answer.body);
+        all_texts(&body, "snapshotId")
+    }
+}
+
+/// `UnauthorizedOperation`'s message, with an encoded authorization failure
+/// message as IAM gives (here hex of the decoded text, which
+/// `sts decode-authorization-message` would return).
+pub fn unauthorized_message(action: &str) -> String {
+    let decoded = format!(
+        "{{\"allowed\":false,\"explicitDeny\":false,\"matchedStatements\":{{\"items\":[]}},\"context\":{{\"action\":\"ec2:{action}\",\"principal\":{{\"arn\":\"arn:aws:sts::123456789012:assumed-role/ec2-failover/ec2-failover\"}}}}}}"
+    );
+    let encoded: String = decoded.bytes().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/ec2-failover/ec2-failover is not authorized to perform: ec2:{action}. Encoded authorization failure message: {encoded}"
+    )
+}
+
+fn not_found_message(ids: &[&String]) -> String {
+    match ids {
+        [one] => format!("The instance ID '{one}' does not exist"),
+        many => format!(
+            "The instance IDs '{}' do not exist",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

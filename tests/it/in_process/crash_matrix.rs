@@ -1,0 +1,185 @@
+//! The crash matrix: every job, dying at each of its mutating calls (both ways),
+//! then retried and delivered again, ends as one clean run would.
+
+use crate::common;
+
+use common::memory_world::*;
+use common::sample;
+use ec2_failover::cloud::faults::{Fault, FaultyCloud};
+use ec2_failover::cloud::memory::WorldView;
+use ec2_failover::{Outcome, Settings};
+use serde_json::{Value, json};
+
+use super::worlds::*;
+
+type Check = fn(&MemWorld, &WorldView, &WorldView);
+
+/// Runs `payload` once cleanly, then, for every mutating call k of that run
+/// and both ways of dying there, on a fresh world: a run that dies at k, a
+/// retry through a new wrapper over the same world, and a third delivery. The
+/// retry must end in the clean run's world, and the third must change nothing.
+/// `done[0]` is the outcome of a run that acted; the others, of one that found
+/// everything done (the crash came after AWS carried out the last call).
+async fn crash_matrix(
+    build: fn() -> (MemWorld, Settings),
+    payload: &Value,
+    done: &[Outcome],
+    check: Check,
+) -> Vec<&'static str> {
+    // Dying before AWS saw a call leaves that call to the retry, which then acts.
+    let acted = done[0];
+    let (w, settings) = build();
+    let before = w.view();
+    let clean = FaultyCloud::new(w.cloud.clone());
+    let report = invoke(&single(clean.clone(), settings.clone()), payload, "clean")
+        .await
+        .unwrap_or_else(|e| panic!("the clean run fails: {e}"));
+    assert_eq!(report.outcome, acted, "{report:#?}");
+    let clean_view = w.view();
+    check(&w, &before, &clean_view);
+    let ops = mutations(&clean.calls());
+    assert!(!ops.is_empty());
+
+    for after_effect in [false, true] {
+        for k in 1..=ops.len() {
+            let case = format!("k={k} ({}) after_effect={after_effect}", ops[k - 1]);
+            let (w, settings) = build();
+            assert_eq!(w.view(), before, "worlds are built alike");
+            let dying =
+                FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation { k, after_effect });
+            let e = invoke(&single(dying.clone(), settings.clone()), payload, "first")
+                .await
+                .expect_err(&case);
+            assert!(e.retryable(), "{case}: a crash is worth a retry: {e}");
+            let calls = dying.calls();
+            let died = calls.iter().filter(|c| c.mutating).position(|c| c.failed);
+            assert_eq!(died, Some(k - 1), "{case}: died where asked");
+            assert_eq!(
+                mutations(&calls)[k - 1],
+                ops[k - 1],
+                "{case}: same order as the clean run"
+            );
+
+            let retry = FaultyCloud::new(w.cloud.clone());
+            let r = invoke(&single(retry.clone(), settings.clone()), payload, "retry")
+                .await
+                .unwrap_or_else(|e| panic!("{case}: the retry fails: {e}"));
+            if after_effect {
+                assert!(done.contains(&r.outcome), "{case}: {r:#?}");
+            } else {
+                assert_eq!(r.outcome, acted, "{case}: {r:#?}");
+            }
+            let after = w.view();
+            check(&w, &before, &after);
+            assert_eq!(after, clean_view, "{case}: the world of one clean run");
+
+            let third = FaultyCloud::new(w.cloud.clone());
+            invoke(&single(third.clone(), settings), payload, "third")
+                .await
+                .unwrap_or_else(|e| panic!("{case}: the third delivery fails: {e}"));
+            assert!(
+                mutations(&third.calls()).is_empty(),
+                "{case}: {:?}",
+                third.calls()
+            );
+            assert_eq!(w.view(), clean_view, "{case}");
+        }
+    }
+    ops
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failover_dying_at_any_mutating_call_resumes_into_one_clean_failover() {
+    let ops = crash_matrix(
+        failover_world,
+        &sample("sns-alarm.json"),
+        &[Outcome::FailedOver, Outcome::AlreadyFailedOver],
+        check_failover,
+    )
+    .await;
+    let mut sorted = ops.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "AssociateAddress",
+            "ChangeResourceRecordSets",
+            "ModifyInstanceAttribute",
+            "ReplaceRoute",
+            "RunInstances",
+            "StopInstances",
+        ]
+    );
+}
+
+/// The failover world, its alarm in ALARM and followed by name.
+fn reconcile_world() -> (MemWorld, Settings) {
+    let (w, mut settings) = failover_world();
+    settings.appliance.alarm_name = Some("sophos-health".into());
+    w.cloud.set_alarm(ec2_failover::cloud::Alarm {
+        name: "sophos-health".into(),
+        arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:sophos-health".into(),
+        state: "ALARM".into(),
+        reason: Some("Threshold Crossed".into()),
+        // A fixed time: every world of the matrix is the same alarm transition.
+        transitioned_at: Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_413)),
+        updated_at: None,
+        health_check_id: Some(HEALTH_CHECK.into()),
+        actions: vec![],
+    });
+    (w, settings)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_dying_at_any_mutating_call_resumes_into_one_clean_failover() {
+    let ops = crash_matrix(
+        reconcile_world,
+        &json!({"action": "reconcile"}),
+        &[Outcome::FailedOver, Outcome::AlreadyFailedOver],
+        check_failover,
+    )
+    .await;
+    assert_eq!(ops.len(), 6, "the failover's six changes: {ops:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_dying_at_any_mutating_call_resumes_into_one_ami_for_the_slot() {
+    let ops = crash_matrix(
+        snapshot_world,
+        &scheduled_at(SLOT),
+        &[Outcome::SnapshotTaken],
+        check_snapshot,
+    )
+    .await;
+    let mut sorted = ops.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [
+            "CreateImage",
+            "CreateTags",
+            "CreateTags",
+            "DeleteSnapshot",
+            "DeleteSnapshot",
+            "DeregisterImage",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checker_sync_dying_at_any_mutating_call_resumes_into_exactly_the_wanted_rules() {
+    let ops = crash_matrix(
+        checker_world,
+        &json!({"action": "sync-checker-ranges"}),
+        &[Outcome::RangesSynced],
+        check_checker_ranges,
+    )
+    .await;
+    assert_eq!(
+        ops,
+        [
+            "RevokeSecurityGroupIngress",
+            "AuthorizeSecurityGroupIngress"
+        ]
+    );
+}

@@ -1,0 +1,22 @@
+//! The integration tests, one crate: every area is a module here, so the
+//! shared helpers in `common` and the AWS SDK are compiled and linked once
+//! instead of once per test file. `tests/log_lines.rs` stays a crate of its
+//! own (it captures tracing output, which needs a process to itself).
+
+mod common;
+
+mod bastion;
+mod event_fuzz;
+mod failover;
+mod group_policy;
+mod groups;
+mod iam_policy;
+mod in_process;
+mod preflight;
+mod real_ec2;
+mod reconcile;
+mod resilience;
+mod snapshot;
+mod standby;
+mod standby_binary;
+mod template;
