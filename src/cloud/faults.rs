@@ -69,6 +69,55 @@ enum Gate {
     Hide,
 }
 
+/// The call being gated: what each fault is matched against.
+struct Attempt<'a> {
+    operation: &'static str,
+    target: &'a str,
+    mutating: bool,
+    /// 1-based, every call counts.
+    n: usize,
+    /// 1-based count of mutating calls so far, this one included.
+    mutation: usize,
+}
+
+impl Attempt<'_> {
+    /// What `fault` (used `used` times so far) does to this call, if it hits it.
+    fn hit_by(&self, fault: &Fault, used: usize) -> Option<Gate> {
+        let op = self.operation;
+        match fault {
+            Fault::FailCall { n, code } if *n == self.n => Some(Gate::Fail(injected(op, code))),
+            Fault::FailAfter { n, code } if self.n > *n => Some(Gate::Fail(injected(op, code))),
+            Fault::DieAtMutation { k, after_effect } if self.mutating && *k == self.mutation => {
+                Some(if *after_effect {
+                    Gate::Lose(crashed(op))
+                } else {
+                    Gate::Fail(crashed(op))
+                })
+            }
+            Fault::FailOperation {
+                operation,
+                target,
+                code,
+                times,
+            } if *operation == op
+                && self.target.contains(target.as_str())
+                && times.is_none_or(|max| used < max) =>
+            {
+                Some(Gate::Fail(injected(op, code)))
+            }
+            Fault::HideInstance { times }
+                if op == "DescribeInstances"
+                    && !self.mutating
+                    && self.target.starts_with("i-")
+                    && times.is_none_or(|max| used < max) =>
+            {
+                Some(Gate::Hide)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The wrapper. Clones share one call log and one set of faults.
 #[derive(Debug, Clone)]
 pub struct FaultyCloud<C> {
@@ -123,61 +172,29 @@ impl<C: Cloud> FaultyCloud<C> {
         if mutating {
             s.mutations += 1;
         }
-        let mutation = s.mutations;
-        let mut gate = if s.dead {
+        let call = Attempt {
+            operation,
+            target,
+            mutating,
+            n,
+            mutation: s.mutations,
+        };
+        let gate = if s.dead {
             Gate::Fail(crashed(operation))
         } else {
-            Gate::Proceed
-        };
-        let mut died = false;
-        if matches!(gate, Gate::Proceed) {
-            for (fault, used) in s.faults.iter_mut() {
-                let hit = match fault {
-                    Fault::FailCall { n: at, code } if *at == n => {
-                        Some(Gate::Fail(injected(operation, code)))
-                    }
-                    Fault::FailAfter { n: at, code } if n > *at => {
-                        Some(Gate::Fail(injected(operation, code)))
-                    }
-                    Fault::DieAtMutation { k, after_effect } if mutating && *k == mutation => {
-                        died = true;
-                        Some(if *after_effect {
-                            Gate::Lose(crashed(operation))
-                        } else {
-                            Gate::Fail(crashed(operation))
-                        })
-                    }
-                    Fault::FailOperation {
-                        operation: op,
-                        target: t,
-                        code,
-                        times,
-                    } if *op == operation
-                        && target.contains(t.as_str())
-                        && times.is_none_or(|max| *used < max) =>
-                    {
-                        Some(Gate::Fail(injected(operation, code)))
-                    }
-                    Fault::HideInstance { times }
-                        if operation == "DescribeInstances"
-                            && !mutating
-                            && target.starts_with("i-")
-                            && times.is_none_or(|max| *used < max) =>
-                    {
-                        Some(Gate::Hide)
-                    }
-                    _ => None,
-                };
-                if let Some(g) = hit {
-                    *used += 1;
-                    gate = g;
-                    break;
+            let hit = s.faults.iter_mut().find_map(|(fault, used)| {
+                let gate = call.hit_by(fault, *used)?;
+                *used += 1;
+                Some((gate, matches!(fault, Fault::DieAtMutation { .. })))
+            });
+            match hit {
+                Some((gate, died)) => {
+                    s.dead |= died;
+                    gate
                 }
+                None => Gate::Proceed,
             }
-        }
-        if died {
-            s.dead = true;
-        }
+        };
         let failed = !matches!(gate, Gate::Proceed | Gate::Hide);
         s.calls.push(Call {
             operation,
