@@ -10,6 +10,7 @@ mod event_fuzz;
 mod failover;
 mod group_policy;
 mod groups;
+mod house;
 mod iam_policy;
 mod in_process;
 mod preflight;
