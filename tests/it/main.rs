@@ -6,6 +6,7 @@
 mod common;
 
 mod bastion;
+mod dashboard;
 mod event_fuzz;
 mod failover;
 mod group_policy;
