@@ -107,27 +107,63 @@ pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Vec<Group>, G
         }
         groups.push(group);
     }
-    // Two groups answering the same health check would make alarms ambiguous.
     for (i, a) in groups.iter().enumerate() {
         for b in &groups[i + 1..] {
-            let same_check = a.settings.appliance.health_check_id.is_some()
-                && a.settings.appliance.health_check_id == b.settings.appliance.health_check_id;
-            let same_alarm = a.alarm_name().is_some() && a.alarm_name() == b.alarm_name();
-            if same_check || same_alarm {
+            if let Some((key, problem)) = overlap(a, b) {
                 return Err(GroupsError::Key {
                     group: b.name.clone(),
-                    key: if same_check {
-                        "health_check_id"
-                    } else {
-                        "alarm_name"
-                    }
-                    .into(),
-                    problem: format!("is also group {}'s; an alarm must select one group", a.name),
+                    key: key.into(),
+                    problem,
                 });
             }
         }
     }
     Ok(groups)
+}
+
+/// What two groups both claim, as (group key, problem). An alarm must select
+/// one group; and two groups over one instance, Elastic IP, route or DNS
+/// record would each move it their own way, every reconcile undoing the
+/// other. Targets in the function's own region (no `region`) compare equal
+/// to each other only: the function does not know its region here.
+fn overlap(a: &Group, b: &Group) -> Option<(&'static str, String)> {
+    let (x, y) = (&a.settings, &b.settings);
+    let same = |p: Option<&str>, q: Option<&str>| p.is_some() && p == q;
+    let region = x.appliance.target_region == y.appliance.target_region;
+    let vpc = region && x.appliance.vpc_name == y.appliance.vpc_name;
+    let shared_route = || {
+        let table = vpc && x.failover.route_table_name == y.failover.route_table_name;
+        let cidrs = &y.failover.route_cidrs;
+        table && x.failover.route_cidrs.iter().any(|c| cidrs.contains(c))
+    };
+    let shared_ip =
+        x.failover.floating_ip.is_some() && x.failover.floating_ip == y.failover.floating_ip;
+    let key = if same(
+        x.appliance.health_check_id.as_deref(),
+        y.appliance.health_check_id.as_deref(),
+    ) {
+        "health_check_id"
+    } else if same(a.alarm_name(), b.alarm_name()) {
+        "alarm_name"
+    } else if vpc && x.appliance.instance_name == y.appliance.instance_name {
+        "instance_name"
+    } else if region && shared_ip {
+        "floating_ip"
+    } else if shared_route() {
+        "route_cidrs"
+    } else if x.dns.is_some()
+        && x.dns.as_ref().map(|d| (&d.zone_id, &d.name))
+            == y.dns.as_ref().map(|d| (&d.zone_id, &d.name))
+    {
+        "dns_record_name"
+    } else {
+        return None;
+    };
+    let why = match key {
+        "health_check_id" | "alarm_name" => "an alarm must select one group",
+        _ => "two groups would move it each their own way",
+    };
+    Some((key, format!("is also group {}'s; {why}", a.name)))
 }
 
 fn parse_group(index: usize, item: &Value) -> Result<Group, GroupsError> {
@@ -370,5 +406,91 @@ mod tests {
             "dublin-nat"
         );
         assert!(for_alarm(&g, |g| g, Some("hc-other"), "other").is_none());
+    }
+
+    /// Two groups over one appliance's instance, EIP, route or DNS record.
+    fn pair(a: &str, b: &str) -> String {
+        let base = r#""ami_name": "x", "subnet_name": "public", "region": "ap-northeast-1""#;
+        format!(
+            r#"[{{"name": "a", "vpc_name": "v", {base}, {a}}},
+                {{"name": "b", "vpc_name": "v", {base}, {b}}}]"#
+        )
+    }
+
+    #[test]
+    fn two_groups_may_not_claim_one_instance_address_route_or_record() {
+        let dns = r#""dns_zone_id": "Z1", "dns_record_name": "vpn.example.com""#;
+        let cases = [
+            (
+                r#""instance_name": "x""#,
+                r#""instance_name": "x""#,
+                "instance_name",
+            ),
+            (
+                r#""instance_name": "x", "floating_ip": "203.0.113.1""#,
+                r#""instance_name": "y", "floating_ip": "203.0.113.1""#,
+                "floating_ip",
+            ),
+            (
+                r#""instance_name": "x", "route_cidrs": "10.0.0.0/8,0.0.0.0/0""#,
+                r#""instance_name": "y", "route_cidrs": "0.0.0.0/0""#,
+                "route_cidrs",
+            ),
+            (
+                &format!(r#""instance_name": "x", {dns}"#),
+                &format!(r#""instance_name": "y", {dns}"#),
+                "dns_record_name",
+            ),
+        ];
+        for (a, b, key) in cases {
+            match groups(&pair(a, b)) {
+                Err(GroupsError::Key {
+                    group,
+                    key: k,
+                    problem,
+                }) => {
+                    assert_eq!((group.as_str(), k.as_str()), ("b", key), "{problem}");
+                    assert!(problem.contains("group a's"), "{problem}");
+                }
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn groups_apart_by_name_cidr_or_region_are_accepted() {
+        let apart = [
+            (r#""instance_name": "x""#, r#""instance_name": "y""#),
+            (
+                r#""instance_name": "x", "route_cidrs": "10.0.0.0/8""#,
+                r#""instance_name": "y", "route_cidrs": "0.0.0.0/0""#,
+            ),
+        ];
+        for (a, b) in apart {
+            assert!(groups(&pair(a, b)).is_ok(), "{a} / {b}");
+        }
+        // The same names in another region are other resources.
+        let other_region = pair(r#""instance_name": "x""#, r#""instance_name": "x""#).replacen(
+            "ap-northeast-1",
+            "eu-west-1",
+            1,
+        );
+        assert!(groups(&other_region).is_ok());
+    }
+
+    #[test]
+    fn a_wildcard_in_a_name_is_refused_with_the_group_and_key() {
+        let doc = pair(r#""instance_name": "vpn*""#, r#""instance_name": "y""#);
+        match groups(&doc) {
+            Err(GroupsError::Key {
+                group,
+                key,
+                problem,
+            }) => {
+                assert_eq!((group.as_str(), key.as_str()), ("a", "instance_name"));
+                assert!(problem.contains("wildcard"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -25,9 +25,9 @@ pub struct Appliance {
 impl Appliance {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            instance_name: env.required("INSTANCE_NAME")?,
-            ami_name: env.required("AMI_NAME")?,
-            vpc_name: env.required("VPC_NAME")?,
+            instance_name: env.required_name("INSTANCE_NAME")?,
+            ami_name: env.required_name("AMI_NAME")?,
+            vpc_name: env.required_name("VPC_NAME")?,
             target_region: env.parsed("TARGET_REGION", |v| {
                 if is_region_code(v) {
                     Ok(v.to_owned())

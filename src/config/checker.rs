@@ -14,7 +14,7 @@ pub struct CheckerSettings {
 impl CheckerSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
-            security_group: env.optional("CHECKER_SECURITY_GROUP"),
+            security_group: env.optional_name("CHECKER_SECURITY_GROUP")?,
             port: env.parsed("CHECKER_PORT", |v| match v.parse::<u16>() {
                 Ok(p) if p > 0 => Ok(p),
                 _ => Err("is not a TCP port (1-65535)".to_owned()),

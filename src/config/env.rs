@@ -25,6 +25,22 @@ impl<'a> Env<'a> {
             .ok_or_else(|| ConfigError::new(k, "", "is required but not set"))
     }
 
+    /// A name EC2 is asked for by tag filter (`tag:Name`, `group-name`),
+    /// which reads `*` and `?` as wildcards: `vpn*` would match every
+    /// instance whose name starts with vpn, and the jobs would act on the
+    /// wrong one. Such a name is refused rather than escaped: a real Name tag
+    /// with a `*` is rare, and an operator who typed one more likely meant a
+    /// pattern this function must not follow.
+    pub fn required_name(&self, k: &'static str) -> Result<String, ConfigError> {
+        let v = self.required(k)?;
+        exact_name(&v).map_err(|p| ConfigError::new(k, &v, p))
+    }
+
+    /// [`Env::required_name`] for an optional name.
+    pub fn optional_name(&self, k: &'static str) -> Result<Option<String>, ConfigError> {
+        self.parsed(k, exact_name)
+    }
+
     /// A whole number of `unit`, `default` when unset.
     pub fn whole(&self, k: &'static str, default: u32, unit: &str) -> Result<u32, ConfigError> {
         self.optional(k)
@@ -90,5 +106,16 @@ impl<'a> Env<'a> {
         self.optional(k)
             .map(|v| parse(&v).map_err(|p| ConfigError::new(k, &v, p)))
             .transpose()
+    }
+}
+
+/// A name with no EC2 filter wildcard in it.
+pub(super) fn exact_name(v: &str) -> Result<String, String> {
+    match v.chars().find(|c| matches!(c, '*' | '?')) {
+        Some(c) => Err(format!(
+            "contains `{c}`, which EC2 reads as a wildcard in a name filter, so it \
+             could match resources that are not the appliance's; give the exact name"
+        )),
+        None => Ok(v.to_owned()),
     }
 }

@@ -66,12 +66,12 @@ impl Standby {
 
 impl FailoverSettings {
     pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let subnet_name = env.required("SUBNET_NAME")?;
+        let subnet_name = env.required_name("SUBNET_NAME")?;
         let subnet_names = subnet_names(env, &subnet_name)?;
         let minutes = |m: u32| Duration::from_secs(u64::from(m) * 60);
         Ok(Self {
             route_table_name: env
-                .optional("ROUTE_TABLE_NAME")
+                .optional_name("ROUTE_TABLE_NAME")?
                 .unwrap_or_else(|| subnet_name.clone()),
             subnet_name,
             subnet_names,
@@ -80,7 +80,7 @@ impl FailoverSettings {
                 v.parse::<Ipv4Addr>()
                     .map_err(|_| "is not an IPv4 address (an Elastic IP)".to_owned())
             })?,
-            security_group_name: env.optional("SECURITY_GROUP_NAME"),
+            security_group_name: env.optional_name("SECURITY_GROUP_NAME")?,
             cooldown: minutes(env.whole("COOLDOWN_MINUTES", 15, "minutes")?),
             max_failovers: env.positive(
                 "MAX_FAILOVERS",
@@ -125,7 +125,7 @@ fn is_instance_type(s: &str) -> bool {
 /// `SUBNET_NAMES`: device 0's name must be `SUBNET_NAME`, which the policy
 /// and the rest of the configuration use for the primary leg.
 fn subnet_names(env: &Env<'_>, subnet_name: &str) -> Result<Vec<String>, ConfigError> {
-    let names = env.list("SUBNET_NAMES", |n| Ok(n.to_owned()))?;
+    let names = env.list("SUBNET_NAMES", super::env::exact_name)?;
     match names.first() {
         None => Ok(vec![subnet_name.to_owned()]),
         Some(first) if first == subnet_name => Ok(names),

@@ -110,6 +110,28 @@ mod tests {
     }
 
     #[test]
+    fn names_with_ec2_filter_wildcards_are_refused() {
+        for var in [
+            "INSTANCE_NAME",
+            "AMI_NAME",
+            "VPC_NAME",
+            "SUBNET_NAME",
+            "ROUTE_TABLE_NAME",
+            "SECURITY_GROUP_NAME",
+            "CHECKER_SECURITY_GROUP",
+        ] {
+            for bad in ["vpn*", "vpn-?"] {
+                let e = settings(&[(var, bad)]).unwrap_err();
+                assert_eq!((e.variable, e.value.as_str()), (var, bad));
+                assert!(e.problem.contains("wildcard"), "{var}: {}", e.problem);
+            }
+        }
+        let e = settings(&[("SUBNET_NAMES", "public,lan*")]).unwrap_err();
+        assert_eq!(e.variable, "SUBNET_NAMES");
+        assert!(settings(&[("INSTANCE_NAME", "vpn-gw.1 (tokyo)")]).is_ok());
+    }
+
+    #[test]
     fn defaults_follow_design() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.failover.route_table_name, "public");
