@@ -5,6 +5,7 @@
 
 mod common;
 
+mod aws_rules;
 mod bastion;
 mod dashboard;
 mod event_fuzz;
