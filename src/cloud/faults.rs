@@ -409,14 +409,10 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         .await
     }
 
-    async fn associate_address(
-        &self,
-        allocation_id: &str,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        let target = format!("{allocation_id} {instance_id}");
+    async fn associate_address(&self, allocation_id: &str, to: &str) -> Result<(), CloudError> {
+        let target = format!("{allocation_id} {to}");
         self.call("AssociateAddress", &target, true, || {
-            self.inner.associate_address(allocation_id, instance_id)
+            self.inner.associate_address(allocation_id, to)
         })
         .await
     }

@@ -130,6 +130,41 @@ impl Instance {
         tag_value(&self.tags, key)
     }
 
+    /// More than one network interface: EC2 then refuses the instance-level
+    /// calls that act on "the" interface (AssociateAddress by instance,
+    /// ModifyInstanceAttribute SourceDestCheck) and wants the interface named.
+    pub fn has_several_interfaces(&self) -> bool {
+        !self.secondary_interfaces.is_empty()
+    }
+
+    /// The id of the interface at `device` (0 is the primary).
+    pub fn interface_at(&self, device: i32) -> Option<&str> {
+        match device {
+            0 => self
+                .network_interface_ids
+                .iter()
+                .find(|id| !self.secondary_interfaces.iter().any(|l| &l.id == *id)),
+            d => self
+                .secondary_interfaces
+                .iter()
+                .find(|l| l.device_index == d)
+                .map(|l| &l.id),
+        }
+        .map(String::as_str)
+    }
+
+    /// The device index `interface` is attached at, when it is this instance's.
+    pub fn device_of(&self, interface: &str) -> Option<i32> {
+        match self.secondary_interfaces.iter().find(|l| l.id == interface) {
+            Some(leg) => Some(leg.device_index),
+            None => self
+                .network_interface_ids
+                .iter()
+                .any(|id| id == interface)
+                .then_some(0),
+        }
+    }
+
     /// A standby kept ready in another AZ, not (yet) promoted to appliance.
     pub fn is_standby(&self) -> bool {
         self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()

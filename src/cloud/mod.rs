@@ -183,11 +183,13 @@ pub trait Cloud: Send + Sync {
         interface_id: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
-    /// Associates the address with the instance, taking it from wherever it is.
+    /// Associates the address with `target`, taking it from wherever it is:
+    /// an instance (`i-...`) with one network interface, or an interface
+    /// (`eni-...`), which EC2 requires for an instance with several.
     fn associate_address(
         &self,
         allocation_id: &str,
-        instance_id: &str,
+        target: &str,
     ) -> impl Future<Output = Result<(), CloudError>> + Send;
 
     /// Points the route at `target_id`: an instance, or a network interface

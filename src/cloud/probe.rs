@@ -8,10 +8,14 @@ use super::{Cidr, ImageRequest, LaunchRequest};
 pub enum Probe<'a> {
     Stop(&'a str),
     Launch(&'a LaunchRequest),
+    /// The instance, or (`eni-...`) the interface: an instance with several
+    /// network interfaces is refused the instance attribute.
     DisableSourceDestCheck(&'a str),
+    /// `target`: the instance, or the interface an instance with several
+    /// network interfaces must be given by.
     AssociateAddress {
         allocation_id: &'a str,
-        instance_id: &'a str,
+        target: &'a str,
     },
     /// `target_id`: the instance, or the interface a route of another leg
     /// (or of a multi-legged instance) must name.
@@ -34,6 +38,9 @@ impl Probe<'_> {
         match self {
             Probe::Stop(_) => "StopInstances",
             Probe::Launch(_) => "RunInstances",
+            Probe::DisableSourceDestCheck(t) if t.starts_with("eni-") => {
+                "ModifyNetworkInterfaceAttribute"
+            }
             Probe::DisableSourceDestCheck(_) => "ModifyInstanceAttribute",
             Probe::AssociateAddress { .. } => "AssociateAddress",
             Probe::ReplaceRoute { .. } => "ReplaceRoute",

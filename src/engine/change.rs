@@ -141,6 +141,9 @@ pub enum Change {
         public_ip: String,
         from: Option<String>,
         to: String,
+        /// `to`'s interface that takes it, when `to` has several (EC2 then
+        /// wants the interface, not the instance).
+        interface: Option<String>,
     },
     CreateRoute {
         table: String,
@@ -219,9 +222,14 @@ impl Change {
                 public_ip,
                 from,
                 to,
+                interface,
             } => format!(
-                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to} AllowReassociation=true",
-                from.as_deref().unwrap_or("nothing")
+                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to}{} AllowReassociation=true",
+                from.as_deref().unwrap_or("nothing"),
+                interface
+                    .as_ref()
+                    .map(|i| format!(" (interface {i})"))
+                    .unwrap_or_default()
             ),
             Change::CreateRoute {
                 table,

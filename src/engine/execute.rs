@@ -238,8 +238,14 @@ impl<'a, C: Cloud> Executor<'a, C> {
                 c.disable_interface_source_dest_check(interface).await
             }
             Change::MoveFloatingIp {
-                allocation_id, to, ..
-            } => c.associate_address(allocation_id, to).await,
+                allocation_id,
+                to,
+                interface,
+                ..
+            } => {
+                let target = interface.as_deref().unwrap_or(to);
+                c.associate_address(allocation_id, target).await
+            }
             Change::CreateRoute {
                 table,
                 destination,

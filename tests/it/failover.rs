@@ -585,9 +585,19 @@ async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
         .await
         .unwrap();
     let ip = eip_for(&ec2, &gw).await;
-    let app = app(
-        &moto,
-        settings(
+    // EC2 as it is: AssociateAddress and ModifyInstanceAttribute SourceDestCheck
+    // by instance are refused on an instance with two interfaces (moto
+    // accepts both), and DescribeAddresses names the instance of an address
+    // associated by interface.
+    let layer = common::ec2_like::Ec2Like::builder()
+        .start(&moto.endpoint)
+        .await;
+    let app = ec2_failover::App {
+        cloud: ec2_failover::cloud::sdk::SdkCloud::new(
+            aws_sdk_ec2::Client::from_conf(layer.ec2_conf()),
+            moto.route53(),
+        ),
+        settings: settings(
             &w,
             &[
                 ("INSTANCE_NAME", "gw"),
@@ -597,7 +607,7 @@ async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
                 ("FLOATING_IP", &ip),
             ],
         ),
-    );
+    };
 
     let r = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
         .await
@@ -634,7 +644,23 @@ async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
         Some(wan.as_str()),
         "the WAN route moved from {old_wan} to the new WAN interface"
     );
-    assert_eq!(address_owner(&ec2, &ip).await, Some(new_id.clone()));
+    assert_eq!(
+        address_interface(&ec2, &ip).await.as_deref(),
+        Some(wan.as_str()),
+        "the EIP on the new WAN leg, where the original had it"
+    );
+    let wan_check = leg(&ec2, &new_id, 0).await.and_then(|l| l.3);
+    assert_eq!(
+        wan_check,
+        Some(false),
+        "source/dest check off on the WAN leg"
+    );
+    // A redelivery finds it all done: the address is on the replacement's
+    // WAN interface, so it is not moved again.
+    let again = handle(&app, &sample("manual-failover.json"), &invocation("req-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:#?}");
     let imds = new.metadata_options().expect("metadata options");
     assert_eq!(imds.http_tokens(), Some(&HttpTokensState::Required));
     assert_eq!(user_data(&ec2, &new_id).await.as_deref(), Some(USER_DATA));

@@ -152,12 +152,7 @@ impl Cloud for MemoryCloud {
                 allocation_id: a.allocation_id.clone(),
                 public_ip: a.public_ip.clone(),
                 instance_id: a.instance_id.clone(),
-                network_interface_id: a.instance_id.as_ref().and_then(|id| {
-                    s.instances
-                        .iter()
-                        .find(|i| i.id == *id)
-                        .map(|i| i.eni.clone())
-                }),
+                network_interface_id: a.eni.clone(),
             }))
     }
 
@@ -214,12 +209,8 @@ impl Cloud for MemoryCloud {
             .disable_interface_source_dest_check(interface_id)
     }
 
-    async fn associate_address(
-        &self,
-        allocation_id: &str,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        self.lock().associate_address(allocation_id, instance_id)
+    async fn associate_address(&self, allocation_id: &str, target: &str) -> Result<(), CloudError> {
+        self.lock().associate_address(allocation_id, target)
     }
 
     async fn replace_route(
@@ -254,11 +245,14 @@ impl Cloud for MemoryCloud {
         let checked = match probe {
             Probe::Stop(id) => scratch.stop_instance(id, false),
             Probe::Launch(r) => scratch.run_instance(r).map(|_| ()),
+            Probe::DisableSourceDestCheck(eni) if eni.starts_with("eni-") => {
+                scratch.disable_interface_source_dest_check(eni)
+            }
             Probe::DisableSourceDestCheck(id) => scratch.disable_source_dest_check(id),
             Probe::AssociateAddress {
                 allocation_id,
-                instance_id,
-            } => scratch.associate_address(allocation_id, instance_id),
+                target,
+            } => scratch.associate_address(allocation_id, target),
             Probe::ReplaceRoute {
                 table,
                 destination,

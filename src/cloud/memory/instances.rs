@@ -146,6 +146,7 @@ impl Account {
         for a in &mut self.addresses {
             if a.instance_id.as_deref() == Some(id) {
                 a.instance_id = None;
+                a.eni = None;
             }
         }
         Ok(())

@@ -109,7 +109,7 @@ impl Account {
 
     pub(super) fn disable_source_dest_check(&mut self, id: &str) -> Result<(), CloudError> {
         const OP: &str = "ModifyInstanceAttribute";
-        let i = self.instance_index(OP, id)?;
+        let i = self.one_interface(OP, id)?;
         let r = &mut self.instances[i];
         if matches!(
             r.state,
@@ -125,10 +125,13 @@ impl Account {
         Ok(())
     }
 
+    /// AssociateAddress by instance (`i-...`, one interface only, as EC2
+    /// requires) or by interface (`eni-...`). AllowReassociation: it leaves
+    /// whatever it was on.
     pub(super) fn associate_address(
         &mut self,
         allocation_id: &str,
-        instance_id: &str,
+        target: &str,
     ) -> Result<(), CloudError> {
         const OP: &str = "AssociateAddress";
         let a = self
@@ -142,24 +145,54 @@ impl Account {
                     format!("The allocation ID '{allocation_id}' does not exist"),
                 )
             })?;
-        let i = self.instance_index(OP, instance_id)?;
-        let state = self.instances[i].state;
+        let i = match route_target_of(target) {
+            RouteTarget::NetworkInterface(eni) => self.interface_owner(OP, &eni)?,
+            _ => self.one_interface(OP, target)?,
+        };
+        let r = &self.instances[i];
         if matches!(
-            state,
+            r.state,
             InstanceState::Pending | InstanceState::ShuttingDown | InstanceState::Terminated
         ) {
             return Err(err(
                 OP,
                 "IncorrectInstanceState",
                 format!(
-                    "The {} instance '{instance_id}' is not in a valid state for this operation.",
-                    state.as_str()
+                    "The {} instance '{}' is not in a valid state for this operation.",
+                    r.state.as_str(),
+                    r.id
                 ),
             ));
         }
-        // AllowReassociation: it leaves whatever it was on.
-        self.addresses[a].instance_id = Some(instance_id.to_owned());
+        let eni = match target.starts_with("eni-") {
+            true => target.to_owned(),
+            false => r.eni.clone(),
+        };
+        let (id, address) = (r.id.clone(), &mut self.addresses[a]);
+        address.instance_id = Some(id);
+        address.eni = Some(eni);
         Ok(())
+    }
+
+    /// The instance `id`, which must have a single network interface: EC2
+    /// refuses instance-level address and attribute calls on one with
+    /// several ("Please specify an interface ID").
+    pub(super) fn one_interface(
+        &self,
+        operation: &'static str,
+        id: &str,
+    ) -> Result<usize, CloudError> {
+        let i = self.instance_index(operation, id)?;
+        if !self.instances[i].legs.is_empty() {
+            return Err(err(
+                operation,
+                "InvalidInstanceID",
+                format!(
+                    "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
+                ),
+            ));
+        }
+        Ok(i)
     }
 
     pub(super) fn route_target_instance(
@@ -171,17 +204,7 @@ impl Account {
         let i = if instance_id.starts_with("eni-") {
             self.interface_owner(operation, instance_id)?
         } else {
-            let i = self.instance_index(operation, instance_id)?;
-            if !self.instances[i].legs.is_empty() {
-                return Err(err(
-                    operation,
-                    "InvalidInstanceID",
-                    format!(
-                        "There are multiple interfaces attached to instance '{instance_id}'. Please specify an interface ID for the operation instead."
-                    ),
-                ));
-            }
-            i
+            self.one_interface(operation, instance_id)?
         };
         let t = &self.tables[table];
         if self.instances[i].vpc_id != t.vpc_id {

@@ -85,6 +85,9 @@ pub(super) struct AddressRec {
     pub(super) allocation_id: String,
     pub(super) public_ip: String,
     pub(super) instance_id: Option<String>,
+    /// The interface it is on (the instance's primary one unless it was
+    /// associated by interface).
+    pub(super) eni: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -246,16 +246,17 @@ impl MemoryCloud {
         let allocation_id = s.new_id("eipalloc");
         let n = s.addresses.len();
         let public_ip = format!("203.0.113.{}", 10 + n);
-        s.addresses.push(AddressRec {
-            allocation_id: allocation_id.clone(),
-            public_ip: public_ip.clone(),
-            instance_id: instance_id.map(str::to_owned),
-        });
         let network_interface_id = instance_id.and_then(|i| {
             s.instances
                 .iter()
                 .find(|x| x.id == i)
                 .map(|x| x.eni.clone())
+        });
+        s.addresses.push(AddressRec {
+            allocation_id: allocation_id.clone(),
+            public_ip: public_ip.clone(),
+            instance_id: instance_id.map(str::to_owned),
+            eni: network_interface_id.clone(),
         });
         Address {
             allocation_id,

@@ -300,6 +300,59 @@ async fn an_elastic_ip_moves_but_not_onto_a_pending_instance() {
     assert_eq!(e.code(), Some("InvalidAllocationID.NotFound"));
 }
 
+/// EC2 wants the interface named for an instance with several: "If the
+/// instance has more than one network interface, you must specify a network
+/// interface ID" (AssociateAddress), and ModifyInstanceAttribute's
+/// SourceDestCheck is refused the same way.
+#[tokio::test]
+async fn an_instance_with_two_interfaces_takes_its_address_and_check_by_interface_only() {
+    let w = small();
+    let lan = w
+        .cloud
+        .add_subnet(&w.vpc, "ap-northeast-1a", cidr("10.0.9.0/24"), "lan");
+    let gw = w
+        .cloud
+        .add_instance(InstanceSpec::new(&w.subnet_a, "gw").leg(&lan, &[]));
+    let eip = w.cloud.add_address(None);
+    let refused = |e: crate::cloud::CloudError| {
+        assert_eq!(e.code(), Some("InvalidInstanceID"), "{e}");
+        assert!(e.message.contains("multiple interfaces"), "{e}");
+    };
+    refused(
+        w.cloud
+            .associate_address(&eip.allocation_id, &gw)
+            .await
+            .unwrap_err(),
+    );
+    refused(w.cloud.disable_source_dest_check(&gw).await.unwrap_err());
+    assert_eq!(w.cloud.address_owner(&eip.public_ip), None, "nothing moved");
+
+    let described = w.cloud.peek_instance(&gw).unwrap();
+    let (primary, leg) = (
+        described.interface_at(0).unwrap().to_owned(),
+        described.interface_at(1).unwrap().to_owned(),
+    );
+    w.cloud
+        .associate_address(&eip.allocation_id, &leg)
+        .await
+        .unwrap();
+    let found = w.cloud.address(&eip.public_ip).await.unwrap().unwrap();
+    assert_eq!(
+        found.instance_id.as_deref(),
+        Some(gw.as_str()),
+        "EC2 names the instance too"
+    );
+    assert_eq!(found.network_interface_id.as_deref(), Some(leg.as_str()));
+    w.cloud
+        .disable_interface_source_dest_check(&primary)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.cloud.peek_instance(&gw).unwrap().source_dest_check,
+        Some(false)
+    );
+}
+
 #[tokio::test]
 async fn routes_are_replaced_only_when_present_and_created_only_when_absent() {
     let w = small();

@@ -109,16 +109,21 @@ impl SdkCloud {
             .source_dest_check(AttributeBooleanValue::builder().value(false).build())
     }
 
+    /// By instance or by interface, as the target's id says.
     pub(super) fn associate_call(
         &self,
         allocation_id: &str,
-        instance_id: &str,
+        target: &str,
     ) -> ec2op::associate_address::builders::AssociateAddressFluentBuilder {
-        self.client
+        let call = self
+            .client
             .associate_address()
             .allocation_id(allocation_id)
-            .instance_id(instance_id)
-            .allow_reassociation(true)
+            .allow_reassociation(true);
+        match route_target_of(target) {
+            RouteTarget::NetworkInterface(eni) => call.network_interface_id(eni),
+            _ => call.instance_id(target),
+        }
     }
 
     pub(super) fn replace_route_call(

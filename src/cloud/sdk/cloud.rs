@@ -107,12 +107,8 @@ impl Cloud for SdkCloud {
         ec2_change::disable_interface_source_dest_check(self, interface_id).await
     }
 
-    async fn associate_address(
-        &self,
-        allocation_id: &str,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        ec2_change::associate_address(self, allocation_id, instance_id).await
+    async fn associate_address(&self, allocation_id: &str, target: &str) -> Result<(), CloudError> {
+        ec2_change::associate_address(self, allocation_id, target).await
     }
 
     async fn replace_route(

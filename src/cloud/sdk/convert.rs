@@ -102,7 +102,7 @@ pub(super) fn instance_of(
             .collect(),
         private_ip: i.private_ip_address().map(str::to_owned),
         public_ip: i.public_ip_address().map(str::to_owned),
-        source_dest_check: i.source_dest_check(),
+        source_dest_check: primary_source_dest_check(i),
         launch_time: i.launch_time().and_then(to_chrono),
         first_launch: i
             .network_interfaces()
@@ -119,6 +119,17 @@ pub(super) fn instance_of(
         ebs_optimized: i.ebs_optimized(),
         secondary_interfaces: secondary_interfaces(i.network_interfaces()),
     })
+}
+
+/// The primary interface's own attribute, which the instance's mirrors on
+/// EC2 (a by-interface change of a multi-legged instance shows there
+/// first; moto keeps the two apart), else the instance's.
+fn primary_source_dest_check(i: &aws_sdk_ec2::types::Instance) -> Option<bool> {
+    i.network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
+        .and_then(|n| n.source_dest_check())
+        .or(i.source_dest_check())
 }
 
 /// The groups of the primary interface (device 0): with more than one leg,

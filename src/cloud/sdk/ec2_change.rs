@@ -150,10 +150,10 @@ pub(super) async fn disable_interface_source_dest_check(
 pub(super) async fn associate_address(
     cloud: &SdkCloud,
     allocation_id: &str,
-    instance_id: &str,
+    target: &str,
 ) -> Result<(), CloudError> {
     cloud
-        .associate_call(allocation_id, instance_id)
+        .associate_call(allocation_id, target)
         .send()
         .await
         .map_err(|e| cloud_error("AssociateAddress", e))?;

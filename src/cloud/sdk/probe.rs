@@ -11,17 +11,25 @@ pub(super) async fn probe(cloud: &SdkCloud, probe: Probe<'_>) -> Result<Permissi
     match probe {
         Probe::Stop(id) => permission(op, cloud.stop_call(id, false).dry_run(true).send().await),
         Probe::Launch(r) => permission(op, cloud.run_call(r).dry_run(true).send().await),
+        Probe::DisableSourceDestCheck(eni) if eni.starts_with("eni-") => permission(
+            op,
+            cloud
+                .interface_source_dest_check_call(eni)
+                .dry_run(true)
+                .send()
+                .await,
+        ),
         Probe::DisableSourceDestCheck(id) => permission(
             op,
             cloud.source_dest_check_call(id).dry_run(true).send().await,
         ),
         Probe::AssociateAddress {
             allocation_id,
-            instance_id,
+            target,
         } => permission(
             op,
             cloud
-                .associate_call(allocation_id, instance_id)
+                .associate_call(allocation_id, target)
                 .dry_run(true)
                 .send()
                 .await,

@@ -63,6 +63,11 @@ pub struct Calls {
     pub appliance: String,
     pub launch: Option<LaunchRequest>,
     pub address: Option<String>,
+    /// What the address and source/dest check calls name: the appliance, or,
+    /// when it has several interfaces, the interface (EC2 refuses the
+    /// instance then): the one holding the address, and the primary one.
+    pub address_target: String,
+    pub source_dest_target: String,
     /// (table, destination, whether the route exists: ReplaceRoute, else
     /// CreateRoute, and what a failover would point it at).
     pub routes: Vec<(String, Cidr, bool, String)>,
@@ -74,10 +79,10 @@ impl Calls {
         let id = self.appliance.as_str();
         let mut probes = vec![Probe::Stop(id)];
         probes.extend(self.launch.as_ref().map(Probe::Launch));
-        probes.push(Probe::DisableSourceDestCheck(id));
+        probes.push(Probe::DisableSourceDestCheck(&self.source_dest_target));
         probes.extend(self.address.as_deref().map(|a| Probe::AssociateAddress {
             allocation_id: a,
-            instance_id: id,
+            target: &self.address_target,
         }));
         for (table, destination, exists, target_id) in &self.routes {
             probes.push(match exists {
@@ -162,10 +167,20 @@ pub fn checklist(
     items.extend(route_items(&routes));
     items.extend(group_tag_item(world, settings, appliance));
     items.extend(standby_item(world, settings, appliance, now));
+    let primary = appliance
+        .interface_at(0)
+        .filter(|_| appliance.has_several_interfaces());
+    let holder = world
+        .address
+        .as_ref()
+        .and_then(|a| a.network_interface_id.as_deref())
+        .filter(|eni| primary.is_some() && appliance.device_of(eni).is_some());
     let calls = Calls {
         appliance: appliance.id.clone(),
         launch,
         address: world.address.as_ref().map(|a| a.allocation_id.clone()),
+        address_target: holder.or(primary).unwrap_or(&appliance.id).to_owned(),
+        source_dest_target: primary.unwrap_or(&appliance.id).to_owned(),
         routes,
         image: image_request(settings, appliance),
     };

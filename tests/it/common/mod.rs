@@ -603,6 +603,20 @@ pub async fn address_owner(ec2: &Client, ip: &str) -> Option<String> {
         .and_then(|a| a.instance_id().map(str::to_owned))
 }
 
+/// The network interface the Elastic IP `ip` is on.
+pub async fn address_interface(ec2: &Client, ip: &str) -> Option<String> {
+    let out = ec2
+        .describe_addresses()
+        .filters(filter("public-ip", ip))
+        .send()
+        .await
+        .unwrap();
+    out.addresses()
+        .iter()
+        .find(|a| a.public_ip() == Some(ip))
+        .and_then(|a| a.network_interface_id().map(str::to_owned))
+}
+
 /// Ids of the non-terminated instances tagged `Name=name`.
 pub async fn instances_named(ec2: &Client, name: &str) -> Vec<String> {
     let out = ec2

@@ -128,13 +128,16 @@ async fn a_two_legged_gateway_keeps_both_legs_and_its_lan_route_follows_the_lan_
         w.cloud.address_owner(&g.ip).as_deref(),
         Some(new_id.as_str())
     );
-    // EC2 refuses a route to an instance with several interfaces: the
-    // instance's route names the replacement's primary interface.
+    // EC2 refuses a route, an address and the source/dest attribute by
+    // instance on an instance with several interfaces: they name the
+    // replacement's primary interface, the leg that held them before.
     let primary: Vec<&String> = new
         .network_interface_ids
         .iter()
         .filter(|id| **id != leg.id)
         .collect();
+    let address = w.cloud.address(&g.ip).await.unwrap().expect("the EIP");
+    assert_eq!(address.network_interface_id.as_ref(), Some(primary[0]));
     assert_eq!(
         w.cloud.route_target(&g.table, &cidr(VPN_CIDR)),
         Some(RouteTarget::NetworkInterface(primary[0].clone()))

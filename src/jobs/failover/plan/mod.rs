@@ -112,7 +112,7 @@ pub fn post_launch(
     if let Some(address) = &world.address {
         steps.push(PlannedStep::new(
             Step::FloatingIp,
-            floating_ip_decision(address, replacement),
+            floating_ip_decision(address, &world.instances, (replacement, current)),
         ));
     }
     for table in &world.route_tables {

@@ -87,50 +87,67 @@ pub fn route_target_for(
             .find(|l| l.id == t)
     });
     let device = leg.map_or(0, |l| l.device_index);
-    let Some(r) = replacement_instance.filter(|r| !r.secondary_interfaces.is_empty()) else {
-        return match device {
-            0 => replacement.to_owned(),
-            d => format!("{replacement}'s device-{d} interface"),
-        };
-    };
-    let interface = match device {
-        0 => r
-            .network_interface_ids
-            .iter()
-            .find(|id| !r.secondary_interfaces.iter().any(|l| &l.id == *id)),
-        d => r
-            .secondary_interfaces
-            .iter()
-            .find(|l| l.device_index == d)
-            .map(|l| &l.id),
-    };
-    interface
-        .cloned()
-        .unwrap_or_else(|| format!("{replacement}'s device-{device} interface"))
-}
-
-pub(super) fn floating_ip_decision(address: &Address, replacement: &str) -> Decision {
-    if address.instance_id.as_deref() == Some(replacement) {
-        Decision::AlreadyDone(format!("{} is on {replacement}", address.public_ip))
-    } else {
-        Decision::Make(Change::MoveFloatingIp {
-            allocation_id: address.allocation_id.clone(),
-            public_ip: address.public_ip.clone(),
-            from: address.instance_id.clone(),
-            to: replacement.to_owned(),
-        })
+    let interface = replacement_instance
+        .filter(|r| r.has_several_interfaces())
+        .map(|r| r.interface_at(device));
+    match (interface, device) {
+        (None, 0) => replacement.to_owned(),
+        (Some(Some(id)), _) => id.to_owned(),
+        _ => format!("{replacement}'s device-{device} interface"),
     }
 }
 
-/// Source/dest check off on the replacement (the instance attribute covers
-/// its primary interface only) and on each of its other legs, which forward
-/// traffic too.
+/// The floating IP moves to the replacement. With one interface EC2 takes
+/// the instance; with several it wants the interface named, and it is the
+/// one at the device index that held the address on the appliance (the WAN
+/// leg of a two-legged gateway keeps the public address). The address goes to
+/// that interface's primary private IP, as EC2 does when none is named.
+pub(super) fn floating_ip_decision(
+    address: &Address,
+    appliance: &[Instance],
+    (replacement, current): (&str, Option<&Instance>),
+) -> Decision {
+    let device = address
+        .network_interface_id
+        .as_deref()
+        .and_then(|eni| appliance.iter().find_map(|i| i.device_of(eni)))
+        .unwrap_or(0);
+    let interface = current
+        .filter(|r| r.has_several_interfaces())
+        .and_then(|r| r.interface_at(device))
+        .map(str::to_owned);
+    let on_it = address.instance_id.as_deref() == Some(replacement)
+        && interface
+            .as_ref()
+            .is_none_or(|i| address.network_interface_id.as_ref() == Some(i));
+    if on_it {
+        return Decision::AlreadyDone(format!("{} is on {replacement}", address.public_ip));
+    }
+    Decision::Make(Change::MoveFloatingIp {
+        allocation_id: address.allocation_id.clone(),
+        public_ip: address.public_ip.clone(),
+        from: address.instance_id.clone(),
+        to: replacement.to_owned(),
+        interface,
+    })
+}
+
+/// Source/dest check off on the replacement's primary interface and on each
+/// of its other legs, which forward traffic too. With one interface the
+/// instance attribute is the primary's; with several EC2 refuses the instance
+/// attribute, so every leg goes by its interface.
 pub fn source_dest_steps(replacement: &str, current: Option<&Instance>) -> Vec<PlannedStep> {
-    let primary = match current.and_then(|i| i.source_dest_check) {
-        Some(false) => {
+    let by_interface = current
+        .filter(|c| c.has_several_interfaces())
+        .and_then(|c| c.interface_at(0));
+    let primary = match (current.and_then(|i| i.source_dest_check), by_interface) {
+        (Some(false), _) => {
             Decision::AlreadyDone(format!("source/dest check is already off on {replacement}"))
         }
-        _ => Decision::Make(Change::DisableSourceDestCheck {
+        (_, Some(interface)) => Decision::Make(Change::DisableInterfaceSourceDestCheck {
+            interface: interface.to_owned(),
+        }),
+        (_, None) => Decision::Make(Change::DisableSourceDestCheck {
             instance: replacement.to_owned(),
         }),
     };
@@ -217,6 +234,97 @@ mod tests {
                 ("i-new", None)
             ),
             Decision::Make(Change::CreateRoute { .. })
+        ));
+    }
+
+    /// An instance with a LAN leg at device 1 beside its primary interface.
+    fn two_legged(id: &str, state: InstanceState, az: &str) -> Instance {
+        let mut i = instance(id, state, az);
+        let lan = format!("eni-{id}-lan");
+        i.network_interface_ids.push(lan.clone());
+        i.secondary_interfaces.push(crate::cloud::Interface {
+            id: lan,
+            device_index: 1,
+            subnet_id: format!("subnet-lan-{az}"),
+            security_group_ids: vec!["sg-lan".into()],
+            source_dest_check: Some(false),
+        });
+        i
+    }
+
+    fn address_on(instance: &str, eni: &str) -> Address {
+        Address {
+            allocation_id: "eipalloc-1".into(),
+            public_ip: "203.0.113.10".into(),
+            instance_id: Some(instance.into()),
+            network_interface_id: Some(eni.into()),
+        }
+    }
+
+    #[test]
+    fn the_floating_ip_goes_to_the_leg_that_held_it_when_the_replacement_has_several() {
+        let old = two_legged("i-old", InstanceState::Stopped, "ap-northeast-1a");
+        let new = two_legged("i-new", InstanceState::Running, "ap-northeast-1c");
+        let appliance = [old.clone(), new.clone()];
+        let interface =
+            |a: &Address| match floating_ip_decision(a, &appliance, ("i-new", Some(&new))) {
+                Decision::Make(Change::MoveFloatingIp { interface, to, .. }) => {
+                    assert_eq!(to, "i-new");
+                    interface
+                }
+                other => panic!("{other:?}"),
+            };
+        // On the WAN (primary) leg of the original: the replacement's primary.
+        assert_eq!(
+            interface(&address_on("i-old", "eni-i-old")).as_deref(),
+            Some("eni-i-new")
+        );
+        // On the LAN leg: the replacement's LAN leg.
+        assert_eq!(
+            interface(&address_on("i-old", "eni-i-old-lan")).as_deref(),
+            Some("eni-i-new-lan")
+        );
+        // Already on the replacement's right interface: done; on its other one: moved.
+        let done = floating_ip_decision(
+            &address_on("i-new", "eni-i-new"),
+            &appliance,
+            ("i-new", Some(&new)),
+        );
+        assert!(matches!(done, Decision::AlreadyDone(_)), "{done:?}");
+        // One interface: by instance, as before.
+        let single = instance("i-one", InstanceState::Running, "ap-northeast-1c");
+        let by_instance = floating_ip_decision(
+            &address_on("i-old", "eni-i-old"),
+            &[instance("i-old", InstanceState::Stopped, "ap-northeast-1a")],
+            ("i-one", Some(&single)),
+        );
+        assert!(matches!(
+            by_instance,
+            Decision::Make(Change::MoveFloatingIp {
+                interface: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn source_dest_check_goes_by_interface_on_every_leg_of_a_multi_legged_replacement() {
+        let new = two_legged("i-new", InstanceState::Running, "ap-northeast-1c");
+        let steps = source_dest_steps("i-new", Some(&new));
+        let changes: Vec<&Decision> = steps.iter().map(|s| &s.decision).collect();
+        assert!(
+            matches!(changes[0], Decision::Make(Change::DisableInterfaceSourceDestCheck { interface }) if interface == "eni-i-new"),
+            "{changes:?}"
+        );
+        assert!(
+            matches!(changes[1], Decision::AlreadyDone(_)),
+            "the LAN leg is off already"
+        );
+        let single = instance("i-one", InstanceState::Running, "ap-northeast-1c");
+        let steps = source_dest_steps("i-one", Some(&single));
+        assert!(matches!(
+            &steps[0].decision,
+            Decision::Make(Change::DisableSourceDestCheck { instance }) if instance == "i-one"
         ));
     }
 }

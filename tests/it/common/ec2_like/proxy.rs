@@ -117,6 +117,11 @@ impl Shared {
             self.record_answer(&action, (status, &code), true, &named, answered);
             return answer;
         }
+        if let Some(answer) = self.one_interface_rule(&auth, &action, &params).await {
+            let (status, code) = status_and_code(&answer);
+            self.record(&action, status, &code, true, &named);
+            return answer;
+        }
         let images = match (action.as_str(), param(&params, "ImageId")) {
             ("DeregisterImage", Some(image)) => {
                 Some((image.to_owned(), self.snapshots_of(&auth, image).await))

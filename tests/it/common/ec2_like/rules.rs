@@ -1,7 +1,8 @@
 //! EC2's rules, where moto differs: new instances `pending` and unknown for a
 //! while, `ClientToken` honoured, launches that die with a `stateReason`,
 //! throttling, refusals, hangs, DryRun, snapshots still in use after a
-//! DeregisterImage. What the layer decides before moto sees a request, and
+//! DeregisterImage, no instance-level address or attribute calls on an
+//! instance with several network interfaces. What the layer decides before moto sees a request, and
 //! how it rewrites moto's answers.
 
 use std::collections::HashMap;
@@ -233,6 +234,7 @@ impl Shared {
                 let body = self.state().rewrite(action, &body, Instant::now());
                 answer.with_body(body.into_bytes())
             }
+            ("DescribeAddresses", 200) => self.address_holders(auth, answer).await,
             ("DeregisterImage", 200) => {
                 if let Some((image, snapshots)) = images {
                     self.state()
@@ -395,6 +397,102 @@ impl Shared {
         let body = String::from_utf8_lossy(&answer.body).into_owned();
         let state = element_text(&body, "instanceState")?;
         element_text(state, "name").map(str::to_owned)
+    }
+
+    /// (e) EC2 refuses to pick an interface for the caller: AssociateAddress
+    /// by instance, and ModifyInstanceAttribute's SourceDestCheck or groups,
+    /// on an instance with more than one network interface ("If the instance
+    /// has more than one network interface, you must specify a network
+    /// interface ID", AssociateAddress API reference). moto accepts both.
+    /// Always on, as in EC2.
+    pub(super) async fn one_interface_rule(
+        &self,
+        auth: &str,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Option<Vec<u8>> {
+        let by_instance = match action {
+            "AssociateAddress" => param(params, "NetworkInterfaceId").is_none(),
+            "ModifyInstanceAttribute" => params
+                .iter()
+                .any(|(k, _)| k.starts_with("SourceDestCheck") || k.starts_with("GroupId")),
+            _ => false,
+        };
+        let id = param(params, "InstanceId").filter(|_| by_instance)?;
+        if self.interface_count(auth, id).await < 2 {
+            return None;
+        }
+        let message = format!(
+            "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
+        );
+        Some(self.state().error(400, "InvalidInstanceID", &message))
+    }
+
+    /// (f) EC2 lists the instance an address is on also when the address was
+    /// associated by interface (the instance the interface is attached to);
+    /// moto leaves `instanceId` empty then.
+    async fn address_holders(&self, auth: &str, answer: Upstream) -> Upstream {
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let mut holders = Vec::new();
+        for item in elements(&body, "item").into_iter().map(|r| &body[r]) {
+            let no_instance = element_text(item, "instanceId").is_none_or(str::is_empty);
+            if let Some(eni) =
+                element_text(item, "networkInterfaceId").filter(|e| no_instance && !e.is_empty())
+            {
+                holders.push((eni.to_owned(), self.attached_to(auth, eni).await));
+            }
+        }
+        let body = splice(&body, "item", |item| {
+            let holder = element_text(item, "networkInterfaceId")
+                .and_then(|eni| holders.iter().find(|(e, _)| e == eni))
+                .and_then(|(_, i)| i.as_deref());
+            let Some(instance) = holder else {
+                return Some(item.to_owned());
+            };
+            let element = format!("<instanceId>{}</instanceId>", escape(instance));
+            if !elements(item, "instanceId").is_empty() {
+                return Some(replace_element(item, "instanceId", &element));
+            }
+            let end = item.rfind("</item>")?;
+            Some(format!("{}{element}{}", &item[..end], &item[end..]))
+        });
+        answer.with_body(body.into_bytes())
+    }
+
+    /// The instance moto has `eni` attached to.
+    async fn attached_to(&self, auth: &str, eni: &str) -> Option<String> {
+        let answer = self
+            .moto(
+                auth,
+                &[
+                    ("Action", "DescribeNetworkInterfaces"),
+                    ("NetworkInterfaceId.1", eni),
+                ],
+            )
+            .await?;
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let attachment = element_text(&body, "attachment")?;
+        element_text(attachment, "instanceId")
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// How many network interfaces moto has attached to `id`.
+    async fn interface_count(&self, auth: &str, id: &str) -> usize {
+        let Some(answer) = self
+            .moto(
+                auth,
+                &[("Action", "DescribeInstances"), ("InstanceId.1", id)],
+            )
+            .await
+        else {
+            return 0;
+        };
+        let body = String::from_utf8_lossy(&answer.body);
+        let mut ids = all_texts(&body, "networkInterfaceId");
+        ids.sort();
+        ids.dedup();
+        ids.len()
     }
 
     /// The snapshots of an AMI, asked of moto before it is deregistered.
