@@ -14,11 +14,11 @@ use crate::engine::Executor;
 use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::checker_ranges::{self, SyncRequest};
-use crate::jobs::failover::preflight::{self, PreflightRequest};
-use crate::jobs::failover::standby::{self, UpkeepRequest};
 use crate::jobs::failover::{self, FailoverRequest};
+use crate::jobs::preflight::{self, PreflightRequest};
 use crate::jobs::reconcile::{self, ReconcileRequest};
 use crate::jobs::snapshot::{self, SnapshotRequest};
+use crate::jobs::standby::{self, UpkeepRequest};
 use crate::report::{Outcome, Report, StepLog};
 
 /// `{"action": "standby"}` for one group.

@@ -130,7 +130,7 @@ pub fn emf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Step;
+    use crate::step::Step;
 
     fn report() -> Report {
         let step = |kind: Step, subject: Option<&str>, ms| StepRecord {

@@ -20,9 +20,10 @@ use crate::config::Settings;
 use crate::engine::{Executor, Step};
 use crate::error::FailoverError;
 use crate::event::incident_for;
-use crate::jobs::failover::standby::{self, UpkeepRequest};
 use crate::jobs::failover::{self, FailoverRequest};
 use crate::jobs::fence;
+use crate::jobs::standby::{self, UpkeepRequest};
+use crate::lookup;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 
 #[derive(Debug, Clone)]
@@ -41,17 +42,6 @@ pub enum Verdict {
     Failover { incident: String, reason: String },
     /// Nothing to do; why.
     Nothing(String),
-}
-
-/// Which alarm watches the appliance: `ALARM_NAME`, else the alarm(s) on
-/// `HEALTH_CHECK_ID`'s metric; `None` when neither is configured.
-pub fn watch(settings: &Settings) -> Option<AlarmQuery<'_>> {
-    let appliance = &settings.appliance;
-    match (&appliance.alarm_name, &appliance.health_check_id) {
-        (Some(name), _) => Some(AlarmQuery::Named(name)),
-        (None, Some(id)) => Some(AlarmQuery::ForHealthCheck(id)),
-        (None, None) => None,
-    }
 }
 
 /// Decides, without calling AWS, what the alarm(s) found for `watch` ask.
@@ -150,7 +140,7 @@ async fn look<C: Cloud>(
     log: &mut StepLog,
 ) -> Result<Verdict, FailoverError> {
     let t = Instant::now();
-    let watch = watch(settings);
+    let watch = lookup::watch(settings);
     let alarms = match watch {
         None => Vec::new(),
         Some(query) => {

@@ -20,12 +20,6 @@
 //! impaired, is all there is.
 
 mod gates;
-pub mod inherit;
-pub mod look;
-pub mod plan;
-pub mod preflight;
-pub mod standby;
-mod wait;
 
 use std::time::Instant;
 
@@ -35,10 +29,9 @@ use crate::cloud::{Cloud, Instance};
 use crate::config::{Settings, Standby};
 use crate::engine::{Applied, Change, Decision, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
-use crate::lookup::image_age;
+use crate::lookup::{Inherited, World, image_age, inherit, wait, world};
+use crate::replacement::{self as plan, LaunchPlan, Situation, post_launch};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
-use look::World;
-use plan::{Inherited, LaunchPlan, Situation, post_launch};
 
 /// One failover request, as the handler derived it from the trigger.
 #[derive(Debug, Clone)]
@@ -181,7 +174,7 @@ impl<C: Cloud> Job<'_, C> {
     ) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
         let (cloud, req) = (self.cloud, self.req);
         let t = Instant::now();
-        let (world, confirmation) = tokio::join!(look::look(cloud, self.settings), async {
+        let (world, confirmation) = tokio::join!(world::look(cloud, self.settings), async {
             match &req.confirm_with {
                 Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
                 None => None,
@@ -269,16 +262,16 @@ impl<C: Cloud> Job<'_, C> {
             return Ok(None);
         }
         let t = Instant::now();
-        let (step, standby) =
-            match standby::plan::promotion(world, failed, &self.req.incident, self.req.now) {
-                Ok(found) => found,
-                Err(why) => {
-                    let detail = format!("{why}: falling back to a cold launch from the AMI");
-                    tracing::warn!(%detail, "no standby to promote");
-                    log.record(Step::Promote, StepStatus::Skipped, detail, t);
-                    return Ok(None);
-                }
-            };
+        let (step, standby) = match plan::promotion(world, failed, &self.req.incident, self.req.now)
+        {
+            Ok(found) => found,
+            Err(why) => {
+                let detail = format!("{why}: falling back to a cold launch from the AMI");
+                tracing::warn!(%detail, "no standby to promote");
+                log.record(Step::Promote, StepStatus::Skipped, detail, t);
+                return Ok(None);
+            }
+        };
         let planned = match self.exec.in_order(std::slice::from_ref(&step), log).await {
             Ok(applied) => applied.contains(&Applied::Planned),
             Err(e) if refused(&e) => {

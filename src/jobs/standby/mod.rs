@@ -15,13 +15,12 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::look::{self, World};
-use super::plan::{Inherited, failed_instance};
-use super::{inherit, wait};
 use crate::cloud::{Cloud, Instance, InstanceState};
 use crate::config::{Settings, Standby};
 use crate::engine::{Applied, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
+use crate::lookup::{Inherited, World, inherit, wait, world};
+use crate::replacement::failed_instance;
 use crate::report::{Outcome, StepLog, StepStatus};
 
 /// One upkeep of the standby.
@@ -56,7 +55,7 @@ pub async fn upkeep<C: Cloud>(
 ) -> Result<(), FailoverError> {
     for round in 0..2 {
         let t = Instant::now();
-        let world = look::look(cloud, settings).await?;
+        let world = world::look(cloud, settings).await?;
         let Some(appliance) = running_appliance(&world, settings, log, t)? else {
             return Ok(());
         };

@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::look::{self, World};
-use super::plan::{self, Inherited, Situation, UserData};
-use super::{inherit, standby};
 use crate::cloud::{
     Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
     tag_value,
@@ -23,8 +20,8 @@ use crate::cloud::{
 use crate::config::{Settings, Standby};
 use crate::engine::{Change, Decision, Step};
 use crate::error::FailoverError;
-use crate::jobs::reconcile;
-use crate::lookup::{self, image_age};
+use crate::lookup::{self, Inherited, UserData, World, image_age, inherit, world};
+use crate::replacement::{self as plan, Situation};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 
 /// An AMI older than this is worth a warning: the replacement would run
@@ -184,7 +181,7 @@ fn standby_item(
     if mode == Standby::Cold {
         return None;
     }
-    let item = match standby::plan::promotion(world, appliance, "preflight", now) {
+    let item = match plan::promotion(world, appliance, "preflight", now) {
         Ok((step, standby)) => {
             let newest = plan::newest_image(&world.images).map(|i| i.id.as_str());
             let stale = match standby.image_id.as_deref() == newest {
@@ -585,7 +582,7 @@ async fn watch_items<C: Cloud>(
             Err(e) => Item::new("health_check", StepStatus::Failed, e.to_string()),
         });
     }
-    let alarm = match reconcile::watch(settings) {
+    let alarm = match lookup::watch(settings) {
         None => Item::new(
             "alarm",
             StepStatus::Warn,
@@ -615,7 +612,7 @@ pub async fn run<C: Cloud>(
 ) -> Result<Report, FailoverError> {
     let t = Instant::now();
     let watch = watch_items(cloud, settings, req.function_arn.as_deref());
-    let (world, watched) = tokio::join!(look::look(cloud, settings), watch);
+    let (world, watched) = tokio::join!(world::look(cloud, settings), watch);
     let mut items = match world {
         Ok(world) => {
             let (inherited, read) = inherit_item(cloud, &world, settings).await;
