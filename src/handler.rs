@@ -13,11 +13,12 @@ use crate::config::Settings;
 use crate::engine::Executor;
 use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
+use crate::jobs::chain;
 use crate::jobs::checker_ranges::{self, SyncRequest};
-use crate::jobs::failover::{self, FailoverRequest};
+use crate::jobs::failover::FailoverRequest;
 use crate::jobs::preflight::{self, PreflightRequest};
-use crate::jobs::reconcile::{self, ReconcileRequest};
-use crate::jobs::snapshot::{self, SnapshotRequest};
+use crate::jobs::reconcile::ReconcileRequest;
+use crate::jobs::snapshot::SnapshotRequest;
 use crate::jobs::standby::{self, UpkeepRequest};
 use crate::report::{Outcome, Report, StepLog};
 
@@ -161,31 +162,12 @@ async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverErr
     // Each job's future is boxed: their state machines (SDK futures inside
     // joins) are large, and the invocation should not carry them on its stack.
     match job {
-        Job::Failover(req) => {
-            // Every failover ends with the fence, as every reconcile does. A
-            // fence that fails does not undo the failover: its failed step is
-            // in the report, and the next reconcile fences again.
-            let mut report = Box::pin(failover::run(cloud, &exec, settings, &req)).await?;
-            let fenced = reconcile::fence_after(cloud, &exec, settings, req.now, &mut report);
-            if let Err(e) = fenced.await {
-                tracing::warn!(error = %e, "the fence after the failover failed");
-            }
-            // The promoted standby is the appliance now: a new one, elsewhere.
-            if report.outcome != Outcome::Ignored {
-                let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
-                Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
-            }
-            Ok(report)
-        }
+        // A failover, a snapshot and a reconcile end with their follow-ups.
+        Job::Failover(req) => Box::pin(chain::failover(cloud, &exec, settings, &req)).await,
         Job::Standby(req) => Box::pin(standby_job(cloud, &exec, settings, req)).await,
-        Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,
+        Job::Reconcile(req) => Box::pin(chain::reconcile(cloud, &exec, settings, &req)).await,
         Job::Preflight(req) => Box::pin(preflight::run(cloud, settings, &req)).await,
-        Job::Snapshot(req) => {
-            let mut report = Box::pin(snapshot::run(cloud, &exec, settings, &req)).await?;
-            let upkeep = UpkeepRequest::after_job(None, req.now);
-            Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
-            Ok(report)
-        }
+        Job::Snapshot(req) => Box::pin(chain::snapshot(cloud, &exec, settings, &req)).await,
         Job::SyncCheckerRanges(req) => {
             Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
         }
@@ -223,6 +205,7 @@ async fn standby_job<E: Cloud>(
         image_created: None,
         reason,
         steps: log.into_records(),
+        failed_follow_ups: Vec::new(),
     };
     tracing::info!(outcome = ?report.outcome, "standby upkeep finished");
     Ok(report)

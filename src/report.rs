@@ -88,6 +88,10 @@ pub struct Report {
     pub image_created: Option<String>,
     pub reason: String,
     pub steps: Vec<StepRecord>,
+    /// The follow-ups (fence, standby upkeep) that failed after the job:
+    /// each is a failed step in `steps` too; counted in the metrics.
+    #[serde(skip)]
+    pub failed_follow_ups: Vec<Step>,
 }
 
 impl Report {
@@ -102,6 +106,7 @@ impl Report {
             image_created: None,
             reason: reason.into(),
             steps: Vec::new(),
+            failed_follow_ups: Vec::new(),
         };
         tracing::info!(incident = %report.incident, reason = %report.reason, "ignored");
         report

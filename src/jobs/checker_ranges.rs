@@ -339,6 +339,7 @@ pub async fn sync<C: Cloud>(
             d.covered.len()
         ),
         steps: log.into_records(),
+        failed_follow_ups: Vec::new(),
     };
     tracing::info!(outcome = ?report.outcome, reason = %report.reason, "checker ranges");
     Ok(report)

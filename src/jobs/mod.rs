@@ -8,8 +8,11 @@
 //! A job never imports another job, so each reads on its own and a change to
 //! one cannot break another: what several need is below them, in
 //! [`crate::lookup`] (looks) and [`crate::replacement`] (the replacement's
-//! plan). The test `jobs_import_no_other_job` holds this.
+//! plan). What runs after what (the fence and the standby's upkeep after a
+//! failover, ...) is declared once, in [`chain`], the one module that
+//! composes jobs; `src/layers.rs` tests both.
 
+pub mod chain;
 pub mod checker_ranges;
 pub mod failover;
 pub mod fence;

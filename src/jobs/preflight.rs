@@ -657,6 +657,7 @@ pub async fn run<C: Cloud>(
             count(StepStatus::Failed)
         ),
         steps: log.into_records(),
+        failed_follow_ups: Vec::new(),
     })
 }
 

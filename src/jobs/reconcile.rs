@@ -10,6 +10,10 @@
 //! never two replacements; cooldown, flap guard and Route 53's confirmation
 //! apply as for the event. Then the fence stops any replaced instance that
 //! runs again, and the standby (`STANDBY=warm|hot`) is kept ready.
+//!
+//! This module is the reconcile's own part, the alarm: what it says
+//! ([`look`], [`decide`]). Running the failover it calls for and the
+//! follow-ups is composing jobs, which [`crate::jobs::chain::reconcile`] does.
 
 use std::time::Instant;
 
@@ -17,14 +21,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Alarm, AlarmQuery, Cloud};
 use crate::config::Settings;
-use crate::engine::{Executor, Step};
 use crate::error::FailoverError;
 use crate::event::incident_for;
-use crate::jobs::failover::{self, FailoverRequest};
-use crate::jobs::fence;
-use crate::jobs::standby::{self, UpkeepRequest};
 use crate::lookup;
-use crate::report::{Outcome, Report, StepLog, StepStatus};
+use crate::report::{StepLog, StepStatus};
+use crate::step::Step;
 
 #[derive(Debug, Clone)]
 pub struct ReconcileRequest {
@@ -97,44 +98,8 @@ fn changed_at(alarm: &Alarm) -> Option<DateTime<Utc>> {
     alarm.transitioned_at.or(alarm.updated_at)
 }
 
-/// Looks at the alarm, fails over while it says `ALARM`, then fences.
-pub async fn run<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    req: &ReconcileRequest,
-) -> Result<Report, FailoverError> {
-    let mut log = StepLog::new();
-    let verdict = look(cloud, settings, &mut log).await?;
-    let mut report = match verdict {
-        Verdict::Failover { incident, reason } => {
-            let failover = FailoverRequest {
-                incident,
-                reason,
-                dry_run: req.dry_run,
-                deadline: req.deadline,
-                now: req.now,
-                confirm_with: settings.appliance.health_check_id.clone(),
-            };
-            let report = failover::run(cloud, exec, settings, &failover).await?;
-            let mut steps = log.into_records();
-            steps.extend(report.steps);
-            Report { steps, ..report }
-        }
-        Verdict::Nothing(why) => {
-            let mut report = Report::ignored(req.incident.clone(), why);
-            report.steps = log.into_records();
-            report
-        }
-    };
-    fence_after(cloud, exec, settings, req.now, &mut report).await?;
-    let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
-    standby::after(cloud, exec, settings, &upkeep, &mut report).await;
-    Ok(report)
-}
-
 /// Looks at the configured alarm and records what it says.
-async fn look<C: Cloud>(
+pub async fn look<C: Cloud>(
     cloud: &C,
     settings: &Settings,
     log: &mut StepLog,
@@ -163,34 +128,6 @@ async fn look<C: Cloud>(
     };
     log.record(Step::Alarm, StepStatus::Done, detail, t);
     Ok(verdict)
-}
-
-/// Runs the fence and adds its steps to `report`; a fence that stopped
-/// something while nothing else changed makes the outcome `fenced`.
-pub async fn fence_after<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    now: DateTime<Utc>,
-    report: &mut Report,
-) -> Result<(), FailoverError> {
-    let mut log = StepLog::new();
-    let fenced = fence::run(cloud, exec, settings, None, now, &mut log).await;
-    let acted = log
-        .records()
-        .iter()
-        .any(|r| r.kind.is_change() && matches!(r.status, StepStatus::Done | StepStatus::Planned));
-    report.steps.extend(log.into_records());
-    fenced?;
-    if acted
-        && matches!(
-            report.outcome,
-            Outcome::Ignored | Outcome::AlreadyFailedOver
-        )
-    {
-        report.outcome = exec.outcome(Outcome::Fenced);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

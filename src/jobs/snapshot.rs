@@ -210,6 +210,7 @@ pub async fn run<C: Cloud>(
         image: image_id,
         reason,
         steps: log.into_records(),
+        failed_follow_ups: Vec::new(),
     };
     tracing::info!(outcome = ?report.outcome,
         image = report.image.as_deref().unwrap_or("-"), "snapshot finished");

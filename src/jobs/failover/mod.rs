@@ -463,6 +463,7 @@ fn report(
         image: summary.image,
         reason: format!("{}; {why}", req.reason),
         steps: log.into_records(),
+        failed_follow_ups: Vec::new(),
     };
     tracing::info!(
         outcome = ?report.outcome,

@@ -3,10 +3,10 @@
 //! network to it (hot) instead of launching from the AMI.
 //!
 //! The upkeep is level-triggered like the rest: look → plan → execute. It runs
-//! for `{"action": "standby"}`, after the snapshot schedule (a new AMI
-//! supersedes the standby), at the end of every reconcile and after every
-//! failover (the promoted standby is the appliance now; a new one is needed
-//! in another AZ). With `STANDBY=cold` only the explicit action runs it, to
+//! for `{"action": "standby"}`, and as a follow-up ([`crate::jobs::chain`])
+//! after the snapshot schedule (a new AMI supersedes the standby), at the end
+//! of every reconcile and after every failover (the promoted standby is the
+//! appliance now; a new one is needed in another AZ). With `STANDBY=cold` only the explicit action runs it, to
 //! retire standbys left from a warmer mode; the schedules then cost nothing.
 
 pub mod plan;
@@ -148,25 +148,20 @@ fn starting(
     })
 }
 
-/// The upkeep at the end of another job (failover, reconcile, snapshot): its
-/// steps join `report`; a failure is logged and recorded there, never the
-/// job's failure (the next run tries again, and preflight reports a standby
-/// that is not ready). Nothing with `STANDBY=cold` or in a dry run.
+/// The upkeep as a follow-up of another job (failover, reconcile, snapshot;
+/// see [`crate::jobs::chain`], which records a failure without failing the
+/// job): nothing with `STANDBY=cold` or after a dry run's plan (`outcome`
+/// is the job's).
 pub async fn after<C: Cloud>(
     cloud: &C,
     exec: &Executor<'_, C>,
     settings: &Settings,
     req: &UpkeepRequest,
-    report: &mut crate::report::Report,
-) {
-    if settings.failover.standby == Standby::Cold || report.outcome == Outcome::Planned {
-        return;
+    outcome: Outcome,
+    log: &mut StepLog,
+) -> Result<(), FailoverError> {
+    if settings.failover.standby == Standby::Cold || outcome == Outcome::Planned {
+        return Ok(());
     }
-    let mut log = StepLog::new();
-    let t = Instant::now();
-    if let Err(e) = upkeep(cloud, exec, settings, req, &mut log).await {
-        tracing::warn!(error = %e, "the standby upkeep failed; the next run tries again");
-        log.record(Step::Standby, StepStatus::Failed, e.to_string(), t);
-    }
-    report.steps.extend(log.into_records());
+    upkeep(cloud, exec, settings, req, log).await
 }
