@@ -6,13 +6,16 @@
 //! run, only reports them: dry run is decided there and nowhere else. Step
 //! names are a [`Step`] enum (in [`crate::step`], below the engine, since the
 //! report and the errors the engine writes name steps too), so reports,
-//! metrics and errors agree.
+//! metrics and errors agree. A job takes one [`Context`]: the executor, the
+//! group's settings and the invocation's clock.
 
 mod change;
+mod context;
 mod execute;
 mod plan;
 
 pub use crate::step::Step;
 pub use change::{Change, Launch, LaunchAttempt, rule_text};
+pub use context::Context;
 pub use execute::{Applied, Executor};
 pub use plan::{Decision, PlannedStep};

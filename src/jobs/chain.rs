@@ -12,15 +12,13 @@
 //! and starve the standby of its upkeep; the next reconcile tries again.
 //!
 //! This is the one module that composes jobs (`src/layers.rs` allows it and
-//! nothing else): the jobs themselves stay siblings.
+//! nothing else): the jobs themselves stay siblings. Every job of a chain
+//! runs on the same [`Context`]: one executor, one clock, one deadline.
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-
 use crate::cloud::Cloud;
-use crate::config::Settings;
-use crate::engine::Executor;
+use crate::engine::Context;
 use crate::error::FailoverError;
 use crate::jobs::failover::{self, FailoverRequest};
 use crate::jobs::reconcile::{self, ReconcileRequest, Verdict};
@@ -82,27 +80,21 @@ pub const IN_RECONCILE: Chain = Chain(&[
 
 /// A failover, then [`AFTER_FAILOVER`].
 pub async fn failover<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &FailoverRequest,
 ) -> Result<Report, FailoverError> {
-    let mut report = Box::pin(failover::run(cloud, exec, settings, req)).await?;
-    let clock = (req.deadline, req.now);
-    Box::pin(AFTER_FAILOVER.run(cloud, exec, settings, clock, &mut report)).await;
+    let mut report = Box::pin(failover::run(ctx, req)).await?;
+    Box::pin(AFTER_FAILOVER.run(ctx, &mut report)).await;
     Ok(report)
 }
 
 /// A snapshot, then [`AFTER_SNAPSHOT`].
 pub async fn snapshot<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &SnapshotRequest,
 ) -> Result<Report, FailoverError> {
-    let mut report = Box::pin(snapshot::run(cloud, exec, settings, req)).await?;
-    let clock = (None, req.now);
-    Box::pin(AFTER_SNAPSHOT.run(cloud, exec, settings, clock, &mut report)).await;
+    let mut report = Box::pin(snapshot::run(ctx, req)).await?;
+    Box::pin(AFTER_SNAPSHOT.run(ctx, &mut report)).await;
     Ok(report)
 }
 
@@ -110,24 +102,15 @@ pub async fn snapshot<C: Cloud>(
 /// incident the alarm's own event names), then [`IN_RECONCILE`]. The alarm's
 /// look and the failover are the job: their failure is the reconcile's.
 pub async fn reconcile<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &ReconcileRequest,
 ) -> Result<Report, FailoverError> {
     let mut log = StepLog::new();
-    let verdict = reconcile::look(cloud, settings, &mut log).await?;
+    let verdict = reconcile::look(ctx, &mut log).await?;
     let mut report = match verdict {
         Verdict::Failover { incident, reason } => {
-            let failover = FailoverRequest {
-                incident,
-                reason,
-                dry_run: req.dry_run,
-                deadline: req.deadline,
-                now: req.now,
-                confirm_with: settings.appliance.health_check_id.clone(),
-            };
-            let report = Box::pin(failover::run(cloud, exec, settings, &failover)).await?;
+            let failover = FailoverRequest::on_alarm(incident, reason, ctx.settings);
+            let report = Box::pin(failover::run(ctx, &failover)).await?;
             let mut steps = log.into_records();
             steps.extend(report.steps);
             Report { steps, ..report }
@@ -138,8 +121,7 @@ pub async fn reconcile<C: Cloud>(
             report
         }
     };
-    let clock = (req.deadline, req.now);
-    Box::pin(IN_RECONCILE.run(cloud, exec, settings, clock, &mut report)).await;
+    Box::pin(IN_RECONCILE.run(ctx, &mut report)).await;
     Ok(report)
 }
 
@@ -147,14 +129,7 @@ impl Chain {
     /// Runs every follow-up whose time has come, each recording its steps in
     /// `report`. A failure is recorded (a failed step, and in
     /// `failed_follow_ups` for the metrics) and the next follow-up runs.
-    pub async fn run<C: Cloud>(
-        &self,
-        cloud: &C,
-        exec: &Executor<'_, C>,
-        settings: &Settings,
-        (deadline, now): (Option<Instant>, DateTime<Utc>),
-        report: &mut Report,
-    ) {
+    pub async fn run<C: Cloud>(&self, ctx: &Context<'_, C>, report: &mut Report) {
         for &(follow_up, when) in self.0 {
             if when == When::UnlessIgnored && report.outcome == Outcome::Ignored {
                 continue;
@@ -162,12 +137,8 @@ impl Chain {
             let mut log = StepLog::new();
             let t = Instant::now();
             let ran = match follow_up {
-                FollowUp::Fence => fence(cloud, exec, settings, now, &mut log, report).await,
-                FollowUp::Standby => {
-                    let upkeep = standby::UpkeepRequest::after_job(deadline, now);
-                    let outcome = report.outcome;
-                    standby::after(cloud, exec, settings, &upkeep, outcome, &mut log).await
-                }
+                FollowUp::Fence => fence(ctx, &mut log, report).await,
+                FollowUp::Standby => standby::after(ctx, report.outcome, &mut log).await,
             };
             if let Err(e) = ran {
                 let step = follow_up.step();
@@ -186,14 +157,11 @@ impl Chain {
 /// The fence, into `log`; a fence that stopped something while nothing else
 /// changed makes the outcome `fenced`.
 async fn fence<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    now: DateTime<Utc>,
+    ctx: &Context<'_, C>,
     log: &mut StepLog,
     report: &mut Report,
 ) -> Result<(), FailoverError> {
-    fence::run(cloud, exec, settings, None, now, log).await?;
+    fence::run(ctx, log).await?;
     let acted = log
         .records()
         .iter()
@@ -204,7 +172,7 @@ async fn fence<C: Cloud>(
             Outcome::Ignored | Outcome::AlreadyFailedOver
         )
     {
-        report.outcome = exec.outcome(Outcome::Fenced);
+        report.outcome = ctx.exec.outcome(Outcome::Fenced);
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::cloud::{
     tag_value,
 };
 use crate::config::{Settings, Standby};
-use crate::engine::{Change, Decision, Step};
+use crate::engine::{Change, Context, Decision, Step};
 use crate::error::FailoverError;
 use crate::lookup::{self, Inherited, UserData, World, image_age, inherit, world};
 use crate::replacement::{self as plan, Situation};
@@ -31,7 +31,6 @@ const STALE_AMI: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Clone)]
 pub struct PreflightRequest {
     pub incident: String,
-    pub now: DateTime<Utc>,
     /// This function's ARN, when Lambda said (an alarm may invoke it directly).
     pub function_arn: Option<String>,
 }
@@ -604,12 +603,13 @@ async fn watch_items<C: Cloud>(
     items
 }
 
-/// Looks, plans and proves; changes nothing.
+/// Looks, plans and proves; changes nothing (its proofs are DryRun calls
+/// of their own, not the executor's).
 pub async fn run<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &PreflightRequest,
 ) -> Result<Report, FailoverError> {
+    let (cloud, settings) = (ctx.cloud(), ctx.settings);
     let t = Instant::now();
     let watch = watch_items(cloud, settings, req.function_arn.as_deref());
     let (world, watched) = tokio::join!(world::look(cloud, settings), watch);
@@ -617,7 +617,7 @@ pub async fn run<C: Cloud>(
         Ok(world) => {
             let (inherited, read) = inherit_item(cloud, &world, settings).await;
             let (mut items, calls) =
-                checklist(&world, settings, (&req.incident, &inherited), req.now);
+                checklist(&world, settings, (&req.incident, &inherited), ctx.now);
             items.extend(read);
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
@@ -639,25 +639,23 @@ pub async fn run<C: Cloud>(
         );
     }
     let count = |s: StepStatus| items.iter().filter(|i| i.status == s).count();
+    let reason = format!(
+        "preflight: {} ok, {} warn, {} failed",
+        count(StepStatus::Ok),
+        count(StepStatus::Warn),
+        count(StepStatus::Failed)
+    );
     Ok(Report {
-        outcome: Outcome::Preflight,
-        incident: req.incident.clone(),
         old_instance: items
             .iter()
             .find(|i| i.name == "appliance" && i.status == StepStatus::Ok)
             .and_then(|i| i.detail.split_whitespace().next().map(str::to_owned)),
-        new_instance: None,
-        availability_zone: None,
-        image: None,
-        image_created: None,
-        reason: format!(
-            "preflight: {} ok, {} warn, {} failed",
-            count(StepStatus::Ok),
-            count(StepStatus::Warn),
-            count(StepStatus::Failed)
-        ),
-        steps: log.into_records(),
-        failed_follow_ups: Vec::new(),
+        ..Report::new(
+            Outcome::Preflight,
+            &req.incident,
+            reason,
+            log.into_records(),
+        )
     })
 }
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Alarm, AlarmQuery, Cloud};
-use crate::config::Settings;
+use crate::engine::Context;
 use crate::error::FailoverError;
 use crate::event::incident_for;
 use crate::lookup;
@@ -31,9 +31,6 @@ use crate::step::Step;
 pub struct ReconcileRequest {
     /// This run's own incident (its request id), for when the alarm names none.
     pub incident: String,
-    pub dry_run: bool,
-    pub deadline: Option<Instant>,
-    pub now: DateTime<Utc>,
 }
 
 /// What the alarm asks of the appliance.
@@ -100,10 +97,10 @@ fn changed_at(alarm: &Alarm) -> Option<DateTime<Utc>> {
 
 /// Looks at the configured alarm and records what it says.
 pub async fn look<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     log: &mut StepLog,
 ) -> Result<Verdict, FailoverError> {
+    let (cloud, settings) = (ctx.cloud(), ctx.settings);
     let t = Instant::now();
     let watch = lookup::watch(settings);
     let alarms = match watch {
