@@ -2,8 +2,9 @@
 //! instance must not run again) and the standby's upkeep (a promoted standby
 //! is the appliance now, and a new one is needed elsewhere); after a snapshot
 //! the upkeep (a new AMI supersedes the standby); in every reconcile both,
-//! whatever the alarm said. The handler and the reconcile run these same
-//! chains, so a failover ends the same way however it was triggered.
+//! whatever the alarm said. The handler runs every failover, snapshot and
+//! reconcile through here, so a failover ends the same way whether an
+//! alarm's event, an operator or a reconcile started it.
 //!
 //! One error policy for every follow-up: its failure is a failed step in the
 //! report and counts in the metrics (`FollowUpsFailed`); it never hides the
@@ -83,9 +84,7 @@ pub async fn failover<C: Cloud>(
     ctx: &Context<'_, C>,
     req: &FailoverRequest,
 ) -> Result<Report, FailoverError> {
-    let mut report = Box::pin(failover::run(ctx, req)).await?;
-    Box::pin(AFTER_FAILOVER.run(ctx, &mut report)).await;
-    Ok(report)
+    AFTER_FAILOVER.after(ctx, failover::run(ctx, req)).await
 }
 
 /// A snapshot, then [`AFTER_SNAPSHOT`].
@@ -93,21 +92,28 @@ pub async fn snapshot<C: Cloud>(
     ctx: &Context<'_, C>,
     req: &SnapshotRequest,
 ) -> Result<Report, FailoverError> {
-    let mut report = Box::pin(snapshot::run(ctx, req)).await?;
-    Box::pin(AFTER_SNAPSHOT.run(ctx, &mut report)).await;
-    Ok(report)
+    AFTER_SNAPSHOT.after(ctx, snapshot::run(ctx, req)).await
 }
 
-/// A reconcile: what the alarm says, the failover it calls for (under the
-/// incident the alarm's own event names), then [`IN_RECONCILE`]. The alarm's
-/// look and the failover are the job: their failure is the reconcile's.
+/// A reconcile: what the alarm says and the failover it calls for, then
+/// [`IN_RECONCILE`].
 pub async fn reconcile<C: Cloud>(
+    ctx: &Context<'_, C>,
+    req: &ReconcileRequest,
+) -> Result<Report, FailoverError> {
+    IN_RECONCILE.after(ctx, follow_the_alarm(ctx, req)).await
+}
+
+/// The reconcile's own part: the alarm's look and the failover it calls for
+/// (under the incident the alarm's own event names); their failure is the
+/// reconcile's.
+async fn follow_the_alarm<C: Cloud>(
     ctx: &Context<'_, C>,
     req: &ReconcileRequest,
 ) -> Result<Report, FailoverError> {
     let mut log = StepLog::new();
     let verdict = reconcile::look(ctx, &mut log).await?;
-    let mut report = match verdict {
+    Ok(match verdict {
         Verdict::Failover { incident, reason } => {
             let failover = FailoverRequest::on_alarm(incident, reason, ctx.settings);
             let report = Box::pin(failover::run(ctx, &failover)).await?;
@@ -120,12 +126,21 @@ pub async fn reconcile<C: Cloud>(
             report.steps = log.into_records();
             report
         }
-    };
-    Box::pin(IN_RECONCILE.run(ctx, &mut report)).await;
-    Ok(report)
+    })
 }
 
 impl Chain {
+    /// The job, then its follow-ups; the job's failure is the chain's.
+    async fn after<C: Cloud>(
+        &self,
+        ctx: &Context<'_, C>,
+        job: impl Future<Output = Result<Report, FailoverError>>,
+    ) -> Result<Report, FailoverError> {
+        let mut report = Box::pin(job).await?;
+        Box::pin(self.run(ctx, &mut report)).await;
+        Ok(report)
+    }
+
     /// Runs every follow-up whose time has come, each recording its steps in
     /// `report`. A failure is recorded (a failed step, and in
     /// `failed_follow_ups` for the metrics) and the next follow-up runs.
