@@ -28,8 +28,8 @@ const TIERS: &[&[&str]] = &[
 
 /// The one place where jobs are composed: (importer, imported) pairs inside
 /// `jobs/`, `*` for any job. The follow-up chain runs the reconcile, the
-/// failover, the fence, the snapshot and the standby's upkeep; no job uses it
-/// (the handler and the chain's own reconcile do).
+/// failover, the fence, the snapshot and the standby's upkeep; no job uses
+/// it, not even the reconcile (the handler runs the reconcile through it).
 const COMPOSED: &[(&str, &str)] = &[("chain", "*")];
 
 fn tier(module: &str) -> Option<usize> {
