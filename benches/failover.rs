@@ -660,7 +660,7 @@ mod recover {
         "the last successful ReplaceRoute/CreateRoute − t0 (the appliance is reachable again); **EC2 wait** = from the ",
         "RunInstances (cold) or StartInstances (warm) answer to the first DescribeInstances answer showing that instance ",
         "running (0 for hot: nothing to wait for); **poll lag** = EC2 wait − the model's pending time, how late the function's ",
-        "looks (every `POLL_INTERVAL` of src/jobs/failover/wait.rs; the interval seen between its looks is listed below ",
+        "looks (every `POLL_INTERVAL` of src/lookup/wait.rs; the interval seen between its looks is listed below ",
         "the table) notice it runs; **own** = recover − EC2 wait, everything but waiting for EC2. Seconds, median ",
         "(min–max). Poll lag is anywhere from 0 to one poll interval: with EC2's variable start times half of one on ",
         "average; here the model's fixed times and the looks' drift (each takes the interval plus a describe's round ",

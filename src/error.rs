@@ -8,8 +8,8 @@
 use lambda_runtime::Diagnostic;
 
 use crate::cloud::CloudError;
-use crate::engine::Step;
 use crate::event::EventError;
+use crate::step::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FailoverError {

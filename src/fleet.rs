@@ -20,15 +20,19 @@ use crate::groups::{self, Group};
 use crate::handler::{self, App, Invocation};
 use crate::report::Report;
 
-/// One group and the app (settings + regional clients) that serves it.
+/// One group (its name and settings, held once) and the clients of its
+/// region, shared with the other groups there.
 #[derive(Debug, Clone)]
 pub struct Member<C> {
-    pub name: String,
     pub group: Group,
-    pub app: App<C>,
+    pub cloud: C,
 }
 
 impl<C: Cloud> Member<C> {
+    pub fn name(&self) -> &str {
+        &self.group.name
+    }
+
     /// Runs the group's job inside a span naming the group, so every log line
     /// says which appliance it is about.
     async fn run(
@@ -36,8 +40,8 @@ impl<C: Cloud> Member<C> {
         trigger: Trigger,
         invocation: &Invocation,
     ) -> Result<Report, FailoverError> {
-        let span = tracing::info_span!("group", group = %self.name);
-        handler::run(&self.app, trigger, invocation)
+        let span = tracing::info_span!("group", group = %self.group.name);
+        handler::run(&self.cloud, &self.group.settings, trigger, invocation)
             .instrument(span)
             .await
     }
@@ -87,14 +91,7 @@ impl<C: Cloud + Clone> Fleet<C> {
                     .entry(region.clone())
                     .or_insert_with(|| clients_for(region.as_deref()))
                     .clone();
-                Member {
-                    name: group.name.clone(),
-                    app: App {
-                        cloud,
-                        settings: group.settings.clone(),
-                    },
-                    group,
-                }
+                Member { group, cloud }
             })
             .collect();
         Fleet { members }
@@ -104,13 +101,12 @@ impl<C: Cloud + Clone> Fleet<C> {
     pub fn single(app: App<C>) -> Self {
         let group = Group {
             name: app.settings.appliance.instance_name.clone(),
-            settings: app.settings.clone(),
+            settings: app.settings,
         };
         Fleet {
             members: vec![Member {
-                name: group.name.clone(),
                 group,
-                app,
+                cloud: app.cloud,
             }],
         }
     }
@@ -127,7 +123,7 @@ impl<C: Cloud> Fleet<C> {
     fn names(&self) -> String {
         self.members
             .iter()
-            .map(|m| m.name.as_str())
+            .map(|m| m.name())
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -176,7 +172,7 @@ impl<C: Cloud> Fleet<C> {
                 Some(Value::String(name)) => self
                     .members
                     .iter()
-                    .find(|m| m.name == *name)
+                    .find(|m| m.name() == name)
                     .map(Route::One)
                     .ok_or_else(|| {
                         EventError::new(
@@ -222,7 +218,7 @@ pub async fn handle<C: Cloud>(
         Route::One(member) => {
             let mut report = member.run(trigger, invocation).await?;
             if fleet.members.len() > 1 {
-                report.reason = format!("group {}: {}", member.name, report.reason);
+                report.reason = format!("group {}: {}", member.name(), report.reason);
             }
             Ok(Response::One(report))
         }
@@ -255,13 +251,13 @@ async fn every_group<C: Cloud>(
         .zip(results)
         .map(|(m, r)| match r {
             Ok(report) => GroupResult {
-                group: m.name.clone(),
+                group: m.name().to_owned(),
                 report: Some(report),
                 error_type: None,
                 error: None,
             },
             Err(e) => GroupResult {
-                group: m.name.clone(),
+                group: m.name().to_owned(),
                 report: None,
                 error_type: Some(e.error_type()),
                 error: Some(e.to_string()),

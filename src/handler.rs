@@ -1,6 +1,7 @@
 //! One group's part of an invocation: the trigger (parsed and routed by the
-//! fleet) becomes a [`Job`] by a pure decision, the job runs on an executor
-//! that knows whether this is a dry run, and the result is reported.
+//! fleet) becomes a [`Job`] by a pure decision; the job runs on a
+//! [`Context`] (the group's settings, an executor that knows whether this is
+//! a dry run, the clock and the deadline), and the result is reported.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,29 +11,20 @@ use tracing::Instrument;
 
 use crate::cloud::Cloud;
 use crate::config::Settings;
-use crate::engine::Executor;
+use crate::engine::Context;
 use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
+use crate::jobs::chain;
 use crate::jobs::checker_ranges::{self, SyncRequest};
-use crate::jobs::failover::preflight::{self, PreflightRequest};
-use crate::jobs::failover::standby::{self, UpkeepRequest};
-use crate::jobs::failover::{self, FailoverRequest};
-use crate::jobs::reconcile::{self, ReconcileRequest};
-use crate::jobs::snapshot::{self, SnapshotRequest};
-use crate::report::{Outcome, Report, StepLog};
+use crate::jobs::failover::FailoverRequest;
+use crate::jobs::preflight::{self, PreflightRequest};
+use crate::jobs::reconcile::ReconcileRequest;
+use crate::jobs::snapshot::SnapshotRequest;
+use crate::jobs::standby::{self, StandbyRequest};
+use crate::report::Report;
 
-/// `{"action": "standby"}` for one group.
-#[derive(Debug, Clone)]
-pub struct StandbyRequest {
-    pub incident: String,
-    pub reason: String,
-    pub dry_run: bool,
-    pub deadline: Option<Instant>,
-    pub now: DateTime<Utc>,
-}
-
-/// What lives for the whole life of the Lambda process: settings read once,
-/// SDK clients built once.
+/// What lives for the whole life of the Lambda process for one appliance:
+/// settings read once, SDK clients built once ([`crate::Fleet::single`]).
 #[derive(Debug, Clone)]
 pub struct App<E> {
     pub cloud: E,
@@ -71,23 +63,26 @@ impl Invocation {
 /// Runs one group's job for a trigger the fleet routed to it (and parsed once),
 /// then reports: the EMF line and the report or error log line.
 pub(crate) async fn run<E: Cloud>(
-    app: &App<E>,
+    cloud: &E,
+    settings: &Settings,
     trigger: Trigger,
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
     let started = Instant::now();
-    let before = app.cloud.usage();
-    let job = job_for(trigger, &app.settings, invocation, Utc::now());
+    let before = cloud.usage();
+    let now = Utc::now();
+    let job = job_for(trigger, settings, invocation, now);
+    let mode = (job.dry_run(settings), job.deadline(invocation));
+    let ctx = Context::new(cloud, settings, mode, now);
     let span = tracing::info_span!("incident", incident = %job.incident());
-    let result = run_job(app, job).instrument(span.clone()).await;
+    let result = run_job(&ctx, job).instrument(span.clone()).await;
     let _in_job = span.enter();
-    let usage = app
-        .cloud
+    let usage = cloud
         .usage()
         .zip(before)
         .map(|(after, before)| after.since(before));
     let line = crate::metrics::emf(
-        &app.settings.appliance.instance_name,
+        &settings.appliance.instance_name,
         &result,
         started.elapsed(),
         usage,
@@ -109,6 +104,8 @@ pub(crate) async fn run<E: Cloud>(
 #[derive(Debug, Clone)]
 pub enum Job {
     Failover(FailoverRequest),
+    /// `{"action": "plan"}`: a failover, only planned, whatever `DRY_RUN` says.
+    Plan(FailoverRequest),
     Snapshot(SnapshotRequest),
     SyncCheckerRanges(SyncRequest),
     Reconcile(ReconcileRequest),
@@ -121,7 +118,7 @@ pub enum Job {
 impl Job {
     pub fn incident(&self) -> &str {
         match self {
-            Job::Failover(r) => &r.incident,
+            Job::Failover(r) | Job::Plan(r) => &r.incident,
             Job::Snapshot(r) => &r.incident,
             Job::SyncCheckerRanges(r) => &r.incident,
             Job::Reconcile(r) => &r.incident,
@@ -131,101 +128,42 @@ impl Job {
         }
     }
 
-    /// When the invocation must have returned (failovers, and reconciles,
-    /// which may fail over; the other jobs are short).
-    fn deadline(&self) -> Option<Instant> {
+    /// When the invocation must have returned, for the jobs that wait:
+    /// failovers, reconciles (which may fail over) and the standby action;
+    /// the other jobs are short.
+    fn deadline(&self, invocation: &Invocation) -> Option<Instant> {
         match self {
-            Job::Failover(r) => r.deadline,
-            Job::Reconcile(r) => r.deadline,
-            Job::Standby(r) => r.deadline,
+            Job::Failover(_) | Job::Plan(_) | Job::Reconcile(_) | Job::Standby(_) => {
+                invocation.deadline
+            }
             _ => None,
         }
     }
 
-    fn dry_run(&self) -> bool {
+    /// Whether the job only reports its plan: with `DRY_RUN`, and always
+    /// for a plan.
+    pub fn dry_run(&self, settings: &Settings) -> bool {
         match self {
-            Job::Failover(r) => r.dry_run,
-            Job::Snapshot(r) => r.dry_run,
-            Job::SyncCheckerRanges(r) => r.dry_run,
-            Job::Reconcile(r) => r.dry_run,
-            Job::Standby(r) => r.dry_run,
             // Proves with DryRun calls; changes nothing either way.
-            Job::Preflight(_) | Job::Ignore(_) => true,
+            Job::Plan(_) | Job::Preflight(_) | Job::Ignore(_) => true,
+            _ => settings.dry_run,
         }
     }
 }
 
-async fn run_job<E: Cloud>(app: &App<E>, job: Job) -> Result<Report, FailoverError> {
-    let (cloud, settings) = (&app.cloud, &app.settings);
-    let exec = Executor::new(cloud, job.dry_run(), job.deadline());
+async fn run_job<E: Cloud>(ctx: &Context<'_, E>, job: Job) -> Result<Report, FailoverError> {
     // Each job's future is boxed: their state machines (SDK futures inside
     // joins) are large, and the invocation should not carry them on its stack.
+    // A failover, a snapshot and a reconcile end with their follow-ups.
     match job {
-        Job::Failover(req) => {
-            // Every failover ends with the fence, as every reconcile does. A
-            // fence that fails does not undo the failover: its failed step is
-            // in the report, and the next reconcile fences again.
-            let mut report = Box::pin(failover::run(cloud, &exec, settings, &req)).await?;
-            let fenced = reconcile::fence_after(cloud, &exec, settings, req.now, &mut report);
-            if let Err(e) = fenced.await {
-                tracing::warn!(error = %e, "the fence after the failover failed");
-            }
-            // The promoted standby is the appliance now: a new one, elsewhere.
-            if report.outcome != Outcome::Ignored {
-                let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
-                Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
-            }
-            Ok(report)
-        }
-        Job::Standby(req) => Box::pin(standby_job(cloud, &exec, settings, req)).await,
-        Job::Reconcile(req) => Box::pin(reconcile::run(cloud, &exec, settings, &req)).await,
-        Job::Preflight(req) => Box::pin(preflight::run(cloud, settings, &req)).await,
-        Job::Snapshot(req) => {
-            let mut report = Box::pin(snapshot::run(cloud, &exec, settings, &req)).await?;
-            let upkeep = UpkeepRequest::after_job(None, req.now);
-            Box::pin(standby::after(cloud, &exec, settings, &upkeep, &mut report)).await;
-            Ok(report)
-        }
-        Job::SyncCheckerRanges(req) => {
-            Box::pin(checker_ranges::sync(cloud, &exec, settings, &req)).await
-        }
+        Job::Failover(req) | Job::Plan(req) => Box::pin(chain::failover(ctx, &req)).await,
+        Job::Standby(req) => Box::pin(standby::run(ctx, &req)).await,
+        Job::Reconcile(req) => Box::pin(chain::reconcile(ctx, &req)).await,
+        Job::Preflight(req) => Box::pin(preflight::run(ctx, &req)).await,
+        Job::Snapshot(req) => Box::pin(chain::snapshot(ctx, &req)).await,
+        Job::SyncCheckerRanges(req) => Box::pin(checker_ranges::sync(ctx, &req)).await,
         Job::Ignore(report) => Ok(report),
     }
-}
-
-/// `{"action": "standby"}`: the upkeep, waiting for a new standby to run
-/// (to stop it, warm) while the invocation has time.
-async fn standby_job<E: Cloud>(
-    cloud: &E,
-    exec: &Executor<'_, E>,
-    settings: &Settings,
-    req: StandbyRequest,
-) -> Result<Report, FailoverError> {
-    let mut log = StepLog::new();
-    let upkeep = UpkeepRequest {
-        deadline: req.deadline,
-        now: req.now,
-        wait: true,
-    };
-    standby::upkeep(cloud, exec, settings, &upkeep, &mut log).await?;
-    let reason = format!(
-        "{}; STANDBY={}",
-        req.reason,
-        settings.failover.standby.as_str()
-    );
-    let report = Report {
-        outcome: exec.outcome(Outcome::StandbyKept),
-        incident: req.incident,
-        old_instance: None,
-        new_instance: None,
-        availability_zone: None,
-        image: None,
-        image_created: None,
-        reason,
-        steps: log.into_records(),
-    };
-    tracing::info!(outcome = ?report.outcome, "standby upkeep finished");
-    Ok(report)
 }
 
 /// Decides, without calling AWS, what a trigger asks of this group.
@@ -236,14 +174,14 @@ pub fn job_for(
     now: DateTime<Utc>,
 ) -> Job {
     match trigger {
-        Trigger::Alarm(alarm) => on_alarm(&alarm, settings, invocation, now),
+        Trigger::Alarm(alarm) => on_alarm(&alarm, settings),
         Trigger::Manual { action, reason } => {
             let reason = format!(
                 "manual {}: {}",
                 action.as_str(),
                 reason.as_deref().unwrap_or("no reason given")
             );
-            on_manual(action, reason, settings, invocation, now)
+            on_manual(action, reason, invocation, now)
         }
         Trigger::Scheduled { rule, time } => {
             // The slot (the time the schedule was due) names the AMI, so a
@@ -257,8 +195,6 @@ pub fn job_for(
                     slot.to_rfc3339_opts(SecondsFormat::Secs, true)
                 ),
                 slot,
-                dry_run: settings.dry_run,
-                now,
             })
         }
         // The notification covers every AWS service's ranges; the sync itself
@@ -266,17 +202,11 @@ pub fn job_for(
         Trigger::IpSpaceChanged => Job::SyncCheckerRanges(SyncRequest {
             incident: manual_incident(invocation, now),
             reason: "AWS published new IP ranges (AmazonIpSpaceChanged)".to_owned(),
-            dry_run: settings.dry_run,
         }),
     }
 }
 
-fn on_alarm(
-    alarm: &AlarmChange,
-    settings: &Settings,
-    invocation: &Invocation,
-    now: DateTime<Utc>,
-) -> Job {
+fn on_alarm(alarm: &AlarmChange, settings: &Settings) -> Job {
     let incident = alarm.incident_id();
     let when = alarm.changed_at.to_rfc3339_opts(SecondsFormat::Secs, true);
     if alarm.state != AlarmState::Alarm {
@@ -294,68 +224,31 @@ fn on_alarm(
         alarm.name,
         alarm.reason.as_deref().unwrap_or("no reason given")
     );
-    Job::Failover(FailoverRequest {
-        incident,
-        reason,
-        dry_run: settings.dry_run,
-        deadline: invocation.deadline,
-        now,
-        // An operator's manual failover is its own confirmation; an alarm's is not.
-        confirm_with: settings.appliance.health_check_id.clone(),
-    })
+    Job::Failover(FailoverRequest::on_alarm(incident, reason, settings))
 }
 
 fn on_manual(
     action: ManualAction,
     reason: String,
-    settings: &Settings,
     invocation: &Invocation,
     now: DateTime<Utc>,
 ) -> Job {
     let incident = manual_incident(invocation, now);
-    let failover = |dry_run: bool| {
-        Job::Failover(FailoverRequest {
-            incident: incident.clone(),
-            reason: reason.clone(),
-            dry_run,
-            deadline: invocation.deadline,
-            now,
-            confirm_with: None,
-        })
-    };
     match action {
-        ManualAction::Failover => failover(settings.dry_run),
-        ManualAction::Plan => failover(true),
+        ManualAction::Failover => Job::Failover(FailoverRequest::by_operator(incident, reason)),
+        ManualAction::Plan => Job::Plan(FailoverRequest::by_operator(incident, reason)),
         ManualAction::Snapshot => Job::Snapshot(SnapshotRequest {
             incident,
             reason,
             slot: now,
-            dry_run: settings.dry_run,
-            now,
         }),
-        ManualAction::SyncCheckerRanges => Job::SyncCheckerRanges(SyncRequest {
-            incident,
-            reason,
-            dry_run: settings.dry_run,
-        }),
+        ManualAction::SyncCheckerRanges => Job::SyncCheckerRanges(SyncRequest { incident, reason }),
         ManualAction::Preflight => Job::Preflight(PreflightRequest {
             incident,
-            now,
             function_arn: invocation.function_arn.clone(),
         }),
-        ManualAction::Standby => Job::Standby(StandbyRequest {
-            incident,
-            reason,
-            dry_run: settings.dry_run,
-            deadline: invocation.deadline,
-            now,
-        }),
-        ManualAction::Reconcile => Job::Reconcile(ReconcileRequest {
-            incident,
-            dry_run: settings.dry_run,
-            deadline: invocation.deadline,
-            now,
-        }),
+        ManualAction::Standby => Job::Standby(StandbyRequest { incident, reason }),
+        ManualAction::Reconcile => Job::Reconcile(ReconcileRequest { incident }),
     }
 }
 
@@ -413,24 +306,25 @@ mod tests {
         };
         assert!(req.incident.starts_with("alarm-"), "{}", req.incident);
         assert_eq!(req.confirm_with.as_deref(), Some("hc-1"));
-        assert!(!req.dry_run);
+        assert!(!Job::Failover(req).dry_run(&s));
         assert!(matches!(job("sns-alarm-ok.json", &s), Job::Ignore(r) if r.reason.contains("OK")));
     }
 
     #[test]
     fn a_manual_run_is_its_own_incident_and_a_plan_is_always_dry() {
         let s = settings(&[]);
-        let Job::Failover(plan) = job("manual-plan.json", &s) else {
+        let plan = job("manual-plan.json", &s);
+        assert!(plan.dry_run(&s), "a plan is a failover, dry");
+        let Job::Plan(plan) = plan else {
             panic!("a plan is a failover, dry");
         };
-        assert!(plan.dry_run);
         assert_eq!(plan.incident, "req-1");
         assert_eq!(plan.confirm_with, None, "an operator confirms by asking");
-        let Job::Failover(manual) = job("manual-failover.json", &settings(&[("DRY_RUN", "true")]))
-        else {
-            panic!("a manual failover");
-        };
-        assert!(manual.dry_run, "DRY_RUN holds for every job");
+        let dry = settings(&[("DRY_RUN", "true")]);
+        let manual = job("manual-failover.json", &dry);
+        assert!(matches!(manual, Job::Failover(_)), "{manual:?}");
+        assert!(manual.dry_run(&dry), "DRY_RUN holds for every job");
+        assert!(!job("manual-failover.json", &s).dry_run(&s));
     }
 
     #[test]
@@ -448,9 +342,9 @@ mod tests {
             job("manual-sync-checker-ranges.json", &s),
             Job::SyncCheckerRanges(r) if r.incident == "req-1"
         ));
-        assert!(matches!(
-            job("manual-reconcile.json", &settings(&[("DRY_RUN", "true")])),
-            Job::Reconcile(r) if r.incident == "req-1" && r.dry_run
-        ));
+        let dry = settings(&[("DRY_RUN", "true")]);
+        let reconcile = job("manual-reconcile.json", &dry);
+        assert!(reconcile.dry_run(&dry), "{reconcile:?}");
+        assert!(matches!(reconcile, Job::Reconcile(r) if r.incident == "req-1"));
     }
 }

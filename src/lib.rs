@@ -9,11 +9,14 @@
 //! [`event`] (payload → trigger, before any AWS call) →
 //! [`fleet`] (the front door: which group does the trigger concern?) →
 //! [`handler`] (which job, if any, does it call for?) →
-//! [`jobs`] (failover, snapshot, checker-range sync: look → plan → execute) on
-//! the [`engine`] (typed changes, one executor, dry run decided there) →
-//! [`report`] (what happened, step by step) → [`metrics`] (one EMF line).
-//! [`lookup`] holds the looks several jobs share; [`cloud`] is the small trait
-//! over the AWS API that everything talks to.
+//! [`jobs`] (failover, standby, preflight, fence, snapshot, checker-range
+//! sync, reconcile: look → plan → execute) on the [`engine`] (typed changes,
+//! one executor, dry run decided there) → [`report`] (what happened, step by
+//! step, each a [`step`]) → [`metrics`] (one EMF line).
+//! [`lookup`] holds the looks several jobs share and [`replacement`] the
+//! replacement's plan, so no job imports another; [`cloud`] is the small
+//! trait over the AWS API that everything talks to. Nothing imports upward
+//! (a test in `layers.rs` reads the source to hold it).
 
 pub mod cloud;
 pub mod config;
@@ -24,9 +27,13 @@ pub mod fleet;
 pub mod groups;
 pub mod handler;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod lookup;
 pub mod metrics;
+pub mod replacement;
 pub mod report;
+pub mod step;
 #[cfg(test)]
 pub(crate) mod test_fixtures;
 

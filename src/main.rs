@@ -30,12 +30,12 @@ async fn main() -> Result<(), Error> {
     });
     for m in &fleet.members {
         tracing::info!(
-            group = %m.name,
-            region = m.app.settings.appliance.target_region.as_deref()
+            group = %m.group.name,
+            region = m.group.settings.appliance.target_region.as_deref()
                 .or(base.region().map(|r| r.as_ref()))
                 .unwrap_or("unset"),
-            instance = %m.app.settings.appliance.instance_name,
-            dry_run = m.app.settings.dry_run,
+            instance = %m.group.settings.appliance.instance_name,
+            dry_run = m.group.settings.dry_run,
             "ec2-failover ready"
         );
     }

@@ -2,8 +2,9 @@
 //!
 //! Printed to stdout as a single JSON object, CloudWatch Logs turns it into
 //! metrics without any API call from the function: namespace `ec2-failover`,
-//! dimensions `Appliance` and `Appliance`+`Outcome`. The metric an operator
-//! should alarm on is `FailedInvocations` (Sum >= 1 over 5 minutes).
+//! dimensions `Appliance` and `Appliance`+`Outcome`. The metrics an operator
+//! should alarm on are `FailedInvocations` and `FollowUpsFailed` (Sum >= 1
+//! over 5 minutes).
 
 use std::time::Duration;
 
@@ -92,6 +93,11 @@ pub fn emf(
         json!(u8::from(result.is_err())),
         "Count",
     );
+    // A follow-up (fence, standby upkeep) that failed leaves the job's
+    // outcome standing, so it is counted on its own: a fence that keeps
+    // failing pages like a failed invocation.
+    let follow_ups_failed = result.as_ref().map_or(0, |r| r.failed_follow_ups.len());
+    doc.put("FollowUpsFailed", json!(follow_ups_failed), "Count");
     // A preflight with a failed item pages before the outage does.
     let preflight_failed = matches!(result, Ok(r) if r.outcome == Outcome::Preflight
         && r.steps.iter().any(|s| s.status == StepStatus::Failed));
@@ -130,7 +136,7 @@ pub fn emf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Step;
+    use crate::step::Step;
 
     fn report() -> Report {
         let step = |kind: Step, subject: Option<&str>, ms| StepRecord {
@@ -158,6 +164,7 @@ mod tests {
                 step(Step::Route, Some("rtb-1 10.242.2.0/24"), 7),
                 step(Step::Route, Some("rtb-2 10.242.2.0/24"), 5),
             ],
+            failed_follow_ups: Vec::new(),
         }
     }
 
@@ -199,6 +206,7 @@ mod tests {
         assert_eq!(v["Appliance"], "sophos");
         assert_eq!(v["Failovers"], 1);
         assert_eq!(v["FailedInvocations"], 0);
+        assert_eq!(v["FollowUpsFailed"], 0);
         assert_eq!(v["Duration"], 1234);
         assert_eq!(v["AwsCalls"], 14);
         assert_eq!(v["AwsRetries"], 1);
@@ -220,5 +228,16 @@ mod tests {
         assert_eq!(v["Failovers"], 0);
         assert_eq!(v["ErrorType"], "Permanent.ResourceMissing");
         assert!(v.get("AwsCalls").is_none());
+    }
+
+    #[test]
+    fn a_failed_follow_up_counts_beside_the_jobs_outcome() {
+        let mut r = report();
+        r.failed_follow_ups.push(Step::Fence);
+        let v = emf("sophos", &Ok(r), Duration::from_millis(80), None, 0);
+        assert_valid_emf(&v);
+        assert_eq!(v["Outcome"], "failed_over");
+        assert_eq!(v["FailedInvocations"], 0);
+        assert_eq!(v["FollowUpsFailed"], 1);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::engine::Step;
+use crate::step::Step;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +76,10 @@ pub struct StepRecord {
     pub ms: u64,
 }
 
+/// What one job of one group did. The instance and AMI fields are the
+/// failover's (a snapshot names its AMI, a preflight the appliance); the
+/// other jobs leave them `null`, which the JSON keeps: the report's shape is
+/// the same for every job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub outcome: Outcome,
@@ -88,12 +92,22 @@ pub struct Report {
     pub image_created: Option<String>,
     pub reason: String,
     pub steps: Vec<StepRecord>,
+    /// The follow-ups (fence, standby upkeep) that failed after the job:
+    /// each is a failed step in `steps` too; counted in the metrics.
+    #[serde(skip)]
+    pub failed_follow_ups: Vec<Step>,
 }
 
 impl Report {
-    pub fn ignored(incident: impl Into<String>, reason: impl Into<String>) -> Self {
-        let report = Self {
-            outcome: Outcome::Ignored,
+    /// A report naming no instance or AMI; a job that names one sets it.
+    pub fn new(
+        outcome: Outcome,
+        incident: impl Into<String>,
+        reason: impl Into<String>,
+        steps: Vec<StepRecord>,
+    ) -> Self {
+        Self {
+            outcome,
             incident: incident.into(),
             old_instance: None,
             new_instance: None,
@@ -101,8 +115,13 @@ impl Report {
             image: None,
             image_created: None,
             reason: reason.into(),
-            steps: Vec::new(),
-        };
+            steps,
+            failed_follow_ups: Vec::new(),
+        }
+    }
+
+    pub fn ignored(incident: impl Into<String>, reason: impl Into<String>) -> Self {
+        let report = Self::new(Outcome::Ignored, incident, reason, Vec::new());
         tracing::info!(incident = %report.incident, reason = %report.reason, "ignored");
         report
     }

@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{Image, Instance, InstanceState, RouteTable, Subnet, Tag};
+use crate::cloud::{Image, Instance, InstanceState, RouteTable, Subnet, TAG_STANDBY, Tag};
 use crate::config::Settings;
-use crate::jobs::failover::look::World;
+use crate::lookup::World;
 
 pub(crate) fn settings() -> Settings {
     Settings::from_lookup(|k| {
@@ -102,4 +102,24 @@ pub(crate) fn image(id: &str, created: &str) -> Image {
         tags: vec![],
         snapshot_ids: vec![],
     }
+}
+
+/// A standby (tagged `warm`) launched from `ami`.
+pub(crate) fn standby(id: &str, state: InstanceState, az: &str, ami: &str) -> Instance {
+    let mut i = instance(id, state, az);
+    i.image_id = Some(ami.into());
+    i.tags.push(Tag::new(TAG_STANDBY, "warm"));
+    i
+}
+
+/// The appliance running in 1a, AMIs old and new, and these standbys.
+pub(crate) fn with_standbys(standbys: Vec<Instance>) -> (World, Instance) {
+    let appliance = instance("i-app", InstanceState::Running, "ap-northeast-1a");
+    let mut w = world(vec![appliance.clone()]);
+    w.images = vec![
+        image("ami-old", "2026-11-01T00:00:00Z"),
+        image("ami-new", "2026-11-20T00:00:00Z"),
+    ];
+    w.standbys = standbys;
+    (w, appliance)
 }

@@ -84,6 +84,16 @@ impl<'a, C: Cloud> Executor<'a, C> {
         }
     }
 
+    /// The cloud the calls go to.
+    pub fn cloud(&self) -> &'a C {
+        self.cloud
+    }
+
+    /// When the invocation must have returned, if Lambda said.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// The report's outcome: `done` when the plan was carried out, `planned`
     /// when it was only reported.
     pub fn outcome(&self, done: Outcome) -> Outcome {

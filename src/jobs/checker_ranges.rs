@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::cloud::{Cidr, Cloud, GroupIngress, IngressRule};
 use crate::config::Settings;
-use crate::engine::{Change, Decision, Executor, PlannedStep, Step};
+use crate::engine::{Change, Context, Decision, Executor, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup;
 use crate::report::{Outcome, Report, StepLog, StepStatus};
@@ -286,16 +286,14 @@ async fn reconcile<C: Cloud>(
 pub struct SyncRequest {
     pub incident: String,
     pub reason: String,
-    pub dry_run: bool,
 }
 
 /// Runs (or, through a dry-run executor, plans) one sync.
 pub async fn sync<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &SyncRequest,
 ) -> Result<Report, FailoverError> {
+    let (cloud, exec, settings) = (ctx.cloud(), &ctx.exec, ctx.settings);
     let (incident, reason) = (req.incident.as_str(), req.reason.as_str());
     let Some(wanted_group) = settings.checker.security_group.as_deref() else {
         return Ok(Report::ignored(
@@ -321,25 +319,17 @@ pub async fn sync<C: Cloud>(
         other => other?,
     };
 
-    let report = Report {
-        outcome: exec.outcome(Outcome::RangesSynced),
-        incident: incident.to_owned(),
-        old_instance: None,
-        new_instance: None,
-        availability_zone: None,
-        image: None,
-        image_created: None,
-        reason: format!(
-            "{reason}; {} TCP {}: added {}, removed {}, kept {}, covered by rules not ours {}",
-            seen.group.id,
-            seen.port,
-            d.add.len(),
-            d.remove.len(),
-            d.kept.len(),
-            d.covered.len()
-        ),
-        steps: log.into_records(),
-    };
+    let outcome = exec.outcome(Outcome::RangesSynced);
+    let reason = format!(
+        "{reason}; {} TCP {}: added {}, removed {}, kept {}, covered by rules not ours {}",
+        seen.group.id,
+        seen.port,
+        d.add.len(),
+        d.remove.len(),
+        d.kept.len(),
+        d.covered.len()
+    );
+    let report = Report::new(outcome, incident, reason, log.into_records());
     tracing::info!(outcome = ?report.outcome, reason = %report.reason, "checker ranges");
     Ok(report)
 }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cloud::{Cloud, Instance, InstanceState, RouteTarget, TAG_REPLACES};
 use crate::config::Settings;
-use crate::engine::{Change, Decision, Executor, PlannedStep, Step};
+use crate::engine::{Change, Context, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup;
 use crate::report::{StepLog, StepStatus};
@@ -54,20 +54,11 @@ impl Sight {
     }
 }
 
-/// Looks at the appliance's instances (in `vpc_id`, else the VPC named by
-/// `VPC_NAME`) and at the floating IP, in one round.
-pub async fn look<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
-    vpc_id: Option<&str>,
-) -> Result<Sight, FailoverError> {
+/// Looks at the appliance's instances (in the VPC named by `VPC_NAME`) and
+/// at the floating IP, in one round.
+pub async fn look<C: Cloud>(cloud: &C, settings: &Settings) -> Result<Sight, FailoverError> {
     let name = &settings.appliance.instance_name;
-    let vpc = async {
-        match vpc_id {
-            Some(id) => Ok(id.to_owned()),
-            None => lookup::vpc(cloud, &settings.appliance.vpc_name).await,
-        }
-    };
+    let vpc = lookup::vpc(cloud, &settings.appliance.vpc_name);
     let instances = async {
         cloud
             .instances_named(name)
@@ -251,23 +242,16 @@ fn stopping_for(old: &Instance, live: &Instance, now: DateTime<Utc>) -> Duration
 }
 
 /// Look, plan and carry out the fence, recording its steps in `log`.
-pub async fn run<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    vpc_id: Option<&str>,
-    now: DateTime<Utc>,
-    log: &mut StepLog,
-) -> Result<(), FailoverError> {
+pub async fn run<C: Cloud>(ctx: &Context<'_, C>, log: &mut StepLog) -> Result<(), FailoverError> {
     let t = Instant::now();
-    let sight = match look(cloud, settings, vpc_id).await {
+    let sight = match look(ctx.cloud(), ctx.settings).await {
         Ok(sight) => sight,
         Err(e) => {
             log.record(Step::Fence, StepStatus::Failed, e.to_string(), t);
             return Err(e);
         }
     };
-    exec.all(&plan(&sight, now), log).await.map(|_| ())
+    ctx.exec.all(&plan(&sight, ctx.now), log).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -10,28 +10,27 @@
 //! never two replacements; cooldown, flap guard and Route 53's confirmation
 //! apply as for the event. Then the fence stops any replaced instance that
 //! runs again, and the standby (`STANDBY=warm|hot`) is kept ready.
+//!
+//! This module is the reconcile's own part, the alarm: what it says
+//! ([`look`], [`decide`]). Running the failover it calls for and the
+//! follow-ups is composing jobs, which [`crate::jobs::chain::reconcile`] does.
 
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Alarm, AlarmQuery, Cloud};
-use crate::config::Settings;
-use crate::engine::{Executor, Step};
+use crate::engine::Context;
 use crate::error::FailoverError;
 use crate::event::incident_for;
-use crate::jobs::failover::standby::{self, UpkeepRequest};
-use crate::jobs::failover::{self, FailoverRequest};
-use crate::jobs::fence;
-use crate::report::{Outcome, Report, StepLog, StepStatus};
+use crate::lookup;
+use crate::report::{StepLog, StepStatus};
+use crate::step::Step;
 
 #[derive(Debug, Clone)]
 pub struct ReconcileRequest {
     /// This run's own incident (its request id), for when the alarm names none.
     pub incident: String,
-    pub dry_run: bool,
-    pub deadline: Option<Instant>,
-    pub now: DateTime<Utc>,
 }
 
 /// What the alarm asks of the appliance.
@@ -41,17 +40,6 @@ pub enum Verdict {
     Failover { incident: String, reason: String },
     /// Nothing to do; why.
     Nothing(String),
-}
-
-/// Which alarm watches the appliance: `ALARM_NAME`, else the alarm(s) on
-/// `HEALTH_CHECK_ID`'s metric; `None` when neither is configured.
-pub fn watch(settings: &Settings) -> Option<AlarmQuery<'_>> {
-    let appliance = &settings.appliance;
-    match (&appliance.alarm_name, &appliance.health_check_id) {
-        (Some(name), _) => Some(AlarmQuery::Named(name)),
-        (None, Some(id)) => Some(AlarmQuery::ForHealthCheck(id)),
-        (None, None) => None,
-    }
 }
 
 /// Decides, without calling AWS, what the alarm(s) found for `watch` ask.
@@ -107,50 +95,14 @@ fn changed_at(alarm: &Alarm) -> Option<DateTime<Utc>> {
     alarm.transitioned_at.or(alarm.updated_at)
 }
 
-/// Looks at the alarm, fails over while it says `ALARM`, then fences.
-pub async fn run<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    req: &ReconcileRequest,
-) -> Result<Report, FailoverError> {
-    let mut log = StepLog::new();
-    let verdict = look(cloud, settings, &mut log).await?;
-    let mut report = match verdict {
-        Verdict::Failover { incident, reason } => {
-            let failover = FailoverRequest {
-                incident,
-                reason,
-                dry_run: req.dry_run,
-                deadline: req.deadline,
-                now: req.now,
-                confirm_with: settings.appliance.health_check_id.clone(),
-            };
-            let report = failover::run(cloud, exec, settings, &failover).await?;
-            let mut steps = log.into_records();
-            steps.extend(report.steps);
-            Report { steps, ..report }
-        }
-        Verdict::Nothing(why) => {
-            let mut report = Report::ignored(req.incident.clone(), why);
-            report.steps = log.into_records();
-            report
-        }
-    };
-    fence_after(cloud, exec, settings, req.now, &mut report).await?;
-    let upkeep = UpkeepRequest::after_job(req.deadline, req.now);
-    standby::after(cloud, exec, settings, &upkeep, &mut report).await;
-    Ok(report)
-}
-
 /// Looks at the configured alarm and records what it says.
-async fn look<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
+pub async fn look<C: Cloud>(
+    ctx: &Context<'_, C>,
     log: &mut StepLog,
 ) -> Result<Verdict, FailoverError> {
+    let (cloud, settings) = (ctx.cloud(), ctx.settings);
     let t = Instant::now();
-    let watch = watch(settings);
+    let watch = lookup::watch(settings);
     let alarms = match watch {
         None => Vec::new(),
         Some(query) => {
@@ -173,34 +125,6 @@ async fn look<C: Cloud>(
     };
     log.record(Step::Alarm, StepStatus::Done, detail, t);
     Ok(verdict)
-}
-
-/// Runs the fence and adds its steps to `report`; a fence that stopped
-/// something while nothing else changed makes the outcome `fenced`.
-pub async fn fence_after<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    now: DateTime<Utc>,
-    report: &mut Report,
-) -> Result<(), FailoverError> {
-    let mut log = StepLog::new();
-    let fenced = fence::run(cloud, exec, settings, None, now, &mut log).await;
-    let acted = log
-        .records()
-        .iter()
-        .any(|r| r.kind.is_change() && matches!(r.status, StepStatus::Done | StepStatus::Planned));
-    report.steps.extend(log.into_records());
-    fenced?;
-    if acted
-        && matches!(
-            report.outcome,
-            Outcome::Ignored | Outcome::AlreadyFailedOver
-        )
-    {
-        report.outcome = exec.outcome(Outcome::Fenced);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

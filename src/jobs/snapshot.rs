@@ -28,7 +28,7 @@ use crate::cloud::{
     TAG_IMAGE, TAG_SOURCE_INSTANCE, Tag,
 };
 use crate::config::Settings;
-use crate::engine::{Applied, Change, Decision, Executor, PlannedStep, Step};
+use crate::engine::{Applied, Change, Context, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::{self, image_age};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
@@ -40,8 +40,6 @@ pub struct SnapshotRequest {
     pub reason: String,
     /// The schedule slot this AMI stands for; it names the AMI.
     pub slot: DateTime<Utc>,
-    pub dry_run: bool,
-    pub now: DateTime<Utc>,
 }
 
 /// The AMI name for `instance_name` at `slot`: `sophos-20261121T0900Z`.
@@ -165,11 +163,10 @@ impl Seen {
 /// Takes (or, through a dry-run executor, plans) the AMI of this schedule
 /// slot, then tags, prunes and cleans up.
 pub async fn run<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &SnapshotRequest,
 ) -> Result<Report, FailoverError> {
+    let (cloud, exec, settings) = (ctx.cloud(), &ctx.exec, ctx.settings);
     let mut log = StepLog::new();
     let t = Instant::now();
     let seen = look(cloud, settings).await?;
@@ -192,24 +189,19 @@ pub async fn run<C: Cloud>(
     let image = image_id
         .as_ref()
         .and_then(|id| images.iter().find(|i| &i.id == id));
-    let what = slot_image(image, &applied, req.now);
+    let what = slot_image(image, &applied, ctx.now);
     let reason = format!(
         "{}; AMI {name} of {}{what}",
         req.reason,
         create.source.as_deref().unwrap_or("the appliance")
     );
+    let outcome = exec.outcome(Outcome::SnapshotTaken);
     let report = Report {
-        outcome: exec.outcome(Outcome::SnapshotTaken),
-        incident: req.incident.clone(),
-        old_instance: None,
-        new_instance: None,
-        availability_zone: None,
         image_created: image
             .and_then(|i| i.creation_date)
             .map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),
         image: image_id,
-        reason,
-        steps: log.into_records(),
+        ..Report::new(outcome, &req.incident, reason, log.into_records())
     };
     tracing::info!(outcome = ?report.outcome,
         image = report.image.as_deref().unwrap_or("-"), "snapshot finished");

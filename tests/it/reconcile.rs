@@ -479,6 +479,59 @@ async fn a_fence_that_fails_after_a_failover_leaves_the_failover_reported() {
     assert_failed_over_once(&w.view(), &w);
 }
 
+/// A fence that can never succeed (StopInstances denied on the replaced
+/// instance) is a failed step and a count in the metrics; the reconcile
+/// still reports what the alarm said, and the standby's upkeep after it runs,
+/// every time.
+#[tokio::test(start_paused = true)]
+async fn a_fence_that_fails_still_lets_the_upkeep_run_and_the_report_carries_both() {
+    let (w, cloud) = world(0);
+    let settings = seed_settings(&w, &[("ALARM_NAME", ALARM), ("STANDBY", "warm")]);
+    w.cloud.set_alarm(sophos_alarm("ALARM"));
+    invoke(
+        &single(cloud, settings.clone()),
+        &sample("sns-alarm.json"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    w.cloud.set_alarm(sophos_alarm("OK"));
+    w.cloud.restart(&w.sophos, Utc::now());
+    let denied = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "StopInstances",
+        target: w.sophos.clone(),
+        code: "UnauthorizedOperation".into(),
+        times: None,
+    });
+    let fleet = single(denied, settings);
+    for tick in ["tick-1", "tick-2"] {
+        let r = invoke(&fleet, &reconcile(), tick).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Ignored, "{tick}: {r:#?}");
+        assert!(r.reason.contains("is OK"), "{tick}: {}", r.reason);
+        let fence = steps(&r, "fence");
+        assert_eq!(fence[0].step, format!("fence {}", w.sophos), "{r:#?}");
+        assert_eq!(fence[0].status, StepStatus::Failed, "{tick}: {r:#?}");
+        let at = |name: &str| r.steps.iter().position(|s| s.step.starts_with(name));
+        assert!(
+            at("standby") > at("fence"),
+            "{tick}: the upkeep ran after the fence: {r:#?}"
+        );
+        assert!(
+            steps(&r, "standby")
+                .iter()
+                .all(|s| s.status != StepStatus::Failed),
+            "{tick}: {r:#?}"
+        );
+        let emf = ec2_failover::metrics::emf("sophos", &Ok(r), Default::default(), None, 0);
+        assert_eq!(emf["FollowUpsFailed"], 1, "{emf:#}");
+        assert_eq!(emf["FailedInvocations"], 0, "{emf:#}");
+    }
+    assert_eq!(
+        w.view().instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running)
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_old_instance_that_still_carries_the_traffic_is_never_fenced() {
     // A NAT-like appliance: routes, no floating IP. The failover dies right

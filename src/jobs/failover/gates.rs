@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::look::World;
-use super::plan::{Situation, recent_failovers};
 use crate::cloud::{CheckerReport, CloudError};
 use crate::config::Settings;
-use crate::engine::Step;
 use crate::error::FailoverError;
+use crate::lookup::World;
+use crate::replacement::{Situation, recent_failovers};
 use crate::report::{StepLog, StepStatus};
+use crate::step::Step;
 
 /// What Route 53 answered, when it was asked.
 pub type Confirmation = Option<(String, Result<CheckerReport, CloudError>)>;

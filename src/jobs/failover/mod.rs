@@ -20,12 +20,6 @@
 //! impaired, is all there is.
 
 mod gates;
-pub mod inherit;
-pub mod look;
-pub mod plan;
-pub mod preflight;
-pub mod standby;
-mod wait;
 
 use std::time::Instant;
 
@@ -33,12 +27,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Cloud, Instance};
 use crate::config::{Settings, Standby};
-use crate::engine::{Applied, Change, Decision, Executor, PlannedStep, Step};
+use crate::engine::{Applied, Change, Context, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
-use crate::lookup::image_age;
+use crate::lookup::{Inherited, World, image_age, inherit, wait, world};
+use crate::replacement::{self as plan, LaunchPlan, Situation, post_launch};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
-use look::World;
-use plan::{Inherited, LaunchPlan, Situation, post_launch};
 
 /// One failover request, as the handler derived it from the trigger.
 #[derive(Debug, Clone)]
@@ -46,12 +39,30 @@ pub struct FailoverRequest {
     pub incident: String,
     /// Why the failover runs (the alarm's reason, the operator's words).
     pub reason: String,
-    pub dry_run: bool,
-    /// When the invocation must have returned.
-    pub deadline: Option<Instant>,
-    pub now: DateTime<Utc>,
     /// Ask Route 53 about this health check before launching (alarm triggers).
     pub confirm_with: Option<String>,
+}
+
+impl FailoverRequest {
+    /// For an alarm (its event, or the reconcile reading its state): Route
+    /// 53 confirms first, when `HEALTH_CHECK_ID` names the health check.
+    pub fn on_alarm(incident: String, reason: String, settings: &Settings) -> Self {
+        Self {
+            incident,
+            reason,
+            confirm_with: settings.appliance.health_check_id.clone(),
+        }
+    }
+
+    /// For an operator (`{"action": "failover"}` or `"plan"`): the request
+    /// is its own confirmation.
+    pub fn by_operator(incident: String, reason: String) -> Self {
+        Self {
+            incident,
+            reason,
+            confirm_with: None,
+        }
+    }
 }
 
 /// What the report says besides the steps.
@@ -65,43 +76,28 @@ struct Summary {
 }
 
 /// What one failover works with, so its steps need not pass it around.
-struct Job<'a, C> {
-    cloud: &'a C,
-    exec: &'a Executor<'a, C>,
-    settings: &'a Settings,
+struct Failover<'a, C> {
+    ctx: &'a Context<'a, C>,
     req: &'a FailoverRequest,
 }
 
 /// Runs (or, through a dry-run executor, plans) one failover.
 pub async fn run<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &FailoverRequest,
 ) -> Result<Report, FailoverError> {
-    let job = Job {
-        cloud,
-        exec,
-        settings,
-        req,
-    };
+    let (settings, now) = (ctx.settings, ctx.now);
+    let job = Failover { ctx, req };
     let mut log = StepLog::new();
     let (world, situation, confirmation) = job.look_and_assess(&mut log).await?;
-    let gate = gates::pass(
-        &world,
-        settings,
-        &situation,
-        confirmation,
-        req.now,
-        &mut log,
-    )?;
+    let gate = gates::pass(&world, settings, &situation, confirmation, now, &mut log)?;
     if let Some(healthy) = gate {
         let summary = Summary {
             old_instance: situation.failed_id(),
             why: healthy,
             ..Summary::default()
         };
-        return Ok(report(req, Outcome::Ignored, summary, &world, log));
+        return Ok(report((req, now), Outcome::Ignored, summary, &world, log));
     }
     // Launch first, and stop the failed instance only once a replacement
     // runs: a refused launch, or replacements that all die on launch (a KMS
@@ -124,7 +120,13 @@ pub async fn run<C: Cloud>(
         Outcome::AlreadyFailedOver
     };
     let summary = failed_over(&situation, launch, replacement);
-    Ok(report(req, exec.outcome(done), summary, &world, log))
+    Ok(report(
+        (req, now),
+        ctx.exec.outcome(done),
+        summary,
+        &world,
+        log,
+    ))
 }
 
 /// What the report of a failover that got this far says: the instance
@@ -172,16 +174,16 @@ fn not_launched(cause: FailoverError, situation: &Situation) -> FailoverError {
     }
 }
 
-impl<C: Cloud> Job<'_, C> {
+impl<C: Cloud> Failover<'_, C> {
     /// One round of looks (with Route 53's view, for an alarm), then where
     /// this incident stands.
     async fn look_and_assess(
         &self,
         log: &mut StepLog,
     ) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
-        let (cloud, req) = (self.cloud, self.req);
+        let (cloud, req) = (self.ctx.cloud(), self.req);
         let t = Instant::now();
-        let (world, confirmation) = tokio::join!(look::look(cloud, self.settings), async {
+        let (world, confirmation) = tokio::join!(world::look(cloud, self.ctx.settings), async {
             match &req.confirm_with {
                 Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
                 None => None,
@@ -190,7 +192,7 @@ impl<C: Cloud> Job<'_, C> {
         let world = world?;
         log.record(Step::Discover, StepStatus::Done, world.summary(), t);
         let t = Instant::now();
-        let situation = plan::assess(&world, self.settings, &req.incident, req.now)?;
+        let situation = plan::assess(&world, self.ctx.settings, &req.incident, self.ctx.now)?;
         log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
         Ok((world, situation, confirmation))
     }
@@ -199,7 +201,7 @@ impl<C: Cloud> Job<'_, C> {
     /// resumed incident, which launches nothing (yet).
     async fn inherit(&self, situation: &Situation) -> Result<Option<Inherited>, FailoverError> {
         match situation {
-            Situation::Fresh { failed } => inherit::read(self.cloud, failed)
+            Situation::Fresh { failed } => inherit::read(self.ctx.cloud(), failed)
                 .await
                 .map(Some)
                 .map_err(|e| not_launched(e, situation)),
@@ -216,7 +218,7 @@ impl<C: Cloud> Job<'_, C> {
         situation: &Situation,
         log: &mut StepLog,
     ) -> Result<(LaunchPlan, Option<Instance>, u32), FailoverError> {
-        let (settings, req) = (self.settings, self.req);
+        let (settings, req) = (self.ctx.settings, self.req);
         if let Some(promoted) = self.promote(world, situation, log).await? {
             return Ok(promoted);
         }
@@ -229,10 +231,11 @@ impl<C: Cloud> Job<'_, C> {
                 settings,
                 (situation, &inherited),
                 &req.incident,
-                req.now,
+                self.ctx.now,
                 generation,
             )?;
             match self
+                .ctx
                 .exec
                 .in_order(std::slice::from_ref(&plan.launch), log)
                 .await
@@ -265,21 +268,26 @@ impl<C: Cloud> Job<'_, C> {
         let Situation::Fresh { failed } = situation else {
             return Ok(None);
         };
-        if self.settings.failover.standby == Standby::Cold {
+        if self.ctx.settings.failover.standby == Standby::Cold {
             return Ok(None);
         }
         let t = Instant::now();
-        let (step, standby) =
-            match standby::plan::promotion(world, failed, &self.req.incident, self.req.now) {
-                Ok(found) => found,
-                Err(why) => {
-                    let detail = format!("{why}: falling back to a cold launch from the AMI");
-                    tracing::warn!(%detail, "no standby to promote");
-                    log.record(Step::Promote, StepStatus::Skipped, detail, t);
-                    return Ok(None);
-                }
-            };
-        let planned = match self.exec.in_order(std::slice::from_ref(&step), log).await {
+        let (step, standby) = match plan::promotion(world, failed, &self.req.incident, self.ctx.now)
+        {
+            Ok(found) => found,
+            Err(why) => {
+                let detail = format!("{why}: falling back to a cold launch from the AMI");
+                tracing::warn!(%detail, "no standby to promote");
+                log.record(Step::Promote, StepStatus::Skipped, detail, t);
+                return Ok(None);
+            }
+        };
+        let planned = match self
+            .ctx
+            .exec
+            .in_order(std::slice::from_ref(&step), log)
+            .await
+        {
             Ok(applied) => applied.contains(&Applied::Planned),
             Err(e) if refused(&e) => {
                 let detail = format!("{e}: falling back to a cold launch from the AMI");
@@ -318,7 +326,7 @@ impl<C: Cloud> Job<'_, C> {
         let mut inherited = launch.inherited.clone();
         loop {
             let Some(r) = candidate else { return Ok(None) };
-            match wait::until_running(self.cloud, r.clone(), self.req.deadline, log).await {
+            match wait::until_running(self.ctx.cloud(), r.clone(), self.ctx.deadline(), log).await {
                 Ok(running) => return Ok(Some(running)),
                 Err(e @ FailoverError::ReplacementFailed { .. }) => {
                     let next = self
@@ -331,7 +339,11 @@ impl<C: Cloud> Job<'_, C> {
                         )
                         .await?;
                     step = next.ok_or(e)?;
-                    let applied = self.exec.in_order(std::slice::from_ref(&step), log).await?;
+                    let applied = self
+                        .ctx
+                        .exec
+                        .in_order(std::slice::from_ref(&step), log)
+                        .await?;
                     candidate = replacement_of(applied, situation);
                 }
                 Err(e) => return Err(e),
@@ -352,7 +364,8 @@ impl<C: Cloud> Job<'_, C> {
     ) -> Result<(), FailoverError> {
         let mut stop_log = StepLog::new();
         let (stopped, moved) = tokio::join!(
-            self.exec
+            self.ctx
+                .exec
                 .each(std::slice::from_ref(&launch.stop), &mut stop_log),
             self.move_to(world, situation, replacement, log)
         );
@@ -376,8 +389,14 @@ impl<C: Cloud> Job<'_, C> {
     ) -> Result<(), FailoverError> {
         let id = replacement.map_or("(replacement)", |r| r.id.as_str());
         let failed_id = situation.failed_id();
-        let network = post_launch(world, self.settings, id, replacement, failed_id.as_deref());
-        self.exec.all(&network, log).await?;
+        let network = post_launch(
+            world,
+            self.ctx.settings,
+            id,
+            replacement,
+            failed_id.as_deref(),
+        );
+        self.ctx.exec.all(&network, log).await?;
         Ok(())
     }
 
@@ -399,22 +418,22 @@ impl<C: Cloud> Job<'_, C> {
         let Some(failed) = situation.failed() else {
             return Ok(None);
         };
-        if *generation >= self.settings.failover.max_failovers {
+        if *generation >= self.ctx.settings.failover.max_failovers {
             return Ok(None);
         }
         let known = match inherited.take() {
             Some(known) => known,
-            None => inherit::read(self.cloud, failed).await?,
+            None => inherit::read(self.ctx.cloud(), failed).await?,
         };
         *generation += 1;
         let round = (self.req.incident.as_str(), *generation);
         let next = plan::relaunch(
             world,
-            self.settings,
+            self.ctx.settings,
             (failed, &known),
             dead,
             round,
-            self.req.now,
+            self.ctx.now,
         );
         *inherited = Some(known);
         Ok(next)
@@ -437,7 +456,7 @@ fn replacement_of(applied: Vec<Applied>, situation: &Situation) -> Option<Instan
 }
 
 fn report(
-    req: &FailoverRequest,
+    (req, now): (&FailoverRequest, DateTime<Utc>),
     outcome: Outcome,
     summary: Summary,
     world: &World,
@@ -452,7 +471,7 @@ fn report(
         Some(c) => format!(
             "AMI {id} created {} ({})",
             c.to_rfc3339_opts(SecondsFormat::Secs, true),
-            image_age(c, req.now)
+            image_age(c, now)
         ),
         None => format!("AMI {id} (creation time unknown)"),
     });
@@ -460,16 +479,14 @@ fn report(
         (Outcome::Ignored, _) | (_, None) => summary.why,
         (_, Some(used)) => format!("{}; {used}", summary.why),
     };
+    let reason = format!("{}; {why}", req.reason);
     let report = Report {
-        outcome,
-        incident: req.incident.clone(),
         old_instance: summary.old_instance,
         new_instance: summary.new_instance,
         availability_zone: summary.availability_zone,
         image_created: created.map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),
         image: summary.image,
-        reason: format!("{}; {why}", req.reason),
-        steps: log.into_records(),
+        ..Report::new(outcome, &req.incident, reason, log.into_records())
     };
     tracing::info!(
         outcome = ?report.outcome,

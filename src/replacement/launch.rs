@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use sha2::Digest;
 
-use super::super::look::World;
 use crate::cloud::{
     Image, Instance, LaunchInterface, LaunchRequest, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES,
     TAG_STANDBY, Tag, is_burstable, tag_value,
@@ -13,38 +12,7 @@ use crate::cloud::{
 use crate::config::Settings;
 use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
 use crate::error::FailoverError;
-use crate::lookup::image_age;
-
-/// What a replacement inherits that DescribeInstances does not tell. Read
-/// only before a new launch: a resumed incident or a stood-down one never pays
-/// for these calls.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Inherited {
-    pub user_data: UserData,
-    /// `standard` or `unlimited` (burstable types only).
-    pub cpu_credits: Option<String>,
-}
-
-/// The failed instance's user data, as far as EC2 still tells it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum UserData {
-    #[default]
-    Absent,
-    /// Base64, as EC2 keeps it and RunInstances takes it.
-    Base64(String),
-    /// EC2 no longer knows the instance: the replacement launches without,
-    /// and the report says why.
-    Unknown(String),
-}
-
-impl UserData {
-    fn base64(&self) -> Option<String> {
-        match self {
-            UserData::Base64(b) => Some(b.clone()),
-            UserData::Absent | UserData::Unknown(_) => None,
-        }
-    }
-}
+use crate::lookup::{Inherited, UserData, World, image_age};
 
 /// The newest available image; ties go to the larger id so the choice is stable.
 pub fn newest_image(images: &[Image]) -> Option<&Image> {

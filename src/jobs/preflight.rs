@@ -13,18 +13,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::look::{self, World};
-use super::plan::{self, Inherited, Situation, UserData};
-use super::{inherit, standby};
 use crate::cloud::{
     Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
     tag_value,
 };
 use crate::config::{Settings, Standby};
-use crate::engine::{Change, Decision, Step};
+use crate::engine::{Change, Context, Decision, Step};
 use crate::error::FailoverError;
-use crate::jobs::reconcile;
-use crate::lookup::{self, image_age};
+use crate::lookup::{self, Inherited, UserData, World, image_age, inherit, world};
+use crate::replacement::{self as plan, Situation};
 use crate::report::{Outcome, Report, StepLog, StepStatus};
 
 /// An AMI older than this is worth a warning: the replacement would run
@@ -34,7 +31,6 @@ const STALE_AMI: Duration = Duration::from_secs(7 * 24 * 3600);
 #[derive(Debug, Clone)]
 pub struct PreflightRequest {
     pub incident: String,
-    pub now: DateTime<Utc>,
     /// This function's ARN, when Lambda said (an alarm may invoke it directly).
     pub function_arn: Option<String>,
 }
@@ -199,7 +195,7 @@ fn standby_item(
     if mode == Standby::Cold {
         return None;
     }
-    let item = match standby::plan::promotion(world, appliance, "preflight", now) {
+    let item = match plan::promotion(world, appliance, "preflight", now) {
         Ok((step, standby)) => {
             let newest = plan::newest_image(&world.images).map(|i| i.id.as_str());
             let stale = match standby.image_id.as_deref() == newest {
@@ -600,7 +596,7 @@ async fn watch_items<C: Cloud>(
             Err(e) => Item::new("health_check", StepStatus::Failed, e.to_string()),
         });
     }
-    let alarm = match reconcile::watch(settings) {
+    let alarm = match lookup::watch(settings) {
         None => Item::new(
             "alarm",
             StepStatus::Warn,
@@ -622,20 +618,21 @@ async fn watch_items<C: Cloud>(
     items
 }
 
-/// Looks, plans and proves; changes nothing.
+/// Looks, plans and proves; changes nothing (its proofs are DryRun calls
+/// of their own, not the executor's).
 pub async fn run<C: Cloud>(
-    cloud: &C,
-    settings: &Settings,
+    ctx: &Context<'_, C>,
     req: &PreflightRequest,
 ) -> Result<Report, FailoverError> {
+    let (cloud, settings) = (ctx.cloud(), ctx.settings);
     let t = Instant::now();
     let watch = watch_items(cloud, settings, req.function_arn.as_deref());
-    let (world, watched) = tokio::join!(look::look(cloud, settings), watch);
+    let (world, watched) = tokio::join!(world::look(cloud, settings), watch);
     let mut items = match world {
         Ok(world) => {
             let (inherited, read) = inherit_item(cloud, &world, settings).await;
             let (mut items, calls) =
-                checklist(&world, settings, (&req.incident, &inherited), req.now);
+                checklist(&world, settings, (&req.incident, &inherited), ctx.now);
             items.extend(read);
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
@@ -657,24 +654,23 @@ pub async fn run<C: Cloud>(
         );
     }
     let count = |s: StepStatus| items.iter().filter(|i| i.status == s).count();
+    let reason = format!(
+        "preflight: {} ok, {} warn, {} failed",
+        count(StepStatus::Ok),
+        count(StepStatus::Warn),
+        count(StepStatus::Failed)
+    );
     Ok(Report {
-        outcome: Outcome::Preflight,
-        incident: req.incident.clone(),
         old_instance: items
             .iter()
             .find(|i| i.name == "appliance" && i.status == StepStatus::Ok)
             .and_then(|i| i.detail.split_whitespace().next().map(str::to_owned)),
-        new_instance: None,
-        availability_zone: None,
-        image: None,
-        image_created: None,
-        reason: format!(
-            "preflight: {} ok, {} warn, {} failed",
-            count(StepStatus::Ok),
-            count(StepStatus::Warn),
-            count(StepStatus::Failed)
-        ),
-        steps: log.into_records(),
+        ..Report::new(
+            Outcome::Preflight,
+            &req.incident,
+            reason,
+            log.into_records(),
+        )
     })
 }
 

@@ -1,4 +1,6 @@
-//! The failover's look: one round of concurrent, tag-filtered describes.
+//! The appliance's world: one round of concurrent, tag-filtered describes,
+//! which the failover decides on, the standby's upkeep keeps its standby by
+//! and preflight proves a failover against.
 //!
 //! Every describe filters server-side by a `Name` tag (or the floating IP's
 //! address), so none of them grows with the number of instances in the account.
@@ -10,9 +12,9 @@ use crate::cloud::{
     Subnet, Vpc, tag_value,
 };
 use crate::config::Settings;
-use crate::engine::Step;
 use crate::error::FailoverError;
 use crate::lookup;
+use crate::step::Step;
 
 /// What the failover found, already narrowed to the configured VPC.
 #[derive(Debug, Clone, PartialEq)]

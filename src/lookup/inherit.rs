@@ -7,10 +7,40 @@
 //! (Route 53 sees the appliance healthy) or resumes should not pay for them.
 
 use crate::cloud::{Cloud, CloudError, Instance, is_burstable};
-use crate::engine::Step;
 use crate::error::FailoverError;
+use crate::step::Step;
 
-use super::plan::{Inherited, UserData};
+/// What a replacement inherits that DescribeInstances does not tell. Read
+/// only before a new launch: a resumed incident or a stood-down one never pays
+/// for these calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inherited {
+    pub user_data: UserData,
+    /// `standard` or `unlimited` (burstable types only).
+    pub cpu_credits: Option<String>,
+}
+
+/// The failed instance's user data, as far as EC2 still tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UserData {
+    #[default]
+    Absent,
+    /// Base64, as EC2 keeps it and RunInstances takes it.
+    Base64(String),
+    /// EC2 no longer knows the instance: the replacement launches without,
+    /// and the report says why.
+    Unknown(String),
+}
+
+impl UserData {
+    /// The user data a launch passes on, when it is known.
+    pub fn base64(&self) -> Option<String> {
+        match self {
+            UserData::Base64(b) => Some(b.clone()),
+            UserData::Absent | UserData::Unknown(_) => None,
+        }
+    }
+}
 
 /// EC2's answer for an instance it no longer knows.
 const NOT_FOUND: &str = "InvalidInstanceID.NotFound";

@@ -1,37 +1,44 @@
-//! Planning: pure decisions over what discovery found. No AWS calls here, so
-//! every rule (which instance failed, which AZ, which AMI, which routes move)
-//! has fast unit tests on fixtures.
+//! How the appliance is replaced, decided without calling AWS: pure
+//! decisions over what the look found, so every rule (which instance failed,
+//! which AZ, which AMI, which routes move) has fast unit tests on fixtures.
+//!
+//! Three jobs decide this way, so it lives below them rather than in one of
+//! them: the failover carries the plan out, preflight proves it with DryRun
+//! calls, and the standby's upkeep launches its standby like a replacement.
 //!
 //! It goes by phase: `assess` (which instance failed, where the incident
-//! stands), `launch` (the replacement's launch and the failed instance's
-//! stop), then `network` and `dns` (every step after the launch). This
-//! module holds the two plans the failover runs, and names every rule at
-//! `plan::` so callers need not know the phases.
+//! stands), `promotion` (the standby a failover promotes), `launch` (the
+//! replacement's launch and the failed instance's stop), then `network` and
+//! `dns` (every step after the launch). This module holds the two plans the
+//! failover runs, and names every rule at `replacement::` so callers need not
+//! know the phases.
 
 mod assess;
 mod dns;
 mod launch;
 mod network;
+mod promotion;
 
 use chrono::{DateTime, Utc};
 
-use super::look::World;
 use crate::cloud::{Instance, TAG_INCIDENT};
 use crate::config::{DnsAddress, Settings};
 use crate::engine::{Change, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
+use crate::lookup::{Inherited, World};
 
 pub use assess::{ContinueReason, Situation, assess, failed_instance, recent_failovers};
 pub use dns::dns_decision;
 use dns::{blind_upsert, dns_target};
 use launch::replacement_launch;
 pub use launch::{
-    Inherited, Leg, Placement, UserData, after, candidate_subnets, client_token, inherited_tags,
-    launch_attempts, launch_change, launch_request, legs_of, newest_image, newest_required,
-    relaunch, replacement_tags, stop_step,
+    Leg, Placement, after, candidate_subnets, client_token, inherited_tags, launch_attempts,
+    launch_change, launch_request, legs_of, newest_image, newest_required, relaunch,
+    replacement_tags, stop_step,
 };
 use network::floating_ip_decision;
 pub use network::{route_decision, route_target_for, source_dest_steps};
+pub use promotion::{promotion, unfit};
 
 /// The stop and the launch of this incident: what a new failover does, or
 /// what a resumed one finds already done.

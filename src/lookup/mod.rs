@@ -1,13 +1,26 @@
-//! Looks that several jobs share: the one VPC, the appliance's instances in
-//! it, an AMI's age. Jobs import this, never each other.
+//! Looks that several jobs share, so that no job needs another's: the one
+//! VPC, the appliance's instances in it, an AMI's age and tags, the alarm
+//! that watches the appliance; and, for the jobs that replace or back up the
+//! appliance (failover, standby, preflight), the round of describes that
+//! sees its world ([`world`]), what a replacement inherits of it
+//! ([`inherit`]) and the wait for a new instance to run ([`wait`]).
+
+pub mod inherit;
+pub mod wait;
+pub mod world;
+
+pub use inherit::{Inherited, UserData};
+pub use world::World;
 
 use chrono::{DateTime, Utc};
 
 use crate::cloud::{
-    CREATED_BY, Cloud, Instance, TAG_CREATED_BY, TAG_GROUP, TAG_SOURCE_INSTANCE, Tag, Vpc,
+    AlarmQuery, CREATED_BY, Cloud, Instance, TAG_CREATED_BY, TAG_GROUP, TAG_SOURCE_INSTANCE, Tag,
+    Vpc,
 };
-use crate::engine::Step;
+use crate::config::Settings;
 use crate::error::FailoverError;
+use crate::step::Step;
 
 /// The id of the one VPC tagged `VPC_NAME`; none or several is an error that
 /// names them, before anything is changed.
@@ -81,6 +94,18 @@ pub fn image_tags(ami_name: &str, source: &Instance) -> Vec<Tag> {
         tags.push(Tag::new(TAG_GROUP, group));
     }
     tags
+}
+
+/// Which alarm watches the appliance: `ALARM_NAME`, else the alarm(s) on
+/// `HEALTH_CHECK_ID`'s metric; `None` when neither is configured. The
+/// reconcile follows it, preflight checks that it reaches this function.
+pub fn watch(settings: &Settings) -> Option<AlarmQuery<'_>> {
+    let appliance = &settings.appliance;
+    match (&appliance.alarm_name, &appliance.health_check_id) {
+        (Some(name), _) => Some(AlarmQuery::Named(name)),
+        (None, Some(id)) => Some(AlarmQuery::ForHealthCheck(id)),
+        (None, None) => None,
+    }
 }
 
 #[cfg(test)]

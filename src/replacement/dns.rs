@@ -96,7 +96,7 @@ mod tests {
     use super::super::post_launch;
     use super::*;
     use crate::cloud::InstanceState;
-    use crate::engine::Step;
+    use crate::step::Step;
     use crate::test_fixtures::{instance, settings, world};
 
     fn dns() -> DnsRecord {

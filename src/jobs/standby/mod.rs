@@ -3,68 +3,76 @@
 //! network to it (hot) instead of launching from the AMI.
 //!
 //! The upkeep is level-triggered like the rest: look → plan → execute. It runs
-//! for `{"action": "standby"}`, after the snapshot schedule (a new AMI
-//! supersedes the standby), at the end of every reconcile and after every
-//! failover (the promoted standby is the appliance now; a new one is needed
-//! in another AZ). With `STANDBY=cold` only the explicit action runs it, to
-//! retire standbys left from a warmer mode; the schedules then cost nothing.
+//! for `{"action": "standby"}`, and as a follow-up ([`crate::jobs::chain`])
+//! after the snapshot schedule (a new AMI supersedes the standby), at the end
+//! of every reconcile and after every failover (the promoted standby is the
+//! appliance now; a new one is needed in another AZ). With `STANDBY=cold`
+//! only the explicit action runs it, to retire standbys left from a warmer
+//! mode; the schedules then cost nothing.
 
 pub mod plan;
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-
-use super::look::{self, World};
-use super::plan::{Inherited, failed_instance};
-use super::{inherit, wait};
 use crate::cloud::{Cloud, Instance, InstanceState};
 use crate::config::{Settings, Standby};
-use crate::engine::{Applied, Executor, PlannedStep, Step};
+use crate::engine::{Applied, Context, PlannedStep, Step};
 use crate::error::FailoverError;
-use crate::report::{Outcome, StepLog, StepStatus};
+use crate::lookup::{Inherited, World, inherit, wait, world};
+use crate::replacement::failed_instance;
+use crate::report::{Outcome, Report, StepLog, StepStatus};
 
-/// One upkeep of the standby.
+/// `{"action": "standby"}` for one group.
 #[derive(Debug, Clone)]
-pub struct UpkeepRequest {
-    pub deadline: Option<Instant>,
-    pub now: DateTime<Utc>,
-    /// Wait for a standby on its way up, to stop it (warm) or retire what it
-    /// supersedes (the explicit action); a failover does not wait.
-    pub wait: bool,
+pub struct StandbyRequest {
+    pub incident: String,
+    pub reason: String,
 }
 
-impl UpkeepRequest {
-    /// The upkeep at the end of another job: it never waits for a new standby.
-    pub fn after_job(deadline: Option<Instant>, now: DateTime<Utc>) -> Self {
-        Self {
-            deadline,
-            now,
-            wait: false,
-        }
-    }
+/// `{"action": "standby"}`: the upkeep, waiting for a new standby to run
+/// (to stop it, warm) while the invocation has time.
+pub async fn run<C: Cloud>(
+    ctx: &Context<'_, C>,
+    req: &StandbyRequest,
+) -> Result<Report, FailoverError> {
+    let mut log = StepLog::new();
+    upkeep(ctx, Wait::ForANewStandby, &mut log).await?;
+    let mode = ctx.settings.failover.standby.as_str();
+    let reason = format!("{}; STANDBY={mode}", req.reason);
+    let outcome = ctx.exec.outcome(Outcome::StandbyKept);
+    let report = Report::new(outcome, &req.incident, reason, log.into_records());
+    tracing::info!(outcome = ?report.outcome, "standby upkeep finished");
+    Ok(report)
+}
+
+/// Whether the upkeep waits for a standby on its way up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// To stop it (warm) or retire what it supersedes: the explicit action.
+    ForANewStandby,
+    /// The next run does that: a follow-up of another job never waits.
+    No,
 }
 
 /// Looks, plans and carries out the upkeep, recording every step in `log`.
 /// A standby still starting is waited for (when asked) and looked at once more.
 pub async fn upkeep<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    req: &UpkeepRequest,
+    ctx: &Context<'_, C>,
+    waits: Wait,
     log: &mut StepLog,
 ) -> Result<(), FailoverError> {
+    let (cloud, settings) = (ctx.cloud(), ctx.settings);
     for round in 0..2 {
         let t = Instant::now();
-        let world = look::look(cloud, settings).await?;
+        let world = world::look(cloud, settings).await?;
         let Some(appliance) = running_appliance(&world, settings, log, t)? else {
             return Ok(());
         };
-        let steps = plan_for(cloud, &world, settings, appliance, req.now).await?;
-        let applied = exec.in_order(&steps, log).await?;
+        let steps = plan_for(ctx, &world, appliance).await?;
+        let applied = ctx.exec.in_order(&steps, log).await?;
         match starting(&world, settings, appliance, applied) {
-            Some(standby) if req.wait && round == 0 => {
-                wait::until_running(cloud, standby, req.deadline, log).await?;
+            Some(standby) if waits == Wait::ForANewStandby && round == 0 => {
+                wait::until_running(cloud, standby, ctx.deadline(), log).await?;
             }
             _ => return Ok(()),
         }
@@ -115,19 +123,18 @@ fn running_appliance<'a>(
 
 /// The plan, reading what a new standby inherits only when one is launched.
 async fn plan_for<C: Cloud>(
-    cloud: &C,
+    ctx: &Context<'_, C>,
     world: &World,
-    settings: &Settings,
     appliance: &Instance,
-    now: DateTime<Utc>,
 ) -> Result<Vec<PlannedStep>, FailoverError> {
+    let settings = ctx.settings;
     let launches = settings.failover.standby != Standby::Cold
         && plan::keeper(world, settings, appliance).is_none();
     let inherited = match launches {
-        true => inherit::read(cloud, appliance).await?,
+        true => inherit::read(ctx.cloud(), appliance).await?,
         false => Inherited::default(),
     };
-    plan::upkeep(world, settings, appliance, &inherited, now)
+    plan::upkeep(world, settings, appliance, &inherited, ctx.now)
 }
 
 /// The standby on its way up after this round: the one just launched, or
@@ -149,25 +156,17 @@ fn starting(
     })
 }
 
-/// The upkeep at the end of another job (failover, reconcile, snapshot): its
-/// steps join `report`; a failure is logged and recorded there, never the
-/// job's failure (the next run tries again, and preflight reports a standby
-/// that is not ready). Nothing with `STANDBY=cold` or in a dry run.
+/// The upkeep as a follow-up of another job (failover, reconcile, snapshot;
+/// see [`crate::jobs::chain`], which records a failure without failing the
+/// job): nothing with `STANDBY=cold` or after a dry run's plan (`outcome`
+/// is the job's).
 pub async fn after<C: Cloud>(
-    cloud: &C,
-    exec: &Executor<'_, C>,
-    settings: &Settings,
-    req: &UpkeepRequest,
-    report: &mut crate::report::Report,
-) {
-    if settings.failover.standby == Standby::Cold || report.outcome == Outcome::Planned {
-        return;
+    ctx: &Context<'_, C>,
+    outcome: Outcome,
+    log: &mut StepLog,
+) -> Result<(), FailoverError> {
+    if ctx.settings.failover.standby == Standby::Cold || outcome == Outcome::Planned {
+        return Ok(());
     }
-    let mut log = StepLog::new();
-    let t = Instant::now();
-    if let Err(e) = upkeep(cloud, exec, settings, req, &mut log).await {
-        tracing::warn!(error = %e, "the standby upkeep failed; the next run tries again");
-        log.record(Step::Standby, StepStatus::Failed, e.to_string(), t);
-    }
-    report.steps.extend(log.into_records());
+    upkeep(ctx, Wait::No, log).await
 }

@@ -1,90 +1,16 @@
-//! The standby's decisions, pure: which standby a failover promotes, and
-//! what the upkeep changes so that exactly one standby stands ready, from
-//! the newest AMI, in another AZ than the appliance, in its mode's state.
+//! The upkeep's decisions, pure: what changes so that exactly one standby
+//! stands ready, from the newest AMI, in another AZ than the appliance, in
+//! its mode's state. Which standby is fit (and which a failover promotes) is
+//! [`crate::replacement::promotion`]'s rule, shared with the failover.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
-use super::super::look::World;
-use super::super::plan::{
-    Inherited, launch_change, newest_image, newest_required, replacement_tags, source_dest_steps,
-};
-use crate::cloud::{Instance, InstanceState, TAG_PROMOTED_AT, TAG_STANDBY, TAG_STANDBY_FOR, Tag};
+use crate::cloud::{Instance, InstanceState, TAG_STANDBY, TAG_STANDBY_FOR, Tag};
 use crate::config::{Settings, Standby};
 use crate::engine::{Change, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
-
-/// Why `standby` cannot stand in for `appliance`; `None` when it can.
-fn unfit(standby: &Instance, appliance: &Instance) -> Option<String> {
-    let id = &standby.id;
-    if standby.availability_zone == appliance.availability_zone {
-        return Some(format!(
-            "standby {id} is in {}, the appliance's own AZ",
-            standby.availability_zone
-        ));
-    }
-    if standby.secondary_interfaces.len() != appliance.secondary_interfaces.len() {
-        return Some(format!(
-            "standby {id} has {} network interface(s) besides the primary, the appliance {}",
-            standby.secondary_interfaces.len(),
-            appliance.secondary_interfaces.len()
-        ));
-    }
-    match standby.state {
-        InstanceState::Running | InstanceState::Pending | InstanceState::Stopped => None,
-        other => Some(format!("standby {id} is {}", other.as_str())),
-    }
-}
-
-/// The standby a failover of `failed` promotes, and the step that does it;
-/// `Err` says why there is none (the failover then launches cold). A running
-/// one is preferred (no start), then one on its way up, then a stopped one.
-pub fn promotion(
-    world: &World,
-    failed: &Instance,
-    incident: &str,
-    now: DateTime<Utc>,
-) -> Result<(PlannedStep, Instance), String> {
-    let rank = |s: &Instance| match s.state {
-        InstanceState::Running => 0,
-        InstanceState::Pending => 1,
-        _ => 2,
-    };
-    let live: Vec<&Instance> = world
-        .standbys
-        .iter()
-        .filter(|s| !s.state.is_gone())
-        .collect();
-    let best = live
-        .iter()
-        .filter(|s| unfit(s, failed).is_none())
-        .min_by_key(|s| (rank(s), std::cmp::Reverse(s.launch_time), s.id.clone()));
-    let Some(standby) = best else {
-        let why: Vec<String> = live.iter().filter_map(|s| unfit(s, failed)).collect();
-        return Err(match why.is_empty() {
-            true => "no standby exists".to_owned(),
-            false => why.join("; "),
-        });
-    };
-    let start = standby.state == InstanceState::Stopped;
-    let mut tags = replacement_tags(incident, failed).to_vec();
-    tags.push(Tag::new(
-        TAG_PROMOTED_AT,
-        now.to_rfc3339_opts(SecondsFormat::Secs, true),
-    ));
-    let step = PlannedStep::new(
-        Step::Promote,
-        Decision::Make(Change::Promote {
-            standby: standby.id.clone(),
-            start,
-            tags,
-        }),
-    );
-    let mut promoted = (*standby).clone();
-    if start {
-        promoted.state = InstanceState::Pending;
-    }
-    Ok((step, promoted))
-}
+use crate::lookup::{Inherited, World};
+use crate::replacement::{launch_change, newest_image, newest_required, source_dest_steps, unfit};
 
 /// The standby the upkeep keeps: fit for `appliance`, from the newest AMI,
 /// preferably already in the mode's state, then the youngest.
@@ -253,7 +179,7 @@ fn launch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_fixtures::{image, instance, now, settings, world};
+    use crate::test_fixtures::{now, settings, standby, with_standbys as seen};
 
     fn with_mode(mode: &str) -> Settings {
         let mut s = settings();
@@ -265,25 +191,6 @@ mod tests {
         s
     }
 
-    fn standby(id: &str, state: InstanceState, az: &str, ami: &str) -> Instance {
-        let mut i = instance(id, state, az);
-        i.image_id = Some(ami.into());
-        i.tags.push(Tag::new(TAG_STANDBY, "warm"));
-        i
-    }
-
-    /// The appliance in 1a, AMIs old and new, and these standbys.
-    fn seen(standbys: Vec<Instance>) -> (World, Instance) {
-        let appliance = instance("i-app", InstanceState::Running, "ap-northeast-1a");
-        let mut w = world(vec![appliance.clone()]);
-        w.images = vec![
-            image("ami-old", "2026-11-01T00:00:00Z"),
-            image("ami-new", "2026-11-20T00:00:00Z"),
-        ];
-        w.standbys = standbys;
-        (w, appliance)
-    }
-
     fn changes(steps: &[PlannedStep]) -> Vec<String> {
         steps
             .iter()
@@ -293,86 +200,6 @@ mod tests {
             })
             .map(|d| d.split(' ').take(2).collect::<Vec<_>>().join(" "))
             .collect()
-    }
-
-    #[test]
-    fn a_running_standby_outside_the_failed_az_is_promoted_with_tags_only() {
-        let (w, failed) = seen(vec![
-            standby(
-                "i-stopped",
-                InstanceState::Stopped,
-                "ap-northeast-1c",
-                "ami-new",
-            ),
-            standby(
-                "i-running",
-                InstanceState::Running,
-                "ap-northeast-1c",
-                "ami-old",
-            ),
-            standby(
-                "i-beside",
-                InstanceState::Running,
-                "ap-northeast-1a",
-                "ami-new",
-            ),
-        ]);
-        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
-        assert_eq!(promoted.id, "i-running");
-        let Decision::Make(Change::Promote { start, tags, .. }) = &step.decision else {
-            panic!("{step:?}")
-        };
-        assert!(!start);
-        let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "ec2-failover:incident",
-                "ec2-failover:replaces",
-                TAG_PROMOTED_AT
-            ]
-        );
-        // Only a stopped one left: started first, and waited for as pending.
-        let (w, failed) = seen(vec![standby(
-            "i-stopped",
-            InstanceState::Stopped,
-            "ap-northeast-1c",
-            "ami-new",
-        )]);
-        let (step, promoted) = promotion(&w, &failed, "alarm-1", now()).unwrap();
-        assert!(matches!(
-            step.decision,
-            Decision::Make(Change::Promote { start: true, .. })
-        ));
-        assert_eq!(promoted.state, InstanceState::Pending);
-    }
-
-    #[test]
-    fn no_fit_standby_says_why_and_the_failover_launches_cold() {
-        let (w, failed) = seen(vec![]);
-        assert_eq!(
-            promotion(&w, &failed, "a", now()).unwrap_err(),
-            "no standby exists"
-        );
-        let (w, failed) = seen(vec![
-            standby(
-                "i-beside",
-                InstanceState::Running,
-                "ap-northeast-1a",
-                "ami-new",
-            ),
-            standby(
-                "i-stopping",
-                InstanceState::Stopping,
-                "ap-northeast-1c",
-                "ami-new",
-            ),
-        ]);
-        let why = promotion(&w, &failed, "a", now()).unwrap_err();
-        assert!(
-            why.contains("the appliance's own AZ") && why.contains("stopping"),
-            "{why}"
-        );
     }
 
     #[test]

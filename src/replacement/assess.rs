@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::super::look::World;
 use crate::cloud::{Instance, RouteTarget, TAG_INCIDENT, TAG_REPLACES};
 use crate::config::Settings;
 use crate::error::FailoverError;
+use crate::lookup::World;
 
 /// Where this incident stands, judged from the world alone.
 #[derive(Debug, Clone, PartialEq)]

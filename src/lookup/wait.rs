@@ -1,13 +1,13 @@
-//! Waiting for the replacement: a look, repeated within the invocation's
-//! deadline, because the floating IP can only be associated with a running
-//! instance.
+//! Waiting for a new instance (a replacement, a standby) to run: a look,
+//! repeated within the invocation's deadline, because the floating IP can
+//! only be associated with a running instance.
 
 use std::time::{Duration, Instant};
 
 use crate::cloud::{Cloud, Instance, InstanceState};
-use crate::engine::Step;
 use crate::error::FailoverError;
 use crate::report::{StepLog, StepStatus};
+use crate::step::Step;
 
 /// How often to look at a replacement that is still starting. The time from
 /// `running` to the next look is part of the time to recover (up to this
