@@ -195,7 +195,26 @@ pub enum Change {
     },
 }
 
+/// The instance an address goes to, and the interface when it is named.
+fn onto(instance: &str, interface: Option<&str>) -> String {
+    match interface {
+        Some(i) => format!("{instance} (interface {i})"),
+        None => instance.to_owned(),
+    }
+}
+
 impl Change {
+    /// What AssociateAddress names for a floating-IP move: the interface when
+    /// the instance has several, else the instance.
+    pub fn address_target(&self) -> Option<&str> {
+        match self {
+            Change::MoveFloatingIp { to, interface, .. } => {
+                Some(interface.as_deref().unwrap_or(to))
+            }
+            _ => None,
+        }
+    }
+
     /// The API call, as an operator would read it.
     pub fn describe(&self) -> String {
         match self {
@@ -224,12 +243,9 @@ impl Change {
                 to,
                 interface,
             } => format!(
-                "AssociateAddress {public_ip} ({allocation_id}) from {} to {to}{} AllowReassociation=true",
+                "AssociateAddress {public_ip} ({allocation_id}) from {} to {} AllowReassociation=true",
                 from.as_deref().unwrap_or("nothing"),
-                interface
-                    .as_ref()
-                    .map(|i| format!(" (interface {i})"))
-                    .unwrap_or_default()
+                onto(to, interface.as_deref())
             ),
             Change::CreateRoute {
                 table,

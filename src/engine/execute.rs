@@ -247,14 +247,9 @@ impl<'a, C: Cloud> Executor<'a, C> {
             Change::DisableInterfaceSourceDestCheck { interface } => {
                 c.disable_interface_source_dest_check(interface).await
             }
-            Change::MoveFloatingIp {
-                allocation_id,
-                to,
-                interface,
-                ..
-            } => {
-                let target = interface.as_deref().unwrap_or(to);
-                c.associate_address(allocation_id, target).await
+            Change::MoveFloatingIp { allocation_id, .. } => {
+                c.associate_address(allocation_id, change.address_target().unwrap_or_default())
+                    .await
             }
             Change::CreateRoute {
                 table,

@@ -121,15 +121,19 @@ pub(super) fn instance_of(
     })
 }
 
-/// The primary interface's own attribute, which the instance's mirrors on
-/// EC2 (a by-interface change of a multi-legged instance shows there
-/// first; moto keeps the two apart), else the instance's.
+/// The attribute the function changes: on EC2 the instance's mirrors its
+/// primary interface's, but moto keeps the two apart, so it is read where it
+/// is written: the primary interface's own for an instance with several
+/// (changed by interface), else the instance's.
 fn primary_source_dest_check(i: &aws_sdk_ec2::types::Instance) -> Option<bool> {
-    i.network_interfaces()
+    let nics = i.network_interfaces();
+    let primary = nics
         .iter()
-        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
-        .and_then(|n| n.source_dest_check())
-        .or(i.source_dest_check())
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0));
+    match primary {
+        Some(n) if nics.len() > 1 => n.source_dest_check().or(i.source_dest_check()),
+        _ => i.source_dest_check(),
+    }
 }
 
 /// The groups of the primary interface (device 0): with more than one leg,
