@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use super::Operation;
+
 /// AWS error codes after which a later attempt can succeed.
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
@@ -27,7 +29,7 @@ const RETRYABLE_CODES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct CloudError {
     /// The API operation, e.g. `RunInstances`.
-    pub operation: &'static str,
+    pub operation: Operation,
     /// The AWS error code, when AWS answered with one.
     pub code: Option<String>,
     pub message: String,
@@ -36,7 +38,7 @@ pub struct CloudError {
 
 impl CloudError {
     /// An error AWS answered with `code`; retryability follows from the code.
-    pub fn service(operation: &'static str, code: &str, message: impl Into<String>) -> Self {
+    pub fn service(operation: Operation, code: &str, message: impl Into<String>) -> Self {
         Self {
             operation,
             code: Some(code.to_owned()),
@@ -46,7 +48,7 @@ impl CloudError {
     }
 
     /// A call that never got an answer (timeout, connection refused): retryable.
-    pub fn transport(operation: &'static str, message: impl Into<String>) -> Self {
+    pub fn transport(operation: Operation, message: impl Into<String>) -> Self {
         Self {
             operation,
             code: None,
@@ -56,7 +58,7 @@ impl CloudError {
     }
 
     /// AWS answered but the answer lacks something the code relies on.
-    pub fn malformed(operation: &'static str, message: impl Into<String>) -> Self {
+    pub fn malformed(operation: Operation, message: impl Into<String>) -> Self {
         Self {
             operation,
             code: None,
@@ -89,19 +91,32 @@ mod tests {
 
     #[test]
     fn throttling_and_capacity_are_retryable_but_bad_parameters_are_not() {
-        assert!(CloudError::service("RunInstances", "RequestLimitExceeded", "slow down").retryable);
         assert!(
-            CloudError::service("RunInstances", "InsufficientInstanceCapacity", "none").retryable
+            CloudError::service(Operation::RunInstances, "RequestLimitExceeded", "slow down")
+                .retryable
         );
-        assert!(!CloudError::service("RunInstances", "InvalidAMIID.NotFound", "gone").retryable);
-        assert!(!CloudError::service("RunInstances", "UnauthorizedOperation", "no").retryable);
-        assert!(CloudError::transport("DescribeVpcs", "connection refused").retryable);
+        assert!(
+            CloudError::service(
+                Operation::RunInstances,
+                "InsufficientInstanceCapacity",
+                "none"
+            )
+            .retryable
+        );
+        assert!(
+            !CloudError::service(Operation::RunInstances, "InvalidAMIID.NotFound", "gone")
+                .retryable
+        );
+        assert!(
+            !CloudError::service(Operation::RunInstances, "UnauthorizedOperation", "no").retryable
+        );
+        assert!(CloudError::transport(Operation::DescribeVpcs, "connection refused").retryable);
     }
 
     #[test]
     fn display_names_operation_and_code() {
         let e = CloudError::service(
-            "AssociateAddress",
+            Operation::AssociateAddress,
             "InvalidAllocationID.NotFound",
             "eipalloc-1",
         );

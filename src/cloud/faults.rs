@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::Cidr;
 use super::{
     Address, Alarm, AlarmQuery, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, LaunchRequest, Permission, Probe, RecordSet, RouteTable,
-    SecurityGroup, Snapshot, Subnet, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, LaunchRequest, Operation, Permission, Probe, RecordSet,
+    RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
 
 /// One call that reached the wrapper.
@@ -71,7 +71,7 @@ enum Gate {
 
 /// The call being gated: what each fault is matched against.
 struct Attempt<'a> {
-    operation: &'static str,
+    operation: Operation,
     target: &'a str,
     mutating: bool,
     /// 1-based, every call counts.
@@ -99,14 +99,14 @@ impl Attempt<'_> {
                 target,
                 code,
                 times,
-            } if *operation == op
+            } if *operation == op.name()
                 && self.target.contains(target.as_str())
                 && times.is_none_or(|max| used < max) =>
             {
                 Some(Gate::Fail(injected(op, code)))
             }
             Fault::HideInstance { times }
-                if op == "DescribeInstances"
+                if op == Operation::DescribeInstances
                     && !self.mutating
                     && self.target.starts_with("i-")
                     && times.is_none_or(|max| used < max) =>
@@ -166,7 +166,7 @@ impl<C: Cloud> FaultyCloud<C> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn gate(&self, operation: &'static str, target: &str, mutating: bool) -> Gate {
+    fn gate(&self, operation: Operation, target: &str, mutating: bool) -> Gate {
         let mut s = self.lock();
         let n = s.calls.len() + 1;
         if mutating {
@@ -197,7 +197,7 @@ impl<C: Cloud> FaultyCloud<C> {
         };
         let failed = !matches!(gate, Gate::Proceed | Gate::Hide);
         s.calls.push(Call {
-            operation,
+            operation: operation.name(),
             target: target.to_owned(),
             mutating,
             failed,
@@ -207,7 +207,7 @@ impl<C: Cloud> FaultyCloud<C> {
 
     async fn call<T, F>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         target: &str,
         mutating: bool,
         f: impl FnOnce() -> F,
@@ -226,11 +226,11 @@ impl<C: Cloud> FaultyCloud<C> {
     }
 }
 
-fn injected(operation: &'static str, code: &str) -> CloudError {
+fn injected(operation: Operation, code: &str) -> CloudError {
     CloudError::service(operation, code, "injected by FaultyCloud")
 }
 
-fn crashed(operation: &'static str) -> CloudError {
+fn crashed(operation: Operation) -> CloudError {
     CloudError::transport(operation, "injected crash: the invocation died here")
 }
 
@@ -240,19 +240,21 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     }
 
     async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
-        self.call("DescribeVpcs", name, false, || self.inner.vpcs_named(name))
-            .await
+        self.call(Operation::DescribeVpcs, name, false, || {
+            self.inner.vpcs_named(name)
+        })
+        .await
     }
 
     async fn instances_named(&self, name: &str) -> Result<Vec<Instance>, CloudError> {
-        self.call("DescribeInstances", name, false, || {
+        self.call(Operation::DescribeInstances, name, false, || {
             self.inner.instances_named(name)
         })
         .await
     }
 
     async fn instance(&self, id: &str) -> Result<Option<Instance>, CloudError> {
-        match self.gate("DescribeInstances", id, false) {
+        match self.gate(Operation::DescribeInstances, id, false) {
             Gate::Proceed => self.inner.instance(id).await,
             Gate::Hide => Ok(None),
             Gate::Fail(e) | Gate::Lose(e) => Err(e),
@@ -260,35 +262,35 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     }
 
     async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
-        self.call("DescribeSubnets", &names.join(","), false, || {
+        self.call(Operation::DescribeSubnets, &names.join(","), false, || {
             self.inner.subnets_named(names)
         })
         .await
     }
 
     async fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
-        self.call("DescribeRouteTables", name, false, || {
+        self.call(Operation::DescribeRouteTables, name, false, || {
             self.inner.route_tables_named(name)
         })
         .await
     }
 
     async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        self.call("DescribeImages", name, false, || {
+        self.call(Operation::DescribeImages, name, false, || {
             self.inner.images_named(name)
         })
         .await
     }
 
     async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        self.call("DescribeImages", name, false, || {
+        self.call(Operation::DescribeImages, name, false, || {
             self.inner.tool_images(name)
         })
         .await
     }
 
     async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
-        self.call("DescribeSnapshots", name, false, || {
+        self.call(Operation::DescribeSnapshots, name, false, || {
             self.inner.tool_snapshots(name)
         })
         .await
@@ -296,68 +298,70 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
 
     async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
         let target = format!("{} {}", request.instance_id, request.name);
-        self.call("CreateImage", &target, true, || {
+        self.call(Operation::CreateImage, &target, true, || {
             self.inner.create_image(request)
         })
         .await
     }
 
     async fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
-        self.call("CreateTags", &resource_ids.join(" "), true, || {
+        self.call(Operation::CreateTags, &resource_ids.join(" "), true, || {
             self.inner.create_tags(resource_ids, tags)
         })
         .await
     }
 
     async fn deregister_image(&self, image_id: &str) -> Result<(), CloudError> {
-        self.call("DeregisterImage", image_id, true, || {
+        self.call(Operation::DeregisterImage, image_id, true, || {
             self.inner.deregister_image(image_id)
         })
         .await
     }
 
     async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), CloudError> {
-        self.call("DeleteSnapshot", snapshot_id, true, || {
+        self.call(Operation::DeleteSnapshot, snapshot_id, true, || {
             self.inner.delete_snapshot(snapshot_id)
         })
         .await
     }
 
     async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
-        self.call("DescribeAddresses", public_ip, false, || {
+        self.call(Operation::DescribeAddresses, public_ip, false, || {
             self.inner.address(public_ip)
         })
         .await
     }
 
     async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
-        self.call("DescribeSnapshots", &ids.join(","), false, || {
+        self.call(Operation::DescribeSnapshots, &ids.join(","), false, || {
             self.inner.snapshots_by_id(ids)
         })
         .await
     }
 
     async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
-        self.call("DescribeSecurityGroups", name, false, || {
+        self.call(Operation::DescribeSecurityGroups, name, false, || {
             self.inner.security_groups_named(name)
         })
         .await
     }
 
     async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
-        self.call("StopInstances", id, true, || {
+        self.call(Operation::StopInstances, id, true, || {
             self.inner.stop_instance(id, force)
         })
         .await
     }
 
     async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.call("StartInstances", id, true, || self.inner.start_instance(id))
-            .await
+        self.call(Operation::StartInstances, id, true, || {
+            self.inner.start_instance(id)
+        })
+        .await
     }
 
     async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.call("TerminateInstances", id, true, || {
+        self.call(Operation::TerminateInstances, id, true, || {
             self.inner.terminate_instance(id)
         })
         .await
@@ -366,22 +370,25 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
         let target = format!("{} {}", request.subnet_id, request.instance_type);
         self.lock().launches.push(request.clone());
-        self.call("RunInstances", &target, true, || {
+        self.call(Operation::RunInstances, &target, true, || {
             self.inner.run_instance(request)
         })
         .await
     }
 
     async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
-        self.call("DescribeInstanceAttribute", instance_id, false, || {
-            self.inner.user_data(instance_id)
-        })
+        self.call(
+            Operation::DescribeInstanceAttribute,
+            instance_id,
+            false,
+            || self.inner.user_data(instance_id),
+        )
         .await
     }
 
     async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
         self.call(
-            "DescribeInstanceCreditSpecifications",
+            Operation::DescribeInstanceCreditSpecifications,
             instance_id,
             false,
             || self.inner.cpu_credits(instance_id),
@@ -390,9 +397,12 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     }
 
     async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
-        self.call("ModifyInstanceAttribute", instance_id, true, || {
-            self.inner.disable_source_dest_check(instance_id)
-        })
+        self.call(
+            Operation::ModifyInstanceAttribute,
+            instance_id,
+            true,
+            || self.inner.disable_source_dest_check(instance_id),
+        )
         .await
     }
 
@@ -401,7 +411,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         interface_id: &str,
     ) -> Result<(), CloudError> {
         self.call(
-            "ModifyNetworkInterfaceAttribute",
+            Operation::ModifyNetworkInterfaceAttribute,
             interface_id,
             true,
             || self.inner.disable_interface_source_dest_check(interface_id),
@@ -415,7 +425,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         instance_id: &str,
     ) -> Result<(), CloudError> {
         let target = format!("{allocation_id} {instance_id}");
-        self.call("AssociateAddress", &target, true, || {
+        self.call(Operation::AssociateAddress, &target, true, || {
             self.inner.associate_address(allocation_id, instance_id)
         })
         .await
@@ -428,7 +438,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         instance_id: &str,
     ) -> Result<(), CloudError> {
         let target = format!("{route_table_id} {destination}");
-        self.call("ReplaceRoute", &target, true, || {
+        self.call(Operation::ReplaceRoute, &target, true, || {
             self.inner
                 .replace_route(route_table_id, destination, instance_id)
         })
@@ -442,7 +452,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         instance_id: &str,
     ) -> Result<(), CloudError> {
         let target = format!("{route_table_id} {destination}");
-        self.call("CreateRoute", &target, true, || {
+        self.call(Operation::CreateRoute, &target, true, || {
             self.inner
                 .create_route(route_table_id, destination, instance_id)
         })
@@ -461,33 +471,34 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
     }
 
     async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
-        let (op, target) = match query {
-            AlarmQuery::Named(name) => ("DescribeAlarms", name),
-            AlarmQuery::ForHealthCheck(id) => ("DescribeAlarmsForMetric", id),
-        };
-        self.call(op, target, false, || self.inner.alarms(query))
-            .await
+        self.call(query.operation(), query.target(), false, || {
+            self.inner.alarms(query)
+        })
+        .await
     }
 
     async fn health_check_status(
         &self,
         health_check_id: &str,
     ) -> Result<CheckerReport, CloudError> {
-        self.call("GetHealthCheckStatus", health_check_id, false, || {
-            self.inner.health_check_status(health_check_id)
-        })
+        self.call(
+            Operation::GetHealthCheckStatus,
+            health_check_id,
+            false,
+            || self.inner.health_check_status(health_check_id),
+        )
         .await
     }
 
     async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
-        self.call("GetHealthCheck", health_check_id, false, || {
+        self.call(Operation::GetHealthCheck, health_check_id, false, || {
             self.inner.health_check_port(health_check_id)
         })
         .await
     }
 
     async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
-        self.call("GetCheckerIpRanges", "", false, || {
+        self.call(Operation::GetCheckerIpRanges, "", false, || {
             self.inner.checker_ip_ranges()
         })
         .await
@@ -498,7 +509,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         id_or_name: &str,
         vpc_id: Option<&str>,
     ) -> Result<Vec<GroupIngress>, CloudError> {
-        self.call("DescribeSecurityGroups", id_or_name, false, || {
+        self.call(Operation::DescribeSecurityGroups, id_or_name, false, || {
             self.inner.security_group_ingress(id_or_name, vpc_id)
         })
         .await
@@ -511,10 +522,15 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         ranges: &[Cidr],
         description: &str,
     ) -> Result<(), CloudError> {
-        self.call("AuthorizeSecurityGroupIngress", group_id, true, || {
-            self.inner
-                .authorize_ingress(group_id, port, ranges, description)
-        })
+        self.call(
+            Operation::AuthorizeSecurityGroupIngress,
+            group_id,
+            true,
+            || {
+                self.inner
+                    .authorize_ingress(group_id, port, ranges, description)
+            },
+        )
         .await
     }
 
@@ -523,15 +539,18 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         group_id: &str,
         rules: &[IngressRule],
     ) -> Result<(), CloudError> {
-        self.call("RevokeSecurityGroupIngress", group_id, true, || {
-            self.inner.revoke_ingress(group_id, rules)
-        })
+        self.call(
+            Operation::RevokeSecurityGroupIngress,
+            group_id,
+            true,
+            || self.inner.revoke_ingress(group_id, rules),
+        )
         .await
     }
 
     async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
         let target = format!("{zone_id} {name}");
-        self.call("ListResourceRecordSets", &target, false, || {
+        self.call(Operation::ListResourceRecordSets, &target, false, || {
             self.inner.a_records(zone_id, name)
         })
         .await
@@ -545,7 +564,7 @@ impl<C: Cloud> Cloud for FaultyCloud<C> {
         address: &str,
     ) -> Result<(), CloudError> {
         let target = format!("{zone_id} {name}");
-        self.call("ChangeResourceRecordSets", &target, true, || {
+        self.call(Operation::ChangeResourceRecordSets, &target, true, || {
             self.inner.upsert_a_record(zone_id, name, ttl, address)
         })
         .await

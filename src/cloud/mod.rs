@@ -19,6 +19,7 @@ mod instances;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 mod network;
+pub mod operation;
 mod probe;
 mod route53;
 pub mod sdk;
@@ -29,6 +30,7 @@ use std::future::Future;
 
 pub use cidr::Cidr;
 pub use error::CloudError;
+pub use operation::{Operation, Service};
 
 pub use alarms::{Alarm, AlarmQuery};
 pub use images::{Image, ImageRequest, Snapshot};

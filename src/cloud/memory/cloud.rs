@@ -7,8 +7,8 @@ use super::records::SnapshotRec;
 use crate::cloud::sdk::same_dns_name;
 use crate::cloud::{
     Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
-    RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Operation, Permission,
+    Probe, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
 
 impl Cloud for MemoryCloud {
@@ -192,13 +192,13 @@ impl Cloud for MemoryCloud {
 
     async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
         let s = self.lock();
-        let i = s.instance_index("DescribeInstanceAttribute", instance_id)?;
+        let i = s.instance_index(Operation::DescribeInstanceAttribute, instance_id)?;
         Ok(s.instances[i].user_data.clone())
     }
 
     async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
         let s = self.lock();
-        let i = s.instance_index("DescribeInstanceCreditSpecifications", instance_id)?;
+        let i = s.instance_index(Operation::DescribeInstanceCreditSpecifications, instance_id)?;
         Ok(s.instances[i].cpu_credits.clone())
     }
 
@@ -246,7 +246,7 @@ impl Cloud for MemoryCloud {
         // The call on a copy of the world: EC2's checks, none of its effects.
         let mut scratch = self.lock().clone();
         let op = probe.operation();
-        if scratch.denied.iter().any(|d| d == op) {
+        if scratch.denied.iter().any(|d| d == op.name()) {
             return Ok(Permission::Denied(format!(
                 "UnauthorizedOperation: You are not authorized to perform this operation ({op})"
             )));
@@ -291,14 +291,15 @@ impl Cloud for MemoryCloud {
         health_check_id: &str,
     ) -> Result<CheckerReport, CloudError> {
         let s = self.lock();
-        let h = s.health_check("GetHealthCheckStatus", health_check_id)?;
+        let h = s.health_check(Operation::GetHealthCheckStatus, health_check_id)?;
         let statuses: Vec<&str> = h.statuses.iter().map(String::as_str).collect();
         Ok(CheckerReport::from_statuses(&statuses))
     }
 
     async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
         let s = self.lock();
-        Ok(s.health_check("GetHealthCheck", health_check_id)?.port)
+        Ok(s.health_check(Operation::GetHealthCheck, health_check_id)?
+            .port)
     }
 
     async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
@@ -346,7 +347,7 @@ impl Cloud for MemoryCloud {
 
     async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
         let s = self.lock();
-        let z = s.zone_index("ListResourceRecordSets", zone_id)?;
+        let z = s.zone_index(Operation::ListResourceRecordSets, zone_id)?;
         Ok(s.zones[z]
             .records
             .iter()

@@ -6,14 +6,16 @@ use aws_config::retry::RetryConfig;
 use super::SdkCloud;
 use super::convert::{instance_of, ip_permission, sdk_tags};
 use super::errors::cloud_error;
-use crate::cloud::{Cidr, CloudError, ImageRequest, IngressRule, Instance, LaunchRequest, Tag};
+use crate::cloud::{
+    Cidr, CloudError, ImageRequest, IngressRule, Instance, LaunchRequest, Operation, Tag,
+};
 use aws_sdk_ec2::types::IpPermission;
 
 pub(super) async fn create_image(
     cloud: &SdkCloud,
     request: &ImageRequest,
 ) -> Result<String, CloudError> {
-    const OP: &str = "CreateImage";
+    const OP: Operation = Operation::CreateImage;
     // Snapshots are tagged afterwards with CreateTags (a reconcile step that
     // also repairs older ones), so only the image is tagged here.
     let out = cloud
@@ -23,7 +25,7 @@ pub(super) async fn create_image(
         .map_err(|e| cloud_error(OP, e))?;
     out.image_id()
         .map(str::to_owned)
-        .ok_or_else(|| CloudError::malformed(OP, "CreateImage returned no ImageId"))
+        .ok_or_else(|| CloudError::malformed(OP, format!("{OP} returned no ImageId")))
 }
 
 pub(super) async fn create_tags(
@@ -38,7 +40,7 @@ pub(super) async fn create_tags(
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| cloud_error("CreateTags", e))?;
+        .map_err(|e| cloud_error(Operation::CreateTags, e))?;
     Ok(())
 }
 
@@ -49,7 +51,7 @@ pub(super) async fn deregister_image(cloud: &SdkCloud, image_id: &str) -> Result
         .image_id(image_id)
         .send()
         .await
-        .map_err(|e| cloud_error("DeregisterImage", e))?;
+        .map_err(|e| cloud_error(Operation::DeregisterImage, e))?;
     Ok(())
 }
 
@@ -60,7 +62,7 @@ pub(super) async fn delete_snapshot(cloud: &SdkCloud, snapshot_id: &str) -> Resu
         .snapshot_id(snapshot_id)
         .send()
         .await
-        .map_err(|e| cloud_error("DeleteSnapshot", e))?;
+        .map_err(|e| cloud_error(Operation::DeleteSnapshot, e))?;
     Ok(())
 }
 
@@ -73,7 +75,7 @@ pub(super) async fn stop_instance(
         .stop_call(id, force)
         .send()
         .await
-        .map_err(|e| cloud_error("StopInstances", e))?;
+        .map_err(|e| cloud_error(Operation::StopInstances, e))?;
     Ok(())
 }
 
@@ -84,7 +86,7 @@ pub(super) async fn start_instance(cloud: &SdkCloud, id: &str) -> Result<(), Clo
         .instance_ids(id)
         .send()
         .await
-        .map_err(|e| cloud_error("StartInstances", e))?;
+        .map_err(|e| cloud_error(Operation::StartInstances, e))?;
     Ok(())
 }
 
@@ -95,7 +97,7 @@ pub(super) async fn terminate_instance(cloud: &SdkCloud, id: &str) -> Result<(),
         .instance_ids(id)
         .send()
         .await
-        .map_err(|e| cloud_error("TerminateInstances", e))?;
+        .map_err(|e| cloud_error(Operation::TerminateInstances, e))?;
     Ok(())
 }
 
@@ -103,7 +105,7 @@ pub(super) async fn run_instance(
     cloud: &SdkCloud,
     request: &LaunchRequest,
 ) -> Result<Instance, CloudError> {
-    const OP: &str = "RunInstances";
+    const OP: Operation = Operation::RunInstances;
     let out = cloud
         .run_call(request)
         // Capacity errors are 5xx, which the SDK would retry in place; the
@@ -119,7 +121,7 @@ pub(super) async fn run_instance(
     let first = out
         .instances()
         .first()
-        .ok_or_else(|| CloudError::malformed(OP, "RunInstances returned no instance"))?;
+        .ok_or_else(|| CloudError::malformed(OP, format!("{OP} returned no instance")))?;
     instance_of(OP, first)
 }
 
@@ -131,7 +133,7 @@ pub(super) async fn disable_source_dest_check(
         .source_dest_check_call(instance_id)
         .send()
         .await
-        .map_err(|e| cloud_error("ModifyInstanceAttribute", e))?;
+        .map_err(|e| cloud_error(Operation::ModifyInstanceAttribute, e))?;
     Ok(())
 }
 
@@ -143,7 +145,7 @@ pub(super) async fn disable_interface_source_dest_check(
         .interface_source_dest_check_call(interface_id)
         .send()
         .await
-        .map_err(|e| cloud_error("ModifyNetworkInterfaceAttribute", e))?;
+        .map_err(|e| cloud_error(Operation::ModifyNetworkInterfaceAttribute, e))?;
     Ok(())
 }
 
@@ -156,7 +158,7 @@ pub(super) async fn associate_address(
         .associate_call(allocation_id, instance_id)
         .send()
         .await
-        .map_err(|e| cloud_error("AssociateAddress", e))?;
+        .map_err(|e| cloud_error(Operation::AssociateAddress, e))?;
     Ok(())
 }
 
@@ -170,7 +172,7 @@ pub(super) async fn replace_route(
         .replace_route_call(route_table_id, destination, target_id)
         .send()
         .await
-        .map_err(|e| cloud_error("ReplaceRoute", e))?;
+        .map_err(|e| cloud_error(Operation::ReplaceRoute, e))?;
     Ok(())
 }
 
@@ -184,7 +186,7 @@ pub(super) async fn create_route(
         .create_route_call(route_table_id, destination, target_id)
         .send()
         .await
-        .map_err(|e| cloud_error("CreateRoute", e))?;
+        .map_err(|e| cloud_error(Operation::CreateRoute, e))?;
     Ok(())
 }
 
@@ -207,7 +209,7 @@ pub(super) async fn authorize_ingress(
         .set_ip_permissions(Some(permissions))
         .send()
         .await
-        .map_err(|e| cloud_error("AuthorizeSecurityGroupIngress", e))?;
+        .map_err(|e| cloud_error(Operation::AuthorizeSecurityGroupIngress, e))?;
     Ok(())
 }
 
@@ -227,6 +229,6 @@ pub(super) async fn revoke_ingress(
         .set_ip_permissions(Some(permissions))
         .send()
         .await
-        .map_err(|e| cloud_error("RevokeSecurityGroupIngress", e))?;
+        .map_err(|e| cloud_error(Operation::RevokeSecurityGroupIngress, e))?;
     Ok(())
 }
