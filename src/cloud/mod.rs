@@ -29,7 +29,7 @@ pub mod usage;
 use std::future::Future;
 
 pub use cidr::Cidr;
-pub use error::CloudError;
+pub use error::{CloudError, ErrorKind};
 pub use operation::{Operation, Service};
 
 pub use alarms::{Alarm, AlarmQuery};
