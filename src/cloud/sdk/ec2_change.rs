@@ -5,7 +5,7 @@ use aws_config::retry::RetryConfig;
 
 use super::SdkCloud;
 use super::convert::{instance_of, ip_permission, sdk_tags};
-use super::errors::cloud_error;
+use super::errors::{cloud_error, done};
 use crate::cloud::{
     Cidr, CloudError, ImageRequest, IngressRule, Instance, LaunchRequest, Operation, Tag,
 };
@@ -33,37 +33,40 @@ pub(super) async fn create_tags(
     resource_ids: &[String],
     tags: &[Tag],
 ) -> Result<(), CloudError> {
-    cloud
-        .client
-        .create_tags()
-        .set_resources(Some(resource_ids.to_vec()))
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::CreateTags, e))?;
-    Ok(())
+    done(
+        Operation::CreateTags,
+        cloud
+            .client
+            .create_tags()
+            .set_resources(Some(resource_ids.to_vec()))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn deregister_image(cloud: &SdkCloud, image_id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .deregister_image()
-        .image_id(image_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::DeregisterImage, e))?;
-    Ok(())
+    done(
+        Operation::DeregisterImage,
+        cloud
+            .client
+            .deregister_image()
+            .image_id(image_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn delete_snapshot(cloud: &SdkCloud, snapshot_id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .delete_snapshot()
-        .snapshot_id(snapshot_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::DeleteSnapshot, e))?;
-    Ok(())
+    done(
+        Operation::DeleteSnapshot,
+        cloud
+            .client
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn stop_instance(
@@ -71,34 +74,29 @@ pub(super) async fn stop_instance(
     id: &str,
     force: bool,
 ) -> Result<(), CloudError> {
-    cloud
-        .stop_call(id, force)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::StopInstances, e))?;
-    Ok(())
+    done(
+        Operation::StopInstances,
+        cloud.stop_call(id, force).send().await,
+    )
 }
 
 pub(super) async fn start_instance(cloud: &SdkCloud, id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .start_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::StartInstances, e))?;
-    Ok(())
+    done(
+        Operation::StartInstances,
+        cloud.client.start_instances().instance_ids(id).send().await,
+    )
 }
 
 pub(super) async fn terminate_instance(cloud: &SdkCloud, id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .terminate_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::TerminateInstances, e))?;
-    Ok(())
+    done(
+        Operation::TerminateInstances,
+        cloud
+            .client
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn run_instance(
@@ -129,24 +127,23 @@ pub(super) async fn disable_source_dest_check(
     cloud: &SdkCloud,
     instance_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .source_dest_check_call(instance_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::ModifyInstanceAttribute, e))?;
-    Ok(())
+    done(
+        Operation::ModifyInstanceAttribute,
+        cloud.source_dest_check_call(instance_id).send().await,
+    )
 }
 
 pub(super) async fn disable_interface_source_dest_check(
     cloud: &SdkCloud,
     interface_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .interface_source_dest_check_call(interface_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::ModifyNetworkInterfaceAttribute, e))?;
-    Ok(())
+    done(
+        Operation::ModifyNetworkInterfaceAttribute,
+        cloud
+            .interface_source_dest_check_call(interface_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn associate_address(
@@ -154,12 +151,13 @@ pub(super) async fn associate_address(
     allocation_id: &str,
     instance_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .associate_call(allocation_id, instance_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::AssociateAddress, e))?;
-    Ok(())
+    done(
+        Operation::AssociateAddress,
+        cloud
+            .associate_call(allocation_id, instance_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn replace_route(
@@ -168,12 +166,13 @@ pub(super) async fn replace_route(
     destination: &Cidr,
     target_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .replace_route_call(route_table_id, destination, target_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::ReplaceRoute, e))?;
-    Ok(())
+    done(
+        Operation::ReplaceRoute,
+        cloud
+            .replace_route_call(route_table_id, destination, target_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn create_route(
@@ -182,12 +181,13 @@ pub(super) async fn create_route(
     destination: &Cidr,
     target_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .create_route_call(route_table_id, destination, target_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::CreateRoute, e))?;
-    Ok(())
+    done(
+        Operation::CreateRoute,
+        cloud
+            .create_route_call(route_table_id, destination, target_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn authorize_ingress(
@@ -202,15 +202,16 @@ pub(super) async fn authorize_ingress(
         .iter()
         .map(|c| ip_permission("tcp", Some(port), Some(port), c, Some(description)))
         .collect();
-    cloud
-        .client
-        .authorize_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::AuthorizeSecurityGroupIngress, e))?;
-    Ok(())
+    done(
+        Operation::AuthorizeSecurityGroupIngress,
+        cloud
+            .client
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn revoke_ingress(
@@ -222,13 +223,14 @@ pub(super) async fn revoke_ingress(
         .iter()
         .map(|r| ip_permission(&r.protocol, r.from_port, r.to_port, &r.cidr, None))
         .collect();
-    cloud
-        .client
-        .revoke_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-        .map_err(|e| cloud_error(Operation::RevokeSecurityGroupIngress, e))?;
-    Ok(())
+    done(
+        Operation::RevokeSecurityGroupIngress,
+        cloud
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await,
+    )
 }

@@ -29,6 +29,17 @@ where
     }
 }
 
+/// The answer of a call whose output nothing reads: done, or the [`CloudError`].
+pub(super) fn done<T, E>(
+    operation: Operation,
+    answer: Result<T, SdkError<E>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    answer.map(|_| ()).map_err(|e| cloud_error(operation, e))
+}
+
 /// Turns an SDK error into a [`CloudError`], deciding whether a retry can help.
 pub(super) fn cloud_error<E>(operation: Operation, err: SdkError<E>) -> CloudError
 where

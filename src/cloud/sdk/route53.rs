@@ -2,7 +2,7 @@
 //! of a hosted zone.
 
 use super::SdkCloud;
-use super::errors::cloud_error;
+use super::errors::{cloud_error, done};
 use crate::cloud::{CheckerReport, Cidr, CloudError, Operation, RecordSet};
 
 use aws_sdk_route53::types::{
@@ -145,13 +145,14 @@ pub(super) async fn upsert_a_record(
         .changes(change)
         .build()
         .map_err(built)?;
-    cloud
-        .route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| cloud_error(OP, e))?;
-    Ok(())
+    done(
+        OP,
+        cloud
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await,
+    )
 }
