@@ -151,7 +151,11 @@ mod tests {
         let throttled = FailoverError::Aws {
             step: Step::Launch,
             resource: "subnet-1".into(),
-            source: CloudError::service("RunInstances", "RequestLimitExceeded", "slow down"),
+            source: CloudError::service(
+                crate::cloud::Operation::RunInstances,
+                "RequestLimitExceeded",
+                "slow down",
+            ),
         };
         assert_eq!(throttled.error_type(), "Retryable.AwsCallFailed");
         let d: Diagnostic = throttled.into();

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Operation;
+
 /// Which CloudWatch alarms to look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmQuery<'a> {
@@ -10,6 +12,23 @@ pub enum AlarmQuery<'a> {
     /// `DescribeAlarmsForMetric`: the alarms on Route 53's `HealthCheckStatus`
     /// metric of this health check.
     ForHealthCheck(&'a str),
+}
+
+impl<'a> AlarmQuery<'a> {
+    /// The API operation that answers the query.
+    pub fn operation(&self) -> Operation {
+        match self {
+            AlarmQuery::Named(_) => Operation::DescribeAlarms,
+            AlarmQuery::ForHealthCheck(_) => Operation::DescribeAlarmsForMetric,
+        }
+    }
+
+    /// The alarm's name, or the health check's id.
+    pub fn target(&self) -> &'a str {
+        match self {
+            AlarmQuery::Named(s) | AlarmQuery::ForHealthCheck(s) => s,
+        }
+    }
 }
 
 /// A CloudWatch metric alarm as `DescribeAlarms` reports it.

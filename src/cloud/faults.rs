@@ -4,15 +4,21 @@
 //! adapter, so what is not failed really happens in AWS (or the emulator).
 //! Tests use it to prove that a failover survives throttling, capacity errors
 //! and a crash at any call; the benchmark uses its call log to count round trips.
+//!
+//! Its [`Cloud`] impl is generated from the trait's method list
+//! (`cloud_methods!` in `cloud/mod.rs`): every call passes one gate as the
+//! operation and target its entry names, so a new call needs no code here. The
+//! few calls that do more (a hidden instance, a kept launch request, a dry run,
+//! an alarm query naming its operation) have their own arm in `faulty_method!`.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Cidr;
+use super::usage::UsageSnapshot;
 use super::{
-    Address, Alarm, AlarmQuery, CheckerReport, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, LaunchRequest, Permission, Probe, RecordSet, RouteTable,
-    SecurityGroup, Snapshot, Subnet, Tag, Vpc,
+    Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
+    ImageRequest, IngressRule, Instance, LaunchRequest, Operation, Permission, Probe, RecordSet,
+    RouteTable, SecurityGroup, Snapshot, Subnet, Tag, Vpc,
 };
 
 /// One call that reached the wrapper.
@@ -71,7 +77,7 @@ enum Gate {
 
 /// The call being gated: what each fault is matched against.
 struct Attempt<'a> {
-    operation: &'static str,
+    operation: Operation,
     target: &'a str,
     mutating: bool,
     /// 1-based, every call counts.
@@ -99,14 +105,14 @@ impl Attempt<'_> {
                 target,
                 code,
                 times,
-            } if *operation == op
+            } if *operation == op.name()
                 && self.target.contains(target.as_str())
                 && times.is_none_or(|max| used < max) =>
             {
                 Some(Gate::Fail(injected(op, code)))
             }
             Fault::HideInstance { times }
-                if op == "DescribeInstances"
+                if op == Operation::DescribeInstances
                     && !self.mutating
                     && self.target.starts_with("i-")
                     && times.is_none_or(|max| used < max) =>
@@ -166,7 +172,7 @@ impl<C: Cloud> FaultyCloud<C> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn gate(&self, operation: &'static str, target: &str, mutating: bool) -> Gate {
+    fn gate(&self, operation: Operation, target: &str, mutating: bool) -> Gate {
         let mut s = self.lock();
         let n = s.calls.len() + 1;
         if mutating {
@@ -197,7 +203,7 @@ impl<C: Cloud> FaultyCloud<C> {
         };
         let failed = !matches!(gate, Gate::Proceed | Gate::Hide);
         s.calls.push(Call {
-            operation,
+            operation: operation.name(),
             target: target.to_owned(),
             mutating,
             failed,
@@ -207,7 +213,7 @@ impl<C: Cloud> FaultyCloud<C> {
 
     async fn call<T, F>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         target: &str,
         mutating: bool,
         f: impl FnOnce() -> F,
@@ -226,324 +232,81 @@ impl<C: Cloud> FaultyCloud<C> {
     }
 }
 
-fn injected(operation: &'static str, code: &str) -> CloudError {
+fn injected(operation: Operation, code: &str) -> CloudError {
     CloudError::service(operation, code, "injected by FaultyCloud")
 }
 
-fn crashed(operation: &'static str) -> CloudError {
+fn crashed(operation: Operation) -> CloudError {
     CloudError::transport(operation, "injected crash: the invocation died here")
 }
 
-impl<C: Cloud> Cloud for FaultyCloud<C> {
-    fn usage(&self) -> Option<super::usage::UsageSnapshot> {
-        self.inner.usage()
-    }
+/// `impl Cloud for FaultyCloud`, from the trait's method list: each call goes
+/// through [`FaultyCloud::call`] as the operation and target its entry names.
+macro_rules! faulty_cloud {
+    ($($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty
+        $(=> $op:ident($target:expr))?;)*) => {
+        impl<C: Cloud> Cloud for FaultyCloud<C> {
+            $(faulty_method! { $name($($arg: $ty),*) -> $ret $(=> $op($target))? })*
 
-    async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
-        self.call("DescribeVpcs", name, false, || self.inner.vpcs_named(name))
-            .await
-    }
-
-    async fn instances_named(&self, name: &str) -> Result<Vec<Instance>, CloudError> {
-        self.call("DescribeInstances", name, false, || {
-            self.inner.instances_named(name)
-        })
-        .await
-    }
-
-    async fn instance(&self, id: &str) -> Result<Option<Instance>, CloudError> {
-        match self.gate("DescribeInstances", id, false) {
-            Gate::Proceed => self.inner.instance(id).await,
-            Gate::Hide => Ok(None),
-            Gate::Fail(e) | Gate::Lose(e) => Err(e),
+            fn usage(&self) -> Option<UsageSnapshot> {
+                self.inner.usage()
+            }
         }
-    }
-
-    async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
-        self.call("DescribeSubnets", &names.join(","), false, || {
-            self.inner.subnets_named(names)
-        })
-        .await
-    }
-
-    async fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
-        self.call("DescribeRouteTables", name, false, || {
-            self.inner.route_tables_named(name)
-        })
-        .await
-    }
-
-    async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        self.call("DescribeImages", name, false, || {
-            self.inner.images_named(name)
-        })
-        .await
-    }
-
-    async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        self.call("DescribeImages", name, false, || {
-            self.inner.tool_images(name)
-        })
-        .await
-    }
-
-    async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
-        self.call("DescribeSnapshots", name, false, || {
-            self.inner.tool_snapshots(name)
-        })
-        .await
-    }
-
-    async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
-        let target = format!("{} {}", request.instance_id, request.name);
-        self.call("CreateImage", &target, true, || {
-            self.inner.create_image(request)
-        })
-        .await
-    }
-
-    async fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
-        self.call("CreateTags", &resource_ids.join(" "), true, || {
-            self.inner.create_tags(resource_ids, tags)
-        })
-        .await
-    }
-
-    async fn deregister_image(&self, image_id: &str) -> Result<(), CloudError> {
-        self.call("DeregisterImage", image_id, true, || {
-            self.inner.deregister_image(image_id)
-        })
-        .await
-    }
-
-    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), CloudError> {
-        self.call("DeleteSnapshot", snapshot_id, true, || {
-            self.inner.delete_snapshot(snapshot_id)
-        })
-        .await
-    }
-
-    async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
-        self.call("DescribeAddresses", public_ip, false, || {
-            self.inner.address(public_ip)
-        })
-        .await
-    }
-
-    async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
-        self.call("DescribeSnapshots", &ids.join(","), false, || {
-            self.inner.snapshots_by_id(ids)
-        })
-        .await
-    }
-
-    async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
-        self.call("DescribeSecurityGroups", name, false, || {
-            self.inner.security_groups_named(name)
-        })
-        .await
-    }
-
-    async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
-        self.call("StopInstances", id, true, || {
-            self.inner.stop_instance(id, force)
-        })
-        .await
-    }
-
-    async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.call("StartInstances", id, true, || self.inner.start_instance(id))
-            .await
-    }
-
-    async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.call("TerminateInstances", id, true, || {
-            self.inner.terminate_instance(id)
-        })
-        .await
-    }
-
-    async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
-        let target = format!("{} {}", request.subnet_id, request.instance_type);
-        self.lock().launches.push(request.clone());
-        self.call("RunInstances", &target, true, || {
-            self.inner.run_instance(request)
-        })
-        .await
-    }
-
-    async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
-        self.call("DescribeInstanceAttribute", instance_id, false, || {
-            self.inner.user_data(instance_id)
-        })
-        .await
-    }
-
-    async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
-        self.call(
-            "DescribeInstanceCreditSpecifications",
-            instance_id,
-            false,
-            || self.inner.cpu_credits(instance_id),
-        )
-        .await
-    }
-
-    async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
-        self.call("ModifyInstanceAttribute", instance_id, true, || {
-            self.inner.disable_source_dest_check(instance_id)
-        })
-        .await
-    }
-
-    async fn disable_interface_source_dest_check(
-        &self,
-        interface_id: &str,
-    ) -> Result<(), CloudError> {
-        self.call(
-            "ModifyNetworkInterfaceAttribute",
-            interface_id,
-            true,
-            || self.inner.disable_interface_source_dest_check(interface_id),
-        )
-        .await
-    }
-
-    async fn associate_address(&self, allocation_id: &str, to: &str) -> Result<(), CloudError> {
-        let target = format!("{allocation_id} {to}");
-        self.call("AssociateAddress", &target, true, || {
-            self.inner.associate_address(allocation_id, to)
-        })
-        .await
-    }
-
-    async fn replace_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        let target = format!("{route_table_id} {destination}");
-        self.call("ReplaceRoute", &target, true, || {
-            self.inner
-                .replace_route(route_table_id, destination, instance_id)
-        })
-        .await
-    }
-
-    async fn create_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        let target = format!("{route_table_id} {destination}");
-        self.call("CreateRoute", &target, true, || {
-            self.inner
-                .create_route(route_table_id, destination, instance_id)
-        })
-        .await
-    }
-
-    async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
-        // A dry run changes nothing: it is not a mutating call.
-        if let Probe::Launch(request) = probe {
-            self.lock().launches.push(request.clone());
-        }
-        self.call(probe.operation(), &probe.target(), false, || {
-            self.inner.probe(probe)
-        })
-        .await
-    }
-
-    async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
-        let (op, target) = match query {
-            AlarmQuery::Named(name) => ("DescribeAlarms", name),
-            AlarmQuery::ForHealthCheck(id) => ("DescribeAlarmsForMetric", id),
-        };
-        self.call(op, target, false, || self.inner.alarms(query))
-            .await
-    }
-
-    async fn health_check_status(
-        &self,
-        health_check_id: &str,
-    ) -> Result<CheckerReport, CloudError> {
-        self.call("GetHealthCheckStatus", health_check_id, false, || {
-            self.inner.health_check_status(health_check_id)
-        })
-        .await
-    }
-
-    async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
-        self.call("GetHealthCheck", health_check_id, false, || {
-            self.inner.health_check_port(health_check_id)
-        })
-        .await
-    }
-
-    async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
-        self.call("GetCheckerIpRanges", "", false, || {
-            self.inner.checker_ip_ranges()
-        })
-        .await
-    }
-
-    async fn security_group_ingress(
-        &self,
-        id_or_name: &str,
-        vpc_id: Option<&str>,
-    ) -> Result<Vec<GroupIngress>, CloudError> {
-        self.call("DescribeSecurityGroups", id_or_name, false, || {
-            self.inner.security_group_ingress(id_or_name, vpc_id)
-        })
-        .await
-    }
-
-    async fn authorize_ingress(
-        &self,
-        group_id: &str,
-        port: u16,
-        ranges: &[Cidr],
-        description: &str,
-    ) -> Result<(), CloudError> {
-        self.call("AuthorizeSecurityGroupIngress", group_id, true, || {
-            self.inner
-                .authorize_ingress(group_id, port, ranges, description)
-        })
-        .await
-    }
-
-    async fn revoke_ingress(
-        &self,
-        group_id: &str,
-        rules: &[IngressRule],
-    ) -> Result<(), CloudError> {
-        self.call("RevokeSecurityGroupIngress", group_id, true, || {
-            self.inner.revoke_ingress(group_id, rules)
-        })
-        .await
-    }
-
-    async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
-        let target = format!("{zone_id} {name}");
-        self.call("ListResourceRecordSets", &target, false, || {
-            self.inner.a_records(zone_id, name)
-        })
-        .await
-    }
-
-    async fn upsert_a_record(
-        &self,
-        zone_id: &str,
-        name: &str,
-        ttl: i64,
-        address: &str,
-    ) -> Result<(), CloudError> {
-        let target = format!("{zone_id} {name}");
-        self.call("ChangeResourceRecordSets", &target, true, || {
-            self.inner.upsert_a_record(zone_id, name, ttl, address)
-        })
-        .await
-    }
+    };
 }
+
+/// One method of the wrapper; the calls that do more than pass the gate have
+/// their own arm, before the one for all others.
+macro_rules! faulty_method {
+    // DescribeInstances by id may not list a new instance yet: a hide fault
+    // answers `None` without asking.
+    (instance($id:ident: $ty:ty) -> $ret:ty => $op:ident($target:expr)) => {
+        async fn instance(&self, $id: $ty) -> Result<$ret, CloudError> {
+            let op = Operation::$op;
+            match self.gate(op, &$target, op.mutating()) {
+                Gate::Proceed => self.inner.instance($id).await,
+                Gate::Hide => Ok(None),
+                Gate::Fail(e) | Gate::Lose(e) => Err(e),
+            }
+        }
+    };
+    // Every launch is kept whole (what IAM authorizes), beside its call.
+    (run_instance($request:ident: $ty:ty) -> $ret:ty => $op:ident($target:expr)) => {
+        async fn run_instance(&self, $request: $ty) -> Result<$ret, CloudError> {
+            let op = Operation::$op;
+            self.lock().launches.push($request.clone());
+            self.call(op, &$target, op.mutating(), || self.inner.run_instance($request))
+                .await
+        }
+    };
+    // A dry run changes nothing: it is not a mutating call, whatever it asks.
+    // A launch's is kept too.
+    (probe($probe:ident: $ty:ty) -> $ret:ty) => {
+        async fn probe(&self, $probe: $ty) -> Result<$ret, CloudError> {
+            if let Probe::Launch(request) = $probe {
+                self.lock().launches.push(request.clone());
+            }
+            self.call($probe.operation(), &$probe.target(), false, || {
+                self.inner.probe($probe)
+            })
+            .await
+        }
+    };
+    // The query names its operation.
+    (alarms($query:ident: $ty:ty) -> $ret:ty) => {
+        async fn alarms(&self, $query: $ty) -> Result<$ret, CloudError> {
+            let op = $query.operation();
+            self.call(op, $query.target(), op.mutating(), || self.inner.alarms($query))
+                .await
+        }
+    };
+    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $op:ident($target:expr)) => {
+        async fn $name(&self, $($arg: $ty),*) -> Result<$ret, CloudError> {
+            let op = Operation::$op;
+            self.call(op, &$target, op.mutating(), || self.inner.$name($($arg),*))
+                .await
+        }
+    };
+}
+
+cloud_methods!(faulty_cloud);

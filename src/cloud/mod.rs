@@ -8,6 +8,163 @@
 //!
 //! Every `describe_*` is filtered server-side by tag or id, so the cost of a
 //! failover does not grow with the number of instances in the account.
+//!
+//! The trait's methods are written once, in `cloud_methods!`: the trait is
+//! generated from that list, and so are the implementations that only route a
+//! call (the SDK adapter to its service's function, the memory world to its
+//! account, the fault wrapper through its gate). A hand-written trait would be
+//! the list's signatures a second time, which every new call had to repeat.
+
+/// The [`Cloud`] trait's methods, each written once, handed to the macro `$then`.
+///
+/// An entry is a method's doc, its signature (`&self`, the arguments, the `Ok`
+/// type of its `Result<_, CloudError>`), and after `=>` the operation it calls
+/// and the resource that call names (what the fault wrapper matches and logs).
+/// `probe` and `alarms` have none: their argument names the operation.
+macro_rules! cloud_methods {
+    ($then:ident) => {
+        $then! {
+            /// VPCs tagged `Name=name`.
+            fn vpcs_named(&self, name: &str) -> Vec<Vpc> => DescribeVpcs(name);
+
+            /// Instances tagged `Name=name` that are not terminated.
+            fn instances_named(&self, name: &str) -> Vec<Instance> => DescribeInstances(name);
+
+            /// One instance by id; `None` when EC2 does not (yet) know it.
+            fn instance(&self, id: &str) -> Option<Instance> => DescribeInstances(id);
+
+            /// Subnets tagged `Name` = any of `names` (every leg's, in one call).
+            fn subnets_named(&self, names: &[String]) -> Vec<Subnet>
+                => DescribeSubnets(names.join(","));
+
+            /// Route tables tagged `Name=name`.
+            fn route_tables_named(&self, name: &str) -> Vec<RouteTable>
+                => DescribeRouteTables(name);
+
+            /// `available` images owned by this account and tagged `Name=name`.
+            fn images_named(&self, name: &str) -> Vec<Image> => DescribeImages(name);
+
+            /// Images in any state owned by this account, tagged `Name=name` and
+            /// created by this tool ([`TAG_CREATED_BY`]).
+            fn tool_images(&self, name: &str) -> Vec<Image> => DescribeImages(name);
+
+            /// Snapshots owned by this account, tagged `Name=name` and created by this tool.
+            fn tool_snapshots(&self, name: &str) -> Vec<Snapshot> => DescribeSnapshots(name);
+
+            /// Snapshots owned by this account, by id (an AMI's, to see their keys).
+            fn snapshots_by_id(&self, ids: &[String]) -> Vec<Snapshot>
+                => DescribeSnapshots(ids.join(","));
+
+            /// CreateImage; returns the new image id.
+            fn create_image(&self, request: &ImageRequest) -> String
+                => CreateImage(format!("{} {}", request.instance_id, request.name));
+
+            /// CreateTags on these resources (adds or overwrites these keys only).
+            fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> ()
+                => CreateTags(resource_ids.join(" "));
+
+            fn deregister_image(&self, image_id: &str) -> () => DeregisterImage(image_id);
+
+            fn delete_snapshot(&self, snapshot_id: &str) -> () => DeleteSnapshot(snapshot_id);
+
+            /// The Elastic IP with this public address, if the account has it.
+            fn address(&self, public_ip: &str) -> Option<Address> => DescribeAddresses(public_ip);
+
+            /// Security groups with this group name.
+            fn security_groups_named(&self, name: &str) -> Vec<SecurityGroup>
+                => DescribeSecurityGroups(name);
+
+            /// StopInstances; `force` skips the guest's orderly shutdown (for an
+            /// instance a plain stop did not bring down).
+            fn stop_instance(&self, id: &str, force: bool) -> () => StopInstances(id);
+
+            fn run_instance(&self, request: &LaunchRequest) -> Instance
+                => RunInstances(format!("{} {}", request.subnet_id, request.instance_type));
+
+            /// StartInstances of one stopped instance (a warm standby).
+            fn start_instance(&self, id: &str) -> () => StartInstances(id);
+
+            /// TerminateInstances of one instance (a standby that is superseded).
+            fn terminate_instance(&self, id: &str) -> () => TerminateInstances(id);
+
+            /// `DescribeInstanceAttribute` `userData`: base64, as EC2 keeps it; `None`
+            /// when the instance has none. An instance EC2 no longer knows is the
+            /// error `InvalidInstanceID.NotFound`.
+            fn user_data(&self, instance_id: &str) -> Option<String>
+                => DescribeInstanceAttribute(instance_id);
+
+            /// `DescribeInstanceCreditSpecifications` of one burstable instance:
+            /// `standard` or `unlimited`.
+            fn cpu_credits(&self, instance_id: &str) -> Option<String>
+                => DescribeInstanceCreditSpecifications(instance_id);
+
+            fn disable_source_dest_check(&self, instance_id: &str) -> ()
+                => ModifyInstanceAttribute(instance_id);
+
+            /// `ModifyNetworkInterfaceAttribute` SourceDestCheck=false on one
+            /// interface: the instance attribute covers only the primary one.
+            fn disable_interface_source_dest_check(&self, interface_id: &str) -> ()
+                => ModifyNetworkInterfaceAttribute(interface_id);
+
+            /// Associates the address with `target`, taking it from wherever it
+            /// is: an instance (`i-...`) with one network interface, or an
+            /// interface (`eni-...`), which EC2 requires for an instance with several.
+            fn associate_address(&self, allocation_id: &str, target: &str) -> ()
+                => AssociateAddress(format!("{allocation_id} {target}"));
+
+            /// Points the route at `target_id`: an instance, or a network interface
+            /// (`eni-...`) for a leg other than the primary.
+            fn replace_route(&self, route_table_id: &str, destination: &Cidr, target_id: &str) -> ()
+                => ReplaceRoute(format!("{route_table_id} {destination}"));
+
+            fn create_route(&self, route_table_id: &str, destination: &Cidr, target_id: &str) -> ()
+                => CreateRoute(format!("{route_table_id} {destination}"));
+
+            /// Route 53 `GetHealthCheckStatus`: what each checker sees right now.
+            fn health_check_status(&self, health_check_id: &str) -> CheckerReport
+                => GetHealthCheckStatus(health_check_id);
+
+            /// The call with `DryRun=true`: allowed or denied, changing nothing. Any
+            /// other answer (a bad parameter, a missing resource) is an error.
+            fn probe(&self, probe: Probe<'_>) -> Permission;
+
+            /// CloudWatch alarms (in `ALARM_REGION`, where Route 53's metrics live).
+            fn alarms(&self, query: AlarmQuery<'_>) -> Vec<Alarm>;
+
+            /// Route 53 `GetHealthCheck`: the port the checkers connect to (`None` for
+            /// health checks without one, e.g. calculated or alarm-based).
+            fn health_check_port(&self, health_check_id: &str) -> Option<u16>
+                => GetHealthCheck(health_check_id);
+
+            /// Route 53 `GetCheckerIpRanges`: every range the health checkers use, IPv4 and IPv6.
+            fn checker_ip_ranges(&self) -> Vec<Cidr> => GetCheckerIpRanges("");
+
+            /// `DescribeSecurityGroups` of one group by id (`sg-...`), or by name within `vpc_id`.
+            fn security_group_ingress(&self, id_or_name: &str, vpc_id: Option<&str>)
+                -> Vec<GroupIngress> => DescribeSecurityGroups(id_or_name);
+
+            /// `AuthorizeSecurityGroupIngress`: TCP `port` from each range, every rule
+            /// carrying `description`; one call for all ranges.
+            fn authorize_ingress(&self, group_id: &str, port: u16, ranges: &[Cidr], description: &str)
+                -> () => AuthorizeSecurityGroupIngress(group_id);
+
+            /// `RevokeSecurityGroupIngress` of exactly these rules (protocol, ports and
+            /// range must match; AWS does not need the description to match).
+            fn revoke_ingress(&self, group_id: &str, rules: &[IngressRule]) -> ()
+                => RevokeSecurityGroupIngress(group_id);
+
+            /// `ListResourceRecordSets` from `name`/`A`: the A record set(s) of that name
+            /// (several only for weighted, failover... records).
+            fn a_records(&self, zone_id: &str, name: &str) -> Vec<RecordSet>
+                => ListResourceRecordSets(format!("{zone_id} {name}"));
+
+            /// `ChangeResourceRecordSets` UPSERT of a simple A record: creates it, or
+            /// replaces its value and TTL.
+            fn upsert_a_record(&self, zone_id: &str, name: &str, ttl: i64, address: &str) -> ()
+                => ChangeResourceRecordSets(format!("{zone_id} {name}"));
+        }
+    };
+}
 
 mod alarms;
 pub mod cidr;
@@ -19,6 +176,7 @@ mod instances;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 mod network;
+pub mod operation;
 mod probe;
 mod route53;
 pub mod sdk;
@@ -28,7 +186,8 @@ pub mod usage;
 use std::future::Future;
 
 pub use cidr::Cidr;
-pub use error::CloudError;
+pub use error::{CloudError, ErrorKind};
+pub use operation::{Operation, Service};
 
 pub use alarms::{Alarm, AlarmQuery};
 pub use images::{Image, ImageRequest, Snapshot};
@@ -47,240 +206,24 @@ pub use tags::{
     TAG_SOURCE_INSTANCE, TAG_STANDBY, TAG_STANDBY_FOR, Tag, tag_value,
 };
 
-/// The EC2 operations of a failover and of the AMI lifecycle. Each method is
-/// one API call, so a wrapper counting calls counts AWS round trips.
-pub trait Cloud: Send + Sync {
-    /// VPCs tagged `Name=name`.
-    fn vpcs_named(&self, name: &str) -> impl Future<Output = Result<Vec<Vpc>, CloudError>> + Send;
+/// The trait from the list: one async method per entry, and [`Cloud::usage`].
+macro_rules! cloud_trait {
+    ($($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty
+        $(=> $op:ident($target:expr))?;)*) => {
+        /// The EC2, Route 53 and CloudWatch operations of a failover and of the
+        /// AMI lifecycle. Each method is one API call, so a wrapper counting calls
+        /// counts AWS round trips.
+        pub trait Cloud: Send + Sync {
+            $($(#[$doc])*
+            fn $name(&self $(, $arg: $ty)*)
+                -> impl Future<Output = Result<$ret, CloudError>> + Send;)*
 
-    /// Instances tagged `Name=name` that are not terminated.
-    fn instances_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<Instance>, CloudError>> + Send;
-
-    /// One instance by id; `None` when EC2 does not (yet) know it.
-    fn instance(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Instance>, CloudError>> + Send;
-
-    /// Subnets tagged `Name` = any of `names` (every leg's, in one call).
-    fn subnets_named(
-        &self,
-        names: &[String],
-    ) -> impl Future<Output = Result<Vec<Subnet>, CloudError>> + Send;
-
-    /// Route tables tagged `Name=name`.
-    fn route_tables_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<RouteTable>, CloudError>> + Send;
-
-    /// `available` images owned by this account and tagged `Name=name`.
-    fn images_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<Image>, CloudError>> + Send;
-
-    /// Images in any state owned by this account, tagged `Name=name` and
-    /// created by this tool ([`TAG_CREATED_BY`]).
-    fn tool_images(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<Image>, CloudError>> + Send;
-
-    /// Snapshots owned by this account, tagged `Name=name` and created by this tool.
-    fn tool_snapshots(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<Snapshot>, CloudError>> + Send;
-
-    /// Snapshots owned by this account, by id (an AMI's, to see their keys).
-    fn snapshots_by_id(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<Vec<Snapshot>, CloudError>> + Send;
-
-    /// CreateImage; returns the new image id.
-    fn create_image(
-        &self,
-        request: &ImageRequest,
-    ) -> impl Future<Output = Result<String, CloudError>> + Send;
-
-    /// CreateTags on these resources (adds or overwrites these keys only).
-    fn create_tags(
-        &self,
-        resource_ids: &[String],
-        tags: &[Tag],
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    fn deregister_image(
-        &self,
-        image_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    fn delete_snapshot(
-        &self,
-        snapshot_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// The Elastic IP with this public address, if the account has it.
-    fn address(
-        &self,
-        public_ip: &str,
-    ) -> impl Future<Output = Result<Option<Address>, CloudError>> + Send;
-
-    /// Security groups with this group name.
-    fn security_groups_named(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<SecurityGroup>, CloudError>> + Send;
-
-    /// StopInstances; `force` skips the guest's orderly shutdown (for an
-    /// instance a plain stop did not bring down).
-    fn stop_instance(
-        &self,
-        id: &str,
-        force: bool,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    fn run_instance(
-        &self,
-        request: &LaunchRequest,
-    ) -> impl Future<Output = Result<Instance, CloudError>> + Send;
-
-    /// StartInstances of one stopped instance (a warm standby).
-    fn start_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// TerminateInstances of one instance (a standby that is superseded).
-    fn terminate_instance(&self, id: &str) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// `DescribeInstanceAttribute` `userData`: base64, as EC2 keeps it; `None`
-    /// when the instance has none. An instance EC2 no longer knows is the
-    /// error `InvalidInstanceID.NotFound`.
-    fn user_data(
-        &self,
-        instance_id: &str,
-    ) -> impl Future<Output = Result<Option<String>, CloudError>> + Send;
-
-    /// `DescribeInstanceCreditSpecifications` of one burstable instance:
-    /// `standard` or `unlimited`.
-    fn cpu_credits(
-        &self,
-        instance_id: &str,
-    ) -> impl Future<Output = Result<Option<String>, CloudError>> + Send;
-
-    fn disable_source_dest_check(
-        &self,
-        instance_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// `ModifyNetworkInterfaceAttribute` SourceDestCheck=false on one
-    /// interface: the instance attribute covers only the primary one.
-    fn disable_interface_source_dest_check(
-        &self,
-        interface_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// Associates the address with `target`, taking it from wherever it is:
-    /// an instance (`i-...`) with one network interface, or an interface
-    /// (`eni-...`), which EC2 requires for an instance with several.
-    fn associate_address(
-        &self,
-        allocation_id: &str,
-        target: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// Points the route at `target_id`: an instance, or a network interface
-    /// (`eni-...`) for a leg other than the primary.
-    fn replace_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        target_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    fn create_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        target_id: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// Route 53 `GetHealthCheckStatus`: what each checker sees right now.
-    fn health_check_status(
-        &self,
-        health_check_id: &str,
-    ) -> impl Future<Output = Result<CheckerReport, CloudError>> + Send;
-
-    /// The call with `DryRun=true`: allowed or denied, changing nothing. Any
-    /// other answer (a bad parameter, a missing resource) is an error.
-    fn probe(
-        &self,
-        probe: Probe<'_>,
-    ) -> impl Future<Output = Result<Permission, CloudError>> + Send;
-
-    /// CloudWatch alarms (in `ALARM_REGION`, where Route 53's metrics live).
-    fn alarms(
-        &self,
-        query: AlarmQuery<'_>,
-    ) -> impl Future<Output = Result<Vec<Alarm>, CloudError>> + Send;
-
-    /// AWS calls, retries and bytes so far, where the implementation counts them.
-    fn usage(&self) -> Option<usage::UsageSnapshot> {
-        None
-    }
-    /// Route 53 `GetHealthCheck`: the port the checkers connect to (`None` for
-    /// health checks without one, e.g. calculated or alarm-based).
-    fn health_check_port(
-        &self,
-        health_check_id: &str,
-    ) -> impl Future<Output = Result<Option<u16>, CloudError>> + Send;
-
-    /// Route 53 `GetCheckerIpRanges`: every range the health checkers use, IPv4 and IPv6.
-    fn checker_ip_ranges(&self) -> impl Future<Output = Result<Vec<Cidr>, CloudError>> + Send;
-
-    /// `DescribeSecurityGroups` of one group by id (`sg-...`), or by name within `vpc_id`.
-    fn security_group_ingress(
-        &self,
-        id_or_name: &str,
-        vpc_id: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<GroupIngress>, CloudError>> + Send;
-
-    /// `AuthorizeSecurityGroupIngress`: TCP `port` from each range, every rule
-    /// carrying `description`; one call for all ranges.
-    fn authorize_ingress(
-        &self,
-        group_id: &str,
-        port: u16,
-        ranges: &[Cidr],
-        description: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// `RevokeSecurityGroupIngress` of exactly these rules (protocol, ports and
-    /// range must match; AWS does not need the description to match).
-    fn revoke_ingress(
-        &self,
-        group_id: &str,
-        rules: &[IngressRule],
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
-
-    /// `ListResourceRecordSets` from `name`/`A`: the A record set(s) of that name
-    /// (several only for weighted, failover... records).
-    fn a_records(
-        &self,
-        zone_id: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<Vec<RecordSet>, CloudError>> + Send;
-
-    /// `ChangeResourceRecordSets` UPSERT of a simple A record: creates it, or
-    /// replaces its value and TTL.
-    fn upsert_a_record(
-        &self,
-        zone_id: &str,
-        name: &str,
-        ttl: i64,
-        address: &str,
-    ) -> impl Future<Output = Result<(), CloudError>> + Send;
+            /// AWS calls, retries and bytes so far, where the implementation counts them.
+            fn usage(&self) -> Option<usage::UsageSnapshot> {
+                None
+            }
+        }
+    };
 }
+
+cloud_methods!(cloud_trait);

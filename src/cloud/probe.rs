@@ -1,6 +1,6 @@
 //! Dry runs: the mutating calls asked with `DryRun=true`, and EC2's answer.
 
-use super::{Cidr, ImageRequest, LaunchRequest};
+use super::{Cidr, ImageRequest, LaunchRequest, Operation};
 
 /// A mutating call asked with `DryRun=true`: would EC2 (IAM, SCPs, the
 /// request's own validity) allow it? Nothing changes.
@@ -34,18 +34,18 @@ pub enum Probe<'a> {
 
 impl Probe<'_> {
     /// The API operation, as IAM and the report name it.
-    pub fn operation(&self) -> &'static str {
+    pub fn operation(&self) -> Operation {
         match self {
-            Probe::Stop(_) => "StopInstances",
-            Probe::Launch(_) => "RunInstances",
+            Probe::Stop(_) => Operation::StopInstances,
+            Probe::Launch(_) => Operation::RunInstances,
             Probe::DisableSourceDestCheck(t) if t.starts_with("eni-") => {
-                "ModifyNetworkInterfaceAttribute"
+                Operation::ModifyNetworkInterfaceAttribute
             }
-            Probe::DisableSourceDestCheck(_) => "ModifyInstanceAttribute",
-            Probe::AssociateAddress { .. } => "AssociateAddress",
-            Probe::ReplaceRoute { .. } => "ReplaceRoute",
-            Probe::CreateRoute { .. } => "CreateRoute",
-            Probe::CreateImage(_) => "CreateImage",
+            Probe::DisableSourceDestCheck(_) => Operation::ModifyInstanceAttribute,
+            Probe::AssociateAddress { .. } => Operation::AssociateAddress,
+            Probe::ReplaceRoute { .. } => Operation::ReplaceRoute,
+            Probe::CreateRoute { .. } => Operation::CreateRoute,
+            Probe::CreateImage(_) => Operation::CreateImage,
         }
     }
 

@@ -4,7 +4,7 @@
 //! AWS calls (or, in a dry run, into a line of the report). `describe` starts
 //! with the API operation, so a plan reads as the calls a run would make.
 
-use crate::cloud::{Cidr, ImageRequest, IngressRule, LaunchRequest, Tag};
+use crate::cloud::{Cidr, ImageRequest, IngressRule, LaunchRequest, Operation as Op, Tag};
 
 /// One way to launch the replacement, and where that is (for the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,57 +221,21 @@ impl Change {
             Change::Stop {
                 instance,
                 force: false,
-            } => format!("StopInstances {instance}"),
+            } => format!("{} {instance}", Op::StopInstances),
             Change::Stop {
                 instance,
                 force: true,
-            } => format!("StopInstances {instance} Force=true"),
+            } => format!("{} {instance} Force=true", Op::StopInstances),
             Change::Launch(launch) => describe_launch(launch),
             Change::Promote { .. } | Change::Start { .. } | Change::Terminate { .. } => {
                 describe_standby(self)
             }
-            Change::DisableSourceDestCheck { instance } => {
-                format!("ModifyInstanceAttribute {instance} SourceDestCheck=false")
-            }
-            Change::DisableInterfaceSourceDestCheck { interface } => {
-                format!("ModifyNetworkInterfaceAttribute {interface} SourceDestCheck=false")
-            }
-            Change::MoveFloatingIp {
-                allocation_id,
-                public_ip,
-                from,
-                to,
-                interface,
-            } => format!(
-                "AssociateAddress {public_ip} ({allocation_id}) from {} to {} AllowReassociation=true",
-                from.as_deref().unwrap_or("nothing"),
-                onto(to, interface.as_deref())
-            ),
-            Change::CreateRoute {
-                table,
-                destination,
-                to,
-            } => format!("CreateRoute {table} {destination} -> {to}"),
-            Change::ReplaceRoute {
-                table,
-                destination,
-                from,
-                to,
-            } => format!("ReplaceRoute {table} {destination} from {from} -> {to}"),
-            Change::UpsertRecord {
-                zone_id,
-                name,
-                ttl,
-                from,
-                to,
-            } => format!(
-                "ChangeResourceRecordSets {zone_id} UPSERT {name} A {to} TTL {ttl} (was {})",
-                if from.is_empty() {
-                    "absent".to_owned()
-                } else {
-                    from.join(" ")
-                }
-            ),
+            Change::DisableSourceDestCheck { .. }
+            | Change::DisableInterfaceSourceDestCheck { .. }
+            | Change::MoveFloatingIp { .. }
+            | Change::CreateRoute { .. }
+            | Change::ReplaceRoute { .. }
+            | Change::UpsertRecord { .. } => describe_network(self),
             other => describe_upkeep(other),
         }
     }
@@ -310,6 +274,66 @@ impl Change {
     }
 }
 
+/// The moves of the traffic: source/dest checks, the floating IP, routes, DNS.
+fn describe_network(change: &Change) -> String {
+    match change {
+        Change::DisableSourceDestCheck { instance } => {
+            format!(
+                "{} {instance} SourceDestCheck=false",
+                Op::ModifyInstanceAttribute
+            )
+        }
+        Change::DisableInterfaceSourceDestCheck { interface } => {
+            format!(
+                "{} {interface} SourceDestCheck=false",
+                Op::ModifyNetworkInterfaceAttribute
+            )
+        }
+        Change::MoveFloatingIp {
+            allocation_id,
+            public_ip,
+            from,
+            to,
+            interface,
+        } => format!(
+            "{} {public_ip} ({allocation_id}) from {} to {} AllowReassociation=true",
+            Op::AssociateAddress,
+            from.as_deref().unwrap_or("nothing"),
+            onto(to, interface.as_deref())
+        ),
+        Change::CreateRoute {
+            table,
+            destination,
+            to,
+        } => format!("{} {table} {destination} -> {to}", Op::CreateRoute),
+        Change::ReplaceRoute {
+            table,
+            destination,
+            from,
+            to,
+        } => format!(
+            "{} {table} {destination} from {from} -> {to}",
+            Op::ReplaceRoute
+        ),
+        Change::UpsertRecord {
+            zone_id,
+            name,
+            ttl,
+            from,
+            to,
+        } => format!(
+            "{} {zone_id} UPSERT {name} A {to} TTL {ttl} (was {})",
+            Op::ChangeResourceRecordSets,
+            if from.is_empty() {
+                "absent".to_owned()
+            } else {
+                from.join(" ")
+            }
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// The standby's changes.
 fn describe_standby(change: &Change) -> String {
     match change {
@@ -318,19 +342,22 @@ fn describe_standby(change: &Change) -> String {
             start,
             tags,
         } => format!(
-            "{}CreateTags {standby} {}",
+            "{}{} {standby} {}",
             if *start {
-                format!("StartInstances {standby}, then ")
+                format!("{} {standby}, then ", Op::StartInstances)
             } else {
                 String::new()
             },
+            Op::CreateTags,
             tags.iter()
                 .map(|t| format!("{}={}", t.key, t.value))
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
-        Change::Start { instance } => format!("StartInstances {instance}"),
-        Change::Terminate { instance, why } => format!("TerminateInstances {instance}: {why}"),
+        Change::Start { instance } => format!("{} {instance}", Op::StartInstances),
+        Change::Terminate { instance, why } => {
+            format!("{} {instance}: {why}", Op::TerminateInstances)
+        }
         other => format!("{other:?}"),
     }
 }
@@ -338,7 +365,8 @@ fn describe_standby(change: &Change) -> String {
 fn describe_launch(launch: &Launch) -> String {
     let Some(first) = launch.attempts.first() else {
         return format!(
-            "RunInstances: no way to launch a replacement for {}",
+            "{}: no way to launch a replacement for {}",
+            Op::RunInstances,
             launch.replacing
         );
     };
@@ -348,7 +376,8 @@ fn describe_launch(launch: &Launch) -> String {
         .map(LaunchAttempt::label)
         .collect();
     format!(
-        "RunInstances {} {} in {} ({}) groups [{}] ClientToken={}{}{}",
+        "{} {} {} in {} ({}) groups [{}] ClientToken={}{}{}",
+        Op::RunInstances,
         r.image_id,
         r.instance_type,
         r.subnet_id,
@@ -370,7 +399,8 @@ fn describe_upkeep(change: &Change) -> String {
         Change::CreateImage(r) => {
             let name_tag = r.tags.iter().find(|t| t.key == "Name");
             format!(
-                "CreateImage {} name {} NoReboot={} tagged Name={}",
+                "{} {} name {} NoReboot={} tagged Name={}",
+                Op::CreateImage,
                 r.instance_id,
                 r.name,
                 r.no_reboot,
@@ -380,7 +410,8 @@ fn describe_upkeep(change: &Change) -> String {
         Change::TagSnapshots {
             image, snapshots, ..
         } => format!(
-            "CreateTags [{}] as snapshots of {image}",
+            "{} [{}] as snapshots of {image}",
+            Op::CreateTags,
             snapshots.join(", ")
         ),
         Change::Prune {
@@ -389,11 +420,16 @@ fn describe_upkeep(change: &Change) -> String {
             why,
             snapshots,
         } => format!(
-            "DeregisterImage {image} ({name}, {why}), then DeleteSnapshot [{}]",
+            "{} {image} ({name}, {why}), then {} [{}]",
+            Op::DeregisterImage,
+            Op::DeleteSnapshot,
             snapshots.join(", ")
         ),
         Change::DeleteSnapshot { snapshot, image } => {
-            format!("DeleteSnapshot {snapshot}: its AMI {image} no longer exists")
+            format!(
+                "{} {snapshot}: its AMI {image} no longer exists",
+                Op::DeleteSnapshot
+            )
         }
         Change::RevokeIngress { rules, .. } => format!(
             "removed {}: {}",

@@ -7,39 +7,9 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 
 use super::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
-use crate::cloud::{Cloud, CloudError, Instance, LaunchRequest, Tag};
+use crate::cloud::{Cloud, CloudError, ErrorKind, Instance, LaunchRequest, Tag};
 use crate::error::FailoverError;
 use crate::report::{Outcome, StepLog, StepStatus};
-
-/// AWS error codes that mean "not here, not this type, right now": the next
-/// launch attempt (another AZ, then another type) may succeed.
-const CAPACITY_CODES: &[&str] = &[
-    "InsufficientInstanceCapacity",
-    "InsufficientCapacity",
-    "InsufficientHostCapacity",
-    "InsufficientFreeAddressesInSubnet",
-    "InsufficientVolumeCapacity",
-    "VcpuLimitExceeded",
-    "Unsupported",
-];
-
-/// EC2 keeps a ClientToken at least 24 h after its instance terminated: the
-/// token is spent, and the attempt must move on.
-const TOKEN_SPENT: &str = "IdempotentInstanceTerminated";
-
-/// Throttling: back off and try again, for as long as the invocation has time.
-const THROTTLING_CODES: &[&str] = &[
-    "RequestLimitExceeded",
-    "Throttling",
-    "ThrottlingException",
-    "RequestThrottled",
-    "TooManyRequestsException",
-    "PriorRequestNotComplete",
-];
-
-/// A new instance may be unknown to other calls, or still pending, for a while
-/// (EC2 is eventually consistent): changes that name it try again.
-const NOT_YET_CODES: &[&str] = &["InvalidInstanceID.NotFound", "IncorrectInstanceState"];
 
 /// Time kept back at the end of an invocation to record and return the result.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
@@ -351,7 +321,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
                         detail,
                     ));
                 }
-                Err(e) if e.code() == Some(TOKEN_SPENT) => {
+                Err(e) if e.kind() == ErrorKind::TokenSpent => {
                     spent = true;
                     passed_over.push(format!(
                         "{} (its ClientToken {} was spent on a replacement EC2 terminated)",
@@ -359,7 +329,14 @@ impl<'a, C: Cloud> Executor<'a, C> {
                         r.client_token
                     ));
                 }
-                Err(e) if e.code().is_some_and(|c| CAPACITY_CODES.contains(&c)) => {
+                // Not here, not this type, right now: the next attempt
+                // (another AZ, then another type) may succeed.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NoCapacity | ErrorKind::CannotLaunchHere
+                    ) =>
+                {
                     tracing::warn!(attempt = %attempt.label(), subnet = %r.subnet_id, error = %e,
                         "no capacity; trying the next option");
                     passed_over.push(format!(
@@ -417,8 +394,9 @@ fn launched(
     )
 }
 
+/// Throttling: back off and try again, for as long as the invocation has time.
 fn is_throttling(e: &CloudError) -> bool {
-    e.code().is_some_and(|c| THROTTLING_CODES.contains(&c))
+    e.kind() == ErrorKind::Throttled
 }
 
 /// Whether a failed call of this change is worth another try.
@@ -430,23 +408,27 @@ fn retries(change: &Change, e: &CloudError) -> bool {
         | Change::MoveFloatingIp { .. }
         | Change::CreateRoute { .. }
         | Change::ReplaceRoute { .. } => {
-            is_throttling(e) || e.code().is_some_and(|c| NOT_YET_CODES.contains(&c))
+            // A new instance may be unknown to other calls, or still pending, for
+            // a while (EC2 is eventually consistent): changes that name it try again.
+            is_throttling(e)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::InstanceNotFound | ErrorKind::WrongInstanceState
+                )
         }
         Change::Prune { .. } | Change::DeleteSnapshot { .. } => {
-            is_throttling(e) || e.code() == Some(SNAPSHOT_IN_USE)
+            // EC2 answers InvalidSnapshot.InUse for a while after DeregisterImage.
+            is_throttling(e) || e.kind() == ErrorKind::SnapshotInUse
         }
         _ => is_throttling(e),
     }
 }
 
-/// EC2 answers this for a while after DeregisterImage.
-const SNAPSHOT_IN_USE: &str = "InvalidSnapshot.InUse";
-
 /// A snapshot still in use after its AMI was deregistered: it keeps its
 /// `ec2-failover:image` tag, so the orphan step of a later run deletes it.
 /// The run does not fail for it.
 fn left_for_later(change: &Change, e: &CloudError) -> Option<(StepStatus, String)> {
-    if e.code() != Some(SNAPSHOT_IN_USE) {
+    if e.kind() != ErrorKind::SnapshotInUse {
         return None;
     }
     let later = "still in use after the deregistration; a later run's orphan step deletes it";

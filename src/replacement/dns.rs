@@ -159,7 +159,7 @@ mod tests {
         let mut s = settings();
         s.dns = Some(dns());
         w.dns_records = Some(Err(CloudError::service(
-            "ListResourceRecordSets",
+            crate::cloud::Operation::ListResourceRecordSets,
             "AccessDenied",
             "no",
         )));

@@ -2,11 +2,14 @@
 //! the code calls: every call is allowed (or the function fails in AWS with
 //! AccessDenied, which no emulator test would notice) and nothing else is (least
 //! privilege). The operations are derived from the source, not listed by hand, so
-//! a new SDK call without its permission fails here.
+//! a new SDK call without its permission fails here; and they are the table of
+//! operations (`src/cloud/operation.rs`) that errors, dry runs and the fault
+//! wrapper name, so that table cannot miss a call or keep one no longer made.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use ec2_failover::cloud::Operation;
 use serde_yaml::Value;
 
 /// The one module that calls the AWS SDK (DESIGN.md: the `Cloud` trait's adapter).
@@ -300,6 +303,22 @@ fn every_sdk_call_is_seen() {
         sites, sends,
         "{SDK_ADAPTER} has {sends} .send() but {sites} `.client.`/`.route53.` operation calls \
          ({actions:?}); call operations as cloud.client.<op>() or cloud.route53.<op>()"
+    );
+}
+
+#[test]
+fn the_operation_table_is_what_the_adapter_calls() {
+    let (called, _) = derive_operations(&read_adapter());
+    let table: BTreeSet<String> = Operation::ALL
+        .iter()
+        .map(|op| format!("{}:{}", op.service().iam_prefix(), op.name()))
+        .collect();
+    let unlisted: Vec<&String> = called.difference(&table).collect();
+    let uncalled: Vec<&String> = table.difference(&called).collect();
+    assert!(
+        unlisted.is_empty() && uncalled.is_empty(),
+        "{SDK_ADAPTER} calls {unlisted:?}, which src/cloud/operation.rs does not list; \
+         the table lists {uncalled:?}, which {SDK_ADAPTER} never calls"
     );
 }
 

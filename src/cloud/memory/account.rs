@@ -8,7 +8,7 @@ use super::records::{
     AddressRec, GroupRec, HealthCheckRec, ImageRec, InstanceRec, SnapshotRec, SubnetRec, TableRec,
     VpcRec, ZoneRec,
 };
-use crate::cloud::{Alarm, Cidr, CloudError, Tag};
+use crate::cloud::{Alarm, Cidr, CloudError, Operation, Tag};
 
 #[derive(Debug, Clone)]
 pub(super) struct Account {
@@ -68,7 +68,7 @@ pub(super) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-pub(super) fn err(operation: &'static str, code: &str, message: impl Into<String>) -> CloudError {
+pub(super) fn err(operation: Operation, code: &str, message: impl Into<String>) -> CloudError {
     CloudError::service(operation, code, message)
 }
 
@@ -93,7 +93,7 @@ impl Account {
 
     pub(super) fn instance_index(
         &self,
-        operation: &'static str,
+        operation: Operation,
         id: &str,
     ) -> Result<usize, CloudError> {
         self.instances
@@ -108,11 +108,7 @@ impl Account {
             })
     }
 
-    pub(super) fn table_index(
-        &self,
-        operation: &'static str,
-        id: &str,
-    ) -> Result<usize, CloudError> {
+    pub(super) fn table_index(&self, operation: Operation, id: &str) -> Result<usize, CloudError> {
         self.tables.iter().position(|t| t.id == id).ok_or_else(|| {
             err(
                 operation,
@@ -122,11 +118,7 @@ impl Account {
         })
     }
 
-    pub(super) fn group_index(
-        &self,
-        operation: &'static str,
-        id: &str,
-    ) -> Result<usize, CloudError> {
+    pub(super) fn group_index(&self, operation: Operation, id: &str) -> Result<usize, CloudError> {
         self.groups.iter().position(|g| g.id == id).ok_or_else(|| {
             err(
                 operation,

@@ -1,5 +1,7 @@
 //! [`Cloud`] for the in-memory account: each call takes the world's lock and
-//! applies the account's rules (in the files named after their service).
+//! calls the account's method of the same name (generated from the trait's
+//! method list). The reads are here; the changes apply the account's rules in
+//! the files named after their service.
 
 use super::MemoryCloud;
 use super::account::{Account, has_tag, named};
@@ -7,14 +9,28 @@ use super::records::SnapshotRec;
 use crate::cloud::sdk::same_dns_name;
 use crate::cloud::{
     Address, Alarm, AlarmQuery, CheckerReport, Cidr, Cloud, CloudError, GroupIngress, Image,
-    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Permission, Probe,
-    RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
+    ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, Operation, Permission,
+    Probe, RecordSet, RouteTable, SecurityGroup, Snapshot, Subnet, TAG_CREATED_BY, Tag, Vpc,
 };
 
-impl Cloud for MemoryCloud {
-    async fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
+/// `impl Cloud for MemoryCloud`: the account's method of the same name, under the lock.
+macro_rules! memory_cloud {
+    ($($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty
+        $(=> $op:ident($target:expr))?;)*) => {
+        impl Cloud for MemoryCloud {
+            $(async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, CloudError> {
+                self.lock().$name($($arg),*)
+            })*
+        }
+    };
+}
+
+cloud_methods!(memory_cloud);
+
+/// The reads, and the dry run.
+impl Account {
+    pub(super) fn vpcs_named(&self, name: &str) -> Result<Vec<Vpc>, CloudError> {
         Ok(self
-            .lock()
             .vpcs
             .iter()
             .filter(|v| named(&v.tags, name))
@@ -22,12 +38,11 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn instances_named(&self, name: &str) -> Result<Vec<Instance>, CloudError> {
-        let mut s = self.lock();
-        s.tick_instances();
+    pub(super) fn instances_named(&mut self, name: &str) -> Result<Vec<Instance>, CloudError> {
+        self.tick_instances();
         let mut found = Vec::new();
-        for i in 0..s.instances.len() {
-            let r = &s.instances[i];
+        for i in 0..self.instances.len() {
+            let r = &self.instances[i];
             if !named(&r.tags, name)
                 || !matches!(
                     r.state,
@@ -40,26 +55,25 @@ impl Cloud for MemoryCloud {
                 continue;
             }
             if r.unlisted_looks > 0 {
-                s.instances[i].unlisted_looks -= 1;
+                self.instances[i].unlisted_looks -= 1;
                 continue;
             }
-            found.push(s.describe_instance(r));
+            found.push(self.describe_instance(r));
         }
         Ok(found)
     }
 
-    async fn instance(&self, id: &str) -> Result<Option<Instance>, CloudError> {
-        let mut s = self.lock();
-        s.tick_instances();
-        Ok(s.instances
+    pub(super) fn instance(&mut self, id: &str) -> Result<Option<Instance>, CloudError> {
+        self.tick_instances();
+        Ok(self
+            .instances
             .iter()
             .find(|i| i.id == id)
-            .map(|r| s.describe_instance(r)))
+            .map(|r| self.describe_instance(r)))
     }
 
-    async fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
+    pub(super) fn subnets_named(&self, names: &[String]) -> Result<Vec<Subnet>, CloudError> {
         Ok(self
-            .lock()
             .subnets
             .iter()
             .filter(|x| names.iter().any(|n| named(&x.tags, n)))
@@ -72,29 +86,29 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
-        let s = self.lock();
-        Ok(s.tables
+    pub(super) fn route_tables_named(&self, name: &str) -> Result<Vec<RouteTable>, CloudError> {
+        Ok(self
+            .tables
             .iter()
             .filter(|t| named(&t.tags, name))
-            .map(|t| s.describe_table(t))
+            .map(|t| self.describe_table(t))
             .collect())
     }
 
-    async fn images_named(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        let mut s = self.lock();
-        s.tick_images();
-        Ok(s.images
+    pub(super) fn images_named(&mut self, name: &str) -> Result<Vec<Image>, CloudError> {
+        self.tick_images();
+        Ok(self
+            .images
             .iter()
             .filter(|i| i.owned && i.state == "available" && named(&i.tags, name))
             .map(Account::describe_image)
             .collect())
     }
 
-    async fn tool_images(&self, name: &str) -> Result<Vec<Image>, CloudError> {
-        let mut s = self.lock();
-        s.tick_images();
-        Ok(s.images
+    pub(super) fn tool_images(&mut self, name: &str) -> Result<Vec<Image>, CloudError> {
+        self.tick_images();
+        Ok(self
+            .images
             .iter()
             .filter(|i| {
                 i.owned
@@ -105,9 +119,8 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
+    pub(super) fn tool_snapshots(&self, name: &str) -> Result<Vec<Snapshot>, CloudError> {
         Ok(self
-            .lock()
             .snapshots
             .iter()
             .filter(|x| {
@@ -117,9 +130,8 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
+    pub(super) fn snapshots_by_id(&self, ids: &[String]) -> Result<Vec<Snapshot>, CloudError> {
         Ok(self
-            .lock()
             .snapshots
             .iter()
             .filter(|x| ids.contains(&x.id))
@@ -127,25 +139,9 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn create_image(&self, request: &ImageRequest) -> Result<String, CloudError> {
-        self.lock().create_image(request)
-    }
-
-    async fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
-        self.lock().create_tags(resource_ids, tags)
-    }
-
-    async fn deregister_image(&self, image_id: &str) -> Result<(), CloudError> {
-        self.lock().deregister_image(image_id)
-    }
-
-    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), CloudError> {
-        self.lock().delete_snapshot(snapshot_id)
-    }
-
-    async fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
-        let s = self.lock();
-        Ok(s.addresses
+    pub(super) fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
+        Ok(self
+            .addresses
             .iter()
             .find(|a| a.public_ip == public_ip)
             .map(|a| Address {
@@ -156,9 +152,11 @@ impl Cloud for MemoryCloud {
             }))
     }
 
-    async fn security_groups_named(&self, name: &str) -> Result<Vec<SecurityGroup>, CloudError> {
+    pub(super) fn security_groups_named(
+        &self,
+        name: &str,
+    ) -> Result<Vec<SecurityGroup>, CloudError> {
         Ok(self
-            .lock()
             .groups
             .iter()
             .filter(|g| g.name == name)
@@ -169,75 +167,22 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn stop_instance(&self, id: &str, force: bool) -> Result<(), CloudError> {
-        self.lock().stop_instance(id, force)
+    pub(super) fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        let i = self.instance_index(Operation::DescribeInstanceAttribute, instance_id)?;
+        Ok(self.instances[i].user_data.clone())
     }
 
-    async fn run_instance(&self, request: &LaunchRequest) -> Result<Instance, CloudError> {
-        self.lock().run_instance(request)
+    pub(super) fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
+        let i =
+            self.instance_index(Operation::DescribeInstanceCreditSpecifications, instance_id)?;
+        Ok(self.instances[i].cpu_credits.clone())
     }
 
-    async fn start_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.lock().start_instance(id)
-    }
-
-    async fn terminate_instance(&self, id: &str) -> Result<(), CloudError> {
-        self.lock().terminate_instance(id)
-    }
-
-    async fn user_data(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
-        let s = self.lock();
-        let i = s.instance_index("DescribeInstanceAttribute", instance_id)?;
-        Ok(s.instances[i].user_data.clone())
-    }
-
-    async fn cpu_credits(&self, instance_id: &str) -> Result<Option<String>, CloudError> {
-        let s = self.lock();
-        let i = s.instance_index("DescribeInstanceCreditSpecifications", instance_id)?;
-        Ok(s.instances[i].cpu_credits.clone())
-    }
-
-    async fn disable_source_dest_check(&self, instance_id: &str) -> Result<(), CloudError> {
-        self.lock().disable_source_dest_check(instance_id)
-    }
-
-    async fn disable_interface_source_dest_check(
-        &self,
-        interface_id: &str,
-    ) -> Result<(), CloudError> {
-        self.lock()
-            .disable_interface_source_dest_check(interface_id)
-    }
-
-    async fn associate_address(&self, allocation_id: &str, target: &str) -> Result<(), CloudError> {
-        self.lock().associate_address(allocation_id, target)
-    }
-
-    async fn replace_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        self.lock()
-            .replace_route(route_table_id, destination, instance_id)
-    }
-
-    async fn create_route(
-        &self,
-        route_table_id: &str,
-        destination: &Cidr,
-        instance_id: &str,
-    ) -> Result<(), CloudError> {
-        self.lock()
-            .create_route(route_table_id, destination, instance_id)
-    }
-
-    async fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
+    pub(super) fn probe(&self, probe: Probe<'_>) -> Result<Permission, CloudError> {
         // The call on a copy of the world: EC2's checks, none of its effects.
-        let mut scratch = self.lock().clone();
+        let mut scratch = self.clone();
         let op = probe.operation();
-        if scratch.denied.iter().any(|d| d == op) {
+        if scratch.denied.iter().any(|d| d == op.name()) {
             return Ok(Permission::Denied(format!(
                 "UnauthorizedOperation: You are not authorized to perform this operation ({op})"
             )));
@@ -268,9 +213,9 @@ impl Cloud for MemoryCloud {
         checked.map(|()| Permission::Allowed)
     }
 
-    async fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
-        let s = self.lock();
-        Ok(s.alarms
+    pub(super) fn alarms(&self, query: AlarmQuery<'_>) -> Result<Vec<Alarm>, CloudError> {
+        Ok(self
+            .alarms
             .iter()
             .filter(|a| match query {
                 AlarmQuery::Named(name) => a.name == name,
@@ -280,33 +225,36 @@ impl Cloud for MemoryCloud {
             .collect())
     }
 
-    async fn health_check_status(
+    pub(super) fn health_check_status(
         &self,
         health_check_id: &str,
     ) -> Result<CheckerReport, CloudError> {
-        let s = self.lock();
-        let h = s.health_check("GetHealthCheckStatus", health_check_id)?;
+        let h = self.health_check(Operation::GetHealthCheckStatus, health_check_id)?;
         let statuses: Vec<&str> = h.statuses.iter().map(String::as_str).collect();
         Ok(CheckerReport::from_statuses(&statuses))
     }
 
-    async fn health_check_port(&self, health_check_id: &str) -> Result<Option<u16>, CloudError> {
-        let s = self.lock();
-        Ok(s.health_check("GetHealthCheck", health_check_id)?.port)
+    pub(super) fn health_check_port(
+        &self,
+        health_check_id: &str,
+    ) -> Result<Option<u16>, CloudError> {
+        Ok(self
+            .health_check(Operation::GetHealthCheck, health_check_id)?
+            .port)
     }
 
-    async fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
-        Ok(self.lock().checker_ranges.clone())
+    pub(super) fn checker_ip_ranges(&self) -> Result<Vec<Cidr>, CloudError> {
+        Ok(self.checker_ranges.clone())
     }
 
-    async fn security_group_ingress(
+    pub(super) fn security_group_ingress(
         &self,
         id_or_name: &str,
         vpc_id: Option<&str>,
     ) -> Result<Vec<GroupIngress>, CloudError> {
-        let s = self.lock();
         // Filters, as the adapter uses: an unknown id lists nothing.
-        Ok(s.groups
+        Ok(self
+            .groups
             .iter()
             .filter(|g| {
                 if id_or_name.starts_with("sg-") {
@@ -315,47 +263,21 @@ impl Cloud for MemoryCloud {
                     g.name == id_or_name && vpc_id.is_none_or(|v| g.vpc_id == v)
                 }
             })
-            .map(|g| s.group_ingress(g))
+            .map(|g| self.group_ingress(g))
             .collect())
     }
 
-    async fn authorize_ingress(
+    pub(super) fn a_records(
         &self,
-        group_id: &str,
-        port: u16,
-        ranges: &[Cidr],
-        description: &str,
-    ) -> Result<(), CloudError> {
-        self.lock()
-            .authorize_ingress(group_id, port, ranges, description)
-    }
-
-    async fn revoke_ingress(
-        &self,
-        group_id: &str,
-        rules: &[IngressRule],
-    ) -> Result<(), CloudError> {
-        self.lock().revoke_ingress(group_id, rules)
-    }
-
-    async fn a_records(&self, zone_id: &str, name: &str) -> Result<Vec<RecordSet>, CloudError> {
-        let s = self.lock();
-        let z = s.zone_index("ListResourceRecordSets", zone_id)?;
-        Ok(s.zones[z]
+        zone_id: &str,
+        name: &str,
+    ) -> Result<Vec<RecordSet>, CloudError> {
+        let z = self.zone_index(Operation::ListResourceRecordSets, zone_id)?;
+        Ok(self.zones[z]
             .records
             .iter()
             .filter(|r| same_dns_name(&r.name, name))
             .cloned()
             .collect())
-    }
-
-    async fn upsert_a_record(
-        &self,
-        zone_id: &str,
-        name: &str,
-        ttl: i64,
-        address: &str,
-    ) -> Result<(), CloudError> {
-        self.lock().upsert_a_record(zone_id, name, ttl, address)
     }
 }

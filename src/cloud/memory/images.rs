@@ -4,7 +4,7 @@
 use super::account::{Account, err};
 use super::records::{ImageRec, SnapshotRec};
 use super::tags::check_tags;
-use crate::cloud::{CloudError, Image, ImageRequest, InstanceState};
+use crate::cloud::{CloudError, Image, ImageRequest, InstanceState, Operation};
 
 impl Account {
     /// DescribeImages: pending images whose looks are used up are available.
@@ -47,7 +47,7 @@ impl Account {
     }
 
     pub(super) fn create_image(&mut self, req: &ImageRequest) -> Result<String, CloudError> {
-        const OP: &str = "CreateImage";
+        const OP: Operation = Operation::CreateImage;
         let i = self.instance_index(OP, &req.instance_id)?;
         let state = self.instances[i].state;
         if !matches!(state, InstanceState::Running | InstanceState::Stopped) {
@@ -112,7 +112,7 @@ impl Account {
             .position(|x| x.id == id && x.owned)
             .ok_or_else(|| {
                 err(
-                    "DeregisterImage",
+                    Operation::DeregisterImage,
                     "InvalidAMIID.NotFound",
                     format!("The image id '[{id}]' does not exist"),
                 )
@@ -123,7 +123,7 @@ impl Account {
     }
 
     pub(super) fn delete_snapshot(&mut self, id: &str) -> Result<(), CloudError> {
-        const OP: &str = "DeleteSnapshot";
+        const OP: Operation = Operation::DeleteSnapshot;
         let i = self
             .snapshots
             .iter()

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::account::{Account, err};
 use super::network::describe_leg;
 use super::records::InstanceRec;
-use crate::cloud::{Cidr, CloudError, Instance, InstanceState};
+use crate::cloud::{Cidr, CloudError, Instance, InstanceState, Operation};
 
 impl Account {
     /// A private address of the subnet for a new instance.
@@ -87,7 +87,7 @@ impl Account {
     }
 
     pub(super) fn stop_instance(&mut self, id: &str, force: bool) -> Result<(), CloudError> {
-        const OP: &str = "StopInstances";
+        const OP: Operation = Operation::StopInstances;
         let i = self.instance_index(OP, id)?;
         let stuck = !force && self.stuck_stopping.iter().any(|s| s == id);
         let r = &mut self.instances[i];
@@ -115,7 +115,7 @@ impl Account {
     /// StartInstances: a stopped instance is `pending` for a look, then
     /// `running`; one already up is left as it is, as EC2 does.
     pub(super) fn start_instance(&mut self, id: &str) -> Result<(), CloudError> {
-        const OP: &str = "StartInstances";
+        const OP: Operation = Operation::StartInstances;
         let i = self.instance_index(OP, id)?;
         let now = self.now();
         let r = &mut self.instances[i];
@@ -141,7 +141,7 @@ impl Account {
     /// TerminateInstances: gone at once (EC2 passes through `shutting-down`),
     /// its floating IP released from it.
     pub(super) fn terminate_instance(&mut self, id: &str) -> Result<(), CloudError> {
-        let i = self.instance_index("TerminateInstances", id)?;
+        let i = self.instance_index(Operation::TerminateInstances, id)?;
         self.instances[i].state = InstanceState::Terminated;
         for a in &mut self.addresses {
             if a.instance_id.as_deref() == Some(id) {

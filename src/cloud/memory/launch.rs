@@ -5,7 +5,7 @@ use super::account::{Account, err, sorted_tags};
 use super::records::InstanceRec;
 use super::tags::check_tags;
 use crate::cloud::{
-    CloudError, Instance, InstanceState, LaunchRequest, MetadataOptions, is_burstable,
+    CloudError, Instance, InstanceState, LaunchRequest, MetadataOptions, Operation, is_burstable,
 };
 
 /// What EC2 fills in for metadata options a launch does not give.
@@ -75,7 +75,7 @@ impl LaunchKey {
 
 impl Account {
     pub(super) fn run_instance(&mut self, req: &LaunchRequest) -> Result<Instance, CloudError> {
-        const OP: &str = "RunInstances";
+        const OP: Operation = Operation::RunInstances;
         let token = &req.client_token;
         if token.is_empty() || token.len() > 64 || !token.is_ascii() {
             return Err(err(
@@ -103,7 +103,7 @@ impl Account {
         token: &str,
         key: &LaunchKey,
     ) -> Result<Option<Instance>, CloudError> {
-        const OP: &str = "RunInstances";
+        const OP: Operation = Operation::RunInstances;
         let Some((_, earlier, id)) = self.tokens.iter().find(|(t, _, _)| t == token) else {
             return Ok(None);
         };
@@ -131,7 +131,7 @@ impl Account {
     /// What EC2 checks before it launches: the image, subnet, groups, key pair,
     /// type and tags. Returns the subnet's index and the volumes to create.
     pub(super) fn check_launch(&self, req: &LaunchRequest) -> Result<(usize, usize), CloudError> {
-        const OP: &str = "RunInstances";
+        const OP: Operation = Operation::RunInstances;
         let image = self
             .images
             .iter()
@@ -172,7 +172,7 @@ impl Account {
         req: &LaunchRequest,
         vpc_id: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "RunInstances";
+        const OP: Operation = Operation::RunInstances;
         for g in &req.security_group_ids {
             let group = &self.groups[self.group_index(OP, g)?];
             if group.vpc_id != vpc_id {
@@ -271,7 +271,7 @@ impl Account {
 
     /// EC2 puts every interface of an instance in one AZ.
     pub(super) fn check_legs(&self, req: &LaunchRequest, az: &str) -> Result<(), CloudError> {
-        const OP: &str = "RunInstances";
+        const OP: Operation = Operation::RunInstances;
         for leg in &req.secondary_interfaces {
             let subnet = self
                 .subnets

@@ -4,8 +4,8 @@
 use super::account::{Account, err};
 use super::records::{GroupRec, InstanceRec, LegRec, TableRec};
 use crate::cloud::{
-    Cidr, CloudError, GroupIngress, IngressRule, InstanceState, Interface, Route, RouteTable,
-    RouteTarget, route_target_of,
+    Cidr, CloudError, GroupIngress, IngressRule, InstanceState, Interface, Operation, Route,
+    RouteTable, RouteTarget, route_target_of,
 };
 
 pub(super) fn describe_leg(l: &LegRec) -> Interface {
@@ -78,7 +78,7 @@ impl Account {
     /// The instance an interface (primary or leg) is attached to.
     pub(super) fn interface_owner(
         &self,
-        operation: &'static str,
+        operation: Operation,
         eni: &str,
     ) -> Result<usize, CloudError> {
         self.instances
@@ -97,7 +97,7 @@ impl Account {
         &mut self,
         eni: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "ModifyNetworkInterfaceAttribute";
+        const OP: Operation = Operation::ModifyNetworkInterfaceAttribute;
         let i = self.interface_owner(OP, eni)?;
         let r = &mut self.instances[i];
         match r.legs.iter_mut().find(|l| l.id == eni) {
@@ -108,7 +108,7 @@ impl Account {
     }
 
     pub(super) fn disable_source_dest_check(&mut self, id: &str) -> Result<(), CloudError> {
-        const OP: &str = "ModifyInstanceAttribute";
+        const OP: Operation = Operation::ModifyInstanceAttribute;
         let i = self.one_interface(OP, id)?;
         let r = &mut self.instances[i];
         if matches!(
@@ -133,7 +133,7 @@ impl Account {
         allocation_id: &str,
         target: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "AssociateAddress";
+        const OP: Operation = Operation::AssociateAddress;
         let a = self
             .addresses
             .iter()
@@ -179,7 +179,7 @@ impl Account {
     /// several ("Please specify an interface ID").
     pub(super) fn one_interface(
         &self,
-        operation: &'static str,
+        operation: Operation,
         id: &str,
     ) -> Result<usize, CloudError> {
         let i = self.instance_index(operation, id)?;
@@ -197,7 +197,7 @@ impl Account {
 
     pub(super) fn route_target_instance(
         &self,
-        operation: &'static str,
+        operation: Operation,
         table: usize,
         instance_id: &str,
     ) -> Result<(), CloudError> {
@@ -226,7 +226,7 @@ impl Account {
         destination: &Cidr,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "ReplaceRoute";
+        const OP: Operation = Operation::ReplaceRoute;
         let t = self.table_index(OP, table_id)?;
         self.route_target_instance(OP, t, instance_id)?;
         let route = self.tables[t]
@@ -238,7 +238,8 @@ impl Account {
                     OP,
                     "InvalidRoute.NotFound",
                     format!(
-                        "There is no route defined for '{destination}' in the route table. Use CreateRoute instead."
+                        "There is no route defined for '{destination}' in the route table. Use {} instead.",
+                        Operation::CreateRoute
                     ),
                 )
             })?;
@@ -252,7 +253,7 @@ impl Account {
         destination: &Cidr,
         instance_id: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "CreateRoute";
+        const OP: Operation = Operation::CreateRoute;
         let t = self.table_index(OP, table_id)?;
         self.route_target_instance(OP, t, instance_id)?;
         if self.tables[t].routes.iter().any(|(c, _)| c == destination) {
@@ -284,7 +285,7 @@ impl Account {
         ranges: &[Cidr],
         description: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "AuthorizeSecurityGroupIngress";
+        const OP: Operation = Operation::AuthorizeSecurityGroupIngress;
         let g = self.group_index(OP, group_id)?;
         let allowed = |c: char| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c);
         if description.len() > 255 || !description.chars().all(allowed) {
@@ -338,7 +339,7 @@ impl Account {
         group_id: &str,
         rules: &[IngressRule],
     ) -> Result<(), CloudError> {
-        const OP: &str = "RevokeSecurityGroupIngress";
+        const OP: Operation = Operation::RevokeSecurityGroupIngress;
         let g = self.group_index(OP, group_id)?;
         let group = &self.groups[g];
         // A non-default VPC refuses the whole request if one rule is not there.

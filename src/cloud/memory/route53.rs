@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::account::{Account, err};
 use super::records::HealthCheckRec;
 use crate::cloud::sdk::same_dns_name;
-use crate::cloud::{CloudError, RecordSet};
+use crate::cloud::{CloudError, Operation, RecordSet};
 
 /// Route 53 names: lowercase, fully qualified.
 pub(super) fn fqdn(name: &str) -> String {
@@ -14,11 +14,7 @@ pub(super) fn fqdn(name: &str) -> String {
 }
 
 impl Account {
-    pub(super) fn zone_index(
-        &self,
-        operation: &'static str,
-        id: &str,
-    ) -> Result<usize, CloudError> {
+    pub(super) fn zone_index(&self, operation: Operation, id: &str) -> Result<usize, CloudError> {
         let id = id.trim_start_matches("/hostedzone/");
         self.zones.iter().position(|z| z.id == id).ok_or_else(|| {
             err(
@@ -31,7 +27,7 @@ impl Account {
 
     pub(super) fn health_check(
         &self,
-        operation: &'static str,
+        operation: Operation,
         id: &str,
     ) -> Result<&HealthCheckRec, CloudError> {
         self.health_checks
@@ -53,7 +49,7 @@ impl Account {
         ttl: i64,
         address: &str,
     ) -> Result<(), CloudError> {
-        const OP: &str = "ChangeResourceRecordSets";
+        const OP: Operation = Operation::ChangeResourceRecordSets;
         let z = self.zone_index(OP, zone_id)?;
         let zone = &self.zones[z];
         let name = fqdn(name);

@@ -14,7 +14,9 @@ use super::route53::fqdn;
 use super::{
     CHECKER_FAILURE, CHECKER_SUCCESS, DEFAULT_CHECKERS, ImageSpec, InstanceSpec, MemoryCloud,
 };
-use crate::cloud::{Address, Alarm, Cidr, IngressRule, InstanceState, RecordSet, RouteTarget, Tag};
+use crate::cloud::{
+    Address, Alarm, Cidr, IngressRule, InstanceState, Operation, RecordSet, RouteTarget, Tag,
+};
 
 impl MemoryCloud {
     /// A VPC tagged `Name=name`; returns its id.
@@ -283,7 +285,7 @@ impl MemoryCloud {
     pub fn add_record(&self, zone_id: &str, mut record: RecordSet) {
         let mut s = self.lock();
         let z = s
-            .zone_index("ChangeResourceRecordSets", zone_id)
+            .zone_index(Operation::ChangeResourceRecordSets, zone_id)
             .unwrap_or_else(|e| panic!("add_record: {e}"));
         record.name = fqdn(&record.name);
         s.zones[z].records.push(record);

@@ -2,7 +2,7 @@
 //! and CreateTags tagging every resource or none.
 
 use super::account::{Account, err};
-use crate::cloud::{CloudError, Tag};
+use crate::cloud::{CloudError, Operation, Tag};
 
 /// The code EC2 answers for an unknown id of this kind.
 pub(super) fn not_found_code(id: &str) -> &'static str {
@@ -22,7 +22,7 @@ pub(super) fn not_found_code(id: &str) -> &'static str {
 pub(super) const TAG_LIMIT: usize = 50;
 
 /// EC2 refuses tag keys in the `aws:` namespace and more than 50 tags.
-pub(super) fn check_tags(operation: &'static str, tags: &[Tag]) -> Result<(), CloudError> {
+pub(super) fn check_tags(operation: Operation, tags: &[Tag]) -> Result<(), CloudError> {
     if let Some(t) = tags
         .iter()
         .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
@@ -65,7 +65,7 @@ pub(super) fn merge_tags(tags: &mut Vec<Tag>, new: &[Tag]) {
 
 impl Account {
     pub(super) fn create_tags(&mut self, ids: &[String], tags: &[Tag]) -> Result<(), CloudError> {
-        const OP: &str = "CreateTags";
+        const OP: Operation = Operation::CreateTags;
         check_tags(OP, tags)?;
         // Every resource must exist, or nothing is tagged.
         if let Some(id) = ids.iter().find(|id| self.tags_of_mut(id).is_none()) {

@@ -2,7 +2,7 @@
 //! behaviour.
 
 use super::*;
-use crate::cloud::{CREATED_BY, TAG_IMAGE};
+use crate::cloud::{CREATED_BY, Operation, TAG_IMAGE};
 use crate::cloud::{
     Cidr, Cloud, ImageRequest, IngressRule, Instance, InstanceState, LaunchRequest, RecordSet,
     RouteTarget, TAG_CREATED_BY, Tag,
@@ -117,7 +117,7 @@ async fn a_client_token_returns_the_first_launch_or_refuses_other_parameters() {
     other.subnet_id = w.subnet_a.clone();
     let e = w.cloud.run_instance(&other).await.unwrap_err();
     assert_eq!(e.code(), Some("IdempotentParameterMismatch"));
-    assert_eq!(e.operation, "RunInstances");
+    assert_eq!(e.operation, Operation::RunInstances);
     assert!(!e.retryable);
     assert_eq!(w.cloud.all_instances().len(), 2);
 

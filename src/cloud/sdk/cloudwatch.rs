@@ -3,7 +3,7 @@
 use super::SdkCloud;
 use super::convert::to_chrono;
 use super::errors::cloud_error;
-use crate::cloud::{Alarm, AlarmQuery, CloudError};
+use crate::cloud::{Alarm, AlarmQuery, CloudError, Operation};
 
 pub(super) fn health_check_dimension(id: &str) -> aws_sdk_cloudwatch::types::Dimension {
     aws_sdk_cloudwatch::types::Dimension::builder()
@@ -39,7 +39,7 @@ pub(super) async fn alarms(
 ) -> Result<Vec<Alarm>, CloudError> {
     let Some(cloudwatch) = &cloud.cloudwatch else {
         return Err(CloudError::service(
-            "DescribeAlarms",
+            Operation::DescribeAlarms,
             "NoCloudWatchClient",
             "this deployment has no CloudWatch client (ALARM_REGION)",
         ));
@@ -51,7 +51,7 @@ pub(super) async fn alarms(
                 .alarm_names(name)
                 .send()
                 .await
-                .map_err(|e| cloud_error("DescribeAlarms", e))?
+                .map_err(|e| cloud_error(Operation::DescribeAlarms, e))?
                 .metric_alarms,
             None,
         ),
@@ -63,7 +63,7 @@ pub(super) async fn alarms(
                 .dimensions(health_check_dimension(id))
                 .send()
                 .await
-                .map_err(|e| cloud_error("DescribeAlarmsForMetric", e))?
+                .map_err(|e| cloud_error(Operation::DescribeAlarmsForMetric, e))?
                 .metric_alarms,
             Some(id),
         ),

@@ -3,7 +3,7 @@
 
 use crate::cloud::{
     CREATED_BY, Cidr, CloudError, Image, IngressRule, Instance, InstanceState, Interface,
-    LaunchRequest, MetadataOptions, Route, RouteTarget, Snapshot, TAG_CREATED_BY, Tag,
+    LaunchRequest, MetadataOptions, Operation, Route, RouteTarget, Snapshot, TAG_CREATED_BY, Tag,
 };
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
@@ -64,7 +64,7 @@ pub(super) fn to_chrono(t: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTim
 }
 
 pub(super) fn instance_of(
-    operation: &'static str,
+    operation: Operation,
     i: &aws_sdk_ec2::types::Instance,
 ) -> Result<Instance, CloudError> {
     let id = i

@@ -5,15 +5,17 @@ use aws_config::retry::RetryConfig;
 
 use super::SdkCloud;
 use super::convert::{instance_of, ip_permission, sdk_tags};
-use super::errors::cloud_error;
-use crate::cloud::{Cidr, CloudError, ImageRequest, IngressRule, Instance, LaunchRequest, Tag};
+use super::errors::{cloud_error, done};
+use crate::cloud::{
+    Cidr, CloudError, ImageRequest, IngressRule, Instance, LaunchRequest, Operation, Tag,
+};
 use aws_sdk_ec2::types::IpPermission;
 
 pub(super) async fn create_image(
     cloud: &SdkCloud,
     request: &ImageRequest,
 ) -> Result<String, CloudError> {
-    const OP: &str = "CreateImage";
+    const OP: Operation = Operation::CreateImage;
     // Snapshots are tagged afterwards with CreateTags (a reconcile step that
     // also repairs older ones), so only the image is tagged here.
     let out = cloud
@@ -23,7 +25,7 @@ pub(super) async fn create_image(
         .map_err(|e| cloud_error(OP, e))?;
     out.image_id()
         .map(str::to_owned)
-        .ok_or_else(|| CloudError::malformed(OP, "CreateImage returned no ImageId"))
+        .ok_or_else(|| CloudError::malformed(OP, format!("{OP} returned no ImageId")))
 }
 
 pub(super) async fn create_tags(
@@ -31,37 +33,40 @@ pub(super) async fn create_tags(
     resource_ids: &[String],
     tags: &[Tag],
 ) -> Result<(), CloudError> {
-    cloud
-        .client
-        .create_tags()
-        .set_resources(Some(resource_ids.to_vec()))
-        .set_tags(Some(sdk_tags(tags)))
-        .send()
-        .await
-        .map_err(|e| cloud_error("CreateTags", e))?;
-    Ok(())
+    done(
+        Operation::CreateTags,
+        cloud
+            .client
+            .create_tags()
+            .set_resources(Some(resource_ids.to_vec()))
+            .set_tags(Some(sdk_tags(tags)))
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn deregister_image(cloud: &SdkCloud, image_id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .deregister_image()
-        .image_id(image_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("DeregisterImage", e))?;
-    Ok(())
+    done(
+        Operation::DeregisterImage,
+        cloud
+            .client
+            .deregister_image()
+            .image_id(image_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn delete_snapshot(cloud: &SdkCloud, snapshot_id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .delete_snapshot()
-        .snapshot_id(snapshot_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("DeleteSnapshot", e))?;
-    Ok(())
+    done(
+        Operation::DeleteSnapshot,
+        cloud
+            .client
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn stop_instance(
@@ -69,41 +74,36 @@ pub(super) async fn stop_instance(
     id: &str,
     force: bool,
 ) -> Result<(), CloudError> {
-    cloud
-        .stop_call(id, force)
-        .send()
-        .await
-        .map_err(|e| cloud_error("StopInstances", e))?;
-    Ok(())
+    done(
+        Operation::StopInstances,
+        cloud.stop_call(id, force).send().await,
+    )
 }
 
 pub(super) async fn start_instance(cloud: &SdkCloud, id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .start_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("StartInstances", e))?;
-    Ok(())
+    done(
+        Operation::StartInstances,
+        cloud.client.start_instances().instance_ids(id).send().await,
+    )
 }
 
 pub(super) async fn terminate_instance(cloud: &SdkCloud, id: &str) -> Result<(), CloudError> {
-    cloud
-        .client
-        .terminate_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("TerminateInstances", e))?;
-    Ok(())
+    done(
+        Operation::TerminateInstances,
+        cloud
+            .client
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn run_instance(
     cloud: &SdkCloud,
     request: &LaunchRequest,
 ) -> Result<Instance, CloudError> {
-    const OP: &str = "RunInstances";
+    const OP: Operation = Operation::RunInstances;
     let out = cloud
         .run_call(request)
         // Capacity errors are 5xx, which the SDK would retry in place; the
@@ -119,7 +119,7 @@ pub(super) async fn run_instance(
     let first = out
         .instances()
         .first()
-        .ok_or_else(|| CloudError::malformed(OP, "RunInstances returned no instance"))?;
+        .ok_or_else(|| CloudError::malformed(OP, format!("{OP} returned no instance")))?;
     instance_of(OP, first)
 }
 
@@ -127,24 +127,23 @@ pub(super) async fn disable_source_dest_check(
     cloud: &SdkCloud,
     instance_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .source_dest_check_call(instance_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("ModifyInstanceAttribute", e))?;
-    Ok(())
+    done(
+        Operation::ModifyInstanceAttribute,
+        cloud.source_dest_check_call(instance_id).send().await,
+    )
 }
 
 pub(super) async fn disable_interface_source_dest_check(
     cloud: &SdkCloud,
     interface_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .interface_source_dest_check_call(interface_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("ModifyNetworkInterfaceAttribute", e))?;
-    Ok(())
+    done(
+        Operation::ModifyNetworkInterfaceAttribute,
+        cloud
+            .interface_source_dest_check_call(interface_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn associate_address(
@@ -152,12 +151,10 @@ pub(super) async fn associate_address(
     allocation_id: &str,
     target: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .associate_call(allocation_id, target)
-        .send()
-        .await
-        .map_err(|e| cloud_error("AssociateAddress", e))?;
-    Ok(())
+    done(
+        Operation::AssociateAddress,
+        cloud.associate_call(allocation_id, target).send().await,
+    )
 }
 
 pub(super) async fn replace_route(
@@ -166,12 +163,13 @@ pub(super) async fn replace_route(
     destination: &Cidr,
     target_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .replace_route_call(route_table_id, destination, target_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("ReplaceRoute", e))?;
-    Ok(())
+    done(
+        Operation::ReplaceRoute,
+        cloud
+            .replace_route_call(route_table_id, destination, target_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn create_route(
@@ -180,12 +178,13 @@ pub(super) async fn create_route(
     destination: &Cidr,
     target_id: &str,
 ) -> Result<(), CloudError> {
-    cloud
-        .create_route_call(route_table_id, destination, target_id)
-        .send()
-        .await
-        .map_err(|e| cloud_error("CreateRoute", e))?;
-    Ok(())
+    done(
+        Operation::CreateRoute,
+        cloud
+            .create_route_call(route_table_id, destination, target_id)
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn authorize_ingress(
@@ -200,15 +199,16 @@ pub(super) async fn authorize_ingress(
         .iter()
         .map(|c| ip_permission("tcp", Some(port), Some(port), c, Some(description)))
         .collect();
-    cloud
-        .client
-        .authorize_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-        .map_err(|e| cloud_error("AuthorizeSecurityGroupIngress", e))?;
-    Ok(())
+    done(
+        Operation::AuthorizeSecurityGroupIngress,
+        cloud
+            .client
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await,
+    )
 }
 
 pub(super) async fn revoke_ingress(
@@ -220,13 +220,14 @@ pub(super) async fn revoke_ingress(
         .iter()
         .map(|r| ip_permission(&r.protocol, r.from_port, r.to_port, &r.cidr, None))
         .collect();
-    cloud
-        .client
-        .revoke_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-        .map_err(|e| cloud_error("RevokeSecurityGroupIngress", e))?;
-    Ok(())
+    done(
+        Operation::RevokeSecurityGroupIngress,
+        cloud
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await,
+    )
 }

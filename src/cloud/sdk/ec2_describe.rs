@@ -9,14 +9,14 @@ use super::convert::{
 };
 use super::errors::cloud_error;
 use crate::cloud::{
-    Address, CloudError, GroupIngress, Image, Instance, RouteTable, SecurityGroup, Snapshot,
-    Subnet, Vpc,
+    Address, CloudError, GroupIngress, Image, Instance, Operation, RouteTable, SecurityGroup,
+    Snapshot, Subnet, Vpc,
 };
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::InstanceAttributeName;
 
 pub(super) async fn vpcs_named(cloud: &SdkCloud, name: &str) -> Result<Vec<Vpc>, CloudError> {
-    const OP: &str = "DescribeVpcs";
+    const OP: Operation = Operation::DescribeVpcs;
     let out = cloud
         .client
         .describe_vpcs()
@@ -39,7 +39,7 @@ pub(super) async fn instances_named(
     cloud: &SdkCloud,
     name: &str,
 ) -> Result<Vec<Instance>, CloudError> {
-    const OP: &str = "DescribeInstances";
+    const OP: Operation = Operation::DescribeInstances;
     let mut pages = cloud
         .client
         .describe_instances()
@@ -63,7 +63,7 @@ pub(super) async fn instances_named(
 }
 
 pub(super) async fn instance(cloud: &SdkCloud, id: &str) -> Result<Option<Instance>, CloudError> {
-    const OP: &str = "DescribeInstances";
+    const OP: Operation = Operation::DescribeInstances;
     let out = cloud
         .client
         .describe_instances()
@@ -88,7 +88,7 @@ pub(super) async fn subnets_named(
     cloud: &SdkCloud,
     names: &[String],
 ) -> Result<Vec<Subnet>, CloudError> {
-    const OP: &str = "DescribeSubnets";
+    const OP: Operation = Operation::DescribeSubnets;
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let out = cloud
         .client
@@ -115,7 +115,7 @@ pub(super) async fn route_tables_named(
     cloud: &SdkCloud,
     name: &str,
 ) -> Result<Vec<RouteTable>, CloudError> {
-    const OP: &str = "DescribeRouteTables";
+    const OP: Operation = Operation::DescribeRouteTables;
     let out = cloud
         .client
         .describe_route_tables()
@@ -138,7 +138,7 @@ pub(super) async fn route_tables_named(
 }
 
 pub(super) async fn images_named(cloud: &SdkCloud, name: &str) -> Result<Vec<Image>, CloudError> {
-    const OP: &str = "DescribeImages";
+    const OP: Operation = Operation::DescribeImages;
     let out = cloud
         .client
         .describe_images()
@@ -152,7 +152,7 @@ pub(super) async fn images_named(cloud: &SdkCloud, name: &str) -> Result<Vec<Ima
 }
 
 pub(super) async fn tool_images(cloud: &SdkCloud, name: &str) -> Result<Vec<Image>, CloudError> {
-    const OP: &str = "DescribeImages";
+    const OP: Operation = Operation::DescribeImages;
     let out = cloud
         .client
         .describe_images()
@@ -169,7 +169,7 @@ pub(super) async fn tool_snapshots(
     cloud: &SdkCloud,
     name: &str,
 ) -> Result<Vec<Snapshot>, CloudError> {
-    const OP: &str = "DescribeSnapshots";
+    const OP: Operation = Operation::DescribeSnapshots;
     let mut pages = cloud
         .client
         .describe_snapshots()
@@ -200,7 +200,7 @@ pub(super) async fn snapshots_by_id(
         .set_snapshot_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| cloud_error("DescribeSnapshots", e))?;
+        .map_err(|e| cloud_error(Operation::DescribeSnapshots, e))?;
     Ok(out.snapshots().iter().filter_map(snapshot_of).collect())
 }
 
@@ -208,7 +208,7 @@ pub(super) async fn address(
     cloud: &SdkCloud,
     public_ip: &str,
 ) -> Result<Option<Address>, CloudError> {
-    const OP: &str = "DescribeAddresses";
+    const OP: Operation = Operation::DescribeAddresses;
     let out = cloud
         .client
         .describe_addresses()
@@ -234,7 +234,7 @@ pub(super) async fn security_groups_named(
     cloud: &SdkCloud,
     name: &str,
 ) -> Result<Vec<SecurityGroup>, CloudError> {
-    const OP: &str = "DescribeSecurityGroups";
+    const OP: Operation = Operation::DescribeSecurityGroups;
     let out = cloud
         .client
         .describe_security_groups()
@@ -258,7 +258,7 @@ pub(super) async fn user_data(
     cloud: &SdkCloud,
     instance_id: &str,
 ) -> Result<Option<String>, CloudError> {
-    const OP: &str = "DescribeInstanceAttribute";
+    const OP: Operation = Operation::DescribeInstanceAttribute;
     let out = cloud
         .client
         .describe_instance_attribute()
@@ -280,7 +280,7 @@ pub(super) async fn cpu_credits(
     cloud: &SdkCloud,
     instance_id: &str,
 ) -> Result<Option<String>, CloudError> {
-    const OP: &str = "DescribeInstanceCreditSpecifications";
+    const OP: Operation = Operation::DescribeInstanceCreditSpecifications;
     let out = cloud
         .client
         .describe_instance_credit_specifications()
@@ -301,7 +301,7 @@ pub(super) async fn security_group_ingress(
     id_or_name: &str,
     vpc_id: Option<&str>,
 ) -> Result<Vec<GroupIngress>, CloudError> {
-    const OP: &str = "DescribeSecurityGroups";
+    const OP: Operation = Operation::DescribeSecurityGroups;
     // Filters, not GroupIds: an unknown id then lists nothing instead of failing.
     let call = cloud.client.describe_security_groups();
     let call = if id_or_name.starts_with("sg-") {

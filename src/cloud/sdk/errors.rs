@@ -1,7 +1,7 @@
 //! SDK errors into [`CloudError`]: whether a retry can help, and what a dry
 //! run's answer means.
 
-use crate::cloud::{CloudError, Permission};
+use crate::cloud::{CloudError, Operation, Permission};
 
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -9,7 +9,7 @@ use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 /// `UnauthorizedOperation` denied; a success means the call was carried out
 /// (an emulator that ignores DryRun), which must never pass for a proof.
 pub(super) fn permission<T, E>(
-    operation: &'static str,
+    operation: Operation,
     answer: Result<T, SdkError<E>>,
 ) -> Result<Permission, CloudError>
 where
@@ -29,8 +29,19 @@ where
     }
 }
 
+/// The answer of a call whose output nothing reads: done, or the [`CloudError`].
+pub(super) fn done<T, E>(
+    operation: Operation,
+    answer: Result<T, SdkError<E>>,
+) -> Result<(), CloudError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    answer.map(|_| ()).map_err(|e| cloud_error(operation, e))
+}
+
 /// Turns an SDK error into a [`CloudError`], deciding whether a retry can help.
-pub(super) fn cloud_error<E>(operation: &'static str, err: SdkError<E>) -> CloudError
+pub(super) fn cloud_error<E>(operation: Operation, err: SdkError<E>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

@@ -2,8 +2,8 @@
 //! of a hosted zone.
 
 use super::SdkCloud;
-use super::errors::cloud_error;
-use crate::cloud::{CheckerReport, Cidr, CloudError, RecordSet};
+use super::errors::{cloud_error, done};
+use crate::cloud::{CheckerReport, Cidr, CloudError, Operation, RecordSet};
 
 use aws_sdk_route53::types::{
     ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
@@ -19,7 +19,7 @@ pub(super) async fn health_check_status(
     cloud: &SdkCloud,
     health_check_id: &str,
 ) -> Result<CheckerReport, CloudError> {
-    const OP: &str = "GetHealthCheckStatus";
+    const OP: Operation = Operation::GetHealthCheckStatus;
     let out = cloud
         .route53
         .get_health_check_status()
@@ -39,7 +39,7 @@ pub(super) async fn health_check_port(
     cloud: &SdkCloud,
     health_check_id: &str,
 ) -> Result<Option<u16>, CloudError> {
-    const OP: &str = "GetHealthCheck";
+    const OP: Operation = Operation::GetHealthCheck;
     let out = cloud
         .route53
         .get_health_check()
@@ -60,7 +60,7 @@ pub(super) async fn health_check_port(
 }
 
 pub(super) async fn checker_ip_ranges(cloud: &SdkCloud) -> Result<Vec<Cidr>, CloudError> {
-    const OP: &str = "GetCheckerIpRanges";
+    const OP: Operation = Operation::GetCheckerIpRanges;
     let out = cloud
         .route53
         .get_checker_ip_ranges()
@@ -83,7 +83,7 @@ pub(super) async fn a_records(
     zone_id: &str,
     name: &str,
 ) -> Result<Vec<RecordSet>, CloudError> {
-    const OP: &str = "ListResourceRecordSets";
+    const OP: Operation = Operation::ListResourceRecordSets;
     // Listing starts at name/type in Route 53's order; a few items cover the
     // record sets of a weighted or failover name, and what follows is not ours.
     let out = cloud
@@ -121,7 +121,7 @@ pub(super) async fn upsert_a_record(
     ttl: i64,
     address: &str,
 ) -> Result<(), CloudError> {
-    const OP: &str = "ChangeResourceRecordSets";
+    const OP: Operation = Operation::ChangeResourceRecordSets;
     let built = |e: aws_sdk_route53::error::BuildError| CloudError::malformed(OP, e.to_string());
     let record = ResourceRecordSet::builder()
         .name(name)
@@ -145,13 +145,14 @@ pub(super) async fn upsert_a_record(
         .changes(change)
         .build()
         .map_err(built)?;
-    cloud
-        .route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| cloud_error(OP, e))?;
-    Ok(())
+    done(
+        OP,
+        cloud
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id(zone_id)
+            .change_batch(batch)
+            .send()
+            .await,
+    )
 }
