@@ -222,8 +222,10 @@ async fn look<C: Cloud>(
     if ranges.is_empty() {
         // An empty answer would revoke every rule we own and cut the checkers off.
         return Err(FailoverError::Missing {
-            what: "Route 53 GetCheckerIpRanges returned no ranges; the group's rules were kept"
-                .to_owned(),
+            what: format!(
+                "Route 53 {} returned no ranges; the group's rules were kept",
+                crate::cloud::Operation::GetCheckerIpRanges
+            ),
         });
     }
     Ok(Seen {

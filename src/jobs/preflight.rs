@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::cloud::{
-    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Permission, Probe, TAG_GROUP,
-    tag_value,
+    Alarm, Cidr, Cloud, ImageRequest, Instance, LaunchRequest, Operation, Permission, Probe,
+    TAG_GROUP, tag_value,
 };
 use crate::config::{Settings, Standby};
 use crate::engine::{Change, Context, Decision, Step};
@@ -270,7 +270,7 @@ fn launch_item(
     if plan::newest_image(&world.images).is_none() {
         // The ami item says why; nothing to prove RunInstances with.
         items.push(Item::new(
-            "permission RunInstances",
+            format!("permission {}", Operation::RunInstances),
             StepStatus::Warn,
             "not proven: no AMI to launch from (see ami)",
         ));
