@@ -224,7 +224,8 @@ fn on_alarm(alarm: &AlarmChange, settings: &Settings) -> Job {
         alarm.name,
         alarm.reason.as_deref().unwrap_or("no reason given")
     );
-    Job::Failover(FailoverRequest::on_alarm(incident, reason, settings))
+    let request = FailoverRequest::on_alarm(incident, reason, settings);
+    Job::Failover(request.from_event(&alarm.name, alarm.changed_at))
 }
 
 fn on_manual(

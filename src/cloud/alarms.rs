@@ -49,3 +49,11 @@ pub struct Alarm {
     /// functions... preflight checks that one of them reaches this function.
     pub actions: Vec<String>,
 }
+
+impl Alarm {
+    /// When the alarm's state last changed: `StateTransitionedTimestamp`, else
+    /// `StateUpdatedTimestamp` (all some regions' older alarms, and moto, report).
+    pub fn changed_at(&self) -> Option<DateTime<Utc>> {
+        self.transitioned_at.or(self.updated_at)
+    }
+}

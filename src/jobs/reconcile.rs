@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 
 use crate::cloud::{Alarm, AlarmQuery, Cloud};
 use crate::engine::Context;
@@ -53,9 +53,9 @@ pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
     let firing = alarms
         .iter()
         .filter(|a| a.state == "ALARM")
-        .max_by_key(|a| changed_at(a));
+        .max_by_key(|a| a.changed_at());
     match (firing, alarms.first()) {
-        (Some(alarm), _) => match changed_at(alarm) {
+        (Some(alarm), _) => match alarm.changed_at() {
             Some(at) => Verdict::Failover {
                 incident: incident_for(&alarm.arn, at),
                 reason: format!(
@@ -74,7 +74,8 @@ pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
             "alarm {} is {}{}; only ALARM calls for a failover",
             alarm.name,
             alarm.state,
-            changed_at(alarm)
+            alarm
+                .changed_at()
                 .map(|t| format!(" since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)))
                 .unwrap_or_default()
         )),
@@ -87,12 +88,6 @@ pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
             ),
         }),
     }
-}
-
-/// When the alarm's state last changed: `StateTransitionedTimestamp`, else
-/// `StateUpdatedTimestamp` (all some regions' older alarms, and moto, report).
-fn changed_at(alarm: &Alarm) -> Option<DateTime<Utc>> {
-    alarm.transitioned_at.or(alarm.updated_at)
 }
 
 /// Looks at the configured alarm and records what it says.
@@ -130,6 +125,7 @@ pub async fn look<C: Cloud>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -393,11 +393,12 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
     assert_eq!(r.outcome, Outcome::FailedOver);
     let used = app.cloud.usage().unwrap().since(before);
     // 6 discovery describes (VPC, instances, subnets, route tables, images,
-    // address; no security-group lookup here), the failed instance's user
+    // address; no security-group lookup here) and the event's alarm read
+    // again (DescribeAlarms, beside them), the failed instance's user
     // data and (a t3) CPU credits, run, 1 look while waiting, stop,
     // source/dest check, EIP, route; then the closing fence's one round of
     // looks (VPC, instances, address, route tables).
-    assert_eq!(used.calls, 18, "{used:?}");
+    assert_eq!(used.calls, 19, "{used:?}");
     assert_eq!(used.retries, 0);
     assert!(used.bytes_received > 1000, "{used:?}");
 

@@ -479,6 +479,46 @@ async fn a_fence_that_fails_after_a_failover_leaves_the_failover_reported() {
     assert_failed_over_once(&w.view(), &w);
 }
 
+/// Lambda retries a failed or throttled event for up to an hour: an ALARM that
+/// arrives after its alarm went back to OK is stale and moves nothing (the
+/// appliance is healthy: moving it would be the outage), and one older than
+/// the alarm's current ALARM is left to that newer change's own incident.
+/// When the alarm still says what the event says, the failover goes ahead.
+#[tokio::test(start_paused = true)]
+async fn a_late_alarm_event_is_checked_against_the_alarm_before_anything_moves() {
+    let event = sample("sns-alarm.json"); // StateChangeTime 2026-11-21T09:00:00Z
+    let cases = [
+        (sophos_alarm("OK"), "is OK now"),
+        (
+            Alarm {
+                transitioned_at: Some(at("2026-11-21T09:40:00Z")),
+                ..sophos_alarm("ALARM")
+            },
+            "went ALARM again at 2026-11-21T09:40:00",
+        ),
+    ];
+    for (alarm, why) in cases {
+        let (w, cloud) = world(0);
+        w.cloud.set_alarm(alarm);
+        let before = w.view();
+        let fleet = single(cloud, seed_settings(&w, &[("ALARM_NAME", ALARM)]));
+        let r = invoke(&fleet, &event, "req-late").await.unwrap();
+        assert_eq!(r.outcome, Outcome::Ignored, "{why}: {r:#?}");
+        assert!(r.reason.contains(why), "{why}: {}", r.reason);
+        assert_eq!(w.view(), before, "{why}: nothing changed");
+    }
+    let (w, cloud) = world(0);
+    w.cloud.set_alarm(Alarm {
+        transitioned_at: Some(at("2026-11-21T09:00:00Z")),
+        ..sophos_alarm("ALARM")
+    });
+    let fleet = single(cloud, seed_settings(&w, &[("ALARM_NAME", ALARM)]));
+    let r = invoke(&fleet, &event, "req-1").await.unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let alarm = steps(&r, "alarm");
+    assert!(alarm[0].detail.contains("still ALARM"), "{alarm:?}");
+}
+
 /// A fence that can never succeed (StopInstances denied on the replaced
 /// instance) is a failed step and a count in the metrics; the reconcile
 /// still reports what the alarm said, and the standby's upkeep after it runs,

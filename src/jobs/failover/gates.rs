@@ -1,12 +1,14 @@
-//! The gates before a new launch: Route 53 must still see the appliance
-//! unhealthy, and the flap guard must allow another failover. A resumed
-//! incident was already past both.
+//! The gates before a new launch: an alarm event must not be stale (its alarm
+//! still in that ALARM), Route 53 must still see the appliance unhealthy, and
+//! the flap guard must allow another failover. A resumed incident was already
+//! past them all.
 
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{CheckerReport, CloudError};
+use super::AlarmEvent;
+use crate::cloud::{Alarm, CheckerReport, CloudError};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
@@ -14,8 +16,13 @@ use crate::replacement::{Situation, recent_failovers};
 use crate::report::{StepLog, StepStatus};
 use crate::step::Step;
 
-/// What Route 53 answered, when it was asked.
-pub type Confirmation = Option<(String, Result<CheckerReport, CloudError>)>;
+/// What was asked before a new launch, and the answers.
+pub struct Confirmation {
+    /// Route 53's checkers on the health check, when it is known.
+    pub route53: Option<(String, Result<CheckerReport, CloudError>)>,
+    /// The alarm an event reported, read again.
+    pub alarm: Option<(AlarmEvent, Result<Vec<Alarm>, CloudError>)>,
+}
 
 /// `Ok(Some(why))` when the failover should stand down, `Ok(None)` to go on,
 /// an error when the flap guard refuses.
@@ -28,24 +35,92 @@ pub fn pass(
     log: &mut StepLog,
 ) -> Result<Option<String>, FailoverError> {
     if let Situation::Continue { .. } = situation {
-        if confirmation.is_some() {
+        if confirmation.route53.is_some() {
             let detail =
                 "resuming a failover already under way; confirmation only gates a new launch";
             log.record(Step::Confirm, StepStatus::Skipped, detail, Instant::now());
         }
         return Ok(None);
     }
-    if let Some(healthy) = confirm(confirmation, log) {
+    if let Some(stale) = still_alarming(confirmation.alarm, log) {
+        return Ok(Some(stale));
+    }
+    if let Some(healthy) = confirm(confirmation.route53, log) {
         return Ok(Some(healthy));
     }
     flap_guard(world, settings, now, log)?;
     Ok(None)
 }
 
+/// Records what the alarm says now. Returns the reason to stand down when the
+/// event is stale: Lambda retries a failed event for minutes and a throttled
+/// one for up to `MaximumEventAgeInSeconds`, so an ALARM may arrive after its
+/// alarm went back to OK (the appliance is healthy: moving it would be the
+/// outage), or after a newer transition, which is an incident of its own.
+/// A failed read does not block the failover: the event is the alarm's word.
+fn still_alarming(
+    alarm: Option<(AlarmEvent, Result<Vec<Alarm>, CloudError>)>,
+    log: &mut StepLog,
+) -> Option<String> {
+    let started = Instant::now();
+    let (event, found) = alarm?;
+    let when = event.changed_at.to_rfc3339();
+    let current = match found.map(|a| a.into_iter().find(|a| a.name == event.name)) {
+        Ok(Some(current)) => current,
+        Ok(None) => {
+            let detail = format!(
+                "alarm {} not found; acting on its event of {when}",
+                event.name
+            );
+            log.record(Step::Alarm, StepStatus::Warn, detail, started);
+            return None;
+        }
+        Err(e) => {
+            let detail = format!(
+                "could not read alarm {} ({e}); acting on its event of {when}",
+                event.name
+            );
+            log.record(Step::Alarm, StepStatus::Failed, detail, started);
+            return None;
+        }
+    };
+    let since = current
+        .changed_at()
+        .map_or_else(String::new, |t| format!(" since {}", t.to_rfc3339()));
+    // Only StateTransitionedTimestamp says when the state changed; the updated
+    // time moves with every new reason, so it cannot date a transition.
+    let newer = current
+        .transitioned_at
+        .filter(|t| *t > event.changed_at + chrono::TimeDelta::seconds(1));
+    let stale = match (current.state.as_str(), newer) {
+        ("ALARM", None) => None,
+        ("ALARM", Some(t)) => Some(format!(
+            "alarm {} went ALARM again at {}, after this event's change at {when}: that newer change is an incident of its own; not failing over under this one",
+            event.name,
+            t.to_rfc3339()
+        )),
+        (state, _) => Some(format!(
+            "alarm {} is {state} now{since}; this event of its ALARM at {when} is stale; not failing over",
+            event.name
+        )),
+    };
+    let detail = stale.clone().unwrap_or_else(|| {
+        format!(
+            "alarm {} is still ALARM{since}, as its event says",
+            event.name
+        )
+    });
+    log.record(Step::Alarm, StepStatus::Done, detail, started);
+    stale
+}
+
 /// Records what Route 53 said. Returns the reason to stand down when most
 /// checkers see the appliance healthy again; a failed look does not block the
 /// failover (the alarm already is Route 53's verdict).
-fn confirm(confirmation: Confirmation, log: &mut StepLog) -> Option<String> {
+fn confirm(
+    confirmation: Option<(String, Result<CheckerReport, CloudError>)>,
+    log: &mut StepLog,
+) -> Option<String> {
     let started = Instant::now();
     let (id, result) = confirmation?;
     match result {

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::cloud::{Cloud, Instance};
+use crate::cloud::{AlarmQuery, Cloud, Instance};
 use crate::config::{Settings, Standby};
 use crate::engine::{Applied, Change, Context, Decision, PlannedStep, Step};
 use crate::error::FailoverError;
@@ -41,6 +41,16 @@ pub struct FailoverRequest {
     pub reason: String,
     /// Ask Route 53 about this health check before launching (alarm triggers).
     pub confirm_with: Option<String>,
+    /// The alarm state change an event reported: read the alarm again before
+    /// a new launch, since Lambda may deliver the event late.
+    pub event: Option<AlarmEvent>,
+}
+
+/// What an alarm event said: this alarm went ALARM at this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmEvent {
+    pub name: String,
+    pub changed_at: DateTime<Utc>,
 }
 
 impl FailoverRequest {
@@ -51,7 +61,17 @@ impl FailoverRequest {
             incident,
             reason,
             confirm_with: settings.appliance.health_check_id.clone(),
+            event: None,
         }
+    }
+
+    /// The same, for an alarm's event rather than a look at the alarm.
+    pub fn from_event(mut self, name: &str, changed_at: DateTime<Utc>) -> Self {
+        self.event = Some(AlarmEvent {
+            name: name.to_owned(),
+            changed_at,
+        });
+        self
     }
 
     /// For an operator (`{"action": "failover"}` or `"plan"`): the request
@@ -61,6 +81,7 @@ impl FailoverRequest {
             incident,
             reason,
             confirm_with: None,
+            event: None,
         }
     }
 }
@@ -183,12 +204,22 @@ impl<C: Cloud> Failover<'_, C> {
     ) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
         let (cloud, req) = (self.ctx.cloud(), self.req);
         let t = Instant::now();
-        let (world, confirmation) = tokio::join!(world::look(cloud, self.ctx.settings), async {
-            match &req.confirm_with {
-                Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
-                None => None,
+        let (world, route53, alarm) = tokio::join!(
+            world::look(cloud, self.ctx.settings),
+            async {
+                match &req.confirm_with {
+                    Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
+                    None => None,
+                }
+            },
+            async {
+                match &req.event {
+                    Some(e) => Some((e.clone(), cloud.alarms(AlarmQuery::Named(&e.name)).await)),
+                    None => None,
+                }
             }
-        });
+        );
+        let confirmation = gates::Confirmation { route53, alarm };
         let world = world?;
         log.record(Step::Discover, StepStatus::Done, world.summary(), t);
         let t = Instant::now();
