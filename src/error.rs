@@ -78,6 +78,14 @@ pub enum FailoverError {
     /// No candidate AZ had capacity for any allowed instance type.
     #[error("no capacity to launch the replacement; tried {tried}")]
     NoCapacity { tried: String },
+
+    /// EC2 refused every launch option for what it is, not for capacity: the
+    /// type is not offered in the AZ, or does not fit the AMI (architecture,
+    /// ENA, boot mode). The same options again will not launch.
+    #[error(
+        "no launch option can be launched: tried {tried}; a retry will not help: check FALLBACK_INSTANCE_TYPES against the AMI (architecture, ENA, boot mode) and the AZs the candidate subnets are in (preflight proves every option)"
+    )]
+    NoLaunchOption { tried: String },
 }
 
 impl FailoverError {
@@ -103,6 +111,7 @@ impl FailoverError {
             | Self::Missing { .. }
             | Self::Ambiguous { .. }
             | Self::ReplacementFailed { .. }
+            | Self::NoLaunchOption { .. }
             | Self::FlapGuard { .. } => false,
         }
     }
@@ -117,6 +126,7 @@ impl FailoverError {
             Self::Deadline { .. } => "DeadlineReached",
             Self::FlapGuard { .. } => "FlapGuard",
             Self::NoCapacity { .. } => "NoCapacity",
+            Self::NoLaunchOption { .. } => "NoLaunchOption",
             Self::TokensSpent { .. } => "TokensSpent",
             Self::NotLaunched { cause, .. } => cause.kind(),
         }

@@ -25,9 +25,11 @@ pub enum ErrorKind {
     /// option may have it, and so may a later invocation.
     NoCapacity,
     /// This launch option is not to be had here: the type is not offered in
-    /// the AZ, the subnet has no free address, the vCPU quota is used up, or
-    /// there is no host or volume capacity. The next option may work; the same
-    /// one again does not (unless AWS answered with a 5xx status).
+    /// the AZ (`Unsupported`), does not fit the AMI (architecture, ENA, boot
+    /// mode: `InvalidParameterCombination`), the subnet has no free address,
+    /// the vCPU quota is used up, or there is no host or volume capacity. The
+    /// next option may work; the same one again does not (unless AWS answered
+    /// with a 5xx status).
     CannotLaunchHere,
     /// EC2 does not know the instance: not yet (right after RunInstances; EC2
     /// is eventually consistent) or no longer. Which one depends on the call.
@@ -62,7 +64,8 @@ impl ErrorKind {
             | "InsufficientFreeAddressesInSubnet"
             | "InsufficientVolumeCapacity"
             | "VcpuLimitExceeded"
-            | "Unsupported" => ErrorKind::CannotLaunchHere,
+            | "Unsupported"
+            | "InvalidParameterCombination" => ErrorKind::CannotLaunchHere,
             "InvalidInstanceID.NotFound" => ErrorKind::InstanceNotFound,
             "IncorrectInstanceState" => ErrorKind::WrongInstanceState,
             "InvalidSnapshot.InUse" => ErrorKind::SnapshotInUse,

@@ -11,8 +11,12 @@ use crate::cloud::{Cloud, CloudError, ErrorKind, Instance, LaunchRequest, Tag};
 use crate::error::FailoverError;
 use crate::report::{Outcome, StepLog, StepStatus};
 
-/// Time kept back at the end of an invocation to record and return the result.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// Time kept back at the end of an invocation: one more AWS call may take its
+/// whole timeout after the last look at the clock, and then the result must
+/// still be recorded and returned. With less, Lambda could end the run first,
+/// with no report and no metrics line.
+pub const DEADLINE_MARGIN: Duration =
+    Duration::from_secs(crate::cloud::sdk::OPERATION_TIMEOUT.as_secs() + 5);
 /// Without a deadline (a local run), this many tries at most.
 const MAX_TRIES_WITHOUT_DEADLINE: u32 = 6;
 
@@ -164,10 +168,12 @@ impl<'a, C: Cloud> Executor<'a, C> {
             }),
             Err(e) => match already_done(change, &e) {
                 Some(detail) => Ok((Applied::Nothing, StepStatus::AlreadyDone, detail)),
-                None => match left_for_later(change, &e) {
-                    Some((status, detail)) => Ok((Applied::Nothing, status, detail)),
-                    None => Err(fail(e)),
-                },
+                None => {
+                    match left_for_later(change, &e).or_else(|| never_carried_out(change, &e)) {
+                        Some((status, detail)) => Ok((Applied::Nothing, status, detail)),
+                        None => Err(fail(e)),
+                    }
+                }
             },
         }
     }
@@ -308,58 +314,77 @@ impl<'a, C: Cloud> Executor<'a, C> {
         &self,
         launch: &Launch,
     ) -> Result<(Applied, StepStatus, String), FailoverError> {
-        let mut passed_over = Vec::new();
-        let mut spent = false;
+        let mut passed = PassedOver::default();
         for attempt in &launch.attempts {
             let r = &attempt.request;
             match self.run_instance(r).await {
                 Ok(instance) => {
-                    let detail = launched(launch, attempt, &instance, &passed_over);
+                    let detail = launched(launch, attempt, &instance, &passed.notes);
                     return Ok((
                         Applied::Launched(Box::new(instance)),
                         StepStatus::Done,
                         detail,
                     ));
                 }
-                Err(e) if e.kind() == ErrorKind::TokenSpent => {
-                    spent = true;
-                    passed_over.push(format!(
-                        "{} (its ClientToken {} was spent on a replacement EC2 terminated)",
-                        attempt.label(),
-                        r.client_token
-                    ));
-                }
-                // Not here, not this type, right now: the next attempt
-                // (another AZ, then another type) may succeed.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::NoCapacity | ErrorKind::CannotLaunchHere
-                    ) =>
-                {
-                    tracing::warn!(attempt = %attempt.label(), subnet = %r.subnet_id, error = %e,
-                        "no capacity; trying the next option");
-                    passed_over.push(format!(
-                        "{} ({})",
-                        attempt.label(),
-                        e.code().unwrap_or_default()
-                    ));
-                }
-                Err(source) => {
-                    return Err(FailoverError::Aws {
+                Err(e) => passed
+                    .note(attempt, e)
+                    .map_err(|source| FailoverError::Aws {
                         step: Step::Launch,
                         resource: format!("{} {} in {}", r.image_id, r.instance_type, r.subnet_id),
                         source,
-                    });
-                }
+                    })?,
             }
         }
-        let tried = passed_over.join("; ");
-        Err(if spent {
-            FailoverError::TokensSpent { tried }
-        } else {
-            FailoverError::NoCapacity { tried }
-        })
+        Err(passed.into_error())
+    }
+}
+
+/// The launch options EC2 refused so far, and why.
+#[derive(Default)]
+struct PassedOver {
+    notes: Vec<String>,
+    /// A ClientToken spent on a replacement EC2 terminated.
+    spent: bool,
+    /// A refusal for capacity, which a later invocation may not meet.
+    capacity: bool,
+}
+
+impl PassedOver {
+    /// Records a refusal that is about this option (this AZ, this type, this
+    /// token) and lets the next option be tried; any other error (a denied
+    /// call, a bad AMI, a call that got no answer and may have launched) ends
+    /// the launch: trying on could not help, or could launch twice.
+    fn note(&mut self, attempt: &LaunchAttempt, e: CloudError) -> Result<(), CloudError> {
+        let label = attempt.label();
+        match e.kind() {
+            ErrorKind::TokenSpent => {
+                self.spent = true;
+                let token = &attempt.request.client_token;
+                self.notes.push(format!(
+                    "{label} (its ClientToken {token} was spent on a replacement EC2 terminated)"
+                ));
+            }
+            // Not here, not this type, right now: the next option (another
+            // AZ, then another type) may succeed.
+            kind @ (ErrorKind::NoCapacity | ErrorKind::CannotLaunchHere) => {
+                self.capacity |= kind == ErrorKind::NoCapacity;
+                tracing::warn!(attempt = %label, subnet = %attempt.request.subnet_id, error = %e,
+                    "EC2 refused this launch option; trying the next");
+                self.notes
+                    .push(format!("{label} ({})", e.code().unwrap_or_default()));
+            }
+            _ => return Err(e),
+        }
+        Ok(())
+    }
+
+    fn into_error(self) -> FailoverError {
+        let tried = self.notes.join("; ");
+        match (self.spent, self.capacity) {
+            (true, _) => FailoverError::TokensSpent { tried },
+            (false, true) => FailoverError::NoCapacity { tried },
+            (false, false) => FailoverError::NoLaunchOption { tried },
+        }
     }
 }
 
@@ -450,6 +475,31 @@ fn left_for_later(change: &Change, e: &CloudError) -> Option<(StepStatus, String
 /// 0.25 s, 0.5 s, 1 s, 2 s, then 4 s between tries.
 fn backoff(tries: u32) -> Duration {
     Duration::from_millis(250 << tries.min(4))
+}
+
+/// A stop EC2 will never carry out, whoever asks: stop protection
+/// (`OperationNotPermitted`), or an instance that cannot be stopped at all
+/// (an instance-store root, a Spot instance: `UnsupportedOperation`). Failing
+/// for it would fail every later run too (Lambda's retries, each reconcile's
+/// fence) while the appliance has already moved; so it is a warning that names
+/// what the operator must do, and the run goes on.
+fn never_carried_out(change: &Change, e: &CloudError) -> Option<(StepStatus, String)> {
+    let Change::Stop { instance, .. } = change else {
+        return None;
+    };
+    let what = match e.code()? {
+        "OperationNotPermitted" => format!(
+            "{instance} has stop protection; turn it off (aws ec2 modify-instance-attribute --instance-id {instance} --no-disable-api-stop) or stop it by hand"
+        ),
+        "UnsupportedOperation" => format!(
+            "EC2 cannot stop {instance} (an instance-store root or a Spot instance); terminate it by hand once nothing needs it"
+        ),
+        _ => return None,
+    };
+    Some((
+        StepStatus::Warn,
+        format!("EC2 will never carry out this stop: {what} ({e})"),
+    ))
 }
 
 /// An error that means an earlier run (whose answer was lost) already made

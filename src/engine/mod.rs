@@ -17,5 +17,5 @@ mod plan;
 pub use crate::step::Step;
 pub use change::{Change, Launch, LaunchAttempt, rule_text};
 pub use context::Context;
-pub use execute::{Applied, Executor};
+pub use execute::{Applied, DEADLINE_MARGIN, Executor};
 pub use plan::{Decision, PlannedStep};

@@ -57,7 +57,8 @@ impl Item {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calls {
     pub appliance: String,
-    pub launch: Option<LaunchRequest>,
+    /// Every launch option a failover would try, in its order.
+    pub launches: Vec<LaunchRequest>,
     pub address: Option<String>,
     /// What the address and source/dest check calls name: the appliance, or,
     /// when it has several interfaces, the interface (EC2 refuses the
@@ -74,7 +75,7 @@ impl Calls {
     fn probes(&self) -> Vec<Probe<'_>> {
         let id = self.appliance.as_str();
         let mut probes = vec![Probe::Stop(id)];
-        probes.extend(self.launch.as_ref().map(Probe::Launch));
+        probes.extend(self.launches.iter().map(Probe::Launch));
         probes.push(Probe::DisableSourceDestCheck(&self.source_dest_target));
         probes.extend(self.address.as_deref().map(|a| Probe::AssociateAddress {
             allocation_id: a,
@@ -152,7 +153,7 @@ pub fn checklist(
         ),
     ));
     items.push(ami_item(world, now));
-    let launch = launch_item(
+    let launches = launch_item(
         world,
         settings,
         (appliance, inherited, incident),
@@ -173,7 +174,7 @@ pub fn checklist(
         .filter(|eni| primary.is_some() && appliance.device_of(eni).is_some());
     let calls = Calls {
         appliance: appliance.id.clone(),
-        launch,
+        launches,
         address: world.address.as_ref().map(|a| a.allocation_id.clone()),
         address_target: holder.or(primary).unwrap_or(&appliance.id).to_owned(),
         source_dest_target: primary.unwrap_or(&appliance.id).to_owned(),
@@ -259,14 +260,16 @@ fn ami_item(world: &World, now: DateTime<Utc>) -> Item {
     }
 }
 
-/// The first launch attempt of a failover of `appliance`, and its item.
+/// Every launch option of a failover of `appliance` (each AZ, then each
+/// fallback type), and the plan's item: preflight proves them all, since a
+/// failover moves on to the next when EC2 refuses one.
 fn launch_item(
     world: &World,
     settings: &Settings,
     (appliance, inherited, incident): (&Instance, &Inherited, &str),
     now: DateTime<Utc>,
     items: &mut Vec<Item>,
-) -> Option<LaunchRequest> {
+) -> Vec<LaunchRequest> {
     if plan::newest_image(&world.images).is_none() {
         // The ami item says why; nothing to prove RunInstances with.
         items.push(Item::new(
@@ -274,7 +277,7 @@ fn launch_item(
             StepStatus::Warn,
             "not proven: no AMI to launch from (see ami)",
         ));
-        return None;
+        return Vec::new();
     }
     let situation = Situation::Fresh {
         failed: appliance.clone(),
@@ -284,13 +287,15 @@ fn launch_item(
     let planned = plan::launch_plan(world, settings, (&situation, inherited), incident, now, 0);
     let launch = match planned.map(|p| p.launch.decision) {
         Ok(Decision::Make(Change::Launch(launch))) => launch,
-        Ok(_) => return None,
+        Ok(_) => return Vec::new(),
         Err(e) => {
             items.push(Item::new("launch_plan", StepStatus::Failed, e.to_string()));
-            return None;
+            return Vec::new();
         }
     };
-    let first = launch.attempts.first()?;
+    let Some(first) = launch.attempts.first() else {
+        return Vec::new();
+    };
     items.push(Item::new(
         "launch_plan",
         StepStatus::Ok,
@@ -303,7 +308,7 @@ fn launch_item(
             launch.notes()
         ),
     ));
-    Some(first.request.clone())
+    launch.attempts.iter().map(|a| a.request.clone()).collect()
 }
 
 /// Reads what a failover would read of the appliance before launching (its
@@ -555,21 +560,30 @@ async fn kms_item<C: Cloud>(cloud: &C, world: &World, settings: &Settings) -> Op
     })
 }
 
-/// Each probe's answer as an item.
+/// Each probe's answer as an item. A refused launch option after the first
+/// is a warning: a failover reaches it only when the ones before it have no
+/// capacity, and then passes it over too (or stops at it, if denied).
 async fn prove<C: Cloud>(cloud: &C, calls: &Calls) -> Vec<Item> {
     let probes = calls.probes();
     let answers = futures::future::join_all(probes.iter().map(|p| cloud.probe(*p))).await;
+    let first_launch = probes.iter().position(|p| matches!(p, Probe::Launch(_)));
     probes
         .iter()
         .zip(answers)
-        .map(|(p, answer)| {
+        .enumerate()
+        .map(|(i, (p, answer))| {
             let name = format!("permission {} {}", p.operation(), p.target());
+            let fallback = matches!(p, Probe::Launch(_)) && Some(i) != first_launch;
+            let refused = match fallback {
+                true => StepStatus::Warn,
+                false => StepStatus::Failed,
+            };
             match answer {
                 Ok(Permission::Allowed) => {
                     Item::new(name, StepStatus::Ok, "DryRunOperation: EC2 would allow it")
                 }
-                Ok(Permission::Denied(why)) => Item::new(name, StepStatus::Failed, why),
-                Err(e) => Item::new(name, StepStatus::Failed, e.to_string()),
+                Ok(Permission::Denied(why)) => Item::new(name, refused, why),
+                Err(e) => Item::new(name, refused, e.to_string()),
             }
         })
         .collect()

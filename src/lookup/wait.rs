@@ -16,8 +16,7 @@ use crate::step::Step;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Consecutive failed looks after which the wait gives up (retryably).
 const MAX_FAILED_LOOKS: u32 = 3;
-/// Time kept back at the end of an invocation to record and return the result.
-pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+pub use crate::engine::DEADLINE_MARGIN;
 
 /// Waits, within the invocation's deadline, until the replacement is `running`:
 /// the floating IP can only be associated with a running instance.

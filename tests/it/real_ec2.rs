@@ -118,8 +118,9 @@ async fn a_hung_stop_does_not_delay_the_move() {
         let app = r.app(&[]);
         let alarm_at = Instant::now();
         // Lambda's deadline, short enough for the scenario: a call that never
-        // answers must not hold the invocation past it.
-        let deadline = alarm_at + Duration::from_secs(35);
+        // answers must not hold the invocation past it (the wait keeps back
+        // one call's timeout, 30 s, and 5 s to report).
+        let deadline = alarm_at + Duration::from_secs(70);
         let first = tokio::spawn({
             let app = app.clone();
             let invocation = Invocation {
@@ -809,4 +810,37 @@ mod layer_helpers {
             Some("7")
         );
     }
+}
+
+/// One AWS call may take its whole timeout (30 s) after the last look at the
+/// clock: the wait keeps that much back, so a call that hangs at the end of a
+/// long wait cannot carry the invocation past Lambda's deadline, where Lambda
+/// would end it with no report and no metrics line. The replacement here runs
+/// 38 s after its launch and AssociateAddress never answers; with a 45 s
+/// deadline the invocation must end in time, retryably.
+#[tokio::test]
+async fn a_call_that_hangs_late_in_the_run_cannot_carry_it_past_the_deadline() {
+    within(async {
+        let r = rig(Ec2Like::builder()
+            .client_tokens()
+            .pending_for(Duration::from_secs(38))
+            .hang("AssociateAddress", Hang::Forever))
+        .await;
+        let app = r.app(&[]);
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let invocation = Invocation {
+            request_id: "req-1".into(),
+            deadline: Some(deadline),
+            function_arn: None,
+        };
+        let e = handle(&app, &alarm(), &invocation).await.unwrap_err();
+        assert!(
+            Instant::now() <= deadline,
+            "the invocation outlived its deadline by {:?}",
+            Instant::now() - deadline
+        );
+        assert_eq!(e.error_type(), "Retryable.DeadlineReached", "{e}");
+        assert!(e.to_string().contains("wait_for_replacement"), "{e}");
+    })
+    .await;
 }

@@ -28,13 +28,16 @@ pub fn retry_config() -> RetryConfig {
         .with_max_backoff(MAX_BACKOFF)
 }
 
+/// The longest one call may take, its retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How long a call may take: an API that does not answer in an impaired AZ
 /// must not hold the failover until Lambda's own timeout.
 pub fn timeout_config() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(30))
+        .operation_timeout(OPERATION_TIMEOUT)
         .build()
 }
 

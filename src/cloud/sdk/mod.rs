@@ -16,7 +16,7 @@ use aws_sdk_ec2::Client;
 
 use super::usage::ApiUsage;
 
-pub use config::{production_loader, retry_config, timeout_config};
+pub use config::{OPERATION_TIMEOUT, production_loader, retry_config, timeout_config};
 pub use route53::same_dns_name;
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build

@@ -219,3 +219,40 @@ async fn an_alarm_route53_no_longer_confirms_is_ignored() {
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
     assert_failed_over_once(&w.view(), &w);
 }
+
+/// A stop EC2 will never carry out (stop protection: `OperationNotPermitted`;
+/// a Spot or instance-store instance: `UnsupportedOperation`) is a warning
+/// that says what to do, never a failure: the appliance has moved, and a
+/// failure would fail every redelivery and every later run too.
+#[tokio::test(start_paused = true)]
+async fn a_stop_ec2_will_never_carry_out_warns_and_fails_nothing() {
+    for code in ["OperationNotPermitted", "UnsupportedOperation"] {
+        let w = seed_world();
+        let cloud = failing(&w, "StopInstances", &w.sophos, code);
+        let fleet = single(cloud, seed_settings(&w, &[]));
+        let r = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::FailedOver, "{code}: {r:#?}");
+        let stop = r
+            .steps
+            .iter()
+            .find(|s| s.step == "stop_failed_instance")
+            .expect("a stop step");
+        assert_eq!(stop.status, StepStatus::Warn, "{code}: {stop:?}");
+        assert!(
+            stop.detail.contains("never carry out") && stop.detail.contains(&w.sophos),
+            "{stop:?}"
+        );
+        let new = r.new_instance.clone().expect("a replacement");
+        assert_eq!(w.view().address_owner(&w.floating_ip), Some(new.as_str()));
+        // The redelivery, as Lambda sends it after an error, finds nothing to fail on.
+        let again = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+            .await
+            .unwrap();
+        assert!(
+            again.steps.iter().all(|s| s.status != StepStatus::Failed),
+            "{code}: {again:#?}"
+        );
+    }
+}

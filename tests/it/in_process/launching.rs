@@ -194,3 +194,110 @@ async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_toke
         .map(str::to_owned);
     assert_eq!(incident, Some(r.incident.clone()));
 }
+
+/// A fallback type that does not fit the AMI (another architecture, no ENA,
+/// another boot mode) or is not offered in the AZ is refused for what it is,
+/// not for capacity; the failover passes it over like one without capacity.
+#[tokio::test(start_paused = true)]
+async fn a_type_ec2_refuses_for_what_it_is_is_passed_over_for_the_next() {
+    let w = seed_world();
+    let cloud = FaultyCloud::new(w.cloud.clone())
+        .with(Fault::FailOperation {
+            operation: "RunInstances",
+            target: "t3.small".into(),
+            code: "InvalidParameterCombination".into(),
+            times: None,
+        })
+        .with(Fault::FailOperation {
+            operation: "RunInstances",
+            target: "c7g.large".into(),
+            code: "Unsupported".into(),
+            times: None,
+        });
+    let settings = seed_settings(&w, &[("FALLBACK_INSTANCE_TYPES", "c7g.large,t3.medium")]);
+    let r = invoke(&single(cloud, settings), &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let view = w.view();
+    let ours = replacements(&view, &w.vpc, "sophos", &w.sophos);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(view.instance(&ours[0]).unwrap().instance_type, "t3.medium");
+    let launch = r
+        .steps
+        .iter()
+        .find(|s| s.step == "launch_replacement")
+        .unwrap();
+    for code in ["InvalidParameterCombination", "Unsupported"] {
+        assert!(launch.detail.contains(code), "{}", launch.detail);
+    }
+}
+
+/// When every option is refused that way, a retry would be refused again:
+/// the error says so (permanent, naming the options), and nothing moves.
+#[tokio::test(start_paused = true)]
+async fn when_ec2_refuses_every_option_for_what_it_is_the_error_is_permanent() {
+    let w = seed_world();
+    let cloud = failing(&w, "RunInstances", "", "InvalidParameterCombination");
+    let settings = seed_settings(&w, &[("FALLBACK_INSTANCE_TYPES", "t3.medium")]);
+    let e = invoke(&single(cloud, settings), &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Permanent.NoLaunchOption", "{e}");
+    assert!(e.to_string().contains("t3.medium"), "{e}");
+    let view = w.view();
+    assert!(replacements(&view, &w.vpc, "sophos", &w.sophos).is_empty());
+    assert_eq!(view.address_owner(&w.floating_ip), Some(w.sophos.as_str()));
+    assert_eq!(
+        view.instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running)
+    );
+}
+
+/// Preflight proves every launch option a failover would try, not only the
+/// first: a fallback type EC2 would refuse shows as a warning by name.
+#[tokio::test(start_paused = true)]
+async fn a_preflight_proves_every_launch_option() {
+    let w = seed_world();
+    let cloud = failing(
+        &w,
+        "RunInstances",
+        "m5.large",
+        "InvalidParameterCombination",
+    );
+    let settings = seed_settings(&w, &[("FALLBACK_INSTANCE_TYPES", "t3.medium,m5.large")]);
+    let r = invoke(
+        &single(cloud.clone(), settings),
+        &serde_json::json!({"action": "preflight"}),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Preflight, "{r:#?}");
+    let launches: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| s.step.starts_with("preflight permission RunInstances"))
+        .collect();
+    let probed = cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation == "RunInstances")
+        .count();
+    assert_eq!(launches.len(), probed, "one item per proven option: {r:#?}");
+    assert!(
+        launches.len() >= 3,
+        "every type in each candidate AZ: {r:#?}"
+    );
+    for item in &launches {
+        let expected = match item.step.ends_with("m5.large") {
+            true => StepStatus::Warn,
+            false => StepStatus::Ok,
+        };
+        assert_eq!(item.status, expected, "{item:?}");
+    }
+    assert!(
+        r.steps.iter().all(|s| s.status != StepStatus::Failed),
+        "{r:#?}"
+    );
+}
