@@ -409,7 +409,7 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
         Some(used),
         0,
     );
-    assert_eq!(line["AwsCalls"], 18);
+    assert_eq!(line["AwsCalls"], 19);
     assert_eq!(line["Outcome"], "failed_over");
 }
 
