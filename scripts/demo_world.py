@@ -12,6 +12,7 @@ The world is the one of the seed article (a Sophos UTM VPN gateway in Tokyo):
       instance "sophos" (t3.small, source/dest check off) + Elastic IP (the floating IP)
       AMI "sophos" created from that instance
       instance "web" + its own Elastic IP (unrelated; must stay untouched)
+    alarm "sophos-health" (CloudWatch, us-east-1) in ALARM, as the event says
 
 Usage (with the venv's python, which has boto3):
 
@@ -40,6 +41,9 @@ KEY_NAME = "ops"
 VPN_CLIENT_CIDR = "10.242.2.0/24"
 DEFAULT_CIDR = "0.0.0.0/0"
 WEB_NAME = "web"
+# The alarm and health check events/sns-alarm.json names.
+ALARM_NAME = "sophos-health"
+HEALTH_CHECK_ID = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11"
 
 
 def ec2_client(endpoint):
@@ -50,6 +54,35 @@ def ec2_client(endpoint):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def cloudwatch_client(endpoint):
+    # Route 53's health-check metrics, and so their alarms, live in us-east-1.
+    return boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def health_alarm(cw):
+    """The alarm of events/sns-alarm.json, in ALARM: the function reads it again
+    before it acts on the event (a late event of an alarm now OK is stale)."""
+    cw.put_metric_alarm(
+        AlarmName=ALARM_NAME,
+        Namespace="AWS/Route53",
+        MetricName="HealthCheckStatus",
+        Dimensions=[{"Name": "HealthCheckId", "Value": HEALTH_CHECK_ID}],
+        Statistic="Minimum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="LessThanThreshold",
+    )
+    cw.set_alarm_state(AlarmName=ALARM_NAME, StateValue="ALARM", StateReason="demo: health check failing")
+    log(f"alarm {ALARM_NAME} (us-east-1) in ALARM")
 
 
 def log(msg):
@@ -353,6 +386,7 @@ def main():
     ec2 = ec2_client(args.endpoint)
     if args.command == "build":
         build(ec2)
+        health_alarm(cloudwatch_client(args.endpoint))
     else:
         show(ec2)
     return 0
