@@ -659,7 +659,8 @@ pub async fn route_target(ec2: &Client, table: &str, cidr: &str) -> Option<Strin
         })
 }
 
-pub async fn address_owner(ec2: &Client, ip: &str) -> Option<String> {
+/// The Elastic IP `ip` as DescribeAddresses lists it.
+async fn address(ec2: &Client, ip: &str) -> Option<aws_sdk_ec2::types::Address> {
     let out = ec2
         .describe_addresses()
         .filters(filter("public-ip", ip))
@@ -669,21 +670,19 @@ pub async fn address_owner(ec2: &Client, ip: &str) -> Option<String> {
     out.addresses()
         .iter()
         .find(|a| a.public_ip() == Some(ip))
-        .and_then(|a| a.instance_id().map(str::to_owned))
+        .cloned()
+}
+
+pub async fn address_owner(ec2: &Client, ip: &str) -> Option<String> {
+    address(ec2, ip).await?.instance_id().map(str::to_owned)
 }
 
 /// The network interface the Elastic IP `ip` is on.
 pub async fn address_interface(ec2: &Client, ip: &str) -> Option<String> {
-    let out = ec2
-        .describe_addresses()
-        .filters(filter("public-ip", ip))
-        .send()
-        .await
-        .unwrap();
-    out.addresses()
-        .iter()
-        .find(|a| a.public_ip() == Some(ip))
-        .and_then(|a| a.network_interface_id().map(str::to_owned))
+    address(ec2, ip)
+        .await?
+        .network_interface_id()
+        .map(str::to_owned)
 }
 
 /// Ids of the non-terminated instances tagged `Name=name`.
