@@ -8,9 +8,10 @@ use super::{Cidr, ImageRequest, LaunchRequest, Operation};
 pub enum Probe<'a> {
     Stop(&'a str),
     Launch(&'a LaunchRequest),
-    /// The instance, or (`eni-...`) the interface: an instance with several
-    /// network interfaces is refused the instance attribute.
     DisableSourceDestCheck(&'a str),
+    /// ModifyNetworkInterfaceAttribute: the primary interface of an instance
+    /// with several, which is refused the instance attribute.
+    DisableInterfaceSourceDestCheck(&'a str),
     /// `target`: the instance, or the interface an instance with several
     /// network interfaces must be given by.
     AssociateAddress {
@@ -38,9 +39,7 @@ impl Probe<'_> {
         match self {
             Probe::Stop(_) => Operation::StopInstances,
             Probe::Launch(_) => Operation::RunInstances,
-            Probe::DisableSourceDestCheck(t) if t.starts_with("eni-") => {
-                Operation::ModifyNetworkInterfaceAttribute
-            }
+            Probe::DisableInterfaceSourceDestCheck(_) => Operation::ModifyNetworkInterfaceAttribute,
             Probe::DisableSourceDestCheck(_) => Operation::ModifyInstanceAttribute,
             Probe::AssociateAddress { .. } => Operation::AssociateAddress,
             Probe::ReplaceRoute { .. } => Operation::ReplaceRoute,
@@ -52,7 +51,9 @@ impl Probe<'_> {
     /// The resource the call acts on.
     pub fn target(&self) -> String {
         match self {
-            Probe::Stop(id) | Probe::DisableSourceDestCheck(id) => (*id).to_owned(),
+            Probe::Stop(id)
+            | Probe::DisableSourceDestCheck(id)
+            | Probe::DisableInterfaceSourceDestCheck(id) => (*id).to_owned(),
             Probe::Launch(r) => format!("{} {}", r.subnet_id, r.instance_type),
             Probe::AssociateAddress { allocation_id, .. } => (*allocation_id).to_owned(),
             Probe::ReplaceRoute {

@@ -60,11 +60,12 @@ pub struct Calls {
     /// Every launch option a failover would try, in its order.
     pub launches: Vec<LaunchRequest>,
     pub address: Option<String>,
-    /// What the address and source/dest check calls name: the appliance, or,
-    /// when it has several interfaces, the interface (EC2 refuses the
-    /// instance then): the one holding the address, and the primary one.
+    /// What AssociateAddress names: the appliance, or, when it has several
+    /// interfaces (EC2 refuses the instance then), the one holding the address.
     pub address_target: String,
-    pub source_dest_target: String,
+    /// The primary interface of an appliance with several: source/dest check
+    /// goes by interface then.
+    pub primary_interface: Option<String>,
     /// (table, destination, whether the route exists: ReplaceRoute, else
     /// CreateRoute, and what a failover would point it at).
     pub routes: Vec<(String, Cidr, bool, String)>,
@@ -76,7 +77,10 @@ impl Calls {
         let id = self.appliance.as_str();
         let mut probes = vec![Probe::Stop(id)];
         probes.extend(self.launches.iter().map(Probe::Launch));
-        probes.push(Probe::DisableSourceDestCheck(&self.source_dest_target));
+        probes.push(match &self.primary_interface {
+            Some(eni) => Probe::DisableInterfaceSourceDestCheck(eni),
+            None => Probe::DisableSourceDestCheck(id),
+        });
         probes.extend(self.address.as_deref().map(|a| Probe::AssociateAddress {
             allocation_id: a,
             target: &self.address_target,
@@ -177,7 +181,7 @@ pub fn checklist(
         launches,
         address: world.address.as_ref().map(|a| a.allocation_id.clone()),
         address_target: holder.or(primary).unwrap_or(&appliance.id).to_owned(),
-        source_dest_target: primary.unwrap_or(&appliance.id).to_owned(),
+        primary_interface: primary.map(str::to_owned),
         routes,
         image: image_request(settings, appliance),
     };

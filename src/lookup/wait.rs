@@ -16,7 +16,7 @@ use crate::step::Step;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Consecutive failed looks after which the wait gives up (retryably).
 const MAX_FAILED_LOOKS: u32 = 3;
-pub use crate::engine::DEADLINE_MARGIN;
+use crate::engine::DEADLINE_MARGIN;
 
 /// Waits, within the invocation's deadline, until the replacement is `running`:
 /// the floating IP can only be associated with a running instance.

@@ -190,7 +190,7 @@ impl Account {
         let checked = match probe {
             Probe::Stop(id) => scratch.stop_instance(id, false),
             Probe::Launch(r) => scratch.run_instance(r).map(|_| ()),
-            Probe::DisableSourceDestCheck(eni) if eni.starts_with("eni-") => {
+            Probe::DisableInterfaceSourceDestCheck(eni) => {
                 scratch.disable_interface_source_dest_check(eni)
             }
             Probe::DisableSourceDestCheck(id) => scratch.disable_source_dest_check(id),

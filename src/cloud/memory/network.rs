@@ -145,9 +145,9 @@ impl Account {
                     format!("The allocation ID '{allocation_id}' does not exist"),
                 )
             })?;
-        let i = match route_target_of(target) {
-            RouteTarget::NetworkInterface(eni) => self.interface_owner(OP, &eni)?,
-            _ => self.one_interface(OP, target)?,
+        let (i, by_interface) = match route_target_of(target) {
+            RouteTarget::NetworkInterface(eni) => (self.interface_owner(OP, &eni)?, Some(eni)),
+            _ => (self.one_interface(OP, target)?, None),
         };
         let r = &self.instances[i];
         if matches!(
@@ -164,10 +164,7 @@ impl Account {
                 ),
             ));
         }
-        let eni = match target.starts_with("eni-") {
-            true => target.to_owned(),
-            false => r.eni.clone(),
-        };
+        let eni = by_interface.unwrap_or_else(|| r.eni.clone());
         let (id, address) = (r.id.clone(), &mut self.addresses[a]);
         address.instance_id = Some(id);
         address.eni = Some(eni);

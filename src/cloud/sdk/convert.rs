@@ -104,11 +104,8 @@ pub(super) fn instance_of(
         public_ip: i.public_ip_address().map(str::to_owned),
         source_dest_check: primary_source_dest_check(i),
         launch_time: i.launch_time().and_then(to_chrono),
-        first_launch: i
-            .network_interfaces()
-            .iter()
-            .filter_map(|n| n.attachment())
-            .find(|a| a.device_index() == Some(0))
+        first_launch: primary_interface(i)
+            .and_then(|n| n.attachment())
             .and_then(|a| a.attach_time())
             .and_then(to_chrono),
         state_reason: i
@@ -126,24 +123,27 @@ pub(super) fn instance_of(
 /// is written: the primary interface's own for an instance with several
 /// (changed by interface), else the instance's.
 fn primary_source_dest_check(i: &aws_sdk_ec2::types::Instance) -> Option<bool> {
-    let nics = i.network_interfaces();
-    let primary = nics
-        .iter()
-        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0));
-    match primary {
-        Some(n) if nics.len() > 1 => n.source_dest_check().or(i.source_dest_check()),
+    match primary_interface(i) {
+        Some(n) if i.network_interfaces().len() > 1 => {
+            n.source_dest_check().or(i.source_dest_check())
+        }
         _ => i.source_dest_check(),
     }
+}
+
+/// The instance's interface at device index 0.
+fn primary_interface(
+    i: &aws_sdk_ec2::types::Instance,
+) -> Option<&aws_sdk_ec2::types::InstanceNetworkInterface> {
+    i.network_interfaces()
+        .iter()
+        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0))
 }
 
 /// The groups of the primary interface (device 0): with more than one leg,
 /// the instance-level list may mix in the other interfaces' groups.
 pub(super) fn primary_groups(i: &aws_sdk_ec2::types::Instance) -> Vec<String> {
-    let primary = i
-        .network_interfaces()
-        .iter()
-        .find(|n| n.attachment().and_then(|a| a.device_index()) == Some(0));
-    match primary {
+    match primary_interface(i) {
         Some(n) if !n.groups().is_empty() => group_ids(n.groups()),
         _ => group_ids(i.security_groups()),
     }

@@ -11,7 +11,7 @@ pub(super) async fn probe(cloud: &SdkCloud, probe: Probe<'_>) -> Result<Permissi
     match probe {
         Probe::Stop(id) => permission(op, cloud.stop_call(id, false).dry_run(true).send().await),
         Probe::Launch(r) => permission(op, cloud.run_call(r).dry_run(true).send().await),
-        Probe::DisableSourceDestCheck(eni) if eni.starts_with("eni-") => permission(
+        Probe::DisableInterfaceSourceDestCheck(eni) => permission(
             op,
             cloud
                 .interface_source_dest_check_call(eni)
