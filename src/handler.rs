@@ -224,7 +224,7 @@ fn on_alarm(alarm: &AlarmChange, settings: &Settings) -> Job {
         alarm.name,
         alarm.reason.as_deref().unwrap_or("no reason given")
     );
-    let request = FailoverRequest::on_alarm(incident, reason, settings);
+    let request = FailoverRequest::on_alarm(incident, reason, alarm.changed_at, settings);
     Job::Failover(request.from_event(&alarm.name, alarm.changed_at))
 }
 

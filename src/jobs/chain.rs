@@ -114,8 +114,12 @@ async fn follow_the_alarm<C: Cloud>(
     let mut log = StepLog::new();
     let verdict = reconcile::look(ctx, &mut log).await?;
     Ok(match verdict {
-        Verdict::Failover { incident, reason } => {
-            let failover = FailoverRequest::on_alarm(incident, reason, ctx.settings);
+        Verdict::Failover {
+            incident,
+            reason,
+            began,
+        } => {
+            let failover = FailoverRequest::on_alarm(incident, reason, began, ctx.settings);
             let report = Box::pin(failover::run(ctx, &failover)).await?;
             let mut steps = log.into_records();
             steps.extend(report.steps);

@@ -288,6 +288,10 @@ fn launch_item(
     };
     // This run's own ClientToken: a dry run launches nothing, but a token is
     // never worth sharing between requests that may differ.
+    let incident = plan::Incident {
+        id: incident,
+        began: now,
+    };
     let planned = plan::launch_plan(world, settings, (&situation, inherited), incident, now, 0);
     let launch = match planned.map(|p| p.launch.decision) {
         Ok(Decision::Make(Change::Launch(launch))) => launch,

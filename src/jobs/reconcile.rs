@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::cloud::{Alarm, AlarmQuery, Cloud};
 use crate::engine::Context;
@@ -36,8 +36,12 @@ pub struct ReconcileRequest {
 /// What the alarm asks of the appliance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The alarm is `ALARM`: fail over under this incident.
-    Failover { incident: String, reason: String },
+    /// The alarm is `ALARM` since `began`: fail over under this incident.
+    Failover {
+        incident: String,
+        reason: String,
+        began: DateTime<Utc>,
+    },
     /// Nothing to do; why.
     Nothing(String),
 }
@@ -58,6 +62,7 @@ pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
         (Some(alarm), _) => match alarm.changed_at() {
             Some(at) => Verdict::Failover {
                 incident: incident_for(&alarm.arn, at),
+                began: at,
                 reason: format!(
                     "alarm {} is ALARM since {} (found by a reconcile): {}",
                     alarm.name,
@@ -125,7 +130,6 @@ pub async fn look<C: Cloud>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -152,10 +156,13 @@ mod tests {
             Some("2026-11-21T09:00:00.123Z"),
             "2026-11-21T09:04:00Z",
         );
-        let Verdict::Failover { incident, reason } = decide(
+        let Verdict::Failover {
+            incident, reason, ..
+        } = decide(
             Some(AlarmQuery::Named("sophos-health")),
             std::slice::from_ref(&a),
-        ) else {
+        )
+        else {
             panic!("ALARM fails over");
         };
         // The SNS event of that transition carries the transition time.

@@ -14,6 +14,8 @@ use crate::engine::{Change, Decision, Launch, LaunchAttempt, PlannedStep, Step};
 use crate::error::FailoverError;
 use crate::lookup::{Inherited, UserData, World, image_age};
 
+use super::Incident;
+
 /// The newest available image; ties go to the larger id so the choice is stable.
 pub fn newest_image(images: &[Image]) -> Option<&Image> {
     images
@@ -227,6 +229,23 @@ fn placements<'a>(
     Ok(placements)
 }
 
+/// The AMI an incident launches from: the newest available one created by
+/// the time the incident began. Every try of one incident (Lambda's
+/// retries, a redelivery, the reconcile) then sends RunInstances the same
+/// image under the same ClientToken: an AMI the schedule takes mid-incident
+/// would change the parameters, and EC2 refuses a token reused with other
+/// parameters (`IdempotentParameterMismatch`), which would leave the incident
+/// stuck. With no AMI that old (the first one is being taken), the newest.
+pub fn incident_image(images: &[Image], began: DateTime<Utc>) -> Option<&Image> {
+    let by_then: Vec<Image> = images
+        .iter()
+        .filter(|i| i.creation_date.is_some_and(|c| c <= began))
+        .cloned()
+        .collect();
+    let chosen = newest_image(&by_then).or_else(|| newest_image(images))?;
+    images.iter().find(|i| i.id == chosen.id)
+}
+
 /// The newest available AMI, which a launch needs (`what` says for what).
 pub fn newest_required<'a>(
     world: &'a World,
@@ -241,23 +260,27 @@ pub fn newest_required<'a>(
     })
 }
 
-/// RunInstances of a replacement for `original` from the newest AMI, with
-/// this incident's tags and this round's tokens; and that AMI.
+/// RunInstances of a replacement for `original` from the incident's AMI
+/// ([`incident_image`]), with this incident's tags and this round's tokens;
+/// and that AMI.
 pub(super) fn replacement_launch<'a>(
     world: &'a World,
     settings: &Settings,
     original: (&Instance, &Inherited),
-    (incident, generation): (&str, u32),
+    (incident, generation): (Incident<'_>, u32),
     now: DateTime<Utc>,
 ) -> Result<(Launch, &'a Image), FailoverError> {
-    let image = newest_required(world, settings, "")?;
-    let own = replacement_tags(incident, original.0);
+    let image = match incident_image(&world.images, incident.began) {
+        Some(image) => image,
+        None => newest_required(world, settings, "")?,
+    };
+    let own = replacement_tags(incident.id, original.0);
     let launch = launch_change(
         world,
         settings,
         (original, &own),
         image,
-        (incident, generation),
+        (incident.id, generation),
         now,
     )?;
     Ok((launch, image))
@@ -351,7 +374,7 @@ pub fn relaunch(
     settings: &Settings,
     original: (&Instance, &Inherited),
     dead: &Instance,
-    (incident, generation): (&str, u32),
+    (incident, generation): (Incident<'_>, u32),
     now: DateTime<Utc>,
 ) -> Option<PlannedStep> {
     let (launch, _) =
@@ -429,6 +452,10 @@ mod tests {
     use crate::cloud::{InstanceState, MetadataOptions};
     use crate::test_fixtures::{image, instance, now, settings, subnet, world};
 
+    fn incident(id: &str) -> Incident<'_> {
+        Incident { id, began: now() }
+    }
+
     #[test]
     fn newest_available_image_wins_by_time_not_by_text() {
         let images = vec![
@@ -443,6 +470,35 @@ mod tests {
         with_pending.push(pending);
         assert_eq!(newest_image(&with_pending).unwrap().id, "ami-a");
         assert!(newest_image(&[]).is_none());
+    }
+
+    #[test]
+    fn an_incident_keeps_the_ami_it_began_with_when_a_newer_one_appears() {
+        let began = now();
+        let before = image("ami-before", "2026-11-20T00:00:00.000Z");
+        let older = image("ami-older", "2026-11-01T00:00:00.000Z");
+        let mut during = image("ami-during", "2026-11-21T00:00:00.000Z");
+        during.creation_date = Some(began + chrono::Duration::minutes(30));
+        let images = vec![older.clone(), before.clone(), during.clone()];
+        assert_eq!(incident_image(&images, began).unwrap().id, "ami-before");
+        // A later incident takes the new one.
+        let later = began + chrono::Duration::hours(1);
+        assert_eq!(incident_image(&images, later).unwrap().id, "ami-during");
+        // With none that old (the first AMI is being taken), the newest.
+        assert_eq!(
+            incident_image(std::slice::from_ref(&during), began)
+                .unwrap()
+                .id,
+            "ami-during"
+        );
+        // A pending one is never chosen, however old.
+        let mut pending = before;
+        pending.state = "pending".into();
+        assert_eq!(
+            incident_image(&[older, pending], began).unwrap().id,
+            "ami-older"
+        );
+        assert!(incident_image(&[], began).is_none());
     }
 
     #[test]
@@ -540,7 +596,15 @@ mod tests {
         let mut w = world(vec![failed.clone()]);
         w.images = vec![image("ami-new", "2026-11-20T00:00:00Z")];
         let situation = Situation::Fresh { failed };
-        let plan = launch_plan(&w, &s, (&situation, &inherited), "alarm-1", now(), 0).unwrap();
+        let plan = launch_plan(
+            &w,
+            &s,
+            (&situation, &inherited),
+            incident("alarm-1"),
+            now(),
+            0,
+        )
+        .unwrap();
         assert_eq!(plan.inherited.as_ref(), Some(&inherited));
         let Decision::Make(Change::Launch(launch)) = &plan.launch.decision else {
             panic!("a launch: {plan:?}");
@@ -589,7 +653,7 @@ mod tests {
             &w,
             &settings(),
             (&situation, &inherited),
-            "alarm-1",
+            incident("alarm-1"),
             now(),
             0,
         )

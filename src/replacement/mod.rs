@@ -32,13 +32,22 @@ pub use dns::dns_decision;
 use dns::{blind_upsert, dns_target};
 use launch::replacement_launch;
 pub use launch::{
-    Leg, Placement, after, candidate_subnets, client_token, inherited_tags, launch_attempts,
-    launch_change, launch_request, legs_of, newest_image, newest_required, relaunch,
-    replacement_tags, stop_step,
+    Leg, Placement, after, candidate_subnets, client_token, incident_image, inherited_tags,
+    launch_attempts, launch_change, launch_request, legs_of, newest_image, newest_required,
+    relaunch, replacement_tags, stop_step,
 };
 use network::floating_ip_decision;
 pub use network::{route_decision, route_target_for, source_dest_steps};
 pub use promotion::{promotion, unfit};
+
+/// The incident a launch belongs to: its id names the ClientTokens and the
+/// replacement's tag; the time it began chooses its AMI
+/// ([`incident_image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incident<'a> {
+    pub id: &'a str,
+    pub began: DateTime<Utc>,
+}
 
 /// The stop and the launch of this incident: what a new failover does, or
 /// what a resumed one finds already done.
@@ -61,7 +70,7 @@ pub fn launch_plan(
     world: &World,
     settings: &Settings,
     (situation, inherited): (&Situation, &Inherited),
-    incident: &str,
+    incident: Incident<'_>,
     now: DateTime<Utc>,
     generation: u32,
 ) -> Result<LaunchPlan, FailoverError> {

@@ -19,6 +19,11 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+/// `time` (`HH:MM:SSZ`) on the day the sample alarm events happen.
+fn on_sample_day(time: &str) -> DateTime<Utc> {
+    at(&format!("{}T{time}", common::sample_day()))
+}
+
 /// The alarm of `events/sns-alarm.json` in `state` since its StateChangeTime
 /// (reported, as moto does, without StateTransitionedTimestamp).
 fn sophos_alarm(state: &str) -> Alarm {
@@ -28,7 +33,7 @@ fn sophos_alarm(state: &str) -> Alarm {
         state: state.into(),
         reason: Some("Threshold Crossed: 1 datapoint [0.0] was less than 1.0".into()),
         transitioned_at: None,
-        updated_at: Some(at("2026-11-21T09:00:00Z")),
+        updated_at: Some(on_sample_day("09:00:00Z")),
         health_check_id: None,
         actions: vec![],
     }
@@ -486,15 +491,15 @@ async fn a_fence_that_fails_after_a_failover_leaves_the_failover_reported() {
 /// When the alarm still says what the event says, the failover goes ahead.
 #[tokio::test(start_paused = true)]
 async fn a_late_alarm_event_is_checked_against_the_alarm_before_anything_moves() {
-    let event = sample("sns-alarm.json"); // StateChangeTime 2026-11-21T09:00:00Z
+    let event = sample("sns-alarm.json"); // StateChangeTime 09:00:00Z (on the sample day)
     let cases = [
         (sophos_alarm("OK"), "is OK now"),
         (
             Alarm {
-                transitioned_at: Some(at("2026-11-21T09:40:00Z")),
+                transitioned_at: Some(on_sample_day("09:40:00Z")),
                 ..sophos_alarm("ALARM")
             },
-            "went ALARM again at 2026-11-21T09:40:00",
+            &format!("went ALARM again at {}T09:40:00", common::sample_day()),
         ),
     ];
     for (alarm, why) in cases {
@@ -509,7 +514,7 @@ async fn a_late_alarm_event_is_checked_against_the_alarm_before_anything_moves()
     }
     let (w, cloud) = world(0);
     w.cloud.set_alarm(Alarm {
-        transitioned_at: Some(at("2026-11-21T09:00:00Z")),
+        transitioned_at: Some(on_sample_day("09:00:00Z")),
         ..sophos_alarm("ALARM")
     });
     let fleet = single(cloud, seed_settings(&w, &[("ALARM_NAME", ALARM)]));

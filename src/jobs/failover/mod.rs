@@ -44,6 +44,9 @@ pub struct FailoverRequest {
     /// The alarm state change an event reported: read the alarm again before
     /// a new launch, since Lambda may deliver the event late.
     pub event: Option<AlarmEvent>,
+    /// When the incident began: its alarm's transition to ALARM. `None` for
+    /// an operator's request, which begins when it runs.
+    pub began: Option<DateTime<Utc>>,
 }
 
 /// What an alarm event said: this alarm went ALARM at this time.
@@ -54,14 +57,21 @@ pub struct AlarmEvent {
 }
 
 impl FailoverRequest {
-    /// For an alarm (its event, or the reconcile reading its state): Route
-    /// 53 confirms first, when `HEALTH_CHECK_ID` names the health check.
-    pub fn on_alarm(incident: String, reason: String, settings: &Settings) -> Self {
+    /// For an alarm that went ALARM at `began` (its event, or the reconcile
+    /// reading its state): Route 53 confirms first, when `HEALTH_CHECK_ID`
+    /// names the health check.
+    pub fn on_alarm(
+        incident: String,
+        reason: String,
+        began: DateTime<Utc>,
+        settings: &Settings,
+    ) -> Self {
         Self {
             incident,
             reason,
             confirm_with: settings.appliance.health_check_id.clone(),
             event: None,
+            began: Some(began),
         }
     }
 
@@ -82,6 +92,15 @@ impl FailoverRequest {
             reason,
             confirm_with: None,
             event: None,
+            began: None,
+        }
+    }
+
+    /// The incident, with when it began (`now` for an operator's).
+    fn incident_at(&self, now: DateTime<Utc>) -> plan::Incident<'_> {
+        plan::Incident {
+            id: &self.incident,
+            began: self.began.unwrap_or(now),
         }
     }
 }
@@ -261,7 +280,7 @@ impl<C: Cloud> Failover<'_, C> {
                 world,
                 settings,
                 (situation, &inherited),
-                &req.incident,
+                req.incident_at(self.ctx.now),
                 self.ctx.now,
                 generation,
             )?;
@@ -457,7 +476,7 @@ impl<C: Cloud> Failover<'_, C> {
             None => inherit::read(self.ctx.cloud(), failed).await?,
         };
         *generation += 1;
-        let round = (self.req.incident.as_str(), *generation);
+        let round = (self.req.incident_at(self.ctx.now), *generation);
         let next = plan::relaunch(
             world,
             self.ctx.settings,

@@ -3,7 +3,10 @@
 //! tests/log_lines.rs), so it depends on nothing else here.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
 
 use ec2_failover::Invocation;
 use serde_json::Value;
@@ -17,12 +20,33 @@ pub fn invocation(request_id: &str) -> Invocation {
     }
 }
 
-/// The sample event `events/<name>`.
+/// The day the samples' alarms are written for.
+const SAMPLE_DAY: &str = "2026-11-21";
+
+/// The day the sample alarms change state in tests (`YYYY-MM-DD`): the day
+/// of ten hours ago, the same for the whole test process. Their 09:00 is
+/// then in the past and after the fixtures' AMIs (taken days before, as in
+/// life), which matters since an incident launches from the newest AMI of
+/// the time it began.
+pub fn sample_day() -> &'static str {
+    static DAY: OnceLock<String> = OnceLock::new();
+    DAY.get_or_init(|| {
+        (Utc::now() - TimeDelta::hours(10))
+            .format("%Y-%m-%d")
+            .to_string()
+    })
+}
+
+/// The sample event `events/<name>`; an alarm's moved to [`sample_day`].
 pub fn sample(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("events")
         .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    if name.contains("alarm") {
+        text = text.replace(SAMPLE_DAY, sample_day());
+    }
+    serde_json::from_str(&text).unwrap()
 }
 
 /// The schedule's event, due at `time` (RFC 3339).

@@ -26,7 +26,7 @@ use ec2_failover::cloud::sdk::SdkCloud;
 use ec2_failover::{App, FailoverError, Fleet, Invocation, Report, Response, Settings};
 use serde_json::Value;
 
-pub use events::{invocation, sample, scheduled_at};
+pub use events::{invocation, sample, sample_day, scheduled_at};
 pub use seed::{REGION, VPN_CIDR};
 
 /// A moto server of this test's own: a fresh one, or one another test

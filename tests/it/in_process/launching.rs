@@ -6,6 +6,7 @@ use crate::common;
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
+use ec2_failover::cloud::memory::ImageSpec;
 use ec2_failover::cloud::{InstanceState, TAG_INCIDENT};
 use ec2_failover::{Outcome, StepStatus};
 
@@ -193,6 +194,52 @@ async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_toke
         .tag(TAG_INCIDENT)
         .map(str::to_owned);
     assert_eq!(incident, Some(r.incident.clone()));
+}
+
+/// The schedule takes a newer AMI between two tries of one incident (the
+/// first launch's answer was lost and EC2 does not list the replacement
+/// yet). The retry keeps the incident's AMI, so RunInstances under the same
+/// ClientToken gets the first launch back; with the new AMI EC2 would refuse
+/// the token (`IdempotentParameterMismatch`) on every try of the incident.
+#[tokio::test(start_paused = true)]
+async fn a_newer_ami_taken_between_two_tries_keeps_the_incidents_launch() {
+    let (w, settings) = failover_world();
+    w.cloud.set_listing_lag(1);
+    let k = 1 + mutations(&clean_failover_calls().await)
+        .iter()
+        .position(|op| *op == "RunInstances")
+        .expect("a launch");
+    let dying = FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation {
+        k,
+        after_effect: true,
+    });
+    let event = sample("sns-alarm.json");
+    invoke(&single(dying, settings.clone()), &event, "req-1")
+        .await
+        .unwrap_err();
+    let launched = replacements(&w.view(), &w.vpc, "sophos", &w.sophos);
+    assert_eq!(launched.len(), 1, "EC2 launched it; the answer was lost");
+    let newer = w
+        .cloud
+        .add_image(ImageSpec::new("sophos_snapshot").tag("Name", "sophos"));
+
+    let retry = FaultyCloud::new(w.cloud.clone());
+    let r = invoke(&single(retry.clone(), settings), &event, "req-2")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let launches: Vec<bool> = retry
+        .calls()
+        .iter()
+        .filter(|c| c.operation == "RunInstances")
+        .map(|c| c.failed)
+        .collect();
+    assert_eq!(launches, [false], "EC2 answered the first launch again");
+    assert_eq!(r.new_instance.as_ref(), Some(&launched[0]));
+    let new_id = assert_failed_over_once(&w.view(), &w);
+    assert_eq!(new_id, launched[0]);
+    assert_eq!(r.image.as_deref(), Some(w.new_ami.as_str()));
+    assert_ne!(r.image.as_deref(), Some(newer.as_str()));
 }
 
 /// A fallback type that does not fit the AMI (another architecture, no ENA,
