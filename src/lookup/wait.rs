@@ -16,6 +16,12 @@ use crate::step::Step;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Consecutive failed looks after which the wait gives up (retryably).
 const MAX_FAILED_LOOKS: u32 = 3;
+/// Looks that may still read `stopped` right after StartInstances: EC2 is
+/// eventually consistent, and a describe may answer the state before the
+/// start. Taking such a read for a failed start would launch a cold
+/// replacement beside the standby that is starting: two appliances. Only a
+/// standby still `stopped` after this many looks (seconds) failed to start.
+const STALE_START_LOOKS: u32 = 20;
 use crate::engine::DEADLINE_MARGIN;
 
 /// Waits, within the invocation's deadline, until the replacement is `running`:
@@ -28,6 +34,8 @@ pub async fn until_running<E: Cloud>(
 ) -> Result<Instance, FailoverError> {
     let started = Instant::now();
     let id = replacement.id.clone();
+    // Pending as far as we know: launched, or started by the promotion.
+    let starting = replacement.state == InstanceState::Pending;
     let mut current = replacement;
     let mut polls = 0u32;
     let mut failed_looks = 0u32;
@@ -55,7 +63,11 @@ pub async fn until_running<E: Cloud>(
         polls += 1;
         match ec2.instance(&id).await {
             Ok(found) => {
-                current = found.unwrap_or(current);
+                current = match found {
+                    Some(seen) if starting && stale_start(&seen, polls) => current,
+                    Some(seen) => seen,
+                    None => current,
+                };
                 failed_looks = 0;
             }
             // A describe that keeps failing (after the SDK's own retries) is
@@ -74,6 +86,17 @@ pub async fn until_running<E: Cloud>(
             }
         }
     }
+}
+
+/// A look that reads `stopped` an instance just started, within the looks
+/// EC2 may take to show the start.
+fn stale_start(seen: &Instance, polls: u32) -> bool {
+    let stale = seen.state == InstanceState::Stopped && polls <= STALE_START_LOOKS;
+    if stale {
+        tracing::info!(instance = %seen.id, look = polls,
+            "still reads stopped after StartInstances; EC2 may not show the start yet");
+    }
+    stale
 }
 
 /// The wait's verdict on the latest look: running (done), still starting

@@ -162,6 +162,28 @@ async fn warm_the_alarm_starts_the_stopped_standby_and_launches_nothing_before_t
     assert!(promoted.tag(TAG_INCIDENT).is_some());
 }
 
+/// Right after StartInstances EC2 may still describe the standby `stopped`:
+/// the failover waits for the start to show instead of taking the read for a
+/// failed start and launching a cold replacement beside the standby that is
+/// starting (two appliances).
+#[tokio::test(start_paused = true)]
+async fn warm_a_standby_still_read_stopped_after_its_start_is_waited_for_not_replaced() {
+    let (w, s, standby) = ensured("warm", InstanceState::Stopped).await;
+    w.cloud.set_stale_start_looks(3);
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = run(&cloud, &s, &sample("sns-alarm.json")).await;
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let before = before_the_move(&cloud.calls());
+    assert_eq!(
+        before,
+        ["StartInstances", "CreateTags"],
+        "no cold launch: {:?}",
+        cloud.calls()
+    );
+    assert_moved_to(&w, &standby);
+    assert_eq!(r.new_instance.as_deref(), Some(standby.as_str()));
+}
+
 /// For every mutating call of a clean hot or warm failover (the upkeep after
 /// it included) and both ways of dying there: the run that dies, then a
 /// redelivery, then a third. One appliance holds the floating IP and the

@@ -7,10 +7,12 @@
 //! nothing and leaves one appliance holding the floating IP and one standby.
 //! The EC2-like layer sits in front of moto for ClientTokens and its log.
 
+use std::time::Duration;
+
 use crate::common;
 
 use aws_sdk_ec2::types::Filter;
-use common::ec2_like::Ec2Like;
+use common::ec2_like::{Ec2Like, Ec2LikeBuilder};
 use common::runtime_api::{Function, RuntimeApi};
 use common::{Moto, VPN_CIDR, World, build_world, env_of, sample};
 use serde_json::{Value, json};
@@ -23,13 +25,12 @@ struct Deployment {
     _function: Function,
 }
 
-async fn deploy(mode: &str) -> Deployment {
+/// The function in `mode` behind an EC2-like layer with `rules` (and
+/// ClientTokens honoured).
+async fn deploy_on(mode: &str, rules: Ec2LikeBuilder) -> Deployment {
     let moto = Moto::start();
     let w = build_world(&moto.ec2()).await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .start(&moto.endpoint)
-        .await;
+    let layer = rules.client_tokens().start(&moto.endpoint).await;
     let api = RuntimeApi::start().await;
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
     let env = env_of(&w, &[("STANDBY", mode)]);
@@ -139,7 +140,16 @@ impl Deployment {
 /// The standby action, then the alarm, then its redelivery, in `mode`;
 /// returns the deployment and the standby the action made.
 async fn standby_then_alarm(mode: &str, wanted: &str) -> (Deployment, String) {
-    let d = deploy(mode).await;
+    standby_then_alarm_on(mode, wanted, Ec2Like::builder()).await
+}
+
+/// [`standby_then_alarm`] behind a layer with `rules`.
+async fn standby_then_alarm_on(
+    mode: &str,
+    wanted: &str,
+    rules: Ec2LikeBuilder,
+) -> (Deployment, String) {
+    let d = deploy_on(mode, rules).await;
     let r = d
         .invoke(&json!({"action": "standby", "reason": "test"}))
         .await;
@@ -200,4 +210,23 @@ async fn warm_the_alarm_starts_the_stopped_standby_and_launches_nothing_before_t
         .map(|x| x.instances)
         .collect();
     assert_eq!(starts, [vec![standby]]);
+}
+
+/// EC2 may still describe the standby `stopped` for a while after
+/// StartInstances: the promotion waits for the start to show and launches no
+/// cold replacement beside it (`standby_then_alarm` asserts no RunInstances
+/// before the move and one new standby after).
+#[tokio::test]
+async fn warm_a_standby_read_stopped_after_its_start_is_still_the_one_promoted() {
+    let rules = Ec2Like::builder().stale_after_start(Duration::from_secs(3));
+    let (d, standby) = standby_then_alarm_on("warm", "stopped", rules).await;
+    let log = d.layer.log();
+    let started = log
+        .iter()
+        .position(|x| x.action == "StartInstances" && x.result == "OK")
+        .expect("the standby was started");
+    let read_stopped = log[started..].iter().any(|x| {
+        x.action == "DescribeInstances" && x.answered.contains(&(standby.clone(), "stopped".into()))
+    });
+    assert!(read_stopped, "the layer answered the stale state");
 }

@@ -29,6 +29,8 @@ pub(super) struct Account {
     pub(super) health_checks: Vec<HealthCheckRec>,
     pub(super) checker_ranges: Vec<Cidr>,
     pub(super) launch_pending_looks: usize,
+    /// Looks after a StartInstances that still read the instance `stopped`.
+    pub(super) stale_start_looks: usize,
     pub(super) image_pending_looks: usize,
     pub(super) listing_lag: usize,
     pub(super) rule_limit: usize,

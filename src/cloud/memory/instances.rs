@@ -25,6 +25,11 @@ impl Account {
     /// or terminated with their StateReason when EC2 could not launch them.
     pub(super) fn tick_instances(&mut self) {
         for i in &mut self.instances {
+            i.reads_stale = i.stale_looks > 0;
+            if i.reads_stale {
+                i.stale_looks -= 1;
+                continue;
+            }
             if i.state == InstanceState::Pending {
                 if i.pending_looks > 0 {
                     i.pending_looks -= 1;
@@ -53,7 +58,12 @@ impl Account {
             .filter(|_| r.state == InstanceState::Running);
         Instance {
             id: r.id.clone(),
-            state: r.state,
+            // Right after a start, EC2 may still answer the state before it.
+            state: if r.reads_stale {
+                InstanceState::Stopped
+            } else {
+                r.state
+            },
             availability_zone: r.availability_zone.clone(),
             subnet_id: Some(r.subnet_id.clone()),
             vpc_id: Some(r.vpc_id.clone()),
@@ -113,16 +123,19 @@ impl Account {
     }
 
     /// StartInstances: a stopped instance is `pending` for a look, then
-    /// `running`; one already up is left as it is, as EC2 does.
+    /// `running`; one already up is left as it is, as EC2 does. The first
+    /// looks after it may still read `stopped` (`set_stale_start_looks`).
     pub(super) fn start_instance(&mut self, id: &str) -> Result<(), CloudError> {
         const OP: Operation = Operation::StartInstances;
         let i = self.instance_index(OP, id)?;
         let now = self.now();
+        let stale = self.stale_start_looks;
         let r = &mut self.instances[i];
         match r.state {
             InstanceState::Stopped => {
                 r.state = InstanceState::Pending;
                 r.pending_looks = 1;
+                r.stale_looks = stale;
                 r.launch_time = now;
                 Ok(())
             }

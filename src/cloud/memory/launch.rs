@@ -258,6 +258,8 @@ impl Account {
             tags: req.tags.clone(),
             volumes,
             pending_looks: self.launch_pending_looks,
+            stale_looks: 0,
+            reads_stale: false,
             unlisted_looks: self.listing_lag,
             metadata_options: metadata_applied(req.metadata_options.as_ref()),
             ebs_optimized: req.ebs_optimized.unwrap_or(false),

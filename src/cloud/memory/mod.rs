@@ -112,6 +112,7 @@ impl MemoryCloud {
                 health_checks: Vec::new(),
                 checker_ranges: ranges,
                 launch_pending_looks: 0,
+                stale_start_looks: 0,
                 image_pending_looks: 0,
                 listing_lag: 0,
                 rule_limit: DEFAULT_RULE_LIMIT,

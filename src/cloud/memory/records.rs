@@ -31,6 +31,10 @@ pub(super) struct InstanceRec {
     pub(super) volumes: Vec<String>,
     /// DescribeInstances calls that still see it `pending`.
     pub(super) pending_looks: usize,
+    /// DescribeInstances calls after a StartInstances that still read it
+    /// `stopped` (the state before the start), and whether this look does.
+    pub(super) stale_looks: usize,
+    pub(super) reads_stale: bool,
     /// Filtered DescribeInstances calls that do not list it yet.
     pub(super) unlisted_looks: usize,
     pub(super) metadata_options: MetadataOptions,

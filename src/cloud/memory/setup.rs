@@ -189,6 +189,8 @@ impl MemoryCloud {
             tags: spec.tags,
             volumes,
             pending_looks: 0,
+            stale_looks: 0,
+            reads_stale: false,
             unlisted_looks: 0,
             metadata_options: metadata_applied(Some(&spec.metadata_options)),
             ebs_optimized: spec.ebs_optimized,
@@ -364,6 +366,13 @@ impl MemoryCloud {
     /// the RunInstances answer (0, the default: running from the first look).
     pub fn set_launch_pending_looks(&self, looks: usize) {
         self.lock().launch_pending_looks = looks;
+    }
+
+    /// After a StartInstances, this many DescribeInstances calls still read
+    /// the instance `stopped` (EC2's eventual consistency; 0, the default:
+    /// `pending` from the first look).
+    pub fn set_stale_start_looks(&self, looks: usize) {
+        self.lock().stale_start_looks = looks;
     }
 
     /// New AMIs stay `pending` (without snapshots listed) for this many

@@ -264,6 +264,21 @@ async fn stop_and_attribute_changes_follow_ec2() {
 }
 
 #[tokio::test]
+async fn a_start_may_read_stopped_for_a_few_looks_then_pending_then_running() {
+    let w = small();
+    w.cloud.stop_instance(&w.old, false).await.unwrap();
+    w.cloud.set_stale_start_looks(2);
+    w.cloud.start_instance(&w.old).await.unwrap();
+    let mut states = Vec::new();
+    for _ in 0..4 {
+        let seen = w.cloud.instance(&w.old).await.unwrap().unwrap();
+        states.push(seen.state);
+    }
+    use InstanceState::{Pending, Running, Stopped};
+    assert_eq!(states, [Stopped, Stopped, Pending, Running]);
+}
+
+#[tokio::test]
 async fn an_elastic_ip_moves_but_not_onto_a_pending_instance() {
     let w = small();
     let eip = w.cloud.add_address(Some(&w.old));

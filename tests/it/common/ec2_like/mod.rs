@@ -122,6 +122,9 @@ struct Rules {
     pending_for: Option<Duration>,
     /// (a) The same for an instance started by StartInstances, from the start.
     pending_after_start: Option<Duration>,
+    /// (a) After a StartInstances, DescribeInstances still reads the instance
+    /// `stopped` (the state before the start) for this long.
+    stale_after_start: Option<Duration>,
     /// (b) A new instance is `InvalidInstanceID.NotFound` to every call that
     /// names it for this long.
     unknown_for: Option<Duration>,
@@ -204,6 +207,13 @@ impl Ec2LikeBuilder {
     /// as IAM or an SCP does; nothing reaches moto.
     pub fn refuse(mut self, action: &str) -> Self {
         self.rules.refused.insert(action.to_owned());
+        self
+    }
+
+    /// (a) After a StartInstances, DescribeInstances still reads the started
+    /// instance `stopped` for `d` (EC2's eventual consistency).
+    pub fn stale_after_start(mut self, d: Duration) -> Self {
+        self.rules.stale_after_start = Some(d);
         self
     }
 

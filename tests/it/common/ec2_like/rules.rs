@@ -33,6 +33,9 @@ pub(super) struct State {
     pub(super) launch_order: Vec<String>,
     /// Instances started through the layer: when, and the pending window then.
     pub(super) starts: HashMap<String, (Instant, Duration)>,
+    /// Instances started through the layer while `stale_after_start` is set:
+    /// until when a describe still reads them `stopped`.
+    pub(super) stale_until: HashMap<String, Instant>,
     pub(super) tokens: HashMap<String, TokenRecord>,
     pub(super) calls: HashMap<String, u32>,
     /// (when, image, its snapshots) of each DeregisterImage that succeeded.
@@ -192,6 +195,11 @@ impl State {
             if action == "DescribeInstances" && self.unlisted(id, now) {
                 return None;
             }
+            if action == "DescribeInstances"
+                && self.stale_until.get(id).is_some_and(|until| now < *until)
+            {
+                return Some(replace_element(item, "instanceState", STOPPED_STATE));
+            }
             let death = self.launches.get(id).and_then(|l| l.death.as_ref());
             let running = element_text(item, "instanceState").and_then(|s| element_text(s, "name"))
                 == Some("running");
@@ -214,6 +222,7 @@ impl State {
 }
 
 const PENDING_STATE: &str = "<instanceState><code>0</code><name>pending</name></instanceState>";
+const STOPPED_STATE: &str = "<instanceState><code>80</code><name>stopped</name></instanceState>";
 const PENDING_CURRENT: &str = "<currentState><code>0</code><name>pending</name></currentState>";
 
 impl Shared {
@@ -254,6 +263,17 @@ impl Shared {
     fn started(&self, answer: Upstream) -> Upstream {
         let now = Instant::now();
         let mut s = self.state();
+        if let Some(stale) = s.rules.stale_after_start {
+            let body = String::from_utf8_lossy(&answer.body).into_owned();
+            rewrite_instances(&body, |id, item| {
+                let before =
+                    element_text(item, "previousState").and_then(|p| element_text(p, "name"));
+                if before == Some("stopped") {
+                    s.stale_until.insert(id.to_owned(), now + stale);
+                }
+                Some(item.to_owned())
+            });
+        }
         let Some(window) = s.rules.pending_after_start else {
             return answer;
         };
