@@ -75,6 +75,7 @@ impl Account {
             launch_time: Some(r.launch_time),
             first_launch: Some(r.first_launch),
             state_reason: r.state_reason.clone(),
+            stop_requested: None,
             tags: r.tags.clone(),
             metadata_options: Some(r.metadata_options.clone()),
             ebs_optimized: Some(r.ebs_optimized),
