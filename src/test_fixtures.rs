@@ -47,6 +47,7 @@ pub(crate) fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
         launch_time: Some(now() - chrono::Duration::days(30)),
         first_launch: Some(now() - chrono::Duration::days(30)),
         state_reason: None,
+        stop_requested: None,
         tags: vec![
             Tag::new("Name", "sophos"),
             Tag::new("aws:cloudformation:stack-name", "x"),

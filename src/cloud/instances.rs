@@ -1,7 +1,7 @@
 //! An instance as the function sees it (state, placement, interfaces,
 //! metadata options), and what RunInstances is told about a replacement.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::{TAG_PROMOTED_AT, TAG_REPLACES, TAG_STANDBY, Tag, tag_value};
 
@@ -76,6 +76,10 @@ pub struct Instance {
     /// Why EC2 stopped or terminated it (`StateReason`), e.g.
     /// `Server.InternalError: Internal error on launch`.
     pub state_reason: Option<String>,
+    /// When the stop it is in (`stopping` or `stopped`) was asked for, as
+    /// EC2's `StateTransitionReason` says ([`stop_requested_at`]); `None`
+    /// when EC2 did not say or said it in words this code does not read.
+    pub stop_requested: Option<DateTime<Utc>>,
     pub tags: Vec<Tag>,
     /// How the instance metadata service answers it (IMDSv2, hop limit).
     pub metadata_options: Option<MetadataOptions>,
@@ -115,6 +119,21 @@ pub struct MetadataOptions {
     pub http_endpoint: Option<String>,
     /// Tags readable through the metadata service: `enabled` or `disabled`.
     pub instance_metadata_tags: Option<String>,
+}
+
+/// The time in a `StateTransitionReason`: EC2 writes "User initiated
+/// (2026-11-21 08:59:00 GMT)" (moto writes `UTC` for `GMT`). Any other text,
+/// an empty one included, is `None`: the time is unknown, never guessed.
+pub fn stop_requested_at(reason: &str) -> Option<DateTime<Utc>> {
+    let reason = reason.trim();
+    let open = reason.rfind('(')?;
+    let inside = reason.get(open + 1..)?.strip_suffix(')')?.trim();
+    let stamp = inside
+        .strip_suffix(" GMT")
+        .or_else(|| inside.strip_suffix(" UTC"))?;
+    NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// Burstable types take a `CreditSpecification`; any other type is refused
@@ -210,4 +229,29 @@ pub struct LaunchRequest {
     pub cpu_credits: Option<String>,
     /// The original's other legs, each in the chosen AZ's subnet for it.
     pub secondary_interfaces: Vec<LaunchInterface>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stop_requested_at;
+
+    #[test]
+    fn a_stop_request_time_is_read_from_ec2s_and_motos_words_and_nothing_else() {
+        let at = |s: &str| stop_requested_at(s).map(|t| t.to_rfc3339());
+        let expected = Some("2026-11-21T08:59:07+00:00".to_owned());
+        assert_eq!(at("User initiated (2026-11-21 08:59:07 GMT)"), expected);
+        assert_eq!(at("User initiated (2026-11-21 08:59:07 UTC)"), expected);
+        for unknown in [
+            "",
+            "User initiated",
+            "User initiated (2026-11-21 08:59:07)",
+            "User initiated (2026-11-21T08:59:07Z)",
+            "User initiated (2026-13-41 08:59:07 GMT)",
+            "User initiated (2026-11-21 08:59:07 GMT",
+            "Server initiated (\u{1f600} GMT)",
+            "((((",
+        ] {
+            assert_eq!(at(unknown), None, "{unknown:?}");
+        }
+    }
 }

@@ -193,7 +193,7 @@ pub use alarms::{Alarm, AlarmQuery};
 pub use images::{Image, ImageRequest, Snapshot};
 pub use instances::{
     Instance, InstanceState, Interface, LaunchInterface, LaunchRequest, MetadataOptions,
-    is_burstable,
+    is_burstable, stop_requested_at,
 };
 pub use network::{
     Address, GroupIngress, IngressRule, Route, RouteTable, RouteTarget, SecurityGroup, Subnet, Vpc,

@@ -6,7 +6,7 @@
 //! appliance's instances, follows the `ec2-failover:replaces` tags from each
 //! live instance back to what it replaced, and stops every live ancestor: with
 //! a plain stop first, and with `Force=true` once the instance has been
-//! `stopping` for longer than [`FORCE_AFTER`].
+//! `stopping` for longer than [`FORCE_AFTER`] since its own stop request.
 //!
 //! It never stops the instance holding the floating IP, nor one a managed
 //! route (`ROUTE_CIDRS` in the `ROUTE_TABLE_NAME` tables) points at: whatever
@@ -211,17 +211,7 @@ fn fence_by_state(
             instance: old.id.clone(),
             force: false,
         }),
-        InstanceState::Stopping if stopping_for(old, live, now) >= FORCE_AFTER => {
-            Decision::Make(Change::Stop {
-                instance: old.id.clone(),
-                force: true,
-            })
-        }
-        InstanceState::Stopping => Decision::LeaveAlone(format!(
-            "{} is stopping ({why}); forced if still stopping {} min after it was replaced or started",
-            old.id,
-            FORCE_AFTER.as_secs() / 60
-        )),
+        InstanceState::Stopping => fence_stopping(old, live, why, now),
         InstanceState::Pending => Decision::LeaveAlone(format!(
             "{} is starting ({why}); the next run stops it once it runs",
             old.id
@@ -231,14 +221,50 @@ fn fence_by_state(
     Some(decision)
 }
 
-/// How long `old` has had to stop: since its replacement was launched or since
-/// it was last started, whichever is later (EC2 reports no stop time).
-fn stopping_for(old: &Instance, live: &Instance, now: DateTime<Utc>) -> Duration {
+/// A plain stop that has had [`FORCE_AFTER`] is forced; a younger one is
+/// left to finish, saying since when it is stopping.
+fn fence_stopping(old: &Instance, live: &Instance, why: &str, now: DateTime<Utc>) -> Decision {
+    let (since, from) = stopping_since(old, live);
+    let stopping_for = since.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default());
+    if stopping_for >= FORCE_AFTER {
+        return Decision::Make(Change::Stop {
+            instance: old.id.clone(),
+            force: true,
+        });
+    }
+    let since = since.map_or("an unknown time".to_owned(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    });
+    Decision::LeaveAlone(format!(
+        "{} is stopping since {since} ({from}; {why}); forced if still stopping {} min after that",
+        old.id,
+        FORCE_AFTER.as_secs() / 60
+    ))
+}
+
+/// Since when `old` has been stopping, and what that time is.
+///
+/// Its own stop request, when EC2 says it (`StateTransitionReason`): a stop
+/// asked for a minute ago gets its five minutes even when its replacement is
+/// a standby launched hours before. Waiting never makes the outage worse: the
+/// fence only gets here for an instance that carries no traffic, and a
+/// `stopping` instance cannot run again before it has stopped, while a forced
+/// stop skips the guest's shutdown (file systems not flushed) of an instance
+/// that may be started again. Only when the time is unknown is it counted,
+/// as before, from its replacement's launch or its own last start, whichever
+/// is later.
+fn stopping_since(old: &Instance, live: &Instance) -> (Option<DateTime<Utc>>, &'static str) {
+    if let Some(asked) = old.stop_requested {
+        return (Some(asked), "its stop request");
+    }
     let since = [live.first_launch.or(live.launch_time), old.launch_time]
         .into_iter()
         .flatten()
         .max();
-    since.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default())
+    (
+        since,
+        "EC2 gives no stop time: counted from its replacement's launch or its last start",
+    )
 }
 
 /// Look, plan and carry out the fence, recording its steps in `log`.
@@ -288,6 +314,7 @@ mod tests {
             launch_time: Some(launched),
             first_launch: Some(launched),
             state_reason: None,
+            stop_requested: None,
             tags,
             metadata_options: None,
             ebs_optimized: None,
@@ -361,6 +388,32 @@ mod tests {
             matches!(&restarted[0].1, Decision::LeaveAlone(_)),
             "{restarted:?}"
         );
+    }
+
+    /// `instance` stopping since its stop request `minutes` ago, as EC2's
+    /// StateTransitionReason says.
+    fn asked_to_stop(mut old: Instance, minutes: i64) -> Instance {
+        old.stop_requested = Some(now() - chrono::Duration::minutes(minutes));
+        old
+    }
+
+    #[test]
+    fn a_stop_gets_five_minutes_from_its_own_request_after_a_standby_promotion() {
+        // The promoted standby was launched hours ago; the old appliance was
+        // asked to stop a minute ago, by the failover that promoted it.
+        let standby = || instance("i-standby", Running, 60 * 5, Some("i-old"));
+        let old = || instance("i-old", Stopping, 60 * 24, None);
+        let young = decisions(vec![asked_to_stop(old(), 1), standby()], "i-standby");
+        assert!(
+            matches!(&young[..], [(_, Decision::LeaveAlone(n))]
+                if n.contains("stopping since 2026-11-21 08:59:00 UTC (its stop request")),
+            "{young:?}"
+        );
+        let late = decisions(vec![asked_to_stop(old(), 6), standby()], "i-standby");
+        assert_eq!(late, [(Some("i-old".into()), stop("i-old", true))]);
+        // When EC2 gives no stop time, the old rule: hours since the launch.
+        let unknown = decisions(vec![old(), standby()], "i-standby");
+        assert_eq!(unknown, [(Some("i-old".into()), stop("i-old", true))]);
     }
 
     #[test]

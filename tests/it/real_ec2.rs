@@ -632,6 +632,64 @@ async fn the_layer_keeps_a_new_instance_unknown_then_pending() {
     .await
 }
 
+#[tokio::test]
+async fn the_layer_keeps_a_stopped_instance_stopping_and_says_when_it_was_asked() {
+    within(async {
+        let r = rig(Ec2Like::builder().stop_takes(Duration::from_secs(180))).await;
+        let ec2 = Client::from_conf(r.layer.ec2_conf());
+        let seen = || async {
+            let out = ec2.describe_instances().instance_ids(&r.w.sophos).send();
+            let out = out.await.unwrap();
+            let i = &out.reservations()[0].instances()[0];
+            let state = i.state().and_then(|s| s.name()).map(|n| n.as_str());
+            let reason = i.state_transition_reason().unwrap_or_default();
+            (state.unwrap_or_default().to_owned(), reason.to_owned())
+        };
+        let stop = |force: bool| {
+            ec2.stop_instances()
+                .instance_ids(&r.w.sophos)
+                .force(force)
+                .send()
+        };
+        let asked = chrono::Utc::now();
+        stop(false).await.unwrap();
+        let (state, reason) = seen().await;
+        assert_eq!(
+            state,
+            "stopping",
+            "moto stopped it at once: {}",
+            calls(&r.layer)
+        );
+        let when = ec2_failover::cloud::stop_requested_at(&reason).expect(&reason);
+        assert!(
+            reason.ends_with(" GMT)"),
+            "EC2's words, not moto's: {reason}"
+        );
+        assert!((when - asked).num_seconds().abs() <= 2, "{reason}");
+        let start = ec2.start_instances().instance_ids(&r.w.sophos).send().await;
+        assert_eq!(
+            start.unwrap_err().code(),
+            Some("IncorrectInstanceState"),
+            "EC2 starts no stopping instance"
+        );
+        // Its time passes: stopped, still saying when it was asked.
+        r.layer.pass_time(Duration::from_secs(180));
+        assert_eq!(seen().await, ("stopped".to_owned(), reason.clone()));
+        // Started again, the next stop is ended at once by Force.
+        ec2.start_instances()
+            .instance_ids(&r.w.sophos)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seen().await.0, "running");
+        stop(false).await.unwrap();
+        assert_eq!(seen().await.0, "stopping");
+        stop(true).await.unwrap();
+        assert_eq!(seen().await.0, "stopped");
+    })
+    .await
+}
+
 async fn first_ip(ec2: &Client, allocation: &str) -> String {
     let out = ec2
         .describe_addresses()

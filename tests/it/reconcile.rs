@@ -214,7 +214,7 @@ async fn without_an_alarm_to_look_at_a_reconcile_says_what_to_configure() {
 mod binary {
     use super::*;
     use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
-    use common::ec2_like::Ec2Like;
+    use common::ec2_like::{Ec2Like, Ec2LikeBuilder, param};
     use common::runtime_api::{Function, RuntimeApi};
     use common::{Moto, World, build_world, env_of, snapshot};
 
@@ -293,15 +293,17 @@ mod binary {
     /// front (refusing RunInstances until healed), and the function watching
     /// the alarm by name.
     async fn deploy(extra: &[(&str, &str)]) -> Deployment {
+        let layer = Ec2Like::builder().client_tokens().refuse("RunInstances");
+        deploy_behind(layer, extra).await
+    }
+
+    /// The same world and alarm behind the layer `layer` makes.
+    async fn deploy_behind(layer: Ec2LikeBuilder, extra: &[(&str, &str)]) -> Deployment {
         let moto = Moto::start();
         let w = build_world(&moto.ec2()).await;
         put_alarm(&moto).await;
         set_state(&moto, StateValue::Alarm).await;
-        let layer = Ec2Like::builder()
-            .client_tokens()
-            .refuse("RunInstances")
-            .start(&moto.endpoint)
-            .await;
+        let layer = layer.start(&moto.endpoint).await;
         let mut settings = vec![("ALARM_NAME", ALARM)];
         settings.extend_from_slice(extra);
         let api = RuntimeApi::start().await;
@@ -396,6 +398,84 @@ mod binary {
             common::address_owner(&ec2, &d.w.floating_ip).await,
             Some(replacement)
         );
+    }
+
+    /// (state, StateTransitionReason) of `id`, as EC2 (the layer) reports it.
+    async fn seen_through(layer: &Ec2Like, id: &str) -> (String, String) {
+        let ec2 = aws_sdk_ec2::Client::from_conf(layer.ec2_conf());
+        let out = ec2.describe_instances().instance_ids(id).send().await;
+        let out = out.expect("DescribeInstances through the layer");
+        let i = &out.reservations()[0].instances()[0];
+        let state = i.state().and_then(|s| s.name()).map(|n| n.as_str());
+        let reason = i.state_transition_reason().unwrap_or_default();
+        (state.unwrap_or_default().to_owned(), reason.to_owned())
+    }
+
+    /// The StopInstances calls through the layer, and those with `Force=true`.
+    fn stops(layer: &Ec2Like) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+        let stops: Vec<_> = layer
+            .log()
+            .into_iter()
+            .filter(|x| x.action == "StopInstances")
+            .collect();
+        let forced = stops
+            .iter()
+            .filter(|x| param(&x.params, "Force") == Some("true"))
+            .map(|x| x.instances.clone());
+        let forced = forced.collect();
+        (stops.into_iter().map(|x| x.instances).collect(), forced)
+    }
+
+    /// Issue 21's done-when (item 2): a warm standby launched hours ago is
+    /// promoted, and the old appliance takes 3 minutes to stop. Neither the
+    /// failover's fence nor a reconcile while it is stopping forces it (its
+    /// stop was asked seconds ago, whatever the standby's age), and it ends
+    /// stopped.
+    #[tokio::test]
+    async fn a_warm_promotion_whose_old_instance_takes_three_minutes_to_stop_never_forces_it() {
+        let layer = Ec2Like::builder().client_tokens();
+        let d = deploy_behind(layer, &[("STANDBY", "warm")]).await;
+        let standby = json!({"action": "standby", "reason": "test"});
+        let kept = d.invoke(&standby.to_string()).await;
+        assert_eq!(kept.json()["outcome"], "standby_kept", "{}", kept.body);
+        let three_minutes = std::time::Duration::from_secs(180);
+        d.layer
+            .age_everything(std::time::Duration::from_secs(6 * 3600));
+        d.layer.set_stop_takes(Some(three_minutes));
+
+        let failover = d.invoke(&sns_event(&d.moto).await).await;
+        assert_eq!(
+            failover.json()["outcome"],
+            "failed_over",
+            "{}",
+            failover.body
+        );
+        assert_eq!(
+            stops(&d.layer).1,
+            Vec::<Vec<String>>::new(),
+            "forced at once"
+        );
+        let (state, reason) = seen_through(&d.layer, &d.w.sophos).await;
+        assert_eq!(state, "stopping");
+        assert!(
+            reason.starts_with("User initiated (") && reason.ends_with(" GMT)"),
+            "{reason}"
+        );
+        let stopping = d.reconcile().await;
+        assert_eq!(stopping["outcome"], "already_failed_over", "{stopping:#}");
+        assert!(
+            stopping.to_string().contains("stopping since")
+                && stopping.to_string().contains("its stop request"),
+            "{stopping:#}"
+        );
+
+        d.layer.pass_time(three_minutes);
+        let after = d.reconcile().await;
+        assert_eq!(after["outcome"], "already_failed_over", "{after:#}");
+        let (all, forced) = stops(&d.layer);
+        assert!(all.contains(&vec![d.w.sophos.clone()]), "{all:?}");
+        assert_eq!(forced, Vec::<Vec<String>>::new(), "a forced stop");
+        assert_eq!(seen_through(&d.layer, &d.w.sophos).await.0, "stopped");
     }
 
     #[tokio::test]

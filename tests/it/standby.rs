@@ -10,7 +10,7 @@ use crate::common;
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
-use ec2_failover::cloud::memory::{ImageSpec, MemoryCloud, WorldView};
+use ec2_failover::cloud::memory::{ImageSpec, InstanceSpec, MemoryCloud, WorldView};
 use ec2_failover::cloud::{InstanceState, RouteTarget, TAG_INCIDENT, TAG_REPLACES, TAG_STANDBY};
 use ec2_failover::{Outcome, Report, Settings, StepStatus};
 use serde_json::{Value, json};
@@ -182,6 +182,55 @@ async fn warm_a_standby_still_read_stopped_after_its_start_is_waited_for_not_rep
     );
     assert_moved_to(&w, &standby);
     assert_eq!(r.new_instance.as_deref(), Some(standby.as_str()));
+}
+
+/// Issue 21 item 2 on the memory fake: a warm standby launched hours ago is
+/// promoted, and the failed appliance takes 3 minutes to stop. The
+/// failover's fence, and a redelivery's, leave the stop to finish (it was
+/// asked seconds ago, whatever the standby's age); it is never forced.
+#[tokio::test(start_paused = true)]
+async fn warm_a_standby_launched_hours_ago_does_not_cut_the_old_appliances_stop_short() {
+    let (w, s) = standby_world("warm");
+    let standby = w.cloud.add_instance(
+        InstanceSpec::new(&w.subnet_c, "sophos")
+            .state(InstanceState::Stopped)
+            .launched(chrono::Utc::now() - chrono::Duration::hours(6))
+            .tag(TAG_STANDBY, "warm")
+            .groups(&[&w.security_group])
+            .key("ops")
+            .profile(PROFILE)
+            .image(&w.new_ami),
+    );
+    let three_minutes = std::time::Duration::from_secs(180);
+    w.cloud.set_stop_takes(three_minutes);
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = run(&cloud, &s, &sample("sns-alarm.json")).await;
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.new_instance.as_deref(), Some(standby.as_str()), "{r:#?}");
+    let old = || w.view().instance(&w.sophos).map(|i| i.state);
+    assert_eq!(
+        old(),
+        Some(InstanceState::Stopping),
+        "forced at once: {r:#?}"
+    );
+    let fence = r
+        .steps
+        .iter()
+        .find(|x| x.step == format!("fence {}", w.sophos));
+    let fence = fence.unwrap_or_else(|| panic!("a fence step: {r:#?}"));
+    assert!(fence.detail.contains("its stop request"), "{fence:?}");
+
+    w.cloud
+        .pass_time(three_minutes + std::time::Duration::from_secs(1));
+    let again = run(&cloud, &s, &sample("sns-alarm.json")).await;
+    assert_eq!(again.outcome, Outcome::AlreadyFailedOver, "{again:#?}");
+    assert_eq!(old(), Some(InstanceState::Stopped));
+    // A forced stop would be a second StopInstances of it.
+    let calls = cloud.calls();
+    let stops = calls
+        .iter()
+        .filter(|c| c.operation == "StopInstances" && c.target == w.sophos);
+    assert_eq!(stops.count(), 1, "one plain stop, never forced: {calls:?}");
 }
 
 /// For every mutating call of a clean hot or warm failover (the upkeep after

@@ -41,6 +41,10 @@ pub(super) struct Account {
     /// Instances a plain StopInstances leaves `stopping` (a guest that does
     /// not shut down); only `Force` brings them down.
     pub(super) stuck_stopping: Vec<String>,
+    /// How long a plain stop keeps an instance `stopping` (zero: stopped at once).
+    pub(super) stop_takes: TimeDelta,
+    /// How far the world's clock runs ahead of the wall clock (`pass_time`).
+    pub(super) ahead: TimeDelta,
     /// Operations IAM (or an SCP) denies this function.
     pub(super) denied: Vec<String>,
 }
@@ -85,10 +89,10 @@ impl Account {
         format!("{prefix}-0{n:016x}")
     }
 
-    /// The world's clock: wall time, strictly increasing (millisecond steps),
-    /// so "newest" is never a tie.
+    /// The world's clock: wall time (plus the time a test let pass),
+    /// strictly increasing (millisecond steps), so "newest" is never a tie.
     pub(super) fn now(&mut self) -> DateTime<Utc> {
-        let t = Utc::now().max(self.last_time + TimeDelta::milliseconds(1));
+        let t = (Utc::now() + self.ahead).max(self.last_time + TimeDelta::milliseconds(1));
         self.last_time = t;
         t
     }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::account::{Account, err};
 use super::network::describe_leg;
 use super::records::InstanceRec;
-use crate::cloud::{Cidr, CloudError, Instance, InstanceState, Operation};
+use crate::cloud::{Cidr, CloudError, Instance, InstanceState, Operation, stop_requested_at};
 
 impl Account {
     /// A private address of the subnet for a new instance.
@@ -22,9 +22,14 @@ impl Account {
     }
 
     /// DescribeInstances: pending instances whose looks are used up are running,
-    /// or terminated with their StateReason when EC2 could not launch them.
+    /// or terminated with their StateReason when EC2 could not launch them;
+    /// stopping ones whose stop has taken its time are stopped.
     pub(super) fn tick_instances(&mut self) {
+        let now = self.now();
         for i in &mut self.instances {
+            if i.state == InstanceState::Stopping && i.stop_ends.is_some_and(|end| end <= now) {
+                i.state = InstanceState::Stopped;
+            }
             i.reads_stale = i.stale_looks > 0;
             if i.reads_stale {
                 i.stale_looks -= 1;
@@ -85,6 +90,9 @@ impl Account {
             launch_time: Some(r.launch_time),
             first_launch: Some(r.first_launch),
             state_reason: r.state_reason.clone(),
+            stop_requested: matches!(r.state, InstanceState::Stopping | InstanceState::Stopped)
+                .then(|| stop_requested_at(&r.transition_reason))
+                .flatten(),
             tags: r.tags.clone(),
             metadata_options: Some(r.metadata_options.clone()),
             ebs_optimized: Some(r.ebs_optimized),
@@ -96,30 +104,43 @@ impl Account {
         }
     }
 
+    /// StopInstances: a running (or pending) instance is `stopping` for the
+    /// time a stop takes, then `stopped`, and its transition reason says when
+    /// the stop was asked; a stuck one stays `stopping`; `Force` ends a stop
+    /// under way at once. Asking again does not restart the stop's time.
     pub(super) fn stop_instance(&mut self, id: &str, force: bool) -> Result<(), CloudError> {
         const OP: Operation = Operation::StopInstances;
         let i = self.instance_index(OP, id)?;
-        let stuck = !force && self.stuck_stopping.iter().any(|s| s == id);
+        let stuck = self.stuck_stopping.iter().any(|s| s == id);
+        let now = self.now();
+        let takes = self.stop_takes;
         let r = &mut self.instances[i];
         match r.state {
-            InstanceState::Pending | InstanceState::Running | InstanceState::Stopping => {
-                r.state = if stuck {
-                    InstanceState::Stopping
-                } else {
-                    InstanceState::Stopped
-                };
-                Ok(())
+            InstanceState::Pending | InstanceState::Running => {
+                r.state = InstanceState::Stopping;
+                r.transition_reason =
+                    format!("User initiated ({})", now.format("%Y-%m-%d %H:%M:%S GMT"));
+                r.stop_ends = (!stuck).then(|| now + takes);
             }
-            InstanceState::Stopped => Ok(()),
-            other => Err(err(
-                OP,
-                "IncorrectInstanceState",
-                format!(
-                    "This instance '{id}' is not in a state from which it can be stopped ({}).",
-                    other.as_str()
-                ),
-            )),
+            InstanceState::Stopping | InstanceState::Stopped => {}
+            other => {
+                return Err(err(
+                    OP,
+                    "IncorrectInstanceState",
+                    format!(
+                        "This instance '{id}' is not in a state from which it can be stopped ({}).",
+                        other.as_str()
+                    ),
+                ));
+            }
         }
+        if force {
+            r.stop_ends = Some(now);
+        }
+        if r.state == InstanceState::Stopping && r.stop_ends.is_some_and(|end| end <= now) {
+            r.state = InstanceState::Stopped;
+        }
+        Ok(())
     }
 
     /// StartInstances: a stopped instance is `pending` for a look, then
@@ -137,6 +158,7 @@ impl Account {
                 r.pending_looks = 1;
                 r.stale_looks = stale;
                 r.launch_time = now;
+                r.transition_reason.clear();
                 Ok(())
             }
             InstanceState::Pending | InstanceState::Running => Ok(()),

@@ -255,6 +255,8 @@ impl Account {
             launch_time,
             first_launch: launch_time,
             state_reason: dies,
+            transition_reason: String::new(),
+            stop_ends: None,
             tags: req.tags.clone(),
             volumes,
             pending_looks: self.launch_pending_looks,

@@ -10,6 +10,10 @@
 //!   the next DescribeInstances on (or later: [`MemoryCloud::set_launch_pending_looks`]).
 //!   A filtered (tag) DescribeInstances may not list it yet
 //!   ([`MemoryCloud::set_listing_lag`]), as EC2 is eventually consistent.
+//! - A plain StopInstances leaves the instance `stopping` for the time a test
+//!   sets ([`MemoryCloud::set_stop_takes`], none by default), and
+//!   `StateTransitionReason` says when it was asked ("User initiated (... GMT)");
+//!   `Force` stops it at once.
 //! - AMI names are unique per account (`InvalidAMIName.Duplicate`); CreateImage
 //!   makes one untagged snapshot per volume; a snapshot of a registered AMI
 //!   cannot be deleted (`InvalidSnapshot.InUse`).
@@ -49,7 +53,7 @@ mod views;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use account::Account;
 
@@ -119,6 +123,8 @@ impl MemoryCloud {
                 launch_deaths: Vec::new(),
                 alarms: Vec::new(),
                 stuck_stopping: Vec::new(),
+                stop_takes: TimeDelta::zero(),
+                ahead: TimeDelta::zero(),
                 denied: Vec::new(),
             })),
         }

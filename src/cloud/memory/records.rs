@@ -27,6 +27,12 @@ pub(super) struct InstanceRec {
     /// The primary ENI's attach time: a restart keeps it.
     pub(super) first_launch: DateTime<Utc>,
     pub(super) state_reason: Option<String>,
+    /// `StateTransitionReason`: "User initiated (... GMT)" once stopped by a
+    /// StopInstances, empty again after a start.
+    pub(super) transition_reason: String,
+    /// When a plain stop under way ends (`stopping` until then); `None`
+    /// while stopping: a stop that never ends but forced.
+    pub(super) stop_ends: Option<DateTime<Utc>>,
     pub(super) tags: Vec<Tag>,
     pub(super) volumes: Vec<String>,
     /// DescribeInstances calls that still see it `pending`.

@@ -2,7 +2,7 @@
 //! addresses, zones and health checks into the account, and to make EC2
 //! slow, forgetful or unwilling where a test needs it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::launch::{credits_applied, metadata_applied};
 use super::network::rule_key;
@@ -186,6 +186,8 @@ impl MemoryCloud {
             launch_time,
             first_launch: launch_time,
             state_reason: None,
+            transition_reason: String::new(),
+            stop_ends: None,
             tags: spec.tags,
             volumes,
             pending_looks: 0,
@@ -327,6 +329,19 @@ impl MemoryCloud {
         self.lock().stuck_stopping.push(instance_id.to_owned());
     }
 
+    /// A plain stop keeps an instance `stopping` for `d` by the world's clock
+    /// (a guest shutting down), then it is `stopped`; a forced stop still
+    /// ends at once. Zero (the default): stopped at once.
+    pub fn set_stop_takes(&self, d: std::time::Duration) {
+        self.lock().stop_takes = TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+    }
+
+    /// Lets `d` pass on the world's clock: stops under way end, new times are
+    /// later. (The function's own clock is the wall clock.)
+    pub fn pass_time(&self, d: std::time::Duration) {
+        self.lock().ahead += TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+    }
+
     /// A health check with `port` (none for calculated ones), every checker healthy.
     pub fn add_health_check(&self, id: &str, port: Option<u16>) {
         let mut s = self.lock();
@@ -401,6 +416,7 @@ impl MemoryCloud {
         if let Some(i) = s.instances.iter_mut().find(|i| i.id == instance_id) {
             i.launch_time = at;
             i.state = InstanceState::Running;
+            i.transition_reason.clear();
         }
     }
 

@@ -279,6 +279,55 @@ async fn a_start_may_read_stopped_for_a_few_looks_then_pending_then_running() {
 }
 
 #[tokio::test]
+async fn a_stop_takes_the_time_a_test_sets_says_when_it_was_asked_and_force_ends_it() {
+    let w = small();
+    let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+    w.cloud.set_stop_takes(minutes(3));
+    let asked = chrono::Utc::now();
+    w.cloud.stop_instance(&w.old, false).await.unwrap();
+    let seen = |cloud: &MemoryCloud, id: &str| {
+        let i = cloud.peek_instance(id).unwrap();
+        (i.state, i.stop_requested)
+    };
+    let (state, requested) = seen(&w.cloud, &w.old);
+    assert_eq!(state, InstanceState::Stopping);
+    let requested = requested.expect("StateTransitionReason says when");
+    assert!((requested - asked).num_seconds().abs() <= 1, "{requested}");
+    // Asking again does not restart the stop; its time passes on the
+    // world's clock, looked at by DescribeInstances.
+    w.cloud.pass_time(minutes(2));
+    w.cloud.stop_instance(&w.old, false).await.unwrap();
+    w.cloud.instance(&w.old).await.unwrap();
+    assert_eq!(seen(&w.cloud, &w.old).0, InstanceState::Stopping);
+    // (A second more: the world's clock runs a few ms ahead of the wall's.)
+    w.cloud
+        .pass_time(minutes(1) + std::time::Duration::from_secs(1));
+    w.cloud.instance(&w.old).await.unwrap();
+    assert_eq!(
+        seen(&w.cloud, &w.old),
+        (InstanceState::Stopped, Some(requested))
+    );
+    // Started again, it has no stop; a forced stop ends the next one at once.
+    w.cloud.start_instance(&w.old).await.unwrap();
+    w.cloud.instance(&w.old).await.unwrap();
+    assert_eq!(seen(&w.cloud, &w.old), (InstanceState::Pending, None));
+    w.cloud.stop_instance(&w.old, false).await.unwrap();
+    w.cloud.stop_instance(&w.old, true).await.unwrap();
+    assert_eq!(seen(&w.cloud, &w.old).0, InstanceState::Stopped);
+    // One stuck stops whatever the time, until forced.
+    let stuck = w
+        .cloud
+        .add_instance(InstanceSpec::new(&w.subnet_c, "stuck"));
+    w.cloud.stick_when_stopped(&stuck);
+    w.cloud.stop_instance(&stuck, false).await.unwrap();
+    w.cloud.pass_time(minutes(60));
+    w.cloud.instance(&stuck).await.unwrap();
+    assert_eq!(seen(&w.cloud, &stuck).0, InstanceState::Stopping);
+    w.cloud.stop_instance(&stuck, true).await.unwrap();
+    assert_eq!(seen(&w.cloud, &stuck).0, InstanceState::Stopped);
+}
+
+#[tokio::test]
 async fn an_elastic_ip_moves_but_not_onto_a_pending_instance() {
     let w = small();
     let eip = w.cloud.add_address(Some(&w.old));

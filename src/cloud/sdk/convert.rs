@@ -4,6 +4,7 @@
 use crate::cloud::{
     CREATED_BY, Cidr, CloudError, Image, IngressRule, Instance, InstanceState, Interface,
     LaunchRequest, MetadataOptions, Operation, Route, RouteTarget, Snapshot, TAG_CREATED_BY, Tag,
+    stop_requested_at,
 };
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
@@ -70,13 +71,14 @@ pub(super) fn instance_of(
     let id = i
         .instance_id()
         .ok_or_else(|| CloudError::malformed(operation, "instance without InstanceId"))?;
+    let state = i
+        .state()
+        .and_then(|s| s.name())
+        .map(|n| InstanceState::parse(n.as_str()))
+        .unwrap_or(InstanceState::Unknown);
     Ok(Instance {
         id: id.to_owned(),
-        state: i
-            .state()
-            .and_then(|s| s.name())
-            .map(|n| InstanceState::parse(n.as_str()))
-            .unwrap_or(InstanceState::Unknown),
+        state,
         availability_zone: i
             .placement()
             .and_then(|p| p.availability_zone())
@@ -111,6 +113,11 @@ pub(super) fn instance_of(
         state_reason: i
             .state_reason()
             .and_then(|r| reason_text(r.code(), r.message())),
+        // The reason names the last transition: only a stopping or stopped
+        // instance's is its current stop's.
+        stop_requested: matches!(state, InstanceState::Stopping | InstanceState::Stopped)
+            .then(|| i.state_transition_reason().and_then(stop_requested_at))
+            .flatten(),
         tags: tags_of(i.tags()),
         metadata_options: i.metadata_options().map(metadata_of),
         ebs_optimized: i.ebs_optimized(),
@@ -348,7 +355,35 @@ pub(super) fn reason_text(code: Option<&str>, message: Option<&str>) -> Option<S
 
 #[cfg(test)]
 mod tests {
-    use super::reason_text;
+    use super::{instance_of, reason_text};
+    use crate::cloud::Operation;
+    use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName};
+
+    fn described(state: InstanceStateName, reason: &str) -> Instance {
+        Instance::builder()
+            .instance_id("i-old")
+            .state(InstanceState::builder().name(state).build())
+            .state_transition_reason(reason)
+            .build()
+    }
+
+    #[test]
+    fn a_stopping_instance_says_when_its_stop_was_asked_for_or_it_is_unknown() {
+        let requested = |state, reason| {
+            instance_of(Operation::DescribeInstances, &described(state, reason))
+                .map(|i| i.stop_requested.map(|t| t.to_rfc3339()))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let at = Some("2026-11-21T08:59:07+00:00".to_owned());
+        let aws = "User initiated (2026-11-21 08:59:07 GMT)";
+        let moto = "User initiated (2026-11-21 08:59:07 UTC)";
+        assert_eq!(requested(InstanceStateName::Stopping, aws), at);
+        assert_eq!(requested(InstanceStateName::Stopped, moto), at);
+        assert_eq!(requested(InstanceStateName::Stopping, "garbage (x)"), None);
+        assert_eq!(requested(InstanceStateName::Stopping, ""), None);
+        // A running instance's reason is of an older transition, not a stop.
+        assert_eq!(requested(InstanceStateName::Running, aws), None);
+    }
 
     #[test]
     fn a_state_reason_reads_as_one_line_and_empty_elements_are_no_reason() {

@@ -11,6 +11,10 @@
 //! is chosen per scenario with [`Ec2LikeBuilder`]; nothing is on by default, so
 //! an unconfigured layer is a transparent proxy.
 //!
+//! Likewise a stop takes its time ([`Ec2LikeBuilder::stop_takes`]) only for a
+//! StopInstances through the layer, which also gives the instance EC2's
+//! `stateTransitionReason` ("User initiated (... GMT)").
+//!
 //! Only instances launched *through the layer* are "new": the seed world is
 //! built directly against moto, and the layer's windows start when moto
 //! answered the RunInstances that made the instance. Likewise only starts
@@ -67,6 +71,8 @@ pub struct Exchange {
     pub by_layer: bool,
     /// Instance ids the request names.
     pub instances: Vec<String>,
+    /// The request's form parameters (`Force=true`, ...).
+    pub params: Vec<(String, String)>,
     /// (id, state name) of each instance in the answer as sent (RunInstances,
     /// DescribeInstances, Start/Stop/TerminateInstances), after the layer's
     /// rewrites: what the caller was told.
@@ -145,6 +151,9 @@ struct Rules {
     /// (h) DeleteSnapshot answers `InvalidSnapshot.InUse` this long after the
     /// DeregisterImage of the AMI that used the snapshot.
     snapshot_in_use_for: Option<Duration>,
+    /// (i) A plain StopInstances of a running instance keeps it `stopping`
+    /// this long (none: stopped at once, as moto does).
+    stop_takes: Option<Duration>,
 }
 
 impl Ec2LikeBuilder {
@@ -221,6 +230,14 @@ impl Ec2LikeBuilder {
     /// DeregisterImage of the AMI that used the snapshot.
     pub fn snapshot_in_use_for(mut self, d: Duration) -> Self {
         self.rules.snapshot_in_use_for = Some(d);
+        self
+    }
+
+    /// (i) Keep an instance a plain StopInstances stopped `stopping` for `d`
+    /// (moto stops at once); StartInstances is refused meanwhile, `Force`
+    /// ends it.
+    pub fn stop_takes(mut self, d: Duration) -> Self {
+        self.rules.stop_takes = Some(d);
         self
     }
 
@@ -336,6 +353,27 @@ impl Ec2Like {
         let mut s = self.shared.state();
         s.rules.pending_for = after_launch;
         s.rules.pending_after_start = after_start;
+    }
+
+    /// (i) Changes how long the stops to come take (`None`: at once); stops
+    /// under way keep theirs.
+    pub fn set_stop_takes(&self, d: Option<Duration>) {
+        self.shared.state().rules.stop_takes = d;
+    }
+
+    /// Lets `d` pass for the layer's windows (pending, unknown, stopping,
+    /// snapshots in use) at once; moto's clock and the function's do not move.
+    pub fn pass_time(&self, d: Duration) {
+        self.shared.state().ahead += d;
+    }
+
+    /// (j) Everything so far happened `d` earlier: DescribeInstances reports
+    /// the launch and attach times from before now that much older (a world
+    /// built hours ago, its standby launched then); later times are as moto
+    /// gives them.
+    pub fn age_everything(&self, d: Duration) {
+        let by = chrono::TimeDelta::from_std(d).expect("a duration chrono can hold");
+        self.shared.state().aged = Some((chrono::Utc::now(), by));
     }
 
     /// The instant the layer started: [`Exchange::at`] is measured from it.

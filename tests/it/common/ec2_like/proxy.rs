@@ -43,15 +43,20 @@ impl Shared {
         lock(&self.state)
     }
 
+    /// The layer's clock: the monotonic one, plus the time a test let pass.
+    pub(super) fn now(&self) -> Instant {
+        Instant::now() + self.state().ahead
+    }
+
     pub(super) fn record(
         &self,
         action: &str,
         status: u16,
         result: &str,
         by_layer: bool,
-        named: &[String],
+        params: &[(String, String)],
     ) {
-        self.record_answer(action, (status, result), by_layer, named, Vec::new());
+        self.record_answer(action, (status, result), by_layer, params, Vec::new());
     }
 
     fn record_answer(
@@ -59,10 +64,11 @@ impl Shared {
         action: &str,
         (status, result): (u16, &str),
         by_layer: bool,
-        named: &[String],
+        params: &[(String, String)],
         answered: Vec<(String, String)>,
     ) {
         let at = self.started.elapsed();
+        let named = named_instances(params);
         if std::env::var_os("EC2_LIKE_TRACE").is_some() {
             eprintln!(
                 "ec2_like {:>6}ms {action} {result} {named:?}",
@@ -74,7 +80,8 @@ impl Shared {
             status,
             result: result.to_owned(),
             by_layer,
-            instances: named.to_vec(),
+            instances: named,
+            params: params.to_vec(),
             answered,
             at,
         });
@@ -92,16 +99,16 @@ impl Shared {
     async fn answer(&self, head: &str, body: &[u8]) -> Vec<u8> {
         let params = parse_form(body);
         let action = param(&params, "Action").unwrap_or("(none)").to_owned();
-        let named = named_instances(&params);
-        let verdict = self.state().verdict(&action, &params, Instant::now());
+        let now = self.now();
+        let verdict = self.state().verdict(&action, &params, now);
         match verdict {
             Verdict::Answer(bytes) => {
                 let (status, code) = status_and_code(&bytes);
-                self.record(&action, status, &code, true, &named);
+                self.record(&action, status, &code, true, &params);
                 return bytes;
             }
             Verdict::Hang(Hang::Forever) => {
-                self.record(&action, 0, "hung", true, &named);
+                self.record(&action, 0, "hung", true, &params);
                 std::future::pending::<()>().await;
             }
             Verdict::Pass => {}
@@ -114,12 +121,12 @@ impl Shared {
             let answered = parse_response(&answer)
                 .map(|a| states_told(&action, &a.body))
                 .unwrap_or_default();
-            self.record_answer(&action, (status, &code), true, &named, answered);
+            self.record_answer(&action, (status, &code), true, &params, answered);
             return answer;
         }
         if let Some(answer) = self.one_interface_rule(&auth, &action, &params).await {
             let (status, code) = status_and_code(&answer);
-            self.record(&action, status, &code, true, &named);
+            self.record(&action, status, &code, true, &params);
             return answer;
         }
         let images = match (action.as_str(), param(&params, "ImageId")) {
@@ -129,7 +136,7 @@ impl Shared {
             _ => None,
         };
         let Some(answer) = self.forward(head, body).await else {
-            self.record(&action, 502, "upstream unreachable", true, &named);
+            self.record(&action, 502, "upstream unreachable", true, &params);
             return plain_response(502, "upstream unreachable");
         };
         let answer = self
@@ -141,7 +148,7 @@ impl Shared {
             error_code(&answer.body).unwrap_or_else(|| answer.status.to_string())
         };
         let answered = states_told(&action, &answer.body);
-        self.record_answer(&action, (answer.status, &code), false, &named, answered);
+        self.record_answer(&action, (answer.status, &code), false, &params, answered);
         answer.render()
     }
 }

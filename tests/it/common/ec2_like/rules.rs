@@ -2,11 +2,14 @@
 //! while, `ClientToken` honoured, launches that die with a `stateReason`,
 //! throttling, refusals, hangs, DryRun, snapshots still in use after a
 //! DeregisterImage, no instance-level address or attribute calls on an
-//! instance with several network interfaces. What the layer decides before moto sees a request, and
+//! instance with several network interfaces, stops that take a while and
+//! say when they were asked. What the layer decides before moto sees a request, and
 //! how it rewrites moto's answers.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::proxy::Shared;
 use super::*;
@@ -16,6 +19,15 @@ pub(super) struct Launch {
     pub(super) death: Option<StateReason>,
     /// The pending window in force at the launch.
     pub(super) pending: Option<Duration>,
+}
+
+/// A StopInstances through the layer, of an instance that was running.
+pub(super) struct Stop {
+    /// When it was asked, by the wall clock (the function's): the time its
+    /// `stateTransitionReason` gives.
+    pub(super) asked: DateTime<Utc>,
+    /// When EC2 would have finished it: `stopping` until then.
+    pub(super) ends: Instant,
 }
 
 pub(super) struct TokenRecord {
@@ -42,6 +54,14 @@ pub(super) struct State {
     pub(super) deregistered: Vec<(Instant, String, Vec<String>)>,
     pub(super) log: Vec<Exchange>,
     pub(super) requests: u64,
+    /// Stops through the layer, by instance, until it is started again.
+    pub(super) stops: HashMap<String, Stop>,
+    /// Time a test let pass ([`Ec2Like::pass_time`]): the layer's windows
+    /// see it, moto and the function do not.
+    pub(super) ahead: Duration,
+    /// Every launch and attach time before this wall time reads that much
+    /// earlier ([`Ec2Like::age_everything`]).
+    pub(super) aged: Option<(DateTime<Utc>, TimeDelta)>,
 }
 
 /// What the layer decided before moto sees a request.
@@ -75,6 +95,11 @@ impl State {
             .get(id)
             .is_some_and(|(at, w)| now.duration_since(*at) < *w);
         launching || starting
+    }
+
+    /// Stopping through the layer: a stop asked for that has not taken its time.
+    fn stopping(&self, id: &str, now: Instant) -> bool {
+        self.stops.get(id).is_some_and(|s| now < s.ends)
     }
 
     fn request_id(&mut self) -> String {
@@ -155,6 +180,14 @@ impl State {
                         &message,
                     ));
                 }
+                if action == "StartInstances"
+                    && let Some(id) = named.iter().find(|id| self.stopping(id, now))
+                {
+                    let message = format!(
+                        "The instance '{id}' is not in a state from which it can be started."
+                    );
+                    return Verdict::Answer(self.error(400, "IncorrectInstanceState", &message));
+                }
                 // EC2's words: "The pending instance 'i-...' is not in a valid
                 // state for this operation."
                 let target = param(params, "InstanceId");
@@ -215,11 +248,63 @@ impl State {
             } else {
                 item.to_owned()
             };
-            Some(item)
+            let item = self.as_stopped_through_layer(id, &item, now);
+            Some(self.aged_times(&item))
         });
         drop_empty_reservations(&rewritten)
     }
+
+    /// (i) An instance stopped through the layer is `stopping` until its stop
+    /// has taken its time (moto stops at once), and says when the stop was
+    /// asked in EC2's words (moto writes `UTC` for `GMT`).
+    fn as_stopped_through_layer(&self, id: &str, item: &str, now: Instant) -> String {
+        let Some(stop) = self.stops.get(id) else {
+            return item.to_owned();
+        };
+        let moto_says = element_text(item, "instanceState").and_then(|s| element_text(s, "name"));
+        if moto_says != Some("stopped") {
+            return item.to_owned();
+        }
+        let item = match now < stop.ends {
+            true => replace_element(item, "instanceState", STOPPING_STATE),
+            false => item.to_owned(),
+        };
+        let reason = format!("<reason>{}</reason>", user_initiated(stop.asked));
+        replace_element(&item, "reason", &reason)
+    }
+
+    /// (j) Launch and attach times from before [`Ec2Like::age_everything`],
+    /// that much earlier.
+    fn aged_times(&self, item: &str) -> String {
+        let Some((mark, by)) = self.aged else {
+            return item.to_owned();
+        };
+        let shift = |tag: &str, xml: &str| {
+            splice(xml, tag, |element| {
+                let text = element_text(element, tag)?;
+                let Ok(t) = DateTime::parse_from_rfc3339(text) else {
+                    return Some(element.to_owned());
+                };
+                let t = t.with_timezone(&Utc);
+                let t = if t < mark { t - by } else { t };
+                Some(format!(
+                    "<{tag}>{}</{tag}>",
+                    t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                ))
+            })
+        };
+        shift("attachTime", &shift("launchTime", item))
+    }
 }
+
+/// EC2's `StateTransitionReason` for a stop asked at `asked`.
+pub fn user_initiated(asked: DateTime<Utc>) -> String {
+    format!("User initiated ({})", asked.format("%Y-%m-%d %H:%M:%S GMT"))
+}
+
+const STOPPING_STATE: &str = "<instanceState><code>64</code><name>stopping</name></instanceState>";
+const STOPPING_PREVIOUS: &str =
+    "<previousState><code>64</code><name>stopping</name></previousState>";
 
 const PENDING_STATE: &str = "<instanceState><code>0</code><name>pending</name></instanceState>";
 const STOPPED_STATE: &str = "<instanceState><code>80</code><name>stopped</name></instanceState>";
@@ -238,17 +323,18 @@ impl Shared {
         match (action, answer.status) {
             ("RunInstances", 200) => self.launched(auth, params, answer).await,
             ("StartInstances", 200) => self.started(answer),
+            ("StopInstances", 200) => self.stopped(params, answer),
             ("DescribeInstances", 200) => {
                 let body = String::from_utf8_lossy(&answer.body).into_owned();
-                let body = self.state().rewrite(action, &body, Instant::now());
+                let now = self.now();
+                let body = self.state().rewrite(action, &body, now);
                 answer.with_body(body.into_bytes())
             }
             ("DescribeAddresses", 200) => self.address_holders(auth, answer).await,
             ("DeregisterImage", 200) => {
                 if let Some((image, snapshots)) = images {
-                    self.state()
-                        .deregistered
-                        .push((Instant::now(), image, snapshots));
+                    let now = self.now();
+                    self.state().deregistered.push((now, image, snapshots));
                 }
                 answer
             }
@@ -261,7 +347,7 @@ impl Shared {
     /// answered `pending`, as EC2 does. One already running or pending is left
     /// as it is and answered so (moto says `pending` whatever it was).
     fn started(&self, answer: Upstream) -> Upstream {
-        let now = Instant::now();
+        let now = self.now();
         let mut s = self.state();
         if let Some(stale) = s.rules.stale_after_start {
             let body = String::from_utf8_lossy(&answer.body).into_owned();
@@ -273,6 +359,11 @@ impl Shared {
                 }
                 Some(item.to_owned())
             });
+        }
+        // Started again: the stop is over (the rules refused a start while
+        // stopping).
+        for id in instance_ids(&String::from_utf8_lossy(&answer.body)) {
+            s.stops.remove(&id);
         }
         let Some(window) = s.rules.pending_after_start else {
             return answer;
@@ -297,6 +388,35 @@ impl Shared {
             }
             s.starts.insert(id.to_owned(), (now, window));
             Some(replace_element(item, "currentState", PENDING_CURRENT))
+        });
+        answer.with_body(body.into_bytes())
+    }
+
+    /// (i) A StopInstances moto carried out (at once): a running instance's
+    /// stop takes `stop_takes` from now (none: done at once) and is
+    /// remembered with its wall-clock time; `Force` ends one under way now;
+    /// asking again does not restart it.
+    fn stopped(&self, params: &[(String, String)], answer: Upstream) -> Upstream {
+        let now = self.now();
+        let forced = param(params, "Force") == Some("true");
+        let mut s = self.state();
+        let takes = s.rules.stop_takes.unwrap_or_default();
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let body = rewrite_instances(&body, |id, item| {
+            let was_stopping = s.stopping(id, now);
+            let before = element_text(item, "previousState").and_then(|p| element_text(p, "name"));
+            if !s.stops.contains_key(id) && matches!(before, Some("running" | "pending")) {
+                let ends = if forced { now } else { now + takes };
+                let asked = Utc::now();
+                s.stops.insert(id.to_owned(), Stop { asked, ends });
+            }
+            if forced && let Some(stop) = s.stops.get_mut(id) {
+                stop.ends = stop.ends.min(now);
+            }
+            Some(match was_stopping {
+                true => replace_element(item, "previousState", STOPPING_PREVIOUS),
+                false => item.to_owned(),
+            })
         });
         answer.with_body(body.into_bytes())
     }
@@ -358,7 +478,7 @@ impl Shared {
     ) -> Upstream {
         let body = String::from_utf8_lossy(&answer.body).into_owned();
         let ids = instance_ids(&body);
-        let now = Instant::now();
+        let now = self.now();
         let deaths: Vec<(String, StateReason)> = {
             let mut s = self.state();
             let mut deaths = Vec::new();
