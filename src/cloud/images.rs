@@ -37,6 +37,11 @@ impl Snapshot {
     }
 }
 
+/// The AWS managed key of EBS, as GetEbsDefaultKmsKeyId names it when the
+/// account chose no key of its own: EBS uses it on the caller's behalf, so it
+/// needs no KMS grant in the function's policy.
+pub const AWS_MANAGED_EBS_KEY: &str = "alias/aws/ebs";
+
 /// Everything CreateImage is told about a new AMI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRequest {

@@ -119,6 +119,9 @@ impl MemoryCloud {
                 alarms: Vec::new(),
                 stuck_stopping: Vec::new(),
                 denied: Vec::new(),
+                ebs_encryption_by_default: false,
+                ebs_default_key: None,
+                unusable_keys: Vec::new(),
             })),
         }
     }

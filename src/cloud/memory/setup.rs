@@ -313,6 +313,21 @@ impl MemoryCloud {
         }
     }
 
+    /// EBS encryption by default on, as EnableEbsEncryptionByDefault and
+    /// ModifyEbsDefaultKmsKeyId set it: every new volume is encrypted with
+    /// `key` (`None`: the AWS managed key, `alias/aws/ebs`).
+    pub fn encrypt_volumes_by_default(&self, key: Option<&str>) {
+        let mut s = self.lock();
+        s.ebs_encryption_by_default = true;
+        s.ebs_default_key = key.map(str::to_owned);
+    }
+
+    /// The function's role may not use this KMS key (no grant on it): a launch
+    /// whose volumes EC2 encrypts with it dies on launch.
+    pub fn forbid_kms_key(&self, key: &str) {
+        self.lock().unusable_keys.push(key.to_owned());
+    }
+
     /// IAM denies `operation` (`RunInstances`, ...): its dry run answers
     /// `UnauthorizedOperation`. (Only dry runs consult it.)
     pub fn deny(&self, operation: &str) {
