@@ -198,7 +198,7 @@ pub use error::{CloudError, ErrorKind};
 pub use operation::{Operation, Service};
 
 pub use alarms::{Alarm, AlarmQuery};
-pub use images::{AWS_MANAGED_EBS_KEY, Image, ImageRequest, Snapshot};
+pub use images::{AWS_MANAGED_EBS_KEY, Image, ImageRequest, Snapshot, is_aws_managed_ebs_key};
 pub use instances::{
     Instance, InstanceState, Interface, LaunchInterface, LaunchRequest, MetadataOptions,
     is_burstable,

@@ -405,8 +405,8 @@ fn policy_has_no_wildcard_actions_and_scopes_mutations() {
             // CloudWatch's DescribeAlarmsForMetric (Service Authorization Reference).
             if st.any_resource {
                 assert!(
-                    (service == "ec2" && name.starts_with("Describe"))
-                        || (service == "ec2" && name.starts_with("GetEbs"))
+                    (service == "ec2"
+                        && (name.starts_with("Describe") || name.starts_with("GetEbs")))
                         || action == "cloudwatch:DescribeAlarmsForMetric",
                     "statement {}: {action} is granted on Resource \"*\"; scope it to ARNs",
                     st.sid

@@ -721,3 +721,45 @@ fn clones_share_one_world_and_worlds_built_alike_compare_equal() {
     );
     assert_ne!(a.cloud.view(), b.cloud.view());
 }
+
+#[tokio::test]
+async fn with_encryption_by_default_on_a_key_the_role_may_not_use_kills_every_launch() {
+    let w = small();
+    let key = "arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    // Off by default, and the default key is the AWS managed one.
+    assert!(!w.cloud.ebs_encryption_by_default().await.unwrap());
+    assert_eq!(
+        w.cloud.ebs_default_kms_key().await.unwrap(),
+        "alias/aws/ebs"
+    );
+    w.cloud.forbid_kms_key(key);
+    let alive = w.cloud.run_instance(&launch(&w, "t-0")).await.unwrap();
+    assert_eq!(
+        w.cloud.instance(&alive.id).await.unwrap().unwrap().state,
+        InstanceState::Running,
+        "with encryption by default off, the key is never used"
+    );
+
+    w.cloud.encrypt_volumes_by_default(Some(key));
+    assert!(w.cloud.ebs_encryption_by_default().await.unwrap());
+    assert_eq!(w.cloud.ebs_default_kms_key().await.unwrap(), key);
+    // The AMI is unencrypted: its volumes get the default key all the same.
+    for token in ["t-1", "t-2"] {
+        let new = w.cloud.run_instance(&launch(&w, token)).await.unwrap();
+        assert_eq!(new.state, InstanceState::Pending, "EC2 accepts the launch");
+        let dead = w.cloud.instance(&new.id).await.unwrap().unwrap();
+        assert_eq!(dead.state, InstanceState::Terminated);
+        assert_eq!(
+            dead.state_reason.as_deref(),
+            Some("Client.InternalError: Client error on launch")
+        );
+    }
+
+    // The AWS managed key needs no grant.
+    w.cloud.encrypt_volumes_by_default(None);
+    let managed = w.cloud.run_instance(&launch(&w, "t-3")).await.unwrap();
+    assert_eq!(
+        w.cloud.instance(&managed.id).await.unwrap().unwrap().state,
+        InstanceState::Running
+    );
+}

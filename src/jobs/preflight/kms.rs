@@ -7,7 +7,7 @@
 //! default, which encrypts every new volume with the account's default key
 //! (GetEbsDefaultKmsKeyId), even from an unencrypted AMI.
 
-use crate::cloud::{AWS_MANAGED_EBS_KEY, Cloud};
+use crate::cloud::{Cloud, is_aws_managed_ebs_key};
 use crate::config::Settings;
 use crate::lookup::{VolumeEncryption, World, volume_encryption};
 use crate::replacement as plan;
@@ -39,14 +39,11 @@ enum Grant {
 /// ARN) against `granted`, which holds key ARNs (`arn:...:key/ID`, checked
 /// when the configuration is read).
 fn grant_of(key: &str, granted: &[String]) -> Grant {
-    let alias = key
-        .strip_prefix("alias/")
-        .or_else(|| key.split_once(":alias/").map(|(_, name)| name));
-    if let Some(name) = alias {
-        return match format!("alias/{name}") == AWS_MANAGED_EBS_KEY {
-            true => Grant::AwsManaged,
-            false => Grant::Alias,
-        };
+    if is_aws_managed_ebs_key(key) {
+        return Grant::AwsManaged;
+    }
+    if key.starts_with("alias/") || key.contains(":alias/") {
+        return Grant::Alias;
     }
     let id = |arn: &str| arn.rsplit_once(":key/").map(|(_, id)| id.to_owned());
     let wanted = match key.starts_with("arn:") {
