@@ -339,6 +339,44 @@ mod against_moto {
         );
     }
 
+    /// Through the real binary (as Lambda runs it), EC2 behind the layer:
+    /// with EBS encryption by default on a customer managed key outside
+    /// KMS_KEY_ARNS, the `kms` item fails naming the key; granted, it is ok.
+    #[tokio::test]
+    async fn the_binary_names_a_default_ebs_key_not_granted() {
+        use common::env_of;
+        use common::runtime_api::{Function, RuntimeApi};
+        let moto = Moto::start();
+        let w = build_world(&moto.ec2()).await;
+        let layer = Ec2Like::builder()
+            .encrypt_volumes_by_default(Some(DEFAULT_KEY))
+            .start(&moto.endpoint)
+            .await;
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
+        let kms_of = |extra: &[(&str, &str)]| {
+            let env = env_of(&w, extra);
+            let endpoint = layer.endpoint.clone();
+            async move {
+                let api = RuntimeApi::start().await;
+                let _function = Function::spawn(binary, &api, &endpoint, &env);
+                let answer = api.invoke(&preflight().to_string()).await.1;
+                assert!(answer.ok, "{}", answer.body);
+                let report = answer.json();
+                let steps = report["steps"].as_array().cloned().unwrap_or_default();
+                let kms = steps.into_iter().find(|s| s["step"] == "preflight kms");
+                kms.unwrap_or_else(|| panic!("no kms item: {report:#}"))
+            }
+        };
+        let kms = kms_of(&[]).await;
+        assert_eq!(kms["status"], "failed", "{kms:#}");
+        let detail = kms["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(DEFAULT_KEY), "{kms:#}");
+        assert!(detail.contains("KmsKeyArns"), "{kms:#}");
+        let granted = kms_of(&[("KMS_KEY_ARNS", DEFAULT_KEY)]).await;
+        assert_eq!(granted["status"], "ok", "{granted:#}");
+        assert_eq!(layer.count("GetEbsDefaultKmsKeyId", "OK"), 2);
+    }
+
     #[tokio::test]
     async fn a_refused_stop_fails_its_item() {
         let moto = Moto::start();
