@@ -22,6 +22,9 @@
 //!   `InvalidPermission.Duplicate` whatever its description; revoking a rule
 //!   that is not there fails `InvalidPermission.NotFound` (non-default VPC), and
 //!   neither changes any rule of the request.
+//! - With EBS encryption by default on ([`MemoryCloud::encrypt_volumes_by_default`]),
+//!   every launch dies on launch (`Client.InternalError`) when the default key
+//!   is one the function may not use ([`MemoryCloud::forbid_kms_key`]).
 //! - Route 53 refuses to UPSERT a simple record over routing-policy records of
 //!   the same name (`InvalidChangeBatch`).
 //!
