@@ -37,6 +37,20 @@ impl Snapshot {
     }
 }
 
+/// The AWS managed key of EBS, as GetEbsDefaultKmsKeyId names it when the
+/// account chose no key of its own: EBS uses it on the caller's behalf, so it
+/// needs no KMS grant in the function's policy.
+pub const AWS_MANAGED_EBS_KEY: &str = "alias/aws/ebs";
+
+/// Whether `key`, as GetEbsDefaultKmsKeyId names it, is [`AWS_MANAGED_EBS_KEY`]
+/// (by its alias or its alias ARN).
+pub fn is_aws_managed_ebs_key(key: &str) -> bool {
+    let alias = key
+        .strip_prefix("alias/")
+        .or_else(|| key.split_once(":alias/").map(|(_, name)| name));
+    alias.is_some_and(|name| format!("alias/{name}") == AWS_MANAGED_EBS_KEY)
+}
+
 /// Everything CreateImage is told about a new AMI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRequest {

@@ -55,6 +55,14 @@ macro_rules! cloud_methods {
             fn snapshots_by_id(&self, ids: &[String]) -> Vec<Snapshot>
                 => DescribeSnapshots(ids.join(","));
 
+            /// `GetEbsEncryptionByDefault`: whether EC2 encrypts every new volume
+            /// of this account in this region (a launch from an unencrypted AMI too).
+            fn ebs_encryption_by_default(&self) -> bool => GetEbsEncryptionByDefault("");
+
+            /// `GetEbsDefaultKmsKeyId`: the key those volumes get, as EC2 names it
+            /// (a key ARN, or an alias; [`AWS_MANAGED_EBS_KEY`] when the account set none).
+            fn ebs_default_kms_key(&self) -> String => GetEbsDefaultKmsKeyId("");
+
             /// CreateImage; returns the new image id.
             fn create_image(&self, request: &ImageRequest) -> String
                 => CreateImage(format!("{} {}", request.instance_id, request.name));
@@ -190,7 +198,7 @@ pub use error::{CloudError, ErrorKind};
 pub use operation::{Operation, Service};
 
 pub use alarms::{Alarm, AlarmQuery};
-pub use images::{Image, ImageRequest, Snapshot};
+pub use images::{AWS_MANAGED_EBS_KEY, Image, ImageRequest, Snapshot, is_aws_managed_ebs_key};
 pub use instances::{
     Instance, InstanceState, Interface, LaunchInterface, LaunchRequest, MetadataOptions,
     is_burstable, stop_requested_at,

@@ -85,6 +85,8 @@ operations! {
     DescribeSnapshots                       Ec2         reads,
     DescribeSubnets                         Ec2         reads,
     DescribeVpcs                            Ec2         reads,
+    GetEbsDefaultKmsKeyId                   Ec2         reads,
+    GetEbsEncryptionByDefault               Ec2         reads,
     // EC2: what it changes.
     AssociateAddress                        Ec2         changes,
     AuthorizeSecurityGroupIngress           Ec2         changes,

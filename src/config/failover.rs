@@ -25,8 +25,9 @@ pub struct FailoverSettings {
     /// Instance types to try, in order, when no candidate AZ has capacity for
     /// the failed instance's own type.
     pub fallback_instance_types: Vec<String>,
-    /// KMS keys the function is granted for encrypted AMIs (`KMS_KEY_ARNS`,
-    /// the template's `KmsKeyArns`); a preflight warns of any other key.
+    /// KMS keys the function is granted for encrypted AMIs and the default
+    /// EBS key (`KMS_KEY_ARNS`, the template's `KmsKeyArns`); a preflight
+    /// checks both against them.
     pub kms_key_arns: Vec<String>,
     /// What stands by for a failover (`STANDBY`): nothing, a stopped or a
     /// running second instance in another AZ.

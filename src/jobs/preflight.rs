@@ -9,6 +9,8 @@
 //! the exact request a failover would send, so IAM, SCPs and the request's own
 //! validity answer `DryRunOperation` (ok) or `UnauthorizedOperation` (failed).
 
+mod kms;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -400,9 +402,6 @@ fn route_items(routes: &[(String, Cidr, bool, String)]) -> Vec<Item> {
         .collect()
 }
 
-/// What an AMI encrypted with a key the function is not granted leads to.
-const FOREIGN_KEY: &str = "if it is a customer-managed key, a replacement dies on launch (Client.InternalError); add it to KmsKeyArns";
-
 /// What an alarm that reaches neither the function nor its topics leads to.
 const UNREACHED: &str =
     "unless an EventBridge rule sends its state changes here, nothing starts a failover";
@@ -531,43 +530,6 @@ fn image_request(settings: &Settings, appliance: &Instance) -> ImageRequest {
     }
 }
 
-/// Whether the newest AMI's snapshots use KMS keys the function is not
-/// granted: EC2 accepts the launch, then terminates the instance
-/// (`Client.InternalError`), so the permission probes cannot see it.
-async fn kms_item<C: Cloud>(cloud: &C, world: &World, settings: &Settings) -> Option<Item> {
-    let image = plan::newest_image(&world.images)?;
-    let snapshots = match cloud.snapshots_by_id(&image.snapshot_ids).await {
-        Ok(s) => s,
-        Err(e) => return Some(Item::new("kms", StepStatus::Warn, e.to_string())),
-    };
-    let granted = &settings.failover.kms_key_arns;
-    let foreign: Vec<String> = snapshots
-        .iter()
-        .filter_map(|s| Some((s, s.kms_key_id.as_deref()?)))
-        .filter(|(_, key)| !granted.iter().any(|g| g == key))
-        .map(|(s, key)| format!("{} with {key}", s.id))
-        .collect();
-    Some(match foreign.as_slice() {
-        [] => Item::new(
-            "kms",
-            StepStatus::Ok,
-            format!(
-                "{}'s snapshots need no KMS key beyond KMS_KEY_ARNS",
-                image.id
-            ),
-        ),
-        _ => Item::new(
-            "kms",
-            StepStatus::Warn,
-            format!(
-                "{} is encrypted ({}) with a key not in KMS_KEY_ARNS: {FOREIGN_KEY}",
-                image.id,
-                foreign.join(", "),
-            ),
-        ),
-    })
-}
-
 /// Each probe's answer as an item. A refused launch option after the first
 /// is a warning: a failover reaches it only when the ones before it have no
 /// capacity, and then passes it over too (or stops at it, if denied).
@@ -659,7 +621,7 @@ pub async fn run<C: Cloud>(
             if let Some(calls) = calls {
                 items.extend(prove(cloud, &calls).await);
             }
-            items.extend(kms_item(cloud, &world, settings).await);
+            items.push(kms::kms_item(cloud, &world, settings).await);
             items
         }
         Err(e) => vec![Item::new("discovery", StepStatus::Failed, e.to_string())],

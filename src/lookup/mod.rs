@@ -15,8 +15,8 @@ pub use world::World;
 use chrono::{DateTime, Utc};
 
 use crate::cloud::{
-    AlarmQuery, CREATED_BY, Cloud, Instance, TAG_CREATED_BY, TAG_GROUP, TAG_SOURCE_INSTANCE, Tag,
-    Vpc,
+    AlarmQuery, CREATED_BY, Cloud, CloudError, Instance, TAG_CREATED_BY, TAG_GROUP,
+    TAG_SOURCE_INSTANCE, Tag, Vpc,
 };
 use crate::config::Settings;
 use crate::error::FailoverError;
@@ -106,6 +106,27 @@ pub fn watch(settings: &Settings) -> Option<AlarmQuery<'_>> {
         (None, Some(id)) => Some(AlarmQuery::ForHealthCheck(id)),
         (None, None) => None,
     }
+}
+
+/// How EC2 encrypts the volumes of a new instance, whatever the AMI's snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeEncryption {
+    /// Encryption by default is off: new volumes are as the AMI's snapshots are.
+    AsTheAmi,
+    /// Encryption by default is on: every new volume is encrypted with `key`,
+    /// as GetEbsDefaultKmsKeyId names it ([`crate::cloud::AWS_MANAGED_EBS_KEY`] or the
+    /// account's own key, by key ARN or alias).
+    ByDefault { key: String },
+}
+
+/// The account's EBS encryption by default in this region: one read, and the
+/// key's only when it is on.
+pub async fn volume_encryption<C: Cloud>(cloud: &C) -> Result<VolumeEncryption, CloudError> {
+    if !cloud.ebs_encryption_by_default().await? {
+        return Ok(VolumeEncryption::AsTheAmi);
+    }
+    let key = cloud.ebs_default_kms_key().await?;
+    Ok(VolumeEncryption::ByDefault { key })
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cloud::{Cloud, Instance, InstanceState};
+use super::VolumeEncryption;
+use crate::cloud::{Cloud, Instance, InstanceState, is_aws_managed_ebs_key};
 use crate::error::FailoverError;
 use crate::report::{StepLog, StepStatus};
 use crate::step::Step;
@@ -40,23 +41,12 @@ pub async fn until_running<E: Cloud>(
     let mut polls = 0u32;
     let mut failed_looks = 0u32;
     loop {
-        if let Some(done) = judge(&current, polls, started, log) {
+        if let Some(done) = judged(ec2, &current, polls, started, log).await {
             return done;
         }
         if polls > 0 {
-            if let Some(deadline) = deadline
-                && Instant::now() + POLL_INTERVAL + DEADLINE_MARGIN >= deadline
-            {
-                let detail = format!(
-                    "{id} still {} after {}s",
-                    current.state.as_str(),
-                    started.elapsed().as_secs()
-                );
-                log.record(Step::Wait, StepStatus::Failed, detail.clone(), started);
-                return Err(FailoverError::Deadline {
-                    step: Step::Wait,
-                    detail,
-                });
+            if let Some(late) = out_of_time(deadline, &current, started, log) {
+                return Err(late);
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
@@ -88,6 +78,31 @@ pub async fn until_running<E: Cloud>(
     }
 }
 
+/// The error of a wait whose next look would leave too little of the
+/// invocation's time for a report; `None` while there is time.
+fn out_of_time(
+    deadline: Option<Instant>,
+    current: &Instance,
+    started: Instant,
+    log: &mut StepLog,
+) -> Option<FailoverError> {
+    let deadline = deadline?;
+    if Instant::now() + POLL_INTERVAL + DEADLINE_MARGIN < deadline {
+        return None;
+    }
+    let detail = format!(
+        "{} still {} after {}s",
+        current.id,
+        current.state.as_str(),
+        started.elapsed().as_secs()
+    );
+    log.record(Step::Wait, StepStatus::Failed, detail.clone(), started);
+    Some(FailoverError::Deadline {
+        step: Step::Wait,
+        detail,
+    })
+}
+
 /// A look that reads `stopped` an instance just started, within the looks
 /// EC2 may take to show the start.
 fn stale_start(seen: &Instance, polls: u32) -> bool {
@@ -99,10 +114,51 @@ fn stale_start(seen: &Instance, polls: u32) -> bool {
     stale
 }
 
+/// [`judge`], with what an operator needs to know of a death that a KMS key
+/// may have caused: EC2's reason (`Client.InternalError`, or one naming KMS)
+/// does not say which key. Read only then, so a launch that runs costs no call.
+async fn judged<E: Cloud>(
+    ec2: &E,
+    current: &Instance,
+    polls: u32,
+    started: Instant,
+    log: &mut StepLog,
+) -> Option<Result<Instance, FailoverError>> {
+    let dead = !matches!(
+        current.state,
+        InstanceState::Running | InstanceState::Pending | InstanceState::Unknown
+    );
+    let reason = current.state_reason.as_deref().unwrap_or_default();
+    let of_a_key = reason.starts_with("Client.InternalError") || reason.contains("KMS");
+    let hint = match dead && of_a_key {
+        true => Some(key_hint(ec2).await),
+        false => None,
+    };
+    judge(current, hint.as_deref(), polls, started, log)
+}
+
+/// Which key a death of a key points at: with EBS encryption by default on
+/// and a customer managed default key, that key (every launch meets it);
+/// otherwise the AMI's snapshots' keys.
+async fn key_hint<E: Cloud>(ec2: &E) -> String {
+    const FIX: &str = "add it to KmsKeyArns (preflight's kms item checks it)";
+    match super::volume_encryption(ec2).await {
+        Ok(VolumeEncryption::ByDefault { key }) if !is_aws_managed_ebs_key(&key) => format!(
+            "EBS encryption by default is on with the key {key} (GetEbsDefaultKmsKeyId), which every new volume gets: unless the function may use it, every launch dies so; {FIX}"
+        ),
+        Ok(_) => format!("an AMI snapshot's KMS key the function may not use? {FIX}"),
+        Err(e) => format!(
+            "an AMI snapshot's key or the account's default EBS key (GetEbsDefaultKmsKeyId: {e}) the function may not use? {FIX}"
+        ),
+    }
+}
+
 /// The wait's verdict on the latest look: running (done), still starting
-/// (`None`: look again), or dead, with EC2's reason.
+/// (`None`: look again), or dead, with EC2's reason (and `hint`, what it
+/// may mean).
 fn judge(
     current: &Instance,
+    hint: Option<&str>,
     polls: u32,
     started: Instant,
     log: &mut StepLog,
@@ -129,6 +185,10 @@ fn judge(
                 .state_reason
                 .clone()
                 .unwrap_or_else(|| "EC2 gave no reason".to_owned());
+            let reason = match hint {
+                Some(hint) => format!("{reason}; {hint}"),
+                None => reason,
+            };
             let detail = format!("{id} is {} instead of starting: {reason}", other.as_str());
             log.record(Step::Wait, StepStatus::Failed, detail, started);
             Some(Err(FailoverError::ReplacementFailed {

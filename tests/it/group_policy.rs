@@ -218,7 +218,10 @@ fn requests(cloud: &Recorded, tags: &Tags, after: &WorldView) -> Vec<Request> {
             "DescribeAlarmsForMetric" => {
                 vec![Request::new("cloudwatch:DescribeAlarmsForMetric", "*")]
             }
-            _ if op.starts_with("Describe") => vec![Request::new(&format!("ec2:{op}"), "*")],
+            // Describes, and the account's EBS encryption settings: no resource.
+            _ if op.starts_with("Describe") || op.starts_with("GetEbs") => {
+                vec![Request::new(&format!("ec2:{op}"), "*")]
+            }
             "StopInstances"
             | "ModifyInstanceAttribute"
             | "StartInstances"

@@ -400,11 +400,13 @@ fn policy_has_no_wildcard_actions_and_scopes_mutations() {
                 st.sid
             );
             // Resource "*" only where the action supports no resource-level
-            // permissions: the read-only EC2 Describe* calls and CloudWatch's
-            // DescribeAlarmsForMetric (Service Authorization Reference).
+            // permissions: the read-only EC2 Describe* calls, the account's
+            // EBS encryption settings (GetEbs*: no resource types) and
+            // CloudWatch's DescribeAlarmsForMetric (Service Authorization Reference).
             if st.any_resource {
                 assert!(
-                    (service == "ec2" && name.starts_with("Describe"))
+                    (service == "ec2"
+                        && (name.starts_with("Describe") || name.starts_with("GetEbs")))
                         || action == "cloudwatch:DescribeAlarmsForMetric",
                     "statement {}: {action} is granted on Resource \"*\"; scope it to ARNs",
                     st.sid

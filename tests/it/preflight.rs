@@ -339,6 +339,44 @@ mod against_moto {
         );
     }
 
+    /// Through the real binary (as Lambda runs it), EC2 behind the layer:
+    /// with EBS encryption by default on a customer managed key outside
+    /// KMS_KEY_ARNS, the `kms` item fails naming the key; granted, it is ok.
+    #[tokio::test]
+    async fn the_binary_names_a_default_ebs_key_not_granted() {
+        use common::env_of;
+        use common::runtime_api::{Function, RuntimeApi};
+        let moto = Moto::start();
+        let w = build_world(&moto.ec2()).await;
+        let layer = Ec2Like::builder()
+            .encrypt_volumes_by_default(Some(DEFAULT_KEY))
+            .start(&moto.endpoint)
+            .await;
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
+        let kms_of = |extra: &[(&str, &str)]| {
+            let env = env_of(&w, extra);
+            let endpoint = layer.endpoint.clone();
+            async move {
+                let api = RuntimeApi::start().await;
+                let _function = Function::spawn(binary, &api, &endpoint, &env);
+                let answer = api.invoke(&preflight().to_string()).await.1;
+                assert!(answer.ok, "{}", answer.body);
+                let report = answer.json();
+                let steps = report["steps"].as_array().cloned().unwrap_or_default();
+                let kms = steps.into_iter().find(|s| s["step"] == "preflight kms");
+                kms.unwrap_or_else(|| panic!("no kms item: {report:#}"))
+            }
+        };
+        let kms = kms_of(&[]).await;
+        assert_eq!(kms["status"], "failed", "{kms:#}");
+        let detail = kms["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(DEFAULT_KEY), "{kms:#}");
+        assert!(detail.contains("KmsKeyArns"), "{kms:#}");
+        let granted = kms_of(&[("KMS_KEY_ARNS", DEFAULT_KEY)]).await;
+        assert_eq!(granted["status"], "ok", "{granted:#}");
+        assert_eq!(layer.count("GetEbsDefaultKmsKeyId", "OK"), 2);
+    }
+
     #[tokio::test]
     async fn a_refused_stop_fails_its_item() {
         let moto = Moto::start();
@@ -377,4 +415,85 @@ async fn an_ami_encrypted_with_a_key_not_granted_is_a_warning() {
         .await
         .unwrap();
     assert_eq!(item(&r, "kms").status, StepStatus::Ok, "{r:#?}");
+}
+
+/// A customer managed key of the account (not the AWS managed `alias/aws/ebs`).
+const DEFAULT_KEY: &str =
+    "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+#[tokio::test(start_paused = true)]
+async fn a_default_ebs_key_not_granted_fails_the_kms_item_naming_it_and_the_fix() {
+    // The AMI is unencrypted, but EC2 encrypts every new volume with the
+    // account's default key: without KMS rights on it the replacement dies.
+    let (w, settings) = watched_world();
+    w.cloud.encrypt_volumes_by_default(Some(DEFAULT_KEY));
+    w.cloud.forbid_kms_key(DEFAULT_KEY);
+    let r = invoke(&single(w.cloud.clone(), settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(failed(&r), ["preflight kms"], "{r:#?}");
+    let kms = item(&r, "kms");
+    assert!(kms.detail.contains(DEFAULT_KEY), "{}", kms.detail);
+    assert!(kms.detail.contains("KmsKeyArns"), "{}", kms.detail);
+    assert!(r.reason.ends_with("1 failed"), "{}", r.reason);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_granted_or_aws_managed_default_ebs_key_is_ok_and_named() {
+    let (w, _) = watched_world();
+    w.cloud.encrypt_volumes_by_default(Some(DEFAULT_KEY));
+    let granted = seed_settings(
+        &w,
+        &[
+            ("HEALTH_CHECK_ID", HEALTH_CHECK),
+            ("KMS_KEY_ARNS", DEFAULT_KEY),
+        ],
+    );
+    let r = invoke(&single(w.cloud.clone(), granted), &preflight(), "req-1")
+        .await
+        .unwrap();
+    let kms = item(&r, "kms");
+    assert_eq!(kms.status, StepStatus::Ok, "{r:#?}");
+    assert!(
+        kms.detail
+            .contains(&format!("new volumes get {DEFAULT_KEY}")),
+        "{}",
+        kms.detail
+    );
+
+    w.cloud.encrypt_volumes_by_default(None);
+    let plain = seed_settings(&w, &[("HEALTH_CHECK_ID", HEALTH_CHECK)]);
+    let r = invoke(&single(w.cloud.clone(), plain), &preflight(), "req-2")
+        .await
+        .unwrap();
+    let kms = item(&r, "kms");
+    assert_eq!(kms.status, StepStatus::Ok, "{r:#?}");
+    assert!(
+        kms.detail.contains("AWS managed key (alias/aws/ebs)"),
+        "{}",
+        kms.detail
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_read_of_the_default_ebs_key_is_a_warning_not_a_failure() {
+    let (w, settings) = watched_world();
+    w.cloud.encrypt_volumes_by_default(Some(DEFAULT_KEY));
+    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
+        operation: "GetEbsDefaultKmsKeyId",
+        target: String::new(),
+        code: "UnauthorizedOperation".into(),
+        times: None,
+    });
+    let r = invoke(&single(cloud, settings), &preflight(), "req-1")
+        .await
+        .unwrap();
+    assert!(failed(&r).is_empty(), "{r:#?}");
+    let kms = item(&r, "kms");
+    assert_eq!(kms.status, StepStatus::Warn, "{r:#?}");
+    assert!(
+        kms.detail.contains("UnauthorizedOperation"),
+        "{}",
+        kms.detail
+    );
 }

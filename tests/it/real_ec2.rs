@@ -902,3 +902,50 @@ async fn a_call_that_hangs_late_in_the_run_cannot_carry_it_past_the_deadline() {
     })
     .await;
 }
+
+/// A customer managed key, the account's default for EBS encryption.
+const DEFAULT_KEY: &str =
+    "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
+/// EBS encryption by default with a key the function may not use: EC2 kills
+/// every launch (the seed AMI is unencrypted), the appliance keeps running
+/// with its EIP, and the error names the default key through the SDK.
+#[tokio::test]
+async fn a_default_ebs_key_the_role_may_not_use_kills_every_launch_and_is_named() {
+    within(async {
+        let r = rig(Ec2Like::builder()
+            .client_tokens()
+            .encrypt_volumes_by_default(Some(DEFAULT_KEY))
+            .forbid_kms_key(DEFAULT_KEY))
+        .await;
+        let e = handle(
+            &r.app(&[("MAX_FAILOVERS", "1")]),
+            &alarm(),
+            &invocation("req-1"),
+        )
+        .await
+        .unwrap_err();
+        let told = e.to_string();
+        assert!(
+            told.contains("Client.InternalError") && told.contains(DEFAULT_KEY),
+            "{told}\n{}",
+            calls(&r.layer)
+        );
+        let killed = r.layer.terminated_on_launch();
+        assert!(!killed.is_empty(), "{}", calls(&r.layer));
+        assert_eq!(killed.len(), r.layer.launched().len(), "every launch died");
+        assert_eq!(r.layer.count("GetEbsDefaultKmsKeyId", "OK"), killed.len());
+        assert_eq!(
+            address_owner(&r.ec2, &r.w.floating_ip).await.as_deref(),
+            Some(r.w.sophos.as_str()),
+            "the EIP stays on the appliance"
+        );
+        let state = describe(&r.ec2, &r.w.sophos).await;
+        assert_eq!(
+            state.state().and_then(|s| s.name()).map(|n| n.as_str()),
+            Some("running"),
+            "nothing ran, so the appliance was not stopped"
+        );
+    })
+    .await
+}

@@ -47,6 +47,12 @@ pub(super) struct Account {
     pub(super) ahead: TimeDelta,
     /// Operations IAM (or an SCP) denies this function.
     pub(super) denied: Vec<String>,
+    /// EBS encryption by default (the account's setting in this region).
+    pub(super) ebs_encryption_by_default: bool,
+    /// The default key of that encryption; `None`: the AWS managed key.
+    pub(super) ebs_default_key: Option<String>,
+    /// KMS keys the function's role may not use (not in its policy).
+    pub(super) unusable_keys: Vec<String>,
 }
 
 pub(super) fn sorted_tags(tags: &[Tag]) -> Vec<(String, String)> {

@@ -139,6 +139,14 @@ impl Account {
             .collect())
     }
 
+    pub(super) fn ebs_encryption_by_default(&self) -> Result<bool, CloudError> {
+        Ok(self.ebs_encryption_by_default)
+    }
+
+    pub(super) fn ebs_default_kms_key(&self) -> Result<String, CloudError> {
+        Ok(self.default_volume_key().to_owned())
+    }
+
     pub(super) fn address(&self, public_ip: &str) -> Result<Option<Address>, CloudError> {
         Ok(self
             .addresses

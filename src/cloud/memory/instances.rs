@@ -30,9 +30,9 @@ impl Account {
             if i.state == InstanceState::Stopping && i.stop_ends.is_some_and(|end| end <= now) {
                 i.state = InstanceState::Stopped;
             }
-            i.reads_stale = i.stale_looks > 0;
-            if i.reads_stale {
-                i.stale_looks -= 1;
+            i.stale.now = i.stale.looks > 0;
+            if i.stale.now {
+                i.stale.looks -= 1;
                 continue;
             }
             if i.state == InstanceState::Pending {
@@ -64,7 +64,7 @@ impl Account {
         Instance {
             id: r.id.clone(),
             // Right after a start, EC2 may still answer the state before it.
-            state: if r.reads_stale {
+            state: if r.stale.now {
                 InstanceState::Stopped
             } else {
                 r.state
@@ -156,7 +156,7 @@ impl Account {
             InstanceState::Stopped => {
                 r.state = InstanceState::Pending;
                 r.pending_looks = 1;
-                r.stale_looks = stale;
+                r.stale.looks = stale;
                 r.launch_time = now;
                 r.transition_reason.clear();
                 Ok(())

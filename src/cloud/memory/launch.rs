@@ -223,7 +223,10 @@ impl Account {
         let private_ip = self.private_ip(subnet);
         let launch_time = self.now();
         // EC2 accepts the launch, then terminates the instance.
-        let dies = (!self.launch_deaths.is_empty()).then(|| self.launch_deaths.remove(0));
+        let dies = match self.launch_deaths.is_empty() {
+            false => Some(self.launch_deaths.remove(0)),
+            true => self.volume_key_refused(),
+        };
         let legs = req
             .secondary_interfaces
             .iter()
@@ -260,8 +263,7 @@ impl Account {
             tags: req.tags.clone(),
             volumes,
             pending_looks: self.launch_pending_looks,
-            stale_looks: 0,
-            reads_stale: false,
+            stale: Default::default(),
             unlisted_looks: self.listing_lag,
             metadata_options: metadata_applied(req.metadata_options.as_ref()),
             ebs_optimized: req.ebs_optimized.unwrap_or(false),
@@ -271,6 +273,23 @@ impl Account {
         };
         self.instances.push(record);
         id
+    }
+
+    /// The key new volumes get with encryption by default on.
+    pub(super) fn default_volume_key(&self) -> &str {
+        self.ebs_default_key
+            .as_deref()
+            .unwrap_or(crate::cloud::AWS_MANAGED_EBS_KEY)
+    }
+
+    /// With encryption by default on, EC2 encrypts every new volume with the
+    /// default key using the caller's KMS rights (even from an unencrypted AMI):
+    /// a key the role may not use kills the instance after RunInstances
+    /// accepted it, with this StateReason. The AWS managed key needs no grant.
+    fn volume_key_refused(&self) -> Option<String> {
+        let key = self.default_volume_key();
+        (self.ebs_encryption_by_default && self.unusable_keys.iter().any(|k| k == key))
+            .then(|| "Client.InternalError: Client error on launch".to_owned())
     }
 
     /// EC2 puts every interface of an instance in one AZ.

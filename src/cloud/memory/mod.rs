@@ -26,6 +26,9 @@
 //!   `InvalidPermission.Duplicate` whatever its description; revoking a rule
 //!   that is not there fails `InvalidPermission.NotFound` (non-default VPC), and
 //!   neither changes any rule of the request.
+//! - With EBS encryption by default on ([`MemoryCloud::encrypt_volumes_by_default`]),
+//!   every launch dies on launch (`Client.InternalError`) when the default key
+//!   is one the function may not use ([`MemoryCloud::forbid_kms_key`]).
 //! - Route 53 refuses to UPSERT a simple record over routing-policy records of
 //!   the same name (`InvalidChangeBatch`).
 //!
@@ -41,6 +44,8 @@ mod images;
 mod inspect;
 mod instances;
 mod launch;
+#[cfg(test)]
+mod lifecycle_tests;
 mod network;
 mod records;
 mod route53;
@@ -126,6 +131,9 @@ impl MemoryCloud {
                 stop_takes: TimeDelta::zero(),
                 ahead: TimeDelta::zero(),
                 denied: Vec::new(),
+                ebs_encryption_by_default: false,
+                ebs_default_key: None,
+                unusable_keys: Vec::new(),
             })),
         }
     }

@@ -37,10 +37,8 @@ pub(super) struct InstanceRec {
     pub(super) volumes: Vec<String>,
     /// DescribeInstances calls that still see it `pending`.
     pub(super) pending_looks: usize,
-    /// DescribeInstances calls after a StartInstances that still read it
-    /// `stopped` (the state before the start), and whether this look does.
-    pub(super) stale_looks: usize,
-    pub(super) reads_stale: bool,
+    /// Looks after a StartInstances that still read it `stopped`.
+    pub(super) stale: StaleStart,
     /// Filtered DescribeInstances calls that do not list it yet.
     pub(super) unlisted_looks: usize,
     pub(super) metadata_options: MetadataOptions,
@@ -49,6 +47,15 @@ pub(super) struct InstanceRec {
     pub(super) cpu_credits: Option<String>,
     /// Interfaces beyond the primary.
     pub(super) legs: Vec<LegRec>,
+}
+
+/// DescribeInstances calls after a StartInstances that still read the
+/// instance `stopped` (the state before the start), and whether this look
+/// does.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StaleStart {
+    pub(super) looks: usize,
+    pub(super) now: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -162,10 +162,7 @@ impl MemoryCloud {
             .map(|(d, (subnet, groups))| (d, subnet, groups))
             .collect();
         let legs = s.new_legs(legs);
-        let launch_time = match spec.launch_time {
-            Some(t) => t,
-            None => s.now(),
-        };
+        let launch_time = spec.launch_time.unwrap_or_else(|| s.now());
         let sub = &s.subnets[subnet];
         let cpu_credits = credits_applied(&spec.instance_type, spec.cpu_credits.as_deref());
         let record = InstanceRec {
@@ -191,8 +188,7 @@ impl MemoryCloud {
             tags: spec.tags,
             volumes,
             pending_looks: 0,
-            stale_looks: 0,
-            reads_stale: false,
+            stale: Default::default(),
             unlisted_looks: 0,
             metadata_options: metadata_applied(Some(&spec.metadata_options)),
             ebs_optimized: spec.ebs_optimized,
@@ -315,6 +311,21 @@ impl MemoryCloud {
         for snap in s.snapshots.iter_mut().filter(|x| ids.contains(&x.id)) {
             snap.kms_key_id = Some(kms_key_id.to_owned());
         }
+    }
+
+    /// EBS encryption by default on, as EnableEbsEncryptionByDefault and
+    /// ModifyEbsDefaultKmsKeyId set it: every new volume is encrypted with
+    /// `key` (`None`: the AWS managed key, `alias/aws/ebs`).
+    pub fn encrypt_volumes_by_default(&self, key: Option<&str>) {
+        let mut s = self.lock();
+        s.ebs_encryption_by_default = true;
+        s.ebs_default_key = key.map(str::to_owned);
+    }
+
+    /// The function's role may not use this KMS key (no grant on it): a launch
+    /// whose volumes EC2 encrypts with it dies on launch.
+    pub fn forbid_kms_key(&self, key: &str) {
+        self.lock().unusable_keys.push(key.to_owned());
     }
 
     /// IAM denies `operation` (`RunInstances`, ...): its dry run answers

@@ -12,17 +12,17 @@ fn cidr(s: &str) -> Cidr {
     s.parse().unwrap()
 }
 
-struct Small {
-    cloud: MemoryCloud,
-    vpc: String,
-    subnet_a: String,
-    subnet_c: String,
-    sg: String,
-    image: String,
-    old: String,
+pub(super) struct Small {
+    pub(super) cloud: MemoryCloud,
+    pub(super) vpc: String,
+    pub(super) subnet_a: String,
+    pub(super) subnet_c: String,
+    pub(super) sg: String,
+    pub(super) image: String,
+    pub(super) old: String,
 }
 
-fn small() -> Small {
+pub(super) fn small() -> Small {
     let cloud = MemoryCloud::new();
     let vpc = cloud.add_vpc("my-vpc", cidr("10.0.0.0/16"));
     let subnet_a = cloud.add_subnet(&vpc, "ap-northeast-1a", cidr("10.0.1.0/24"), "public");
@@ -226,105 +226,6 @@ async fn instances_named_lists_by_name_without_terminated_and_may_lag() {
     assert!(!listed(w.cloud.instances_named("sophos").await.unwrap()));
     assert!(w.cloud.instance(&new.id).await.unwrap().is_some());
     assert!(listed(w.cloud.instances_named("sophos").await.unwrap()));
-}
-
-#[tokio::test]
-async fn stop_and_attribute_changes_follow_ec2() {
-    let w = small();
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    assert_eq!(
-        w.cloud.peek_instance(&w.old).unwrap().state,
-        InstanceState::Stopped
-    );
-    // Stopping a stopped instance is fine; an unknown one is not.
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    let e = w
-        .cloud
-        .stop_instance("i-0000000000000nope", false)
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("InvalidInstanceID.NotFound"));
-    let gone = w
-        .cloud
-        .add_instance(InstanceSpec::new(&w.subnet_c, "x").state(InstanceState::Terminated));
-    let e = w.cloud.stop_instance(&gone, false).await.unwrap_err();
-    assert_eq!(e.code(), Some("IncorrectInstanceState"));
-
-    w.cloud.disable_source_dest_check(&w.old).await.unwrap();
-    assert_eq!(
-        w.cloud.peek_instance(&w.old).unwrap().source_dest_check,
-        Some(false)
-    );
-    let e = w
-        .cloud
-        .disable_source_dest_check("i-0000000000000nope")
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Some("InvalidInstanceID.NotFound"));
-}
-
-#[tokio::test]
-async fn a_start_may_read_stopped_for_a_few_looks_then_pending_then_running() {
-    let w = small();
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    w.cloud.set_stale_start_looks(2);
-    w.cloud.start_instance(&w.old).await.unwrap();
-    let mut states = Vec::new();
-    for _ in 0..4 {
-        let seen = w.cloud.instance(&w.old).await.unwrap().unwrap();
-        states.push(seen.state);
-    }
-    use InstanceState::{Pending, Running, Stopped};
-    assert_eq!(states, [Stopped, Stopped, Pending, Running]);
-}
-
-#[tokio::test]
-async fn a_stop_takes_the_time_a_test_sets_says_when_it_was_asked_and_force_ends_it() {
-    let w = small();
-    let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
-    w.cloud.set_stop_takes(minutes(3));
-    let asked = chrono::Utc::now();
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    let seen = |cloud: &MemoryCloud, id: &str| {
-        let i = cloud.peek_instance(id).unwrap();
-        (i.state, i.stop_requested)
-    };
-    let (state, requested) = seen(&w.cloud, &w.old);
-    assert_eq!(state, InstanceState::Stopping);
-    let requested = requested.expect("StateTransitionReason says when");
-    assert!((requested - asked).num_seconds().abs() <= 1, "{requested}");
-    // Asking again does not restart the stop; its time passes on the
-    // world's clock, looked at by DescribeInstances.
-    w.cloud.pass_time(minutes(2));
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    w.cloud.instance(&w.old).await.unwrap();
-    assert_eq!(seen(&w.cloud, &w.old).0, InstanceState::Stopping);
-    // (A second more: the world's clock runs a few ms ahead of the wall's.)
-    w.cloud
-        .pass_time(minutes(1) + std::time::Duration::from_secs(1));
-    w.cloud.instance(&w.old).await.unwrap();
-    assert_eq!(
-        seen(&w.cloud, &w.old),
-        (InstanceState::Stopped, Some(requested))
-    );
-    // Started again, it has no stop; a forced stop ends the next one at once.
-    w.cloud.start_instance(&w.old).await.unwrap();
-    w.cloud.instance(&w.old).await.unwrap();
-    assert_eq!(seen(&w.cloud, &w.old), (InstanceState::Pending, None));
-    w.cloud.stop_instance(&w.old, false).await.unwrap();
-    w.cloud.stop_instance(&w.old, true).await.unwrap();
-    assert_eq!(seen(&w.cloud, &w.old).0, InstanceState::Stopped);
-    // One stuck stops whatever the time, until forced.
-    let stuck = w
-        .cloud
-        .add_instance(InstanceSpec::new(&w.subnet_c, "stuck"));
-    w.cloud.stick_when_stopped(&stuck);
-    w.cloud.stop_instance(&stuck, false).await.unwrap();
-    w.cloud.pass_time(minutes(60));
-    w.cloud.instance(&stuck).await.unwrap();
-    assert_eq!(seen(&w.cloud, &stuck).0, InstanceState::Stopping);
-    w.cloud.stop_instance(&stuck, true).await.unwrap();
-    assert_eq!(seen(&w.cloud, &stuck).0, InstanceState::Stopped);
 }
 
 #[tokio::test]
@@ -784,4 +685,46 @@ fn clones_share_one_world_and_worlds_built_alike_compare_equal() {
         Some("netops")
     );
     assert_ne!(a.cloud.view(), b.cloud.view());
+}
+
+#[tokio::test]
+async fn with_encryption_by_default_on_a_key_the_role_may_not_use_kills_every_launch() {
+    let w = small();
+    let key = "arn:aws:kms:ap-northeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    // Off by default, and the default key is the AWS managed one.
+    assert!(!w.cloud.ebs_encryption_by_default().await.unwrap());
+    assert_eq!(
+        w.cloud.ebs_default_kms_key().await.unwrap(),
+        "alias/aws/ebs"
+    );
+    w.cloud.forbid_kms_key(key);
+    let alive = w.cloud.run_instance(&launch(&w, "t-0")).await.unwrap();
+    assert_eq!(
+        w.cloud.instance(&alive.id).await.unwrap().unwrap().state,
+        InstanceState::Running,
+        "with encryption by default off, the key is never used"
+    );
+
+    w.cloud.encrypt_volumes_by_default(Some(key));
+    assert!(w.cloud.ebs_encryption_by_default().await.unwrap());
+    assert_eq!(w.cloud.ebs_default_kms_key().await.unwrap(), key);
+    // The AMI is unencrypted: its volumes get the default key all the same.
+    for token in ["t-1", "t-2"] {
+        let new = w.cloud.run_instance(&launch(&w, token)).await.unwrap();
+        assert_eq!(new.state, InstanceState::Pending, "EC2 accepts the launch");
+        let dead = w.cloud.instance(&new.id).await.unwrap().unwrap();
+        assert_eq!(dead.state, InstanceState::Terminated);
+        assert_eq!(
+            dead.state_reason.as_deref(),
+            Some("Client.InternalError: Client error on launch")
+        );
+    }
+
+    // The AWS managed key needs no grant.
+    w.cloud.encrypt_volumes_by_default(None);
+    let managed = w.cloud.run_instance(&launch(&w, "t-3")).await.unwrap();
+    assert_eq!(
+        w.cloud.instance(&managed.id).await.unwrap().unwrap().state,
+        InstanceState::Running
+    );
 }

@@ -204,6 +204,32 @@ pub(super) async fn snapshots_by_id(
     Ok(out.snapshots().iter().filter_map(snapshot_of).collect())
 }
 
+pub(super) async fn ebs_encryption_by_default(cloud: &SdkCloud) -> Result<bool, CloudError> {
+    const OP: Operation = Operation::GetEbsEncryptionByDefault;
+    let out = cloud
+        .client
+        .get_ebs_encryption_by_default()
+        .send()
+        .await
+        .map_err(|e| cloud_error(OP, e))?;
+    out.ebs_encryption_by_default()
+        .ok_or_else(|| CloudError::malformed(OP, "no EbsEncryptionByDefault in the answer"))
+}
+
+pub(super) async fn ebs_default_kms_key(cloud: &SdkCloud) -> Result<String, CloudError> {
+    const OP: Operation = Operation::GetEbsDefaultKmsKeyId;
+    let out = cloud
+        .client
+        .get_ebs_default_kms_key_id()
+        .send()
+        .await
+        .map_err(|e| cloud_error(OP, e))?;
+    // No key at all is not the AWS managed key: say so rather than guess.
+    out.kms_key_id()
+        .map(str::to_owned)
+        .ok_or_else(|| CloudError::malformed(OP, "no KmsKeyId in the answer"))
+}
+
 pub(super) async fn address(
     cloud: &SdkCloud,
     public_ip: &str,

@@ -236,3 +236,35 @@ async fn an_instance_with_more_tags_than_ec2_allows_on_a_launch_still_fails_over
     assert_eq!(new.tag("Name"), Some("sophos"));
     assert!(new.tag(TAG_INCIDENT).is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_default_ebs_key_the_role_may_not_use_kills_every_replacement_and_the_report_names_it() {
+    // Encryption by default with a customer managed key outside KMS_KEY_ARNS:
+    // every launch, from any AMI, dies; the appliance is left running.
+    let w = seed_world();
+    let key = "arn:aws:kms:ap-northeast-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+    w.cloud.encrypt_volumes_by_default(Some(key));
+    w.cloud.forbid_kms_key(key);
+    let fleet = single(
+        w.cloud.clone(),
+        seed_settings(&w, &[("MAX_FAILOVERS", "1")]),
+    );
+    let e = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap_err();
+    let FailoverError::ReplacementFailed { ref reason, .. } = e else {
+        panic!("{e}");
+    };
+    assert!(reason.contains("Client error on launch"), "{reason}");
+    assert!(
+        reason.contains("GetEbsDefaultKmsKeyId") && reason.contains("KmsKeyArns"),
+        "points at the default EBS key and the fix: {reason}"
+    );
+    let view = w.view();
+    assert_eq!(dead_replacements(&view, &w).len(), 2, "every option died");
+    assert_eq!(
+        view.instance(&w.sophos).map(|i| i.state),
+        Some(InstanceState::Running),
+        "no replacement ran, so the appliance was not stopped"
+    );
+}

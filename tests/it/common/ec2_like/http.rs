@@ -145,6 +145,19 @@ pub fn error_response(status: u16, code: &str, message: &str, request_id: &str) 
     .into_bytes()
 }
 
+/// EC2's answer to `action`: `<{action}Response>` holding `elements`.
+pub fn ok_response(action: &str, elements: &str, request_id: &str) -> Vec<u8> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>{}</requestId>{elements}</{action}Response>",
+        escape(request_id)
+    );
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\nContent-Length: {}\r\nx-amzn-RequestId: {request_id}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 pub(super) fn plain_response(status: u16, text: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",

@@ -154,6 +154,12 @@ struct Rules {
     /// (i) A plain StopInstances of a running instance keeps it `stopping`
     /// this long (none: stopped at once, as moto does).
     stop_takes: Option<Duration>,
+    /// (i) EBS encryption by default on, with this default key (`None`: the
+    /// AWS managed key); moto answers GetEbsEncryptionByDefault (false unless
+    /// enabled in moto) but lacks GetEbsDefaultKmsKeyId.
+    volumes_encrypted_with: Option<Option<String>>,
+    /// (i) KMS keys the caller may not use: a launch whose volumes get one dies.
+    forbidden_keys: Vec<String>,
 }
 
 impl Ec2LikeBuilder {
@@ -238,6 +244,22 @@ impl Ec2LikeBuilder {
     /// ends it.
     pub fn stop_takes(mut self, d: Duration) -> Self {
         self.rules.stop_takes = Some(d);
+        self
+    }
+
+    /// (i) EBS encryption by default on, every new volume encrypted with `key`
+    /// (`None`: the AWS managed key, `alias/aws/ebs`): the layer answers
+    /// GetEbsEncryptionByDefault and GetEbsDefaultKmsKeyId (which moto lacks).
+    pub fn encrypt_volumes_by_default(mut self, key: Option<&str>) -> Self {
+        self.rules.volumes_encrypted_with = Some(key.map(str::to_owned));
+        self
+    }
+
+    /// (i) The caller may not use this KMS key: with encryption by default on
+    /// with it, every launch is terminated right after RunInstances accepted
+    /// it (`Client.InternalError`), as EC2 does when it cannot use the key.
+    pub fn forbid_kms_key(mut self, key: &str) -> Self {
+        self.rules.forbidden_keys.push(key.to_owned());
         self
     }
 

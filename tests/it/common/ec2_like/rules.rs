@@ -3,7 +3,8 @@
 //! throttling, refusals, hangs, DryRun, snapshots still in use after a
 //! DeregisterImage, no instance-level address or attribute calls on an
 //! instance with several network interfaces, stops that take a while and
-//! say when they were asked. What the layer decides before moto sees a request, and
+//! say when they were asked, EBS encryption by default and launches killed
+//! by its key. What the layer decides before moto sees a request, and
 //! how it rewrites moto's answers.
 
 use std::collections::HashMap;
@@ -159,6 +160,7 @@ impl State {
         let named = named_instances(params);
         match action {
             "RunInstances" => Verdict::Pass,
+            "GetEbsEncryptionByDefault" | "GetEbsDefaultKmsKeyId" => self.ebs_defaults(action),
             "DescribeInstances" => {
                 let unknown: Vec<&String> =
                     named.iter().filter(|id| self.unlisted(id, now)).collect();
@@ -219,6 +221,36 @@ impl State {
                 Verdict::Pass
             }
         }
+    }
+
+    /// (i) The account's EBS encryption by default, when the scenario sets
+    /// it; GetEbsDefaultKmsKeyId always (moto lacks it): the key set, else
+    /// the AWS managed key, as EC2 answers when the account chose none.
+    fn ebs_defaults(&mut self, action: &str) -> Verdict {
+        let setting = self.rules.volumes_encrypted_with.clone();
+        let element = match (action, setting) {
+            ("GetEbsEncryptionByDefault", None) => return Verdict::Pass,
+            ("GetEbsEncryptionByDefault", Some(_)) => {
+                "<ebsEncryptionByDefault>true</ebsEncryptionByDefault>".to_owned()
+            }
+            (_, key) => format!(
+                "<kmsKeyId>{}</kmsKeyId>",
+                escape(key.flatten().as_deref().unwrap_or("alias/aws/ebs"))
+            ),
+        };
+        let id = self.request_id();
+        Verdict::Answer(ok_response(action, &element, &id))
+    }
+
+    /// (i) Why EC2 kills a launch whose volumes get a key the caller may not use.
+    fn key_death(&self) -> Option<StateReason> {
+        let key = self.rules.volumes_encrypted_with.as_ref()?;
+        let key = key.as_deref().unwrap_or("alias/aws/ebs");
+        self.rules
+            .forbidden_keys
+            .iter()
+            .any(|k| k == key)
+            .then(StateReason::client_internal_error)
     }
 
     /// Rewrites DescribeInstances and RunInstances answers: new instances
@@ -483,7 +515,7 @@ impl Shared {
             let mut s = self.state();
             let mut deaths = Vec::new();
             for id in &ids {
-                let death = s.rules.deaths.pop_front();
+                let death = s.rules.deaths.pop_front().or_else(|| s.key_death());
                 if let Some(d) = &death {
                     deaths.push((id.clone(), d.clone()));
                 }
