@@ -121,6 +121,15 @@ pub struct MetadataOptions {
     pub instance_metadata_tags: Option<String>,
 }
 
+/// When the current stop of an instance in `state` was asked for, from its
+/// `StateTransitionReason`: the reason names the last transition, so only a
+/// stopping or stopped instance's is its current stop's.
+pub fn current_stop_request(state: InstanceState, reason: &str) -> Option<DateTime<Utc>> {
+    matches!(state, InstanceState::Stopping | InstanceState::Stopped)
+        .then(|| stop_requested_at(reason))
+        .flatten()
+}
+
 /// The time in a `StateTransitionReason`: EC2 writes "User initiated
 /// (2026-11-21 08:59:00 GMT)" (moto writes `UTC` for `GMT`). Any other text,
 /// an empty one included, is `None`: the time is unknown, never guessed.

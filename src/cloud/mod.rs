@@ -201,7 +201,7 @@ pub use alarms::{Alarm, AlarmQuery};
 pub use images::{AWS_MANAGED_EBS_KEY, Image, ImageRequest, Snapshot, is_aws_managed_ebs_key};
 pub use instances::{
     Instance, InstanceState, Interface, LaunchInterface, LaunchRequest, MetadataOptions,
-    is_burstable, stop_requested_at,
+    current_stop_request, is_burstable, stop_requested_at,
 };
 pub use network::{
     Address, GroupIngress, IngressRule, Route, RouteTable, RouteTarget, SecurityGroup, Subnet, Vpc,

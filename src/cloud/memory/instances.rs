@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::account::{Account, err};
 use super::network::describe_leg;
 use super::records::InstanceRec;
-use crate::cloud::{Cidr, CloudError, Instance, InstanceState, Operation, stop_requested_at};
+use crate::cloud::{Cidr, CloudError, Instance, InstanceState, Operation, current_stop_request};
 
 impl Account {
     /// A private address of the subnet for a new instance.
@@ -90,9 +90,7 @@ impl Account {
             launch_time: Some(r.launch_time),
             first_launch: Some(r.first_launch),
             state_reason: r.state_reason.clone(),
-            stop_requested: matches!(r.state, InstanceState::Stopping | InstanceState::Stopped)
-                .then(|| stop_requested_at(&r.transition_reason))
-                .flatten(),
+            stop_requested: current_stop_request(r.state, &r.transition_reason),
             tags: r.tags.clone(),
             metadata_options: Some(r.metadata_options.clone()),
             ebs_optimized: Some(r.ebs_optimized),

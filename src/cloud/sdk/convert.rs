@@ -4,7 +4,7 @@
 use crate::cloud::{
     CREATED_BY, Cidr, CloudError, Image, IngressRule, Instance, InstanceState, Interface,
     LaunchRequest, MetadataOptions, Operation, Route, RouteTarget, Snapshot, TAG_CREATED_BY, Tag,
-    stop_requested_at,
+    current_stop_request,
 };
 use aws_sdk_ec2::types::{
     Filter, HttpTokensState, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
@@ -113,11 +113,10 @@ pub(super) fn instance_of(
         state_reason: i
             .state_reason()
             .and_then(|r| reason_text(r.code(), r.message())),
-        // The reason names the last transition: only a stopping or stopped
-        // instance's is its current stop's.
-        stop_requested: matches!(state, InstanceState::Stopping | InstanceState::Stopped)
-            .then(|| i.state_transition_reason().and_then(stop_requested_at))
-            .flatten(),
+        stop_requested: current_stop_request(
+            state,
+            i.state_transition_reason().unwrap_or_default(),
+        ),
         tags: tags_of(i.tags()),
         metadata_options: i.metadata_options().map(metadata_of),
         ebs_optimized: i.ebs_optimized(),

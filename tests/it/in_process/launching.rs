@@ -8,7 +8,8 @@ use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::ImageSpec;
 use ec2_failover::cloud::{InstanceState, TAG_INCIDENT};
-use ec2_failover::{Outcome, StepStatus};
+use ec2_failover::{Outcome, Settings, StepStatus};
+use serde_json::Value;
 
 use super::worlds::*;
 
@@ -145,11 +146,11 @@ async fn a_launch_refused_for_good_never_stops_the_failed_instance() {
     );
 }
 
-/// A retry that does not see the replacement yet (EC2's filtered describes
-/// are eventually consistent) launches again with the same ClientToken, and
-/// EC2 answers with the first launch: still one replacement.
-#[tokio::test(start_paused = true)]
-async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_token() {
+/// A failover world whose first delivery dies right after RunInstances was
+/// carried out (its answer lost), while EC2's filtered describes do not list
+/// the replacement yet: the world, its settings, the event and the one
+/// replacement EC2 launched.
+async fn a_launch_whose_answer_was_lost() -> (MemWorld, Settings, Value, Vec<String>) {
     let (w, settings) = failover_world();
     w.cloud.set_listing_lag(1);
     let k = 1 + mutations(&clean_failover_calls().await)
@@ -166,6 +167,15 @@ async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_toke
         .unwrap_err();
     let launched = replacements(&w.view(), &w.vpc, "sophos", &w.sophos);
     assert_eq!(launched.len(), 1, "EC2 launched it; the answer was lost");
+    (w, settings, event, launched)
+}
+
+/// A retry that does not see the replacement yet (EC2's filtered describes
+/// are eventually consistent) launches again with the same ClientToken, and
+/// EC2 answers with the first launch: still one replacement.
+#[tokio::test(start_paused = true)]
+async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_token() {
+    let (w, settings, event, launched) = a_launch_whose_answer_was_lost().await;
 
     let retry = FaultyCloud::new(w.cloud.clone());
     let r = invoke(&single(retry.clone(), settings), &event, "req-2")
@@ -203,22 +213,7 @@ async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_toke
 /// the token (`IdempotentParameterMismatch`) on every try of the incident.
 #[tokio::test(start_paused = true)]
 async fn a_newer_ami_taken_between_two_tries_keeps_the_incidents_launch() {
-    let (w, settings) = failover_world();
-    w.cloud.set_listing_lag(1);
-    let k = 1 + mutations(&clean_failover_calls().await)
-        .iter()
-        .position(|op| *op == "RunInstances")
-        .expect("a launch");
-    let dying = FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation {
-        k,
-        after_effect: true,
-    });
-    let event = sample("sns-alarm.json");
-    invoke(&single(dying, settings.clone()), &event, "req-1")
-        .await
-        .unwrap_err();
-    let launched = replacements(&w.view(), &w.vpc, "sophos", &w.sophos);
-    assert_eq!(launched.len(), 1, "EC2 launched it; the answer was lost");
+    let (w, settings, event, launched) = a_launch_whose_answer_was_lost().await;
     let newer = w
         .cloud
         .add_image(ImageSpec::new("sophos_snapshot").tag("Name", "sophos"));
