@@ -28,6 +28,10 @@ pub enum Outcome {
     RangesSynced,
     /// A replaced instance ran again and was stopped; nothing else changed.
     Fenced,
+    /// The incident's floating IP, a route or the DNS record was moved by
+    /// hand after its move: the incident is the operator's now, and the
+    /// function stands down for it (nothing moved, nothing stopped).
+    HandedOver,
     /// The standby was looked after (`{"action": "standby"}`): the steps say
     /// what it is and what was launched, started, stopped or retired.
     StandbyKept,

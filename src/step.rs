@@ -38,6 +38,12 @@ pub enum Step {
     Fence,
     /// The standby's upkeep: launched, in its mode's state, superseded ones gone.
     Standby,
+    /// The replacement is marked: its incident's move is complete.
+    MarkMoved,
+    /// The incident is handed to a human: its move was undone by hand.
+    HandOver,
+    /// The appliance is marked: the schedule's CreateImage rebooted it.
+    MarkReboot,
 }
 
 impl Step {
@@ -69,6 +75,9 @@ impl Step {
             Self::AuthorizeRanges => "authorize_ranges",
             Self::Fence => "fence",
             Self::Standby => "standby",
+            Self::MarkMoved => "mark_moved",
+            Self::HandOver => "hand_over",
+            Self::MarkReboot => "mark_reboot",
         }
     }
 

@@ -69,7 +69,8 @@ macro_rules! cloud_methods {
 
             /// CreateTags on these resources (adds or overwrites these keys only).
             fn create_tags(&self, resource_ids: &[String], tags: &[Tag]) -> ()
-                => CreateTags(resource_ids.join(" "));
+                => CreateTags(format!("{} with {}", resource_ids.join(" "),
+                    tags.iter().map(|t| t.key.as_str()).collect::<Vec<_>>().join(" ")));
 
             fn deregister_image(&self, image_id: &str) -> () => DeregisterImage(image_id);
 
@@ -210,8 +211,9 @@ pub use network::{
 pub use probe::{Permission, Probe};
 pub use route53::{CheckerReport, RecordSet};
 pub use tags::{
-    CREATED_BY, TAG_CREATED_BY, TAG_GROUP, TAG_IMAGE, TAG_INCIDENT, TAG_PROMOTED_AT, TAG_REPLACES,
-    TAG_SOURCE_INSTANCE, TAG_STANDBY, TAG_STANDBY_FOR, Tag, tag_value,
+    CREATED_BY, TAG_CREATED_BY, TAG_GROUP, TAG_HANDED_OVER, TAG_IMAGE, TAG_IMAGE_REBOOT,
+    TAG_INCIDENT, TAG_MOVED_AT, TAG_PROMOTED_AT, TAG_REPLACES, TAG_SOURCE_INSTANCE, TAG_STANDBY,
+    TAG_STANDBY_FOR, Tag, tag_value,
 };
 
 /// The trait from the list: one async method per entry, and [`Cloud::usage`].

@@ -30,6 +30,19 @@ pub const TAG_STANDBY: &str = "ec2-failover:standby";
 pub const TAG_PROMOTED_AT: &str = "ec2-failover:promoted-at";
 /// The appliance instance a standby was launched to back up.
 pub const TAG_STANDBY_FOR: &str = "ec2-failover:standby-for";
+/// On a replacement: when its incident's own move (floating IP, routes, DNS)
+/// completed (RFC 3339). Without it the incident is open and a reconcile
+/// finishes it; with it, the floating IP, a route or the record found
+/// elsewhere was moved by someone else (a human) after the move.
+pub const TAG_MOVED_AT: &str = "ec2-failover:moved-at";
+/// On a replacement: when its incident was handed to a human (RFC 3339),
+/// because its floating IP, a route or the record was moved by hand. The
+/// function stands down for that incident from then on.
+pub const TAG_HANDED_OVER: &str = "ec2-failover:handed-over";
+/// On the appliance: when the AMI schedule's CreateImage rebooted it
+/// (`NO_REBOOT=false`, RFC 3339), so an alarm that follows is known as the
+/// schedule's own outage.
+pub const TAG_IMAGE_REBOOT: &str = "ec2-failover:image-reboot";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {

@@ -165,6 +165,13 @@ pub enum Change {
         to: String,
     },
     CreateImage(ImageRequest),
+    /// CreateTags on an instance of the appliance: the function's own marks
+    /// (a replacement's move done or handed over, the schedule's reboot).
+    MarkInstance {
+        instance: String,
+        tag: Tag,
+        why: &'static str,
+    },
     /// CreateTags on an AMI's snapshots.
     TagSnapshots {
         image: String,
@@ -227,6 +234,14 @@ impl Change {
                 force: true,
             } => format!("{} {instance} Force=true", Op::StopInstances),
             Change::Launch(launch) => describe_launch(launch),
+            Change::MarkInstance { instance, tag, why } => {
+                format!(
+                    "{} {instance} {}={}: {why}",
+                    Op::CreateTags,
+                    tag.key,
+                    tag.value
+                )
+            }
             Change::Promote { .. } | Change::Start { .. } | Change::Terminate { .. } => {
                 describe_standby(self)
             }
@@ -265,6 +280,7 @@ impl Change {
             Change::UpsertRecord { zone_id, name, .. } => format!("{name} in {zone_id}"),
             Change::CreateImage(request) => request.instance_id.clone(),
             Change::TagSnapshots { snapshots, .. } => snapshots.join(", "),
+            Change::MarkInstance { instance, .. } => instance.clone(),
             Change::Prune { image, .. } => image.clone(),
             Change::DeleteSnapshot { snapshot, .. } => snapshot.clone(),
             Change::RevokeIngress { group, .. } | Change::AuthorizeIngress { group, .. } => {

@@ -248,9 +248,7 @@ impl<'a, C: Cloud> Executor<'a, C> {
             Change::CreateImage(request) => {
                 return c.create_image(request).await.map(Applied::ImageCreated);
             }
-            Change::TagSnapshots {
-                snapshots, tags, ..
-            } => c.create_tags(snapshots, tags).await,
+            Change::TagSnapshots { .. } | Change::MarkInstance { .. } => self.tag(change).await,
             Change::Prune {
                 image, snapshots, ..
             } => self.prune(image, snapshots).await,
@@ -265,6 +263,20 @@ impl<'a, C: Cloud> Executor<'a, C> {
             Change::Launch(_) => Ok(()),
         }
         .map(|()| Applied::Done)
+    }
+
+    /// CreateTags of a change that tags (snapshots, an instance's mark).
+    async fn tag(&self, change: &Change) -> Result<(), CloudError> {
+        match change {
+            Change::TagSnapshots {
+                snapshots, tags, ..
+            } => self.cloud.create_tags(snapshots, tags).await,
+            Change::MarkInstance { instance, tag, .. } => {
+                let (ids, tags) = (std::slice::from_ref(instance), std::slice::from_ref(tag));
+                self.cloud.create_tags(ids, tags).await
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Starts a stopped standby (when `start`), then tags it as the

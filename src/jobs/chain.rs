@@ -120,10 +120,15 @@ async fn follow_the_alarm<C: Cloud>(
             began,
         } => {
             let failover = FailoverRequest::on_alarm(incident, reason, began, ctx.settings);
-            let report = Box::pin(failover::run(ctx, &failover)).await?;
-            let mut steps = log.into_records();
-            steps.extend(report.steps);
-            Report { steps, ..report }
+            after_the_look(ctx, log, &failover).await?
+        }
+        Verdict::Finish {
+            incident,
+            reason,
+            began,
+        } => {
+            let failover = FailoverRequest::finishing(incident, reason, began);
+            after_the_look(ctx, log, &failover).await?
         }
         Verdict::Nothing(why) => {
             let mut report = Report::ignored(req.incident.clone(), why);
@@ -131,6 +136,18 @@ async fn follow_the_alarm<C: Cloud>(
             report
         }
     })
+}
+
+/// The failover the reconcile's look called for, its steps after the look's.
+async fn after_the_look<C: Cloud>(
+    ctx: &Context<'_, C>,
+    log: StepLog,
+    failover: &FailoverRequest,
+) -> Result<Report, FailoverError> {
+    let report = Box::pin(failover::run(ctx, failover)).await?;
+    let mut steps = log.into_records();
+    steps.extend(report.steps);
+    Ok(Report { steps, ..report })
 }
 
 impl Chain {

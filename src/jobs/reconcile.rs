@@ -11,15 +11,26 @@
 //! apply as for the event. Then the fence stops any replaced instance that
 //! runs again, and the standby (`STANDBY=warm|hot`) is kept ready.
 //!
-//! This module is the reconcile's own part, the alarm: what it says
-//! ([`look`], [`decide`]). Running the failover it calls for and the
+//! An incident is open until its move is complete, whatever the alarm says
+//! now: a failover that moved the floating IP but not a route leaves an
+//! appliance that answers on its IP (so the alarm turns OK) while the VPN
+//! clients' route still points at the stopped instance. So when the alarm
+//! calls for nothing, a live replacement without its incident's move mark
+//! ([`TAG_MOVED_AT`]) is finished under its own incident ([`unfinished`]);
+//! who owns an incident moved by hand is the failover's rule
+//! (`replacement::hands`).
+//!
+//! This module is the reconcile's own part, the alarm and the open incident:
+//! what they say ([`look`], [`decide`], [`unfinished`]). Running the failover it calls for and the
 //! follow-ups is composing jobs, which [`crate::jobs::chain::reconcile`] does.
 
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::cloud::{Alarm, AlarmQuery, Cloud};
+use crate::cloud::{
+    Alarm, AlarmQuery, Cloud, Instance, TAG_HANDED_OVER, TAG_INCIDENT, TAG_MOVED_AT,
+};
 use crate::engine::Context;
 use crate::error::FailoverError;
 use crate::event::incident_for;
@@ -42,8 +53,38 @@ pub enum Verdict {
         reason: String,
         began: DateTime<Utc>,
     },
+    /// The alarm calls for nothing, but `incident` is open: finish it.
+    Finish {
+        incident: String,
+        reason: String,
+        /// Its replacement's launch (the incident began before).
+        began: Option<DateTime<Utc>>,
+    },
     /// Nothing to do; why.
     Nothing(String),
+}
+
+/// The open incident among the appliance's instances, if any: the newest
+/// live replacement whose move is neither marked complete nor handed over.
+/// `quiet` is why the alarm calls for nothing.
+pub fn unfinished(instances: &[Instance], quiet: &str) -> Option<Verdict> {
+    let open = instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .filter(|i| i.tag(TAG_MOVED_AT).is_none() && i.tag(TAG_HANDED_OVER).is_none())
+        .filter_map(|i| Some((i, i.tag(TAG_INCIDENT)?)))
+        .max_by_key(|(i, _)| i.launch_time)?;
+    let (r, incident) = open;
+    Some(Verdict::Finish {
+        incident: incident.to_owned(),
+        reason: format!(
+            "{quiet}; but incident {incident} is open: its replacement {} ({}, {}) carries no {TAG_MOVED_AT} mark, so its move did not complete; finishing it",
+            r.id,
+            r.state.as_str(),
+            r.availability_zone
+        ),
+        began: r.launch_time,
+    })
 }
 
 /// Decides, without calling AWS, what the alarm(s) found for `watch` ask.
@@ -119,12 +160,36 @@ pub async fn look<C: Cloud>(
         }
     };
     let verdict = decide(watch, &alarms);
+    let verdict = match verdict {
+        Verdict::Nothing(why) => open_incident(ctx, why).await?,
+        v => v,
+    };
     let detail = match &verdict {
-        Verdict::Failover { reason, .. } => reason.clone(),
+        Verdict::Failover { reason, .. } | Verdict::Finish { reason, .. } => reason.clone(),
         Verdict::Nothing(why) => why.clone(),
     };
     log.record(Step::Alarm, StepStatus::Done, detail, t);
     Ok(verdict)
+}
+
+/// When the alarm calls for nothing: the appliance's instances in its VPC,
+/// for an incident still open.
+async fn open_incident<C: Cloud>(
+    ctx: &Context<'_, C>,
+    quiet: String,
+) -> Result<Verdict, FailoverError> {
+    let (cloud, appliance) = (ctx.cloud(), &ctx.settings.appliance);
+    let name = &appliance.instance_name;
+    let (vpc, instances) = tokio::join!(
+        lookup::vpc(cloud, &appliance.vpc_name),
+        cloud.instances_named(name)
+    );
+    let instances = instances.map_err(FailoverError::during(
+        Step::Discover,
+        format!("instances tagged Name={name}"),
+    ))?;
+    let instances = lookup::in_vpc(instances, &vpc?);
+    Ok(unfinished(&instances, &quiet).unwrap_or(Verdict::Nothing(quiet)))
 }
 
 #[cfg(test)]

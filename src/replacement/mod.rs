@@ -15,6 +15,7 @@
 
 mod assess;
 mod dns;
+mod hands;
 mod launch;
 mod network;
 mod promotion;
@@ -30,6 +31,7 @@ use crate::lookup::{Inherited, World};
 pub use assess::{ContinueReason, Situation, assess, failed_instance, recent_failovers};
 pub use dns::dns_decision;
 use dns::{blind_upsert, dns_target};
+pub use hands::{Hands, hands};
 use launch::replacement_launch;
 pub use launch::{
     Leg, Placement, after, candidate_subnets, client_token, incident_image, inherited_tags,

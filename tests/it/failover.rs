@@ -396,9 +396,9 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
     // address; no security-group lookup here) and the event's alarm read
     // again (DescribeAlarms, beside them), the failed instance's user
     // data and (a t3) CPU credits, run, 1 look while waiting, stop,
-    // source/dest check, EIP, route; then the closing fence's one round of
-    // looks (VPC, instances, address, route tables).
-    assert_eq!(used.calls, 19, "{used:?}");
+    // source/dest check, EIP, route, the move's mark (CreateTags); then the
+    // closing fence's one round of looks (VPC, instances, address, route tables).
+    assert_eq!(used.calls, 20, "{used:?}");
     assert_eq!(used.retries, 0);
     assert!(used.bytes_received > 1000, "{used:?}");
 
@@ -409,7 +409,7 @@ async fn a_failover_costs_a_handful_of_calls_and_the_metrics_count_them() {
         Some(used),
         0,
     );
-    assert_eq!(line["AwsCalls"], 19);
+    assert_eq!(line["AwsCalls"], 20);
     assert_eq!(line["Outcome"], "failed_over");
 }
 

@@ -145,13 +145,6 @@ fn ec2(kind: &str, id: &str) -> String {
     }
 }
 
-/// What a promotion tags a standby with.
-const PROMOTION_TAGS: [&str; 3] = [
-    "ec2-failover:incident",
-    "ec2-failover:replaces",
-    "ec2-failover:promoted-at",
-];
-
 fn on_instance(action: &str, id: &str, tags: &Tags) -> Request {
     Request::new(action, ec2("instance", id)).resource_tags(tags.on(id))
 }
@@ -195,6 +188,14 @@ fn launch_requests(l: &ec2_failover::cloud::LaunchRequest, tags: &Tags) -> Vec<R
         );
     }
     out
+}
+
+/// The tag keys a recorded CreateTags names (`ids with key key`).
+fn tagged_keys(target: &str) -> Vec<&str> {
+    match target.split_once(" with ") {
+        Some((_, keys)) => keys.split(' ').collect(),
+        None => Vec::new(),
+    }
 }
 
 /// The requests of every call in the log, in order.
@@ -260,16 +261,19 @@ fn requests(cloud: &Recorded, tags: &Tags, after: &WorldView) -> Vec<Request> {
                     .with("ec2:CreateAction", "CreateImage")
                     .request_tags([("Name", "nat"), ("ec2-failover:created-by", "ec2-failover")]),
             ],
-            // A standby's promotion: the tags it added are on it afterwards.
+            // On an instance: a standby's promotion, or one of the function's
+            // marks; the keys it names carry their values afterwards.
             "CreateTags" if first.starts_with("i-") => {
+                let keys = tagged_keys(&call.target);
                 let added = tags
                     .on(first)
-                    .filter(|(k, _)| PROMOTION_TAGS.contains(k))
+                    .filter(|(k, _)| keys.contains(k))
                     .collect::<Vec<_>>();
                 vec![on_instance("ec2:CreateTags", first, tags).request_tags(added)]
             }
             "CreateTags" => words
                 .iter()
+                .take_while(|w| **w != "with")
                 .map(|id| {
                     let kind = if id.starts_with("snap-") {
                         "snapshot"
@@ -570,4 +574,35 @@ async fn every_standby_call_is_allowed_and_only_on_a_standby() {
         policy.allows(&renamed).is_none(),
         "a promotion that renames"
     );
+}
+
+#[test]
+fn the_appliance_may_be_marked_with_the_incidents_marks_only() {
+    use ec2_failover::cloud::{TAG_HANDED_OVER, TAG_IMAGE_REBOOT, TAG_MOVED_AT, TAG_REPLACES};
+    let policy = Policy::render(&template(), &deployment(None), REGION);
+    let mark = |id: &str, name: &str, key: &str| {
+        Request::new("ec2:CreateTags", ec2("instance", id))
+            .resource_tags([("Name", name)])
+            .request_tags([(key, "2026-11-21T09:00:00Z")])
+    };
+    for key in [TAG_MOVED_AT, TAG_HANDED_OVER, TAG_IMAGE_REBOOT] {
+        assert_eq!(
+            policy
+                .allows(&mark("i-1", "sophos", key))
+                .map(|s| s.sid.as_str()),
+            Some("MarkTheAppliance"),
+            "{key}"
+        );
+        assert!(
+            policy.allows(&mark("i-web", "web", key)).is_none(),
+            "{key} on another instance"
+        );
+    }
+    // Not the tags the fence and the failover trust, nor its name.
+    for key in [TAG_REPLACES, "Name", "ec2-failover:standby"] {
+        assert!(
+            policy.allows(&mark("i-1", "sophos", key)).is_none(),
+            "{key} on the appliance"
+        );
+    }
 }

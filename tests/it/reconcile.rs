@@ -478,6 +478,74 @@ mod binary {
         assert_eq!(seen_through(&d.layer, &d.w.sophos).await.0, "stopped");
     }
 
+    /// Issue 22's done-when (item 4): after a failover, the operator starts
+    /// the repaired original and moves the floating IP back to it by hand
+    /// while the alarm is still ALARM. The reconcile hands the incident over
+    /// once, then leaves it: the floating IP stays, nothing is stopped.
+    #[tokio::test]
+    async fn a_floating_ip_moved_back_by_hand_is_left_there_and_nothing_is_stopped() {
+        let d = deploy_behind(Ec2Like::builder().client_tokens(), &[]).await;
+        let ec2 = d.moto.ec2();
+        let event = sns_event(&d.moto).await;
+        let first = d.invoke(&event).await;
+        assert_eq!(first.json()["outcome"], "failed_over", "{}", first.body);
+        let replacement = common::assert_failed_over_once(&ec2, &d.w).await;
+
+        ec2.start_instances()
+            .instance_ids(&d.w.sophos)
+            .send()
+            .await
+            .unwrap();
+        let addresses = ec2
+            .describe_addresses()
+            .public_ips(&d.w.floating_ip)
+            .send()
+            .await
+            .unwrap();
+        let allocation = addresses.addresses()[0].allocation_id().unwrap().to_owned();
+        ec2.associate_address()
+            .allocation_id(allocation)
+            .instance_id(&d.w.sophos)
+            .allow_reassociation(true)
+            .send()
+            .await
+            .unwrap();
+        let (stops_before, _) = stops(&d.layer);
+
+        let handed = d.reconcile().await;
+        assert_eq!(handed["outcome"], "handed_over", "{handed:#}");
+        assert!(
+            handed["reason"].as_str().unwrap().contains("moved by hand"),
+            "{handed:#}"
+        );
+        let by_hand = snapshot(&ec2).await;
+        for _ in 0..2 {
+            let again = d.reconcile().await;
+            assert_eq!(again["outcome"], "ignored", "{again:#}");
+            let late = d.invoke(&event).await;
+            assert_eq!(late.json()["outcome"], "ignored", "{}", late.body);
+        }
+        assert_eq!(
+            snapshot(&ec2).await,
+            by_hand,
+            "nothing changed after the hand-over"
+        );
+        assert_eq!(
+            common::address_owner(&ec2, &d.w.floating_ip).await,
+            Some(d.w.sophos.clone())
+        );
+        for id in [&d.w.sophos, &replacement] {
+            let i = common::describe(&ec2, id).await;
+            let state = i.state().and_then(|s| s.name()).map(|n| n.as_str());
+            assert_eq!(state, Some("running"), "{id}");
+        }
+        assert_eq!(
+            stops(&d.layer).0,
+            stops_before,
+            "no StopInstances after the hand move"
+        );
+    }
+
     #[tokio::test]
     async fn a_dry_run_reconcile_plans_the_failover_and_changes_nothing() {
         let d = deploy(&[("DRY_RUN", "true")]).await;
@@ -683,7 +751,10 @@ async fn an_old_instance_that_still_carries_the_traffic_is_never_fenced() {
     )
     .await
     .unwrap();
-    assert_eq!(r.outcome, Outcome::Ignored, "{r:#?}");
+    // The route it left is on the failed instance, which runs: the incident
+    // is handed over, not finished onto the idle replacement.
+    assert_eq!(r.outcome, Outcome::HandedOver, "{r:#?}");
+    assert!(r.reason.contains("held by a running instance"), "{r:#?}");
     let fence = steps(&r, "fence");
     assert_eq!(fence[0].step, format!("fence {}", w.sophos), "{r:#?}");
     assert_eq!(fence[0].status, StepStatus::Skipped, "{r:#?}");

@@ -1,14 +1,14 @@
 //! The gates before a new launch: an alarm event must not be stale (its alarm
-//! still in that ALARM), Route 53 must still see the appliance unhealthy, and
-//! the flap guard must allow another failover. A resumed incident was already
-//! past them all.
+//! still in that ALARM), the outage must not be the AMI schedule's own reboot,
+//! Route 53 must still see the appliance unhealthy, and the flap guard must
+//! allow another failover. A resumed incident was already past them all.
 
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::AlarmEvent;
-use crate::cloud::{Alarm, CheckerReport, CloudError};
+use crate::cloud::{Alarm, CheckerReport, CloudError, Instance, TAG_IMAGE_REBOOT};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
@@ -22,7 +22,15 @@ pub struct Confirmation {
     pub route53: Option<(String, Result<CheckerReport, CloudError>)>,
     /// The alarm an event reported, read again.
     pub alarm: Option<(AlarmEvent, Result<Vec<Alarm>, CloudError>)>,
+    /// When the alarm went ALARM (`None`: an operator's failover).
+    pub alarm_began: Option<DateTime<Utc>>,
 }
+
+/// How long after the schedule's reboot (`NO_REBOOT=false`) an alarm is
+/// taken for that reboot: a reboot for CreateImage takes a few minutes, and
+/// the health check, then the alarm, need a minute or two each to see the
+/// appliance answer again. An appliance still down after this is down.
+pub const REBOOT_GRACE: TimeDelta = TimeDelta::minutes(10);
 
 /// `Ok(Some(why))` when the failover should stand down, `Ok(None)` to go on,
 /// an error when the flap guard refuses.
@@ -44,6 +52,10 @@ pub fn pass(
     }
     if let Some(stale) = still_alarming(confirmation.alarm, log) {
         return Ok(Some(stale));
+    }
+    let failed = situation.failed();
+    if let Some(reboot) = failed.and_then(|f| own_reboot(f, confirmation.alarm_began, now, log)) {
+        return Ok(Some(reboot));
     }
     if let Some(healthy) = confirm(confirmation.route53, log) {
         return Ok(Some(healthy));
@@ -112,6 +124,48 @@ fn still_alarming(
     });
     log.record(Step::Alarm, StepStatus::Done, detail, started);
     stale
+}
+
+/// The reason to stand down when the alarm began with the AMI schedule's
+/// reboot of `failed` ([`TAG_IMAGE_REBOOT`]) and that reboot is less than
+/// [`REBOOT_GRACE`] ago: Route 53 would confirm the outage, and a failover
+/// would replace a healthy appliance that is starting again. Standing down
+/// is a delay of at most the grace for a real outage that coincides with the
+/// reboot: the reconcile fails over after it if the alarm is still ALARM.
+fn own_reboot(
+    failed: &Instance,
+    began: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    log: &mut StepLog,
+) -> Option<String> {
+    let began = began?;
+    let at = failed.tag(TAG_IMAGE_REBOOT)?;
+    let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+    // An alarm already firing before the reboot is an outage of its own.
+    if began + TimeDelta::minutes(1) < at || began > at + REBOOT_GRACE {
+        return None;
+    }
+    let (t, until) = (Instant::now(), at + REBOOT_GRACE);
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if now >= until {
+        let detail = format!(
+            "the alarm began with the AMI schedule's reboot of {} at {}, but is still ALARM {} min later: a real outage",
+            failed.id,
+            text(at),
+            REBOOT_GRACE.num_minutes()
+        );
+        log.record(Step::Confirm, StepStatus::Done, detail, t);
+        return None;
+    }
+    let why = format!(
+        "the alarm went ALARM at {}, with the AMI schedule's reboot of {} for CreateImage at {} (NO_REBOOT=false): the schedule's own outage; not failing over. If the alarm is still ALARM at {}, the reconcile fails over",
+        text(began),
+        failed.id,
+        text(at),
+        text(until)
+    );
+    log.record(Step::Confirm, StepStatus::Done, why.clone(), t);
+    Some(why)
 }
 
 /// Records what Route 53 said. Returns the reason to stand down when most

@@ -20,6 +20,7 @@
 //! impaired, is all there is.
 
 mod gates;
+mod handover;
 
 use std::time::Instant;
 
@@ -47,6 +48,9 @@ pub struct FailoverRequest {
     /// When the incident began: its alarm's transition to ALARM. `None` for
     /// an operator's request, which begins when it runs.
     pub began: Option<DateTime<Utc>>,
+    /// A reconcile finishes an incident its alarm no longer calls for: only
+    /// a replacement the incident launched is taken further, nothing new.
+    pub finishing: bool,
 }
 
 /// What an alarm event said: this alarm went ALARM at this time.
@@ -72,6 +76,7 @@ impl FailoverRequest {
             confirm_with: settings.appliance.health_check_id.clone(),
             event: None,
             began: Some(began),
+            finishing: false,
         }
     }
 
@@ -93,6 +98,21 @@ impl FailoverRequest {
             confirm_with: None,
             event: None,
             began: None,
+            finishing: false,
+        }
+    }
+
+    /// For a reconcile that finds `incident` unfinished (its replacement
+    /// launched at `began`, its move not complete) while the alarm no longer
+    /// calls for a failover.
+    pub fn finishing(incident: String, reason: String, began: Option<DateTime<Utc>>) -> Self {
+        Self {
+            incident,
+            reason,
+            confirm_with: None,
+            event: None,
+            began,
+            finishing: true,
         }
     }
 
@@ -130,14 +150,22 @@ pub async fn run<C: Cloud>(
     let job = Failover { ctx, req };
     let mut log = StepLog::new();
     let (world, situation, confirmation) = job.look_and_assess(&mut log).await?;
-    let gate = gates::pass(&world, settings, &situation, confirmation, now, &mut log)?;
-    if let Some(healthy) = gate {
+    let stand_down = match job.whose(&world, &situation, &mut log).await? {
+        handover::Whose::Ours => None,
+        handover::Whose::Not(outcome, why) => Some((outcome, why)),
+    };
+    let gate = match stand_down {
+        Some(down) => Some(down),
+        None => gates::pass(&world, settings, &situation, confirmation, now, &mut log)?
+            .map(|why| (Outcome::Ignored, why)),
+    };
+    if let Some((outcome, healthy)) = gate {
         let summary = Summary {
             old_instance: situation.failed_id(),
             why: healthy,
             ..Summary::default()
         };
-        return Ok(report((req, now), Outcome::Ignored, summary, &world, log));
+        return Ok(report((req, now), outcome, summary, &world, log));
     }
     // Launch first, and stop the failed instance only once a replacement
     // runs: a refused launch, or replacements that all die on launch (a KMS
@@ -159,6 +187,7 @@ pub async fn run<C: Cloud>(
     } else {
         Outcome::AlreadyFailedOver
     };
+    job.mark_moved(replacement.as_ref(), &mut log).await;
     let summary = failed_over(&situation, launch, replacement);
     Ok(report(
         (req, now),
@@ -238,7 +267,11 @@ impl<C: Cloud> Failover<'_, C> {
                 }
             }
         );
-        let confirmation = gates::Confirmation { route53, alarm };
+        let confirmation = gates::Confirmation {
+            route53,
+            alarm,
+            alarm_began: req.began,
+        };
         let world = world?;
         log.record(Step::Discover, StepStatus::Done, world.summary(), t);
         let t = Instant::now();

@@ -106,12 +106,13 @@ async fn a_plan_or_dry_run_makes_no_mutating_call_and_plans_what_a_failover_then
         .map(|s| s.step.clone())
         .collect();
     made.sort();
-    assert_eq!(planned, made);
+    assert_eq!(planned, made, "{done:#?}");
     assert_eq!(
         planned,
         [
             "floating_ip".to_owned(),
             "launch_replacement".to_owned(),
+            "mark_moved".to_owned(),
             format!("route {} {VPN_CIDR}", w.route_table),
             "source_dest_check".to_owned(),
             "stop_failed_instance".to_owned(),

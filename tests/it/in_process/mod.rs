@@ -11,6 +11,7 @@ mod crash_matrix;
 mod eventual_consistency;
 mod fleet_routing;
 mod idempotence;
+mod incidents;
 mod launching;
 mod like_the_original;
 mod two_legs;

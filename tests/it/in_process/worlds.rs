@@ -81,6 +81,24 @@ pub(super) fn failover_world() -> (MemWorld, Settings) {
     (w, s)
 }
 
+/// The failover world, its alarm in ALARM and followed by name.
+pub(super) fn alarm_world() -> (MemWorld, Settings) {
+    let (w, mut settings) = failover_world();
+    settings.appliance.alarm_name = Some("sophos-health".into());
+    w.cloud.set_alarm(ec2_failover::cloud::Alarm {
+        name: "sophos-health".into(),
+        arn: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:sophos-health".into(),
+        state: "ALARM".into(),
+        reason: Some("Threshold Crossed".into()),
+        // A fixed time: every world of the crash matrix is the same transition.
+        transitioned_at: Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_413)),
+        updated_at: None,
+        health_check_id: Some(HEALTH_CHECK.into()),
+        actions: vec![],
+    });
+    (w, settings)
+}
+
 pub(super) fn check_failover(w: &MemWorld, _before: &WorldView, after: &WorldView) {
     let new_id = assert_failed_over_once(after, w);
     let private = w
