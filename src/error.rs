@@ -86,6 +86,19 @@ pub enum FailoverError {
         "no launch option can be launched: tried {tried}; a retry will not help: check FALLBACK_INSTANCE_TYPES against the AMI (architecture, ENA, boot mode) and the AZs the candidate subnets are in (preflight proves every option)"
     )]
     NoLaunchOption { tried: String },
+
+    /// Another invocation holds the group's lease (a job of the same
+    /// appliance is running); this one waited as long as it could.
+    #[error(
+        "group {group} is held by request {holder} (incident {incident}) until {until}; waited {waited_s} s and changed nothing; a retry (Lambda's, or the next reconcile) finds it free"
+    )]
+    GroupBusy {
+        group: String,
+        holder: String,
+        incident: String,
+        until: String,
+        waited_s: u64,
+    },
 }
 
 impl FailoverError {
@@ -105,7 +118,10 @@ impl FailoverError {
     pub fn retryable(&self) -> bool {
         match self {
             Self::Aws { source, .. } => source.retryable,
-            Self::Deadline { .. } | Self::NoCapacity { .. } | Self::TokensSpent { .. } => true,
+            Self::Deadline { .. }
+            | Self::NoCapacity { .. }
+            | Self::TokensSpent { .. }
+            | Self::GroupBusy { .. } => true,
             Self::NotLaunched { cause, .. } => cause.retryable(),
             Self::Event(_)
             | Self::Missing { .. }
@@ -128,6 +144,7 @@ impl FailoverError {
             Self::NoCapacity { .. } => "NoCapacity",
             Self::NoLaunchOption { .. } => "NoLaunchOption",
             Self::TokensSpent { .. } => "TokensSpent",
+            Self::GroupBusy { .. } => "GroupBusy",
             Self::NotLaunched { cause, .. } => cause.kind(),
         }
     }

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
@@ -17,8 +18,12 @@ use crate::cloud::Cloud;
 use crate::error::FailoverError;
 use crate::event::{self, AlarmChange, EventError, ManualAction, Trigger};
 use crate::groups::{self, Group};
-use crate::handler::{self, App, Invocation};
+use crate::handler::{self, App, GroupLock, Invocation};
+use crate::lease::Locks;
 use crate::report::Report;
+
+/// How many groups a trigger for every group runs at once.
+const GROUPS_AT_ONCE: usize = 8;
 
 /// One group (its name and settings, held once) and the clients of its
 /// region, shared with the other groups there.
@@ -39,9 +44,14 @@ impl<C: Cloud> Member<C> {
         &self,
         trigger: Trigger,
         invocation: &Invocation,
+        locks: Option<&Locks>,
     ) -> Result<Report, FailoverError> {
         let span = tracing::info_span!("group", group = %self.group.name);
-        handler::run(&self.cloud, &self.group.settings, trigger, invocation)
+        let lock = locks.map(|locks| GroupLock {
+            locks,
+            group: &self.group.name,
+        });
+        handler::run(&self.cloud, &self.group.settings, trigger, invocation, lock)
             .instrument(span)
             .await
     }
@@ -50,6 +60,9 @@ impl<C: Cloud> Member<C> {
 #[derive(Debug, Clone)]
 pub struct Fleet<C> {
     pub members: Vec<Member<C>>,
+    /// The groups' leases (`LOCK_TABLE`); without one, nothing but the
+    /// function's reserved concurrency keeps two jobs of a group apart.
+    pub locks: Option<Locks>,
 }
 
 /// What an invocation answers: one report, or one per group.
@@ -94,7 +107,18 @@ impl<C: Cloud + Clone> Fleet<C> {
                 Member { group, cloud }
             })
             .collect();
-        Fleet { members }
+        Fleet {
+            members,
+            locks: None,
+        }
+    }
+
+    /// The same fleet, each job that changes a group holding its lease.
+    pub fn with_locks(self, locks: Locks) -> Self {
+        Self {
+            locks: Some(locks),
+            ..self
+        }
     }
 
     /// A fleet of one appliance, named after its instance.
@@ -108,6 +132,7 @@ impl<C: Cloud + Clone> Fleet<C> {
                 group,
                 cloud: app.cloud,
             }],
+            locks: None,
         }
     }
 }
@@ -216,7 +241,9 @@ pub async fn handle<C: Cloud>(
     };
     match route {
         Route::One(member) => {
-            let mut report = member.run(trigger, invocation).await?;
+            let mut report = member
+                .run(trigger, invocation, fleet.locks.as_ref())
+                .await?;
             if fleet.members.len() > 1 {
                 report.reason = format!("group {}: {}", member.name(), report.reason);
             }
@@ -225,7 +252,9 @@ pub async fn handle<C: Cloud>(
         Route::Nobody(incident, reason) => Ok(Response::One(Report::ignored(incident, reason))),
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            only.run(trigger, invocation).await.map(Response::One)
+            only.run(trigger, invocation, fleet.locks.as_ref())
+                .await
+                .map(Response::One)
         }
         Route::Every => Ok(every_group(fleet, &trigger, invocation).await),
     }
@@ -238,13 +267,19 @@ async fn every_group<C: Cloud>(
     trigger: &Trigger,
     invocation: &Invocation,
 ) -> Response {
-    let results = futures::future::join_all(
-        fleet
-            .members
-            .iter()
-            .map(|m| m.run(trigger.clone(), invocation)),
-    )
-    .await;
+    // Side by side, a few at a time: twenty groups' looks at once would spend
+    // EC2's request tokens that an alarm's failover may need.
+    // (The runs are collected first: a stream over a mapping closure would
+    // make this future's type too general for the compiler to prove it Send.)
+    let runs: Vec<_> = fleet
+        .members
+        .iter()
+        .map(|m| m.run(trigger.clone(), invocation, fleet.locks.as_ref()))
+        .collect();
+    let results: Vec<_> = futures::stream::iter(runs)
+        .buffered(GROUPS_AT_ONCE)
+        .collect()
+        .await;
     let groups = fleet
         .members
         .iter()

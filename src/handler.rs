@@ -21,6 +21,7 @@ use crate::jobs::preflight::{self, PreflightRequest};
 use crate::jobs::reconcile::ReconcileRequest;
 use crate::jobs::snapshot::SnapshotRequest;
 use crate::jobs::standby::{self, StandbyRequest};
+use crate::lease::Locks;
 use crate::report::Report;
 
 /// What lives for the whole life of the Lambda process for one appliance:
@@ -67,6 +68,7 @@ pub(crate) async fn run<E: Cloud>(
     settings: &Settings,
     trigger: Trigger,
     invocation: &Invocation,
+    lock: Option<GroupLock<'_>>,
 ) -> Result<Report, FailoverError> {
     let started = Instant::now();
     let before = cloud.usage();
@@ -75,7 +77,12 @@ pub(crate) async fn run<E: Cloud>(
     let mode = (job.dry_run(settings), job.deadline(invocation));
     let ctx = Context::new(cloud, settings, mode, now);
     let span = tracing::info_span!("incident", incident = %job.incident());
-    let result = run_job(&ctx, job).instrument(span.clone()).await;
+    // A job that may change the group holds its lease; a look never waits.
+    let lock = lock.filter(|_| !mode.0);
+    let incident = job.incident().to_owned();
+    let result = holding(lock, &incident, invocation, run_job(&ctx, job))
+        .instrument(span.clone())
+        .await;
     let _in_job = span.enter();
     let usage = cloud
         .usage()
@@ -97,6 +104,37 @@ pub(crate) async fn run<E: Cloud>(
         ),
         Err(e) => tracing::error!(error_type = %e.error_type(), error = %e, "invocation failed"),
     }
+    result
+}
+
+/// The deployment's lease table and the group a run would hold.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupLock<'a> {
+    pub locks: &'a Locks,
+    pub group: &'a str,
+}
+
+/// Runs `work` while holding the group's lease, when there is a lease table.
+async fn holding(
+    lock: Option<GroupLock<'_>>,
+    incident: &str,
+    invocation: &Invocation,
+    work: impl Future<Output = Result<Report, FailoverError>>,
+) -> Result<Report, FailoverError> {
+    let Some(lock) = lock else {
+        return work.await;
+    };
+    let held = lock
+        .locks
+        .take(
+            lock.group,
+            incident,
+            &invocation.request_id,
+            invocation.deadline,
+        )
+        .await?;
+    let result = work.await;
+    held.release().await;
     result
 }
 

@@ -18,7 +18,7 @@ const TIERS: &[&[&str]] = &[
     &["groups", "step"],
     &["error"],
     &["report"],
-    &["engine", "metrics"],
+    &["engine", "metrics", "lease"],
     &["lookup"],
     &["replacement"],
     &["jobs"],

@@ -29,6 +29,7 @@ pub mod handler;
 pub mod jobs;
 #[cfg(test)]
 mod layers;
+pub mod lease;
 pub mod lookup;
 pub mod metrics;
 pub mod replacement;

@@ -4,7 +4,10 @@
 #![recursion_limit = "256"]
 
 use aws_config::Region;
-use ec2_failover::cloud::sdk::{self, SdkCloud};
+use std::sync::Arc;
+
+use ec2_failover::cloud::sdk::{self, SdkCloud, SdkLeases};
+use ec2_failover::lease::Locks;
 use ec2_failover::{Fleet, Invocation, config, groups, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -19,6 +22,8 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let alarm_region = config::alarm_region(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let locking = config::lock_settings(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let base = sdk::production_loader().load().await;
     // One set of clients per region, built now and reused by every invocation.
     let fleet = Fleet::new(groups, |region| match region {
@@ -28,6 +33,19 @@ async fn main() -> Result<(), Error> {
         ),
         None => SdkCloud::from_conf(&base, &alarm_region),
     });
+    // The lease table is in the function's own region, whatever the groups'.
+    let fleet = match locking {
+        Some(l) => fleet.with_locks(Locks::new(
+            Arc::new(SdkLeases::new(&base, &l.table)),
+            l.wait,
+        )),
+        None => {
+            tracing::warn!(
+                "LOCK_TABLE is not set: only a reserved concurrency of 1 keeps two jobs of one group apart"
+            );
+            fleet
+        }
+    };
     for m in &fleet.members {
         tracing::info!(
             group = %m.group.name,

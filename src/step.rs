@@ -44,12 +44,15 @@ pub enum Step {
     HandOver,
     /// The appliance is marked: the schedule's CreateImage rebooted it.
     MarkReboot,
+    /// The group's lease (LOCK_TABLE): taken before a job changes the group.
+    Lease,
 }
 
 impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Discover => "discover",
+            Self::Lease => "lease",
             Self::Assess => "assess",
             Self::Confirm => "confirm",
             Self::FlapGuard => "flap_guard",

@@ -55,6 +55,7 @@ impl ErrorKind {
             | "RequestLimitExceeded"
             | "RequestThrottled"
             | "TooManyRequestsException"
+            | "ProvisionedThroughputExceededException"
             | "PriorRequestNotComplete" => ErrorKind::Throttled,
             "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => {
                 ErrorKind::Transient

@@ -31,6 +31,8 @@ pub struct Call {
     pub mutating: bool,
     /// True when the wrapper failed it.
     pub failed: bool,
+    /// When it was made: calls of several wrappers over one world can be ordered.
+    pub at: std::time::Instant,
 }
 
 /// A failure to inject.
@@ -207,6 +209,7 @@ impl<C: Cloud> FaultyCloud<C> {
             target: target.to_owned(),
             mutating,
             failed,
+            at: std::time::Instant::now(),
         });
         gate
     }

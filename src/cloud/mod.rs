@@ -182,6 +182,7 @@ pub mod error;
 pub mod faults;
 mod images;
 mod instances;
+pub mod lease;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 mod network;

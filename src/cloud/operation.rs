@@ -22,6 +22,7 @@ pub enum Service {
     Ec2,
     Route53,
     CloudWatch,
+    DynamoDb,
 }
 
 impl Service {
@@ -31,6 +32,7 @@ impl Service {
             Service::Ec2 => "ec2",
             Service::Route53 => "route53",
             Service::CloudWatch => "cloudwatch",
+            Service::DynamoDb => "dynamodb",
         }
     }
 }
@@ -112,6 +114,10 @@ operations! {
     // CloudWatch (in ALARM_REGION).
     DescribeAlarms                          CloudWatch  reads,
     DescribeAlarmsForMetric                 CloudWatch  reads,
+    // DynamoDB: the groups' leases (LOCK_TABLE).
+    DeleteItem                              DynamoDb    changes,
+    GetItem                                 DynamoDb    reads,
+    PutItem                                 DynamoDb    changes,
 }
 
 impl fmt::Display for Operation {

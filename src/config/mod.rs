@@ -10,6 +10,7 @@ mod checker;
 mod dns;
 mod env;
 mod failover;
+mod lock;
 mod stamp;
 
 pub use appliance::Appliance;
@@ -17,6 +18,7 @@ pub use checker::CheckerSettings;
 pub use dns::{DnsAddress, DnsRecord};
 pub use env::Env;
 pub use failover::{FailoverSettings, Standby};
+pub use lock::{LockSettings, lock_settings};
 pub use stamp::StampSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,6 +20,7 @@ const CLIENTS: &[(&str, &str)] = &[
     ("client", "ec2"),
     ("route53", "route53"),
     ("cloudwatch", "cloudwatch"),
+    ("dynamodb", "dynamodb"),
 ];
 
 /// Methods of an SDK client (or its configuration) that are not API operations.

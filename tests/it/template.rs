@@ -82,6 +82,9 @@ fn parameter_variables(t: &Value) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
+/// Variables the stack sets from a resource of its own, not from a parameter.
+const FROM_RESOURCES: &[(&str, &str)] = &[("LOCK_TABLE", "LockTable")];
+
 #[test]
 fn environment_matches_the_variables_config_reads() {
     let t = template();
@@ -97,10 +100,18 @@ fn environment_matches_the_variables_config_reads() {
         "template.yaml's environment and the variables src/config/ reads differ"
     );
 
-    // Each variable comes from the parameter whose Description names it.
+    // Each variable comes from the parameter whose Description names it, or
+    // from a resource of the stack.
     let params = parameter_variables(&t);
     for (key, value) in env {
         let variable = key.as_str().unwrap();
+        if let Some((_, resource)) = FROM_RESOURCES.iter().find(|(v, _)| *v == variable) {
+            assert!(
+                refs(value).contains(*resource),
+                "{variable} is not {resource}"
+            );
+            continue;
+        }
         let expected: Vec<&String> = params
             .iter()
             .filter(|(_, v)| v.as_deref() == Some(variable))
@@ -135,8 +146,30 @@ fn function_runs_as_designed() {
     assert_eq!(p["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(p["Architectures"][0].as_str(), Some("arm64"));
     assert_eq!(p["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
-    // Failovers never run side by side.
-    assert_eq!(p["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    // Groups run side by side (a cap only when MaxConcurrency is given); the
+    // lease table keeps two jobs off one group.
+    let cap = serde_yaml::to_string(&p["ReservedConcurrentExecutions"]).unwrap();
+    assert!(
+        cap.contains("HasMaxConcurrency") && cap.contains("AWS::NoValue"),
+        "{cap}"
+    );
+    let locks = &t["Resources"]["LockTable"]["Properties"];
+    assert_eq!(locks["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        locks["KeySchema"][0]["AttributeName"].as_str(),
+        Some("group")
+    );
+    assert_eq!(
+        locks["AttributeDefinitions"][0]["AttributeType"].as_str(),
+        Some("S")
+    );
+    let ttl = &locks["TimeToLiveSpecification"];
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some("expires_at"),
+        "the lease's expiry"
+    );
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
     let timeout = p["Timeout"].as_u64().expect("Timeout");
     assert!((120..=900).contains(&timeout), "Timeout {timeout}");
     let invoke = &p["EventInvokeConfig"];

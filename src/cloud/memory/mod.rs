@@ -44,6 +44,7 @@ mod images;
 mod inspect;
 mod instances;
 mod launch;
+mod leases;
 #[cfg(test)]
 mod lifecycle_tests;
 mod network;
@@ -62,6 +63,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use account::Account;
 
+pub use leases::{LeaseEvent, MemoryLeases};
 pub use specs::{ImageSpec, InstanceSpec};
 pub use views::{
     AddressView, GroupView, ImageView, InstanceView, RecordView, RouteView, RuleView, SnapshotView,

@@ -9,6 +9,7 @@ mod convert;
 mod ec2_change;
 mod ec2_describe;
 mod errors;
+mod lease;
 mod probe;
 mod route53;
 
@@ -17,6 +18,7 @@ use aws_sdk_ec2::Client;
 use super::usage::ApiUsage;
 
 pub use config::{OPERATION_TIMEOUT, production_loader, retry_config, timeout_config};
+pub use lease::SdkLeases;
 pub use route53::same_dns_name;
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build

@@ -274,6 +274,16 @@ impl<'a> Stack<'a> {
                         .collect(),
                 ))
             }
+            // A resource's attribute is known at deploy time only: a placeholder.
+            "GetAtt" => {
+                let name = arg.as_str().expect("GetAtt Resource.Attribute");
+                let resource = name.split('.').next().unwrap_or_default();
+                assert!(
+                    self.template["Resources"].get(resource).is_some(),
+                    "GetAtt {name}: no such resource"
+                );
+                Some(Value::String(format!("<{name}>")))
+            }
             other => panic!("the evaluator does not render !{other}"),
         }
     }

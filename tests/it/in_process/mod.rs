@@ -14,5 +14,6 @@ mod idempotence;
 mod incidents;
 mod launching;
 mod like_the_original;
+mod one_job_per_group;
 mod two_legs;
 mod worlds;

@@ -1,0 +1,144 @@
+//! The lease table on DynamoDB: a row per group (partition key `group`, a
+//! string), taken with a conditional PutItem and given back with a conditional
+//! DeleteItem, so two invocations can never both believe they hold a group.
+//!
+//! `expires_at` is epoch seconds, the attribute the table's TTL reads: TTL
+//! removes rows late (within days), so expiry is decided by the condition, and
+//! TTL only keeps the table small.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
+
+use super::errors::cloud_error;
+use crate::cloud::lease::{Claim, Lease, LeaseTable};
+use crate::cloud::{CloudError, Operation};
+
+/// What DynamoDB answers a write whose condition does not hold.
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+/// The lease table through the AWS SDK, in the function's own region.
+#[derive(Clone, Debug)]
+pub struct SdkLeases {
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl SdkLeases {
+    pub fn new(conf: &aws_config::SdkConfig, table: &str) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(conf),
+            table: table.to_owned(),
+        }
+    }
+
+    async fn put(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Claim, CloudError> {
+        const OP: Operation = Operation::PutItem;
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let answer = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("group", s(&lease.group))
+            .item("holder", s(&lease.holder))
+            .item("incident", s(&lease.incident))
+            .item(
+                "expires_at",
+                AttributeValue::N(lease.until.timestamp().to_string()),
+            )
+            .item(
+                "until",
+                s(&lease.until.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            )
+            // `group` is a DynamoDB reserved word.
+            .condition_expression("attribute_not_exists(#g) OR expires_at < :now")
+            .expression_attribute_names("#g", "group")
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match answer.map_err(|e| cloud_error(OP, e)) {
+            Ok(_) => Ok(Claim::Taken),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Claim::Held(lease.clone())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The row of `group`, read consistently (right after a failed condition).
+    async fn row(&self, group: &str) -> Result<Option<Lease>, CloudError> {
+        const OP: Operation = Operation::GetItem;
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("group", AttributeValue::S(group.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, e))?;
+        out.item().map(|item| lease_of(group, item)).transpose()
+    }
+}
+
+/// A row as a [`Lease`]; a row this code did not write is an error.
+fn lease_of(group: &str, item: &HashMap<String, AttributeValue>) -> Result<Lease, CloudError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        Some(AttributeValue::N(v)) => Ok(v.clone()),
+        _ => Err(CloudError::malformed(
+            Operation::GetItem,
+            format!("the lease of group {group} has no {name}"),
+        )),
+    };
+    let expires: i64 = text("expires_at")?.parse().map_err(|_| {
+        CloudError::malformed(
+            Operation::GetItem,
+            format!("the lease of group {group} has a bad expires_at"),
+        )
+    })?;
+    Ok(Lease {
+        group: group.to_owned(),
+        holder: text("holder")?,
+        incident: text("incident").unwrap_or_default(),
+        until: DateTime::from_timestamp(expires, 0).unwrap_or(DateTime::<Utc>::MAX_UTC),
+    })
+}
+
+impl LeaseTable for SdkLeases {
+    fn claim<'a>(
+        &'a self,
+        lease: &'a Lease,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Claim, CloudError>> {
+        Box::pin(async move {
+            match self.put(lease, now).await? {
+                Claim::Held(_) => Ok(self
+                    .row(&lease.group)
+                    .await?
+                    .map_or(Claim::Freed, Claim::Held)),
+                other => Ok(other),
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, CloudError>> {
+        Box::pin(async move {
+            const OP: Operation = Operation::DeleteItem;
+            let answer = self
+                .dynamodb
+                .delete_item()
+                .table_name(&self.table)
+                .key("group", AttributeValue::S(lease.group.clone()))
+                .condition_expression("holder = :me")
+                .expression_attribute_values(":me", AttributeValue::S(lease.holder.clone()))
+                .send()
+                .await;
+            match answer.map_err(|e| cloud_error(OP, e)) {
+                Ok(_) => Ok(true),
+                Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+    }
+}
