@@ -15,6 +15,7 @@ mod groups;
 mod house;
 mod iam_policy;
 mod in_process;
+mod one_job_per_group;
 mod preflight;
 mod real_ec2;
 mod reconcile;

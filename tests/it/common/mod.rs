@@ -171,6 +171,51 @@ impl Moto {
             .build()
     }
 
+    /// DynamoDB in the function's region (the lease table's).
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new(REGION))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "testing", "testing", None, None, "tests",
+                ))
+                .build(),
+        )
+    }
+
+    /// The lease table as the template makes it (partition key `group`);
+    /// returns its name, for `LOCK_TABLE`.
+    pub async fn lease_table(&self) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        const TABLE: &str = "ec2-failover-locks";
+        self.dynamodb()
+            .create_table()
+            .table_name(TABLE)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("group")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("group")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateTable in moto");
+        TABLE.to_owned()
+    }
+
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::from_conf(self.cloudwatch_conf())
     }

@@ -93,6 +93,7 @@ async fn serve(
     rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
     timeline: Arc<Mutex<Timeline>>,
     pending: Arc<Mutex<Option<oneshot::Sender<Answer>>>>,
+    timeout_ms: i64,
 ) {
     while let Some((line, body)) = read_request(&mut stream).await {
         if line.starts_with("GET /2018-06-01/runtime/invocation/next") {
@@ -105,7 +106,7 @@ async fn serve(
                 return;
             };
             *pending.lock().unwrap() = Some(answer);
-            let deadline = chrono::Utc::now().timestamp_millis() + 600_000;
+            let deadline = chrono::Utc::now().timestamp_millis() + timeout_ms;
             let headers = format!(
                 "Lambda-Runtime-Aws-Request-Id: req-{conn}-{deadline}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:ap-northeast-1:123456789012:function:ec2-failover\r\n"
             );
@@ -128,6 +129,13 @@ async fn serve(
 
 impl RuntimeApi {
     pub async fn start() -> RuntimeApi {
+        Self::with_timeout(Duration::from_secs(600)).await
+    }
+
+    /// A Runtime API whose invocations have `timeout` (the function's
+    /// configured timeout: each deadline is that long after the event is handed out).
+    pub async fn with_timeout(timeout: Duration) -> RuntimeApi {
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (tx, rx) = mpsc::unbounded_channel::<Queued>();
@@ -139,7 +147,14 @@ impl RuntimeApi {
             let mut conn = 0u64;
             while let Ok((stream, _)) = listener.accept().await {
                 conn += 1;
-                tokio::spawn(serve(stream, conn, rx.clone(), tl.clone(), pending.clone()));
+                tokio::spawn(serve(
+                    stream,
+                    conn,
+                    rx.clone(),
+                    tl.clone(),
+                    pending.clone(),
+                    timeout_ms,
+                ));
             }
         });
         RuntimeApi {

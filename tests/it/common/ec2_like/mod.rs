@@ -61,8 +61,11 @@ pub enum Hang {
 /// One request through the layer and what it was told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
-    /// The query-protocol `Action` (`RunInstances`, ...).
+    /// The query-protocol `Action` (`RunInstances`, ...), or the operation of
+    /// a JSON-protocol target (`PutItem`) passed on to moto untouched.
     pub action: String,
+    /// The access key id the request was signed with.
+    pub caller: String,
     /// HTTP status sent back; 0 while a hung request is unanswered.
     pub status: u16,
     /// `OK`, the EC2 error code, or `hung`.

@@ -50,18 +50,24 @@ impl Shared {
 
     pub(super) fn record(
         &self,
-        action: &str,
+        (caller, action): (&str, &str),
         status: u16,
         result: &str,
         by_layer: bool,
         params: &[(String, String)],
     ) {
-        self.record_answer(action, (status, result), by_layer, params, Vec::new());
+        self.record_answer(
+            (caller, action),
+            (status, result),
+            by_layer,
+            params,
+            Vec::new(),
+        );
     }
 
     fn record_answer(
         &self,
-        action: &str,
+        (caller, action): (&str, &str),
         (status, result): (u16, &str),
         by_layer: bool,
         params: &[(String, String)],
@@ -77,6 +83,7 @@ impl Shared {
         }
         self.state().log.push(Exchange {
             action: action.to_owned(),
+            caller: caller.to_owned(),
             status,
             result: result.to_owned(),
             by_layer,
@@ -98,17 +105,23 @@ impl Shared {
 
     async fn answer(&self, head: &str, body: &[u8]) -> Vec<u8> {
         let params = parse_form(body);
-        let action = param(&params, "Action").unwrap_or("(none)").to_owned();
+        // EC2's query action, or a JSON protocol's target (DynamoDB's
+        // `DynamoDB_20120810.PutItem`), which the layer passes on untouched.
+        let action = param(&params, "Action")
+            .or_else(|| header(head, "x-amz-target").and_then(|t| t.rsplit('.').next()))
+            .unwrap_or("(none)")
+            .to_owned();
+        let who = caller_of(head);
         let now = self.now();
         let verdict = self.state().verdict(&action, &params, now);
         match verdict {
             Verdict::Answer(bytes) => {
                 let (status, code) = status_and_code(&bytes);
-                self.record(&action, status, &code, true, &params);
+                self.record((&who, &action), status, &code, true, &params);
                 return bytes;
             }
             Verdict::Hang(Hang::Forever) => {
-                self.record(&action, 0, "hung", true, &params);
+                self.record((&who, &action), 0, "hung", true, &params);
                 std::future::pending::<()>().await;
             }
             Verdict::Pass => {}
@@ -121,12 +134,12 @@ impl Shared {
             let answered = parse_response(&answer)
                 .map(|a| states_told(&action, &a.body))
                 .unwrap_or_default();
-            self.record_answer(&action, (status, &code), true, &params, answered);
+            self.record_answer((&who, &action), (status, &code), true, &params, answered);
             return answer;
         }
         if let Some(answer) = self.one_interface_rule(&auth, &action, &params).await {
             let (status, code) = status_and_code(&answer);
-            self.record(&action, status, &code, true, &params);
+            self.record((&who, &action), status, &code, true, &params);
             return answer;
         }
         let images = match (action.as_str(), param(&params, "ImageId")) {
@@ -136,7 +149,7 @@ impl Shared {
             _ => None,
         };
         let Some(answer) = self.forward(head, body).await else {
-            self.record(&action, 502, "upstream unreachable", true, &params);
+            self.record((&who, &action), 502, "upstream unreachable", true, &params);
             return plain_response(502, "upstream unreachable");
         };
         let answer = self
@@ -148,9 +161,25 @@ impl Shared {
             error_code(&answer.body).unwrap_or_else(|| answer.status.to_string())
         };
         let answered = states_told(&action, &answer.body);
-        self.record_answer(&action, (answer.status, &code), false, &params, answered);
+        self.record_answer(
+            (&who, &action),
+            (answer.status, &code),
+            false,
+            &params,
+            answered,
+        );
         answer.render()
     }
+}
+
+/// The access key id a request is signed with (`Credential=KEY/...`): tests
+/// give each function process its own, to tell their calls apart.
+fn caller_of(head: &str) -> String {
+    header(head, "authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl Shared {
