@@ -43,6 +43,8 @@ DEFAULT_CIDR = "0.0.0.0/0"
 WEB_NAME = "web"
 # The alarm and health check events/sns-alarm.json names.
 ALARM_NAME = "sophos-health"
+# The groups' lease table (template.yaml's LockTable), as LOCK_TABLE.
+LOCK_TABLE = "ec2-failover-locks"
 HEALTH_CHECK_ID = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11"
 
 
@@ -54,6 +56,25 @@ def ec2_client(endpoint):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def lease_table(endpoint):
+    """The lease table as the template makes it: partition key `group`, on demand."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    dynamodb.create_table(
+        TableName=LOCK_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "group", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "group", "KeyType": "HASH"}],
+    )
+    log(f"lease table {LOCK_TABLE} (one job per group at a time)")
+    print(f"LOCK_TABLE={LOCK_TABLE}")
 
 
 def cloudwatch_client(endpoint):
@@ -386,6 +407,7 @@ def main():
     ec2 = ec2_client(args.endpoint)
     if args.command == "build":
         build(ec2)
+        lease_table(args.endpoint)
         health_alarm(cloudwatch_client(args.endpoint))
     else:
         show(ec2)

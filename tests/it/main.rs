@@ -6,6 +6,7 @@
 mod common;
 
 mod aws_rules;
+mod az_outage;
 mod bastion;
 mod dashboard;
 mod event_fuzz;

@@ -5,6 +5,7 @@
 
 pub mod ec2_like;
 pub mod events;
+pub mod fleet_world;
 pub mod iam_eval;
 pub mod memory_world;
 pub mod route53_standin;

@@ -16,12 +16,44 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Route53StandIn {
     pub endpoint: String,
     ranges: Arc<Mutex<Vec<String>>>,
+    throttle: Arc<Mutex<Throttle>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Route53StandIn {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Route 53's API quota, "five requests per second per AWS account" for every
+/// Route 53 call together, as a token bucket of that many tokens refilled at
+/// that rate (off unless a test asks for it).
+#[derive(Default)]
+struct Throttle {
+    per_second: Option<f64>,
+    tokens: f64,
+    at: Option<std::time::Instant>,
+    throttled: usize,
+}
+
+impl Throttle {
+    fn admit(&mut self) -> bool {
+        let Some(rate) = self.per_second else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let elapsed = self
+            .at
+            .map_or(rate, |at| now.duration_since(at).as_secs_f64() * rate);
+        self.tokens = (self.tokens + elapsed).min(rate);
+        self.at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        self.throttled += 1;
+        false
     }
 }
 
@@ -103,6 +135,17 @@ impl Route53StandIn {
         Self::serve(&[], ranges, Some(upstream.to_owned())).await
     }
 
+    /// Throttles every request beyond `per_second` a second (Route 53's
+    /// account quota is 5), answering `Throttling` as Route 53 does.
+    pub fn throttle(&self, per_second: f64) {
+        self.throttle.lock().unwrap().per_second = Some(per_second);
+    }
+
+    /// Requests answered `Throttling` so far.
+    pub fn throttled(&self) -> usize {
+        self.throttle.lock().unwrap().throttled
+    }
+
     /// What the next GetCheckerIpRanges answers (Route 53 changed its list).
     pub fn set_ranges(&self, ranges: &[&str]) {
         *self.ranges.lock().unwrap() = ranges.iter().map(|r| (*r).to_owned()).collect();
@@ -118,11 +161,14 @@ impl Route53StandIn {
             ranges.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>(),
         ));
         let shared_ranges = ranges.clone();
+        let throttle = Arc::new(Mutex::new(Throttle::default()));
+        let shared_throttle = throttle.clone();
         let upstream = Arc::new(upstream);
         let task = tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let status_body = status_body.clone();
                 let ranges = shared_ranges.clone();
+                let throttle = shared_throttle.clone();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let mut request = Vec::new();
@@ -152,7 +198,15 @@ impl Route53StandIn {
                         }
                     }
                     let body = &request[head_end..head_end + length];
-                    let response = if head.starts_with("GET /2013-04-01/healthcheck/")
+                    let admitted = throttle.lock().unwrap().admit();
+                    let response = if !admitted {
+                        reply(
+                            "400 Bad Request",
+                            &format!(
+                                "<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>standin</RequestId></ErrorResponse>"
+                            ),
+                        )
+                    } else if head.starts_with("GET /2013-04-01/healthcheck/")
                         && head.contains("/status")
                         && upstream.is_none()
                     {
@@ -178,6 +232,7 @@ impl Route53StandIn {
         Route53StandIn {
             endpoint,
             ranges,
+            throttle,
             task,
         }
     }

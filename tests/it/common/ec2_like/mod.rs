@@ -28,6 +28,7 @@ mod form;
 mod http;
 mod proxy;
 mod rules;
+mod throttle;
 mod xml;
 
 // The wire helpers, for the tests of the layer itself.
@@ -163,6 +164,8 @@ struct Rules {
     volumes_encrypted_with: Option<Option<String>>,
     /// (i) KMS keys the caller may not use: a launch whose volumes get one dies.
     forbidden_keys: Vec<String>,
+    /// (j) EC2's token buckets ([`throttle`]), every size and rate times this.
+    token_buckets: Option<f64>,
 }
 
 impl Ec2LikeBuilder {
@@ -205,6 +208,15 @@ impl Ec2LikeBuilder {
     /// `stateReason`.
     pub fn terminate_launches(mut self, reasons: &[StateReason]) -> Self {
         self.rules.deaths = reasons.iter().cloned().collect();
+        self
+    }
+
+    /// (j) Throttle as EC2's documented token buckets do (per API request
+    /// buckets, and per-instance resource buckets for launches, starts, stops
+    /// and terminations), every bucket's size and refill rate times `scale`
+    /// (1.0: EC2's own figures).
+    pub fn token_buckets(mut self, scale: f64) -> Self {
+        self.rules.token_buckets = Some(scale);
         self
     }
 
@@ -285,6 +297,7 @@ impl Ec2LikeBuilder {
             upstream,
             started: Instant::now(),
             state: Mutex::new(State {
+                throttle: self.rules.token_buckets.map(throttle::Throttle::new),
                 rules: self.rules,
                 ..State::default()
             }),

@@ -112,6 +112,9 @@ impl Shared {
             .unwrap_or("(none)")
             .to_owned();
         let who = caller_of(head);
+        if param(&params, "Action").is_none() {
+            return self.pass_on((&who, &action), head, body).await;
+        }
         let now = self.now();
         let verdict = self.state().verdict(&action, &params, now);
         match verdict {
@@ -168,6 +171,24 @@ impl Shared {
             &params,
             answered,
         );
+        answer.render()
+    }
+}
+
+impl Shared {
+    /// A request of another protocol (DynamoDB's JSON), to moto untouched:
+    /// EC2's rules are not its rules.
+    async fn pass_on(&self, who: (&str, &str), head: &str, body: &[u8]) -> Vec<u8> {
+        let Some(answer) = self.forward(head, body).await else {
+            self.record(who, 502, "upstream unreachable", false, &[]);
+            return plain_response(502, "upstream unreachable");
+        };
+        let result = if answer.status == 200 {
+            "OK".to_owned()
+        } else {
+            answer.status.to_string()
+        };
+        self.record(who, answer.status, &result, false, &[]);
         answer.render()
     }
 }

@@ -63,6 +63,8 @@ pub(super) struct State {
     /// Every launch and attach time before this wall time reads that much
     /// earlier ([`Ec2Like::age_everything`]).
     pub(super) aged: Option<(DateTime<Utc>, TimeDelta)>,
+    /// EC2's token buckets, when the scenario models them.
+    pub(super) throttle: Option<super::throttle::Throttle>,
 }
 
 /// What the layer decided before moto sees a request.
@@ -134,6 +136,15 @@ impl State {
                 412,
                 "DryRunOperation",
                 "Request would have succeeded, but DryRun flag is set.",
+            ));
+        }
+        if let Some(t) = self.throttle.as_mut()
+            && !t.admit(action, params, now)
+        {
+            return Verdict::Answer(self.error(
+                503,
+                "RequestLimitExceeded",
+                "Request limit exceeded.",
             ));
         }
         let n = self.calls.entry(action.to_owned()).or_default();
