@@ -30,6 +30,9 @@
 #[path = "../tests/it/common/mod.rs"]
 mod common;
 
+#[path = "failover/az_outage.rs"]
+mod az_outage;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -320,13 +323,25 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; nothing to list.
     }
+    // `BENCH_ONLY=az_outage`: that scenario alone, printed, BENCHMARKS.md untouched.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("az_outage") {
+        let outage = az_outage::run().await;
+        print!("{}", az_outage::section(&outage, None));
+        for (ok, line) in az_outage::budgets(&outage, None) {
+            println!("{}: {line}", if ok { "PASS" } else { "FAIL" });
+        }
+        return;
+    }
     let cold = cold_starts().await;
     let (rows, per_size) = failovers().await;
     let modes = recover::all_modes().await;
+    let outage = az_outage::run().await;
+    let cold_recover = recover::cold_recover(&modes);
 
     let cold_median = median(&cold);
     let mut budgets = cost_budgets(cold_median, &per_size);
     budgets.extend(recover::budgets(&modes));
+    budgets.extend(az_outage::budgets(&outage, cold_recover));
 
     let mut out = String::new();
     out.push_str("# Benchmarks\n\n");
@@ -342,6 +357,7 @@ async fn main() {
         rows.join("\n")
     ));
     out.push_str(&recover::section(&modes));
+    out.push_str(&az_outage::section(&outage, cold_recover));
     out.push_str(&artifact());
     out.push_str("## Budgets\n\n");
     for (ok, line) in &budgets {
@@ -720,6 +736,13 @@ mod recover {
             rows.join("\n"),
             notes.join("\n")
         )
+    }
+
+    /// One cold failover's time to recover (median), what the AZ outage is judged by.
+    pub fn cold_recover(modes: &[ModeRuns]) -> Option<f64> {
+        let cold = modes.iter().find(|m| m.mode == "cold")?;
+        let times: Vec<f64> = cold.runs.iter().map(|r| r.recover).collect();
+        (!times.is_empty()).then(|| median(&times))
     }
 
     pub fn budgets(modes: &[ModeRuns]) -> Vec<(bool, String)> {

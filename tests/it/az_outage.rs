@@ -93,6 +93,16 @@ async fn every_appliance_of_an_az_recovers_at_once_through_throttling() {
             Some(holder.clone())
         );
         replacements.insert(holder);
+        let moved = layer.log().into_iter().any(|e| {
+            e.action == "AssociateAddress"
+                && e.result == "OK"
+                && common::ec2_like::param(&e.params, "AllocationId") == Some(a.allocation.as_str())
+        });
+        assert!(
+            moved,
+            "{}: its floating IP was moved by allocation id",
+            a.name
+        );
         assert_eq!(
             common::instances_named(&ec2, &a.name).await.len(),
             2,

@@ -7,13 +7,15 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde_json::{Value, json};
 
-use super::{World, build_world, create_ami, eip_for, launch, route_table};
+use super::{World, build_world, create_ami, launch, route_table};
 
 #[derive(Debug, Clone)]
 pub struct Appliance {
     pub name: String,
     pub instance: String,
     pub floating_ip: String,
+    /// The floating IP's allocation id, as AssociateAddress names it.
+    pub allocation: String,
     pub route_table: String,
     pub cidr: String,
     pub health_check: String,
@@ -90,7 +92,19 @@ pub async fn fleet_world(ec2: &Client, n: usize) -> FleetWorld {
             .await
             .unwrap();
         create_ami(ec2, &instance, &format!("{name}_1"), &name).await;
-        let floating_ip = eip_for(ec2, &instance).await;
+        let eip = ec2
+            .allocate_address()
+            .domain("vpc".into())
+            .send()
+            .await
+            .unwrap();
+        let (floating_ip, allocation) = (eip.public_ip().unwrap(), eip.allocation_id().unwrap());
+        ec2.associate_address()
+            .allocation_id(allocation)
+            .instance_id(&instance)
+            .send()
+            .await
+            .unwrap();
         let table = route_table(ec2, &seed.vpc, &format!("rt-{name}")).await;
         let cidr = format!("10.{}.0.0/24", 100 + i);
         ec2.create_route()
@@ -103,7 +117,8 @@ pub async fn fleet_world(ec2: &Client, n: usize) -> FleetWorld {
         appliances.push(Appliance {
             name,
             instance,
-            floating_ip,
+            floating_ip: floating_ip.to_owned(),
+            allocation: allocation.to_owned(),
             route_table: table,
             cidr,
             health_check: format!("0000{i:04}-5a4e-4c1e-9a3b-2b7f1e0d9c11"),
