@@ -196,7 +196,7 @@ pub fn section(o: &Outage, cold_recover: Option<f64>) -> String {
     });
     format!(
         "## AZ outage ({GROUPS} groups, each alarm delivered {DELIVERIES} times at once)\n\n\
-         Method: {GROUPS} appliances in ap-northeast-1a, one failover group each (benches/az_outage.rs); every alarm \
+         Method: {GROUPS} appliances in ap-northeast-1a, one failover group each (benches/failover/az_outage.rs); every alarm \
          delivered {DELIVERIES} times at the same moment to a pool of {} function processes, each with its own Runtime \
          API emulator; cold standby, a new instance `pending` {} s; EC2's token buckets at their documented sizes and \
          Route 53's 5 requests a second (the EC2-like layer and the Route 53 stand-in); the leases in moto's DynamoDB. \

@@ -163,6 +163,25 @@ fn function_runs_as_designed() {
         locks["AttributeDefinitions"][0]["AttributeType"].as_str(),
         Some("S")
     );
+    // The role may hold leases in this table only, and do nothing else there.
+    let statements = serde_yaml::to_string(&p["Policies"]).unwrap();
+    let lease = statements
+        .split("- Sid: ")
+        .find(|s| s.starts_with("HoldTheGroupsLease"))
+        .expect("the lease statement");
+    assert!(lease.contains("!GetAtt LockTable.Arn"), "{lease}");
+    let dynamodb: Vec<&str> = lease
+        .split_whitespace()
+        .filter(|w| w.starts_with("dynamodb:"))
+        .collect();
+    assert_eq!(
+        dynamodb,
+        [
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem"
+        ]
+    );
     let ttl = &locks["TimeToLiveSpecification"];
     assert_eq!(
         ttl["AttributeName"].as_str(),
