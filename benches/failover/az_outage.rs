@@ -13,14 +13,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::common::ec2_like::{Ec2Like, Exchange};
-use super::common::fleet_world::{FleetWorld, fleet_world};
-use super::common::route53_standin::Route53StandIn;
-use super::common::runtime_api::{Function, RuntimeApi};
-use super::common::{self, Moto};
+use super::common;
+use super::common::ec2_like::Exchange;
+use super::common::fleet_world::{FleetWorld, Outage as Stage, outage};
 use super::{binary, median};
 use ec2_failover::cloud::Operation;
-use ec2_failover::cloud::memory::CHECKER_FAILURE;
 
 const GROUPS: usize = 20;
 const DELIVERIES: usize = 3;
@@ -47,36 +44,17 @@ impl Outage {
 }
 
 pub async fn run() -> Outage {
-    let moto = Moto::start();
+    let stage = outage(&binary(), GROUPS, GROUPS * DELIVERIES, (1.0, 5.0)).await;
+    let Stage {
+        moto,
+        fw,
+        table,
+        layer,
+        route53,
+        apis,
+        pool,
+    } = stage;
     let ec2 = moto.ec2();
-    let fw = fleet_world(&ec2, GROUPS).await;
-    let table = moto.lease_table().await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .token_buckets(1.0)
-        .start(&moto.endpoint)
-        .await;
-    let route53 = Route53StandIn::start(&[CHECKER_FAILURE; 8]).await;
-    route53.throttle(5.0);
-    let mut apis = Vec::new();
-    for _ in 0..GROUPS * DELIVERIES {
-        apis.push(RuntimeApi::start().await);
-    }
-    let pool: Vec<Function> = apis
-        .iter()
-        .enumerate()
-        .map(|(i, api)| {
-            let env = [
-                ("FAILOVER_GROUPS", fw.groups()),
-                ("LOCK_TABLE", table.clone()),
-                ("AWS_ENDPOINT_URL_ROUTE_53", route53.endpoint.clone()),
-                ("AWS_ACCESS_KEY_ID", format!("proc-{i:02}")),
-            ];
-            let env: Vec<(String, String)> =
-                env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-            Function::spawn(&binary(), api, &layer.endpoint, &env)
-        })
-        .collect();
     for api in &apis {
         api.ready().await;
     }

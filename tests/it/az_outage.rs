@@ -9,47 +9,18 @@ use std::collections::BTreeSet;
 
 use crate::common;
 
-use common::ec2_like::Ec2Like;
-use common::fleet_world::fleet_world;
-use common::route53_standin::Route53StandIn;
-use common::runtime_api::{Function, RuntimeApi};
-use common::{Moto, describe, route_target};
-use ec2_failover::cloud::memory::CHECKER_FAILURE;
+use common::fleet_world::outage;
+use common::{describe, route_target};
 
 const APPLIANCES: usize = 4;
 const DELIVERIES: usize = 2;
 
 #[tokio::test]
 async fn every_appliance_of_an_az_recovers_at_once_through_throttling() {
-    let moto = Moto::start();
-    let ec2 = moto.ec2();
-    let fw = fleet_world(&ec2, APPLIANCES).await;
-    let table = moto.lease_table().await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .token_buckets(0.05)
-        .start(&moto.endpoint)
-        .await;
-    let route53 = Route53StandIn::start(&[CHECKER_FAILURE; 8]).await;
-    route53.throttle(1.0);
-    let env: Vec<(String, String)> = [
-        ("FAILOVER_GROUPS", fw.groups()),
-        ("LOCK_TABLE", table),
-        ("AWS_ENDPOINT_URL_ROUTE_53", route53.endpoint.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
-    let mut apis = Vec::new();
-    for _ in 0..APPLIANCES * DELIVERIES {
-        apis.push(RuntimeApi::start().await);
-    }
-    let _pool: Vec<Function> = apis
-        .iter()
-        .map(|api| Function::spawn(binary, api, &layer.endpoint, &env))
-        .collect();
+    let mut stage = outage(binary, APPLIANCES, APPLIANCES * DELIVERIES, (0.05, 1.0)).await;
+    let (fw, layer, route53, apis) = (&stage.fw, &stage.layer, &stage.route53, &stage.apis);
+    let ec2 = stage.moto.ec2();
     let events: Vec<String> = (0..APPLIANCES * DELIVERIES)
         .map(|i| fw.appliances[i % APPLIANCES].alarm().to_string())
         .collect();
@@ -121,4 +92,26 @@ async fn every_appliance_of_an_az_recovers_at_once_through_throttling() {
         route53.throttled() > 0,
         "Route 53's quota ran dry at least once"
     );
+    for a in &stage.fw.appliances {
+        let row = stage
+            .moto
+            .dynamodb()
+            .get_item()
+            .table_name(&stage.table)
+            .key(
+                "group",
+                aws_sdk_dynamodb::types::AttributeValue::S(a.name.clone()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(row.item().is_none(), "{}: its lease was given back", a.name);
+    }
+    for f in &mut stage.pool {
+        assert!(
+            f.child.try_wait().unwrap().is_none(),
+            "no function process died"
+        );
+    }
 }

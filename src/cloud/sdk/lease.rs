@@ -34,7 +34,9 @@ impl SdkLeases {
         }
     }
 
-    async fn put(&self, lease: &Lease, now: DateTime<Utc>) -> Result<Claim, CloudError> {
+    /// The conditional PutItem: `false` when the group is held (by a lease
+    /// that had not expired at `now`).
+    async fn put(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, CloudError> {
         const OP: Operation = Operation::PutItem;
         let s = |v: &str| AttributeValue::S(v.to_owned());
         let answer = self
@@ -59,8 +61,8 @@ impl SdkLeases {
             .send()
             .await;
         match answer.map_err(|e| cloud_error(OP, e)) {
-            Ok(_) => Ok(Claim::Taken),
-            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(Claim::Held(lease.clone())),
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -112,13 +114,14 @@ impl LeaseTable for SdkLeases {
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Claim, CloudError>> {
         Box::pin(async move {
-            match self.put(lease, now).await? {
-                Claim::Held(_) => Ok(self
-                    .row(&lease.group)
-                    .await?
-                    .map_or(Claim::Freed, Claim::Held)),
-                other => Ok(other),
+            if self.put(lease, now).await? {
+                return Ok(Claim::Taken);
             }
+            // Who holds it, read consistently; gone meanwhile: ask again.
+            Ok(self
+                .row(&lease.group)
+                .await?
+                .map_or(Claim::Freed, Claim::Held))
         })
     }
 

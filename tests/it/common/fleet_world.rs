@@ -7,7 +7,11 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::AttributeBooleanValue;
 use serde_json::{Value, json};
 
-use super::{World, build_world, create_ami, launch, route_table};
+use super::ec2_like::Ec2Like;
+use super::route53_standin::Route53StandIn;
+use super::runtime_api::{Function, RuntimeApi};
+use super::{Moto, World, build_world, create_ami, launch, route_table};
+use ec2_failover::cloud::memory::CHECKER_FAILURE;
 
 #[derive(Debug, Clone)]
 pub struct Appliance {
@@ -125,4 +129,66 @@ pub async fn fleet_world(ec2: &Client, n: usize) -> FleetWorld {
         });
     }
     FleetWorld { seed, appliances }
+}
+
+/// An AZ outage's stage: the fleet world of `groups` appliances in moto, the
+/// lease table, the EC2-like layer with EC2's token buckets (times `scale`),
+/// the Route 53 stand-in seeing every health check fail and allowing
+/// `route53_per_second`, and a pool of `processes` function processes (as
+/// Lambda runs concurrent events), process `i` under `apis[i]`, signing as
+/// `proc-NN` so the layer's log tells their calls apart.
+pub struct Outage {
+    pub moto: Moto,
+    pub fw: FleetWorld,
+    pub table: String,
+    pub layer: Ec2Like,
+    pub route53: Route53StandIn,
+    pub apis: Vec<RuntimeApi>,
+    pub pool: Vec<Function>,
+}
+
+pub async fn outage(
+    binary: &std::path::Path,
+    groups: usize,
+    processes: usize,
+    (scale, route53_per_second): (f64, f64),
+) -> Outage {
+    let moto = Moto::start();
+    let fw = fleet_world(&moto.ec2(), groups).await;
+    let table = moto.lease_table().await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .token_buckets(scale)
+        .start(&moto.endpoint)
+        .await;
+    let route53 = Route53StandIn::start(&[CHECKER_FAILURE; 8]).await;
+    route53.throttle(route53_per_second);
+    let mut apis = Vec::new();
+    for _ in 0..processes {
+        apis.push(RuntimeApi::start().await);
+    }
+    let pool = apis
+        .iter()
+        .enumerate()
+        .map(|(i, api)| {
+            let env = [
+                ("FAILOVER_GROUPS", fw.groups()),
+                ("LOCK_TABLE", table.clone()),
+                ("AWS_ENDPOINT_URL_ROUTE_53", route53.endpoint.clone()),
+                ("AWS_ACCESS_KEY_ID", format!("proc-{i:02}")),
+            ];
+            let env: Vec<(String, String)> =
+                env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            Function::spawn(binary, api, &layer.endpoint, &env)
+        })
+        .collect();
+    Outage {
+        moto,
+        fw,
+        table,
+        layer,
+        route53,
+        apis,
+        pool,
+    }
 }
