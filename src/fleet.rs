@@ -18,8 +18,9 @@ use crate::cloud::Cloud;
 use crate::error::FailoverError;
 use crate::event::{self, AlarmChange, EventError, ManualAction, Trigger};
 use crate::groups::{self, Group};
-use crate::handler::{self, App, GroupLock, Invocation};
+use crate::handler::{self, App, Around, Invocation};
 use crate::lease::Locks;
+use crate::notify::Notifier;
 use crate::report::Report;
 
 /// How many groups a trigger for every group runs at once.
@@ -44,16 +45,23 @@ impl<C: Cloud> Member<C> {
         &self,
         trigger: Trigger,
         invocation: &Invocation,
-        locks: Option<&Locks>,
+        fleet: &Fleet<C>,
     ) -> Result<Report, FailoverError> {
         let span = tracing::info_span!("group", group = %self.group.name);
-        let lock = locks.map(|locks| GroupLock {
-            locks,
+        let around = Around {
             group: &self.group.name,
-        });
-        handler::run(&self.cloud, &self.group.settings, trigger, invocation, lock)
-            .instrument(span)
-            .await
+            locks: fleet.locks.as_ref(),
+            notifier: fleet.notifier.as_ref(),
+        };
+        handler::run(
+            &self.cloud,
+            &self.group.settings,
+            trigger,
+            invocation,
+            around,
+        )
+        .instrument(span)
+        .await
     }
 }
 
@@ -63,13 +71,17 @@ pub struct Fleet<C> {
     /// The groups' leases (`LOCK_TABLE`); without one, nothing but the
     /// function's reserved concurrency keeps two jobs of a group apart.
     pub locks: Option<Locks>,
+    /// Where notices go (`NOTIFICATION_TOPIC_ARN`, `EVENT_BUS`); without
+    /// one, only the report and the log tell.
+    pub notifier: Option<Notifier>,
 }
 
 /// What an invocation answers: one report, or one per group.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Response {
-    One(Report),
+    /// Boxed: a report is several times the size of the per-group list.
+    One(Box<Report>),
     PerGroup(FleetReport),
 }
 
@@ -110,6 +122,7 @@ impl<C: Cloud + Clone> Fleet<C> {
         Fleet {
             members,
             locks: None,
+            notifier: None,
         }
     }
 
@@ -117,6 +130,14 @@ impl<C: Cloud + Clone> Fleet<C> {
     pub fn with_locks(self, locks: Locks) -> Self {
         Self {
             locks: Some(locks),
+            ..self
+        }
+    }
+
+    /// The same fleet, telling people through `notifier`.
+    pub fn with_notifier(self, notifier: Notifier) -> Self {
+        Self {
+            notifier: Some(notifier),
             ..self
         }
     }
@@ -133,6 +154,7 @@ impl<C: Cloud + Clone> Fleet<C> {
                 cloud: app.cloud,
             }],
             locks: None,
+            notifier: None,
         }
     }
 }
@@ -241,20 +263,20 @@ pub async fn handle<C: Cloud>(
     };
     match route {
         Route::One(member) => {
-            let mut report = member
-                .run(trigger, invocation, fleet.locks.as_ref())
-                .await?;
+            let mut report = member.run(trigger, invocation, fleet).await?;
             if fleet.members.len() > 1 {
                 report.reason = format!("group {}: {}", member.name(), report.reason);
             }
-            Ok(Response::One(report))
+            Ok(Response::One(Box::new(report)))
         }
-        Route::Nobody(incident, reason) => Ok(Response::One(Report::ignored(incident, reason))),
+        Route::Nobody(incident, reason) => {
+            Ok(Response::One(Box::new(Report::ignored(incident, reason))))
+        }
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            only.run(trigger, invocation, fleet.locks.as_ref())
+            only.run(trigger, invocation, fleet)
                 .await
-                .map(Response::One)
+                .map(|r| Response::One(Box::new(r)))
         }
         Route::Every => Ok(every_group(fleet, &trigger, invocation).await),
     }
@@ -274,7 +296,7 @@ async fn every_group<C: Cloud>(
     let runs: Vec<_> = fleet
         .members
         .iter()
-        .map(|m| m.run(trigger.clone(), invocation, fleet.locks.as_ref()))
+        .map(|m| m.run(trigger.clone(), invocation, fleet))
         .collect();
     let results: Vec<_> = futures::stream::iter(runs)
         .buffered(GROUPS_AT_ONCE)

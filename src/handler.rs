@@ -22,6 +22,8 @@ use crate::jobs::reconcile::ReconcileRequest;
 use crate::jobs::snapshot::SnapshotRequest;
 use crate::jobs::standby::{self, StandbyRequest};
 use crate::lease::Locks;
+use crate::notice::{self, Work};
+use crate::notify::Notifier;
 use crate::report::Report;
 
 /// What lives for the whole life of the Lambda process for one appliance:
@@ -62,13 +64,14 @@ impl Invocation {
 }
 
 /// Runs one group's job for a trigger the fleet routed to it (and parsed once),
-/// then reports: the EMF line and the report or error log line.
+/// tells people what is news, then reports: the EMF line and the report or
+/// error log line.
 pub(crate) async fn run<E: Cloud>(
     cloud: &E,
     settings: &Settings,
     trigger: Trigger,
     invocation: &Invocation,
-    lock: Option<GroupLock<'_>>,
+    around: Around<'_>,
 ) -> Result<Report, FailoverError> {
     let started = Instant::now();
     let before = cloud.usage();
@@ -78,9 +81,17 @@ pub(crate) async fn run<E: Cloud>(
     let ctx = Context::new(cloud, settings, mode, now);
     let span = tracing::info_span!("incident", incident = %job.incident());
     // A job that may change the group holds its lease; a look never waits.
-    let lock = lock.filter(|_| !mode.0);
-    let incident = job.incident().to_owned();
-    let result = holding(lock, &incident, invocation, run_job(&ctx, job))
+    // A dry run tells no one, but a preflight's failing items are news.
+    let lock = around.locks.filter(|_| !mode.0);
+    let notifier = around
+        .notifier
+        .filter(|_| !mode.0 || matches!(job, Job::Preflight(_)));
+    let (incident, work) = (job.incident().to_owned(), job.work());
+    let told = async {
+        let result = run_job(&ctx, job).await;
+        tell(notifier, around.group, work, result).await
+    };
+    let result = holding((lock, around.group), &incident, invocation, told)
         .instrument(span.clone())
         .await;
     let _in_job = span.enter();
@@ -107,31 +118,46 @@ pub(crate) async fn run<E: Cloud>(
     result
 }
 
-/// The deployment's lease table and the group a run would hold.
+/// What a group's jobs run with besides its cloud and settings: its name,
+/// the deployment's lease table and its notifier, when there are.
 #[derive(Debug, Clone, Copy)]
-pub struct GroupLock<'a> {
-    pub locks: &'a Locks,
+pub struct Around<'a> {
     pub group: &'a str,
+    pub locks: Option<&'a Locks>,
+    pub notifier: Option<&'a Notifier>,
+}
+
+/// Tells what of `result` is news; the report gains the `notify` step.
+async fn tell(
+    notifier: Option<&Notifier>,
+    group: &str,
+    work: Work,
+    mut result: Result<Report, FailoverError>,
+) -> Result<Report, FailoverError> {
+    let Some(notifier) = notifier else {
+        return result;
+    };
+    let notices = notice::about(group, work, &result);
+    if let Some(step) = notifier.tell(group, &notices, Utc::now()).await
+        && let Ok(report) = &mut result
+    {
+        report.steps.push(step);
+    }
+    result
 }
 
 /// Runs `work` while holding the group's lease, when there is a lease table.
 async fn holding(
-    lock: Option<GroupLock<'_>>,
+    (locks, group): (Option<&Locks>, &str),
     incident: &str,
     invocation: &Invocation,
     work: impl Future<Output = Result<Report, FailoverError>>,
 ) -> Result<Report, FailoverError> {
-    let Some(lock) = lock else {
+    let Some(locks) = locks else {
         return work.await;
     };
-    let held = lock
-        .locks
-        .take(
-            lock.group,
-            incident,
-            &invocation.request_id,
-            invocation.deadline,
-        )
+    let held = locks
+        .take(group, incident, &invocation.request_id, invocation.deadline)
         .await?;
     let result = work.await;
     held.release().await;
@@ -154,6 +180,14 @@ pub enum Job {
 }
 
 impl Job {
+    /// Whether the job may fail over, for what its errors are worth telling.
+    fn work(&self) -> Work {
+        match self {
+            Job::Failover(_) | Job::Reconcile(_) => Work::FailsOver,
+            _ => Work::Other,
+        }
+    }
+
     pub fn incident(&self) -> &str {
         match self {
             Job::Failover(r) | Job::Plan(r) => &r.incident,

@@ -18,7 +18,7 @@ const TIERS: &[&[&str]] = &[
     &["groups", "step"],
     &["error"],
     &["report"],
-    &["engine", "metrics", "lease"],
+    &["engine", "metrics", "lease", "notice", "notify"],
     &["lookup"],
     &["replacement"],
     &["jobs"],

@@ -32,6 +32,8 @@ mod layers;
 pub mod lease;
 pub mod lookup;
 pub mod metrics;
+pub mod notice;
+pub mod notify;
 pub mod replacement;
 pub mod report;
 pub mod step;

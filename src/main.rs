@@ -6,8 +6,10 @@
 use aws_config::Region;
 use std::sync::Arc;
 
-use ec2_failover::cloud::sdk::{self, SdkCloud, SdkLeases};
+use ec2_failover::cloud::notices::ToldMemory;
+use ec2_failover::cloud::sdk::{self, SdkAnnouncer, SdkCloud, SdkLeases};
 use ec2_failover::lease::Locks;
+use ec2_failover::notify::Notifier;
 use ec2_failover::{Fleet, Invocation, config, groups, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -24,6 +26,8 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let locking = config::lock_settings(|k| std::env::var(k).ok())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let notify = config::notify_settings(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let base = sdk::production_loader().load().await;
     // One set of clients per region, built now and reused by every invocation.
     let fleet = Fleet::new(groups, |region| match region {
@@ -33,18 +37,26 @@ async fn main() -> Result<(), Error> {
         ),
         None => SdkCloud::from_conf(&base, &alarm_region),
     });
-    // The lease table is in the function's own region, whatever the groups'.
-    let fleet = match locking {
-        Some(l) => fleet.with_locks(Locks::new(
-            Arc::new(SdkLeases::new(&base, &l.table)),
-            l.wait,
-        )),
-        None => {
+    // The lease table, topic and bus are in the function's own region,
+    // whatever the groups'. The lease table also remembers what was told.
+    let leases = locking
+        .as_ref()
+        .map(|l| Arc::new(SdkLeases::new(&base, &l.table)));
+    let fleet = match (&locking, &leases) {
+        (Some(l), Some(table)) => fleet.with_locks(Locks::new(table.clone(), l.wait)),
+        _ => {
             tracing::warn!(
                 "LOCK_TABLE is not set: only a reserved concurrency of 1 keeps two jobs of one group apart"
             );
             fleet
         }
+    };
+    let fleet = if notify.any() {
+        let out = SdkAnnouncer::new(&base, notify.topic_arn, notify.event_bus);
+        let memory = leases.map(|l| l as Arc<dyn ToldMemory>);
+        fleet.with_notifier(Notifier::new(Arc::new(out), memory))
+    } else {
+        fleet
     };
     for m in &fleet.members {
         tracing::info!(

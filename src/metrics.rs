@@ -153,11 +153,13 @@ mod tests {
             outcome: Outcome::FailedOver,
             incident: "alarm-1".into(),
             old_instance: Some("i-1".into()),
+            old_availability_zone: Some("ap-northeast-1a".into()),
             new_instance: Some("i-2".into()),
             availability_zone: Some("ap-northeast-1c".into()),
             image: Some("ami-1".into()),
             image_created: None,
             reason: "test".into(),
+            time_to_recover_s: Some(30),
             steps: vec![
                 step(Step::Discover, None, 40),
                 step(Step::Launch, None, 25),

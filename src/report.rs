@@ -89,12 +89,18 @@ pub struct Report {
     pub outcome: Outcome,
     pub incident: String,
     pub old_instance: Option<String>,
+    /// Where the replaced instance ran, when known.
+    pub old_availability_zone: Option<String>,
     pub new_instance: Option<String>,
     pub availability_zone: Option<String>,
     pub image: Option<String>,
     /// When `image` was created (RFC 3339), so its age is plain to see.
     pub image_created: Option<String>,
     pub reason: String,
+    /// A failover that moved the appliance: seconds from the incident's start
+    /// (its alarm's transition to ALARM, or the operator's invoke) until the
+    /// floating IP and routes served from the replacement.
+    pub time_to_recover_s: Option<u64>,
     pub steps: Vec<StepRecord>,
     /// The follow-ups (fence, standby upkeep) that failed after the job:
     /// each is a failed step in `steps` too; counted in the metrics.
@@ -114,11 +120,13 @@ impl Report {
             outcome,
             incident: incident.into(),
             old_instance: None,
+            old_availability_zone: None,
             new_instance: None,
             availability_zone: None,
             image: None,
             image_created: None,
             reason: reason.into(),
+            time_to_recover_s: None,
             steps,
             failed_follow_ups: Vec::new(),
         }

@@ -46,6 +46,8 @@ pub enum Step {
     MarkReboot,
     /// The group's lease (LOCK_TABLE): taken before a job changes the group.
     Lease,
+    /// People were told (mail to the notification topic, EventBridge events).
+    Notify,
 }
 
 impl Step {
@@ -81,6 +83,7 @@ impl Step {
             Self::MarkMoved => "mark_moved",
             Self::HandOver => "hand_over",
             Self::MarkReboot => "mark_reboot",
+            Self::Notify => "notify",
         }
     }
 
@@ -99,6 +102,7 @@ impl Step {
                 | Self::KeptRanges
                 | Self::Alarm
                 | Self::Preflight
+                | Self::Notify
         )
     }
 }

@@ -186,6 +186,7 @@ pub mod lease;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 mod network;
+pub mod notices;
 pub mod operation;
 mod probe;
 mod route53;

@@ -23,6 +23,8 @@ pub enum Service {
     Route53,
     CloudWatch,
     DynamoDb,
+    Sns,
+    EventBridge,
 }
 
 impl Service {
@@ -33,6 +35,8 @@ impl Service {
             Service::Route53 => "route53",
             Service::CloudWatch => "cloudwatch",
             Service::DynamoDb => "dynamodb",
+            Service::Sns => "sns",
+            Service::EventBridge => "events",
         }
     }
 }
@@ -118,6 +122,9 @@ operations! {
     DeleteItem                              DynamoDb    changes,
     GetItem                                 DynamoDb    reads,
     PutItem                                 DynamoDb    changes,
+    // The notices: mail through the notification topic, events on the bus.
+    Publish                                 Sns         changes,
+    PutEvents                               EventBridge changes,
 }
 
 impl fmt::Display for Operation {

@@ -11,6 +11,7 @@ mod dns;
 mod env;
 mod failover;
 mod lock;
+mod notify;
 mod stamp;
 
 pub use appliance::Appliance;
@@ -19,6 +20,7 @@ pub use dns::{DnsAddress, DnsRecord};
 pub use env::Env;
 pub use failover::{FailoverSettings, Standby};
 pub use lock::{LockSettings, lock_settings};
+pub use notify::{NotifySettings, notify_settings};
 pub use stamp::StampSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -92,7 +92,7 @@ async fn run_on(fleet: &Fleet<Recorded>, payload: Value, id: &str) -> Vec<Report
         .await
         .unwrap_or_else(|e| panic!("{payload}: {e}"));
     match r {
-        Response::One(report) => vec![report],
+        Response::One(report) => vec![*report],
         Response::PerGroup(per) => per
             .groups
             .into_iter()

@@ -54,7 +54,7 @@ async fn two_regions() -> TwoRegions {
 
 fn one(r: Response) -> ec2_failover::Report {
     match r {
-        Response::One(report) => report,
+        Response::One(report) => *report,
         Response::PerGroup(p) => panic!("expected one report, got {p:?}"),
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 use crate::cloud::lease::{Claim, Lease, LeaseTable};
+use crate::cloud::notices::{Told, ToldMemory};
 use crate::cloud::{CloudError, Operation};
 
 /// What happened to a lease, in order.
@@ -25,6 +26,8 @@ struct Table {
     history: Vec<LeaseEvent>,
     /// Fail the next claims with this error code (e.g. throttling).
     failing: Vec<String>,
+    /// What each group's operators were told (the `told#<group>` rows).
+    told: BTreeMap<String, Told>,
 }
 
 /// The lease table in memory. Clones share one table.
@@ -97,6 +100,23 @@ impl LeaseTable for MemoryLeases {
                 at: Utc::now(),
             });
             Ok(true)
+        })
+    }
+}
+
+impl ToldMemory for MemoryLeases {
+    fn told<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<Told, CloudError>> {
+        Box::pin(async move { Ok(self.lock().told.get(group).cloned().unwrap_or_default()) })
+    }
+
+    fn remember<'a>(
+        &'a self,
+        group: &'a str,
+        told: &'a Told,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            self.lock().told.insert(group.to_owned(), told.clone());
+            Ok(())
         })
     }
 }

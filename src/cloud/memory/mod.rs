@@ -39,6 +39,7 @@
 //! nothing can rely on them sorting in creation order.
 
 mod account;
+mod announcer;
 mod cloud;
 mod images;
 mod inspect;
@@ -63,6 +64,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use account::Account;
 
+pub use announcer::{Mail, MemoryAnnouncer};
 pub use leases::{LeaseEvent, MemoryLeases};
 pub use specs::{ImageSpec, InstanceSpec};
 pub use views::{

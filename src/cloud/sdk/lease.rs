@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::future::BoxFuture;
 
-use super::errors::cloud_error;
+use super::errors::{cloud_error, done};
 use crate::cloud::lease::{Claim, Lease, LeaseTable};
+use crate::cloud::notices::{Told, ToldMemory};
 use crate::cloud::{CloudError, Operation};
 
 /// What DynamoDB answers a write whose condition does not hold.
@@ -142,6 +143,93 @@ impl LeaseTable for SdkLeases {
                 Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(false),
                 Err(e) => Err(e),
             }
+        })
+    }
+}
+
+/// The row beside a group's lease that keeps what its operators were told.
+fn told_key(group: &str) -> AttributeValue {
+    AttributeValue::S(format!("told#{group}"))
+}
+
+/// How long a told row outlives its last write (TTL): a group removed from
+/// the deployment leaves nothing behind for long.
+const TOLD_KEPT_DAYS: i64 = 30;
+
+/// A told row's channels: `{channel: {fingerprint: S, at: N}}`.
+fn told_of(item: &HashMap<String, AttributeValue>) -> Told {
+    let Some(AttributeValue::M(channels)) = item.get("told") else {
+        return Told::new();
+    };
+    channels
+        .iter()
+        .filter_map(|(channel, value)| {
+            let AttributeValue::M(fields) = value else {
+                return None;
+            };
+            let fingerprint = match fields.get("fingerprint") {
+                Some(AttributeValue::S(f)) => f.clone(),
+                _ => return None,
+            };
+            let at = match fields.get("at") {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            }
+            .and_then(|s| DateTime::from_timestamp(s, 0))?;
+            Some((channel.clone(), (fingerprint, at)))
+        })
+        .collect()
+}
+
+impl ToldMemory for SdkLeases {
+    fn told<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<Told, CloudError>> {
+        Box::pin(async move {
+            let out = self
+                .dynamodb
+                .get_item()
+                .table_name(&self.table)
+                .key("group", told_key(group))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| cloud_error(Operation::GetItem, e))?;
+            Ok(out.item().map(told_of).unwrap_or_default())
+        })
+    }
+
+    fn remember<'a>(
+        &'a self,
+        group: &'a str,
+        told: &'a Told,
+    ) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            let channels = told
+                .iter()
+                .map(|(channel, (fingerprint, at))| {
+                    let fields = HashMap::from([
+                        (
+                            "fingerprint".to_owned(),
+                            AttributeValue::S(fingerprint.clone()),
+                        ),
+                        (
+                            "at".to_owned(),
+                            AttributeValue::N(at.timestamp().to_string()),
+                        ),
+                    ]);
+                    (channel.clone(), AttributeValue::M(fields))
+                })
+                .collect();
+            let expires = Utc::now().timestamp() + TOLD_KEPT_DAYS * 86_400;
+            let answer = self
+                .dynamodb
+                .put_item()
+                .table_name(&self.table)
+                .item("group", told_key(group))
+                .item("told", AttributeValue::M(channels))
+                .item("expires_at", AttributeValue::N(expires.to_string()))
+                .send()
+                .await;
+            done(Operation::PutItem, answer)
         })
     }
 }

@@ -10,6 +10,7 @@ mod ec2_change;
 mod ec2_describe;
 mod errors;
 mod lease;
+mod notices;
 mod probe;
 mod route53;
 
@@ -19,6 +20,7 @@ use super::usage::ApiUsage;
 
 pub use config::{OPERATION_TIMEOUT, production_loader, retry_config, timeout_config};
 pub use lease::SdkLeases;
+pub use notices::SdkAnnouncer;
 pub use route53::same_dns_name;
 
 /// EC2, Route 53 and CloudWatch through the AWS SDK. Cheap to clone; build

@@ -129,6 +129,7 @@ impl FailoverRequest {
 #[derive(Debug, Default)]
 struct Summary {
     old_instance: Option<String>,
+    old_availability_zone: Option<String>,
     new_instance: Option<String>,
     availability_zone: Option<String>,
     image: Option<String>,
@@ -162,6 +163,7 @@ pub async fn run<C: Cloud>(
     if let Some((outcome, healthy)) = gate {
         let summary = Summary {
             old_instance: situation.failed_id(),
+            old_availability_zone: situation.failed().map(|f| f.availability_zone.clone()),
             why: healthy,
             ..Summary::default()
         };
@@ -208,6 +210,7 @@ fn failed_over(
     let why = why(situation, &launch);
     Summary {
         old_instance: situation.failed_id(),
+        old_availability_zone: situation.failed().map(|f| f.availability_zone.clone()),
         availability_zone: replacement
             .as_ref()
             .map(|r| r.availability_zone.clone())
@@ -563,8 +566,15 @@ fn report(
         (_, Some(used)) => format!("{}; {used}", summary.why),
     };
     let reason = format!("{}; {why}", req.reason);
+    // Read at the end: the invocation's clock (`now`) is its start.
+    let recovered = (outcome == Outcome::FailedOver).then(|| {
+        let began = req.began.unwrap_or(now);
+        u64::try_from((Utc::now() - began).num_seconds()).unwrap_or(0)
+    });
     let report = Report {
         old_instance: summary.old_instance,
+        old_availability_zone: summary.old_availability_zone,
+        time_to_recover_s: recovered,
         new_instance: summary.new_instance,
         availability_zone: summary.availability_zone,
         image_created: created.map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),

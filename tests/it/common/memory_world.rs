@@ -273,7 +273,7 @@ pub async fn invoke<C: ec2_failover::cloud::Cloud + Clone>(
     request_id: &str,
 ) -> Result<Report, FailoverError> {
     match ec2_failover::handle(fleet, payload, &super::events::invocation(request_id)).await? {
-        Response::One(report) => Ok(report),
+        Response::One(report) => Ok(*report),
         Response::PerGroup(r) => panic!("expected one report, got one per group: {r:?}"),
     }
 }

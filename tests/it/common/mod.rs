@@ -580,7 +580,7 @@ pub async fn handle<C: Cloud + Clone>(
     invocation: &Invocation,
 ) -> Result<Report, FailoverError> {
     match ec2_failover::handle(&Fleet::single(app.clone()), payload, invocation).await? {
-        Response::One(report) => Ok(report),
+        Response::One(report) => Ok(*report),
         Response::PerGroup(r) => panic!("a fleet of one answered per group: {r:?}"),
     }
 }

@@ -31,7 +31,7 @@ async fn fleet_invoke(
 
 fn one(r: Response) -> Report {
     match r {
-        Response::One(report) => report,
+        Response::One(report) => *report,
         Response::PerGroup(p) => panic!("expected one report, got {p:?}"),
     }
 }

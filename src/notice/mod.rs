@@ -1,0 +1,222 @@
+//! What is worth telling a person about a job's result, decided as pure data:
+//! a failover that completed (with its time to recover), started and not yet
+//! finished, or failed; an instance fenced; a standby replaced; a preflight
+//! item failing; an incident handed to a human. A quiet run (nothing moved,
+//! nothing failing) tells nothing.
+//!
+//! Each notice carries a fingerprint: what makes it the same news as one
+//! told before. [`crate::notify`] tells a notice only when its fingerprint
+//! differs from the last one told on its channel for the group, so a failure
+//! repeated by Lambda's retries and every minute's reconcile is told once,
+//! then again when it changes or a failover completes.
+
+mod text;
+
+use serde_json::{Value, json};
+
+use crate::error::FailoverError;
+use crate::report::{Outcome, Report, StepStatus};
+use crate::step::Step;
+
+/// The kinds of notice; each is an EventBridge detail-type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NoticeKind {
+    FailoverCompleted,
+    FailoverStarted,
+    FailoverFailed,
+    HandedOver,
+    InstanceFenced,
+    StandbyReplaced,
+    PreflightFailed,
+}
+
+impl NoticeKind {
+    /// EventBridge's `DetailType`.
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Self::FailoverCompleted => "Failover Completed",
+            Self::FailoverStarted => "Failover Started",
+            Self::FailoverFailed => "Failover Failed",
+            Self::HandedOver => "Incident Handed Over",
+            Self::InstanceFenced => "Instance Fenced",
+            Self::StandbyReplaced => "Standby Replaced",
+            Self::PreflightFailed => "Preflight Failed",
+        }
+    }
+
+    /// The channel whose last fingerprint a notice is compared with: a
+    /// failover's progress (started, failed, completed, handed over) is one
+    /// story, so a completion ends a failure's silence.
+    pub fn channel(self) -> &'static str {
+        match self {
+            Self::FailoverCompleted
+            | Self::FailoverStarted
+            | Self::FailoverFailed
+            | Self::HandedOver => "failover",
+            Self::InstanceFenced => "fence",
+            Self::StandbyReplaced => "standby",
+            Self::PreflightFailed => "preflight",
+        }
+    }
+}
+
+/// One thing to tell, ready for mail (subject, body) and EventBridge (detail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub group: String,
+    pub incident: String,
+    /// One line an operator reads in a mail list (at most 100 characters,
+    /// SNS's limit).
+    pub subject: String,
+    /// Plain text: what happened, before and after, what to do.
+    pub body: String,
+    /// The report's fields (or the error's) and the group.
+    pub detail: Value,
+    /// What makes it the same news as one told before on its channel.
+    pub fingerprint: String,
+}
+
+/// What a job is, as far as telling goes: only jobs that may fail over
+/// report their errors (a failed snapshot is Lambda's on-failure record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    FailsOver,
+    Other,
+}
+
+/// What a job's result is worth telling, most important first.
+pub fn about(group: &str, work: Work, result: &Result<Report, FailoverError>) -> Vec<Notice> {
+    match result {
+        Ok(report) => of_report(group, report),
+        Err(e) if work == Work::FailsOver => of_error(group, e).into_iter().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn of_report(group: &str, report: &Report) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    let mut add = |kind: NoticeKind, fingerprint: String| {
+        let (subject, body) = text::of_report(kind, group, report);
+        notices.push(Notice {
+            kind,
+            group: group.to_owned(),
+            incident: report.incident.clone(),
+            subject: text::subject_line(&subject),
+            body,
+            detail: detail_of(group, report),
+            fingerprint,
+        });
+    };
+    match report.outcome {
+        Outcome::FailedOver => add(
+            NoticeKind::FailoverCompleted,
+            format!(
+                "completed {} {}",
+                report.incident,
+                report.new_instance.as_deref().unwrap_or("-")
+            ),
+        ),
+        Outcome::HandedOver => add(
+            NoticeKind::HandedOver,
+            format!("handed over {}", report.incident),
+        ),
+        _ => {}
+    }
+    let fenced = text::fenced(report);
+    if !fenced.is_empty() {
+        add(
+            NoticeKind::InstanceFenced,
+            format!("fenced {}", fenced.join(",")),
+        );
+    }
+    if let Some(standby) = text::new_standby(report) {
+        add(NoticeKind::StandbyReplaced, format!("standby {standby}"));
+    }
+    if report.outcome == Outcome::Preflight {
+        let failing: Vec<&str> = failed_steps(report).collect();
+        if !failing.is_empty() {
+            add(
+                NoticeKind::PreflightFailed,
+                format!("preflight {}", failing.join(",")),
+            );
+        }
+    }
+    notices
+}
+
+/// The steps that failed, by name.
+fn failed_steps(report: &Report) -> impl Iterator<Item = &str> {
+    report
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .map(|s| s.step.as_str())
+}
+
+/// A failover that ended in an error: under way (a replacement exists and a
+/// retry resumes) or failed. Another job holding the group, or an event that
+/// is not one, is nothing to tell: the holder tells its own story.
+fn of_error(group: &str, e: &FailoverError) -> Option<Notice> {
+    if matches!(e, FailoverError::GroupBusy { .. } | FailoverError::Event(_)) {
+        return None;
+    }
+    let (step, resource) = match e {
+        FailoverError::Aws { step, resource, .. } => (Some(*step), resource.as_str()),
+        FailoverError::Deadline { step, .. } => (Some(*step), ""),
+        _ => (None, ""),
+    };
+    let under_way = e.retryable() && step.is_some_and(after_launch);
+    let kind = if under_way {
+        NoticeKind::FailoverStarted
+    } else {
+        NoticeKind::FailoverFailed
+    };
+    let (subject, body) = text::of_error(kind, group, e);
+    Some(Notice {
+        kind,
+        group: group.to_owned(),
+        incident: String::new(),
+        subject: text::subject_line(&subject),
+        body,
+        detail: json!({
+            "group": group,
+            "error_type": e.error_type(),
+            "error": e.to_string(),
+            "retryable": e.retryable(),
+        }),
+        // Not the incident: a reconcile's run of the same failure has its own.
+        fingerprint: format!(
+            "{} {} {} {resource}",
+            kind.detail_type(),
+            e.kind(),
+            step.map_or("-", Step::as_str)
+        ),
+    })
+}
+
+/// Steps a failover reaches only once its replacement exists.
+fn after_launch(step: Step) -> bool {
+    matches!(
+        step,
+        Step::Wait
+            | Step::StopFailed
+            | Step::SourceDestCheck
+            | Step::FloatingIp
+            | Step::Route
+            | Step::DnsRecord
+            | Step::MarkMoved
+    )
+}
+
+/// The report's JSON fields with the group beside them.
+fn detail_of(group: &str, report: &Report) -> Value {
+    let mut detail = serde_json::to_value(report).unwrap_or_else(|_| json!({}));
+    if let Value::Object(fields) = &mut detail {
+        fields.insert("group".to_owned(), Value::String(group.to_owned()));
+    }
+    detail
+}
+
+#[cfg(test)]
+mod tests;
