@@ -46,16 +46,25 @@ impl Notifier {
         notices: &[Notice],
         now: DateTime<Utc>,
     ) -> Option<StepRecord> {
+        // A catch-up needs a memory to say it was never told.
+        let notices: Vec<&Notice> = notices
+            .iter()
+            .filter(|n| !n.catch_up || self.memory.is_some())
+            .collect();
         if notices.is_empty() {
             return None;
         }
         let t = Instant::now();
         let mut told = self.told(group).await;
-        let fresh: Vec<&Notice> = notices.iter().filter(|n| news(&told, n, now)).collect();
+        let fresh: Vec<&Notice> = notices
+            .iter()
+            .copied()
+            .filter(|n| news(&told, n, now))
+            .collect();
         let (status, detail) = match fresh.first() {
             None => (
                 StepStatus::AlreadyDone,
-                format!("already told: {}", subjects(notices.iter())),
+                format!("already told: {}", subjects(notices.into_iter())),
             ),
             Some(headline) => match self.send(headline, &fresh).await {
                 Ok(sent) => {
@@ -140,10 +149,13 @@ impl Notifier {
     }
 }
 
-/// True when `notice` is not what its channel last told, or was told long ago.
+/// True when `notice` is not what its channel last told, or was told long
+/// ago (a catch-up is never a reminder).
 fn news(told: &Told, notice: &Notice, now: DateTime<Utc>) -> bool {
     match told.get(notice.kind.channel()) {
-        Some((fingerprint, at)) => *fingerprint != notice.fingerprint || now - *at > REMIND_AFTER,
+        Some((fingerprint, at)) => {
+            *fingerprint != notice.fingerprint || (!notice.catch_up && now - *at > REMIND_AFTER)
+        }
         None => true,
     }
 }

@@ -75,6 +75,10 @@ pub struct Notice {
     pub detail: Value,
     /// What makes it the same news as one told before on its channel.
     pub fingerprint: String,
+    /// Only a catch-up (a duplicate delivery found the failover done): told
+    /// when the memory says the news was never told, say because the run that
+    /// did the work could not reach SNS; without a memory, never.
+    pub catch_up: bool,
 }
 
 /// What a job is, as far as telling goes: only jobs that may fail over
@@ -96,6 +100,7 @@ pub fn about(group: &str, work: Work, result: &Result<Report, FailoverError>) ->
 
 fn of_report(group: &str, report: &Report) -> Vec<Notice> {
     let mut notices = Vec::new();
+    let catch_up = report.outcome == Outcome::AlreadyFailedOver;
     let mut add = |kind: NoticeKind, fingerprint: String| {
         let (subject, body) = text::of_report(kind, group, report);
         notices.push(Notice {
@@ -106,14 +111,16 @@ fn of_report(group: &str, report: &Report) -> Vec<Notice> {
             body,
             detail: detail_of(group, report),
             fingerprint,
+            catch_up,
         });
     };
     match report.outcome {
-        Outcome::FailedOver => add(
+        Outcome::FailedOver | Outcome::AlreadyFailedOver if report.new_instance.is_some() => add(
             NoticeKind::FailoverCompleted,
+            // The replacement, not the incident: the alarm's event and a
+            // reconcile may name one failover's incident differently.
             format!(
-                "completed {} {}",
-                report.incident,
+                "completed {}",
                 report.new_instance.as_deref().unwrap_or("-")
             ),
         ),
@@ -192,6 +199,7 @@ fn of_error(group: &str, e: &FailoverError) -> Option<Notice> {
             e.kind(),
             step.map_or("-", Step::as_str)
         ),
+        catch_up: false,
     })
 }
 

@@ -76,10 +76,24 @@ fn a_completed_failover_is_one_notice_with_a_subject_a_person_reads() {
 }
 
 #[test]
+fn a_duplicate_that_finds_the_failover_done_is_only_a_catch_up() {
+    let mut again = failed_over();
+    again.outcome = Outcome::AlreadyFailedOver;
+    again.time_to_recover_s = None;
+    let first = &about("sophos", Work::FailsOver, &Ok(failed_over()))[0];
+    let late = &about("sophos", Work::FailsOver, &Ok(again))[0];
+    assert!(late.catch_up && !first.catch_up);
+    assert_eq!(late.fingerprint, first.fingerprint, "the same news");
+    let mut nothing_moved = failed_over();
+    nothing_moved.outcome = Outcome::AlreadyFailedOver;
+    nothing_moved.new_instance = None;
+    assert_eq!(about("sophos", Work::FailsOver, &Ok(nothing_moved)), vec![]);
+}
+
+#[test]
 fn a_quiet_result_tells_nothing() {
     for outcome in [
         Outcome::Ignored,
-        Outcome::AlreadyFailedOver,
         Outcome::Planned,
         Outcome::SnapshotTaken,
         Outcome::RangesSynced,

@@ -14,6 +14,7 @@ mod idempotence;
 mod incidents;
 mod launching;
 mod like_the_original;
+mod notices;
 mod one_job_per_group;
 mod two_legs;
 mod worlds;
