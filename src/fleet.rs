@@ -103,6 +103,17 @@ pub struct GroupResult {
     pub error: Option<String>,
 }
 
+impl GroupResult {
+    fn failed(group: &str, e: &FailoverError) -> Self {
+        Self {
+            group: group.to_owned(),
+            report: None,
+            error_type: Some(e.error_type()),
+            error: Some(e.to_string()),
+        }
+    }
+}
+
 impl<C: Cloud + Clone> Fleet<C> {
     /// Builds the fleet, calling `clients_for` once per distinct region
     /// (`None`: the function's own) and sharing its clients between groups.
@@ -274,9 +285,25 @@ pub async fn handle<C: Cloud>(
         }
         Route::Every if fleet.members.len() == 1 => {
             let only = &fleet.members[0];
-            only.run(trigger, invocation, fleet)
-                .await
-                .map(|r| Response::One(Box::new(r)))
+            let reconcile = matches!(
+                trigger,
+                Trigger::Manual {
+                    action: ManualAction::Reconcile,
+                    ..
+                }
+            );
+            match only.run(trigger, invocation, fleet).await {
+                Ok(report) => Ok(Response::One(Box::new(report))),
+                // A reconcile's failure answers like one group's of several:
+                // the function has told it, and the schedule's next run is the
+                // retry, so neither Lambda's retries nor its on-failure record
+                // (a mail a minute in an outage) would add anything.
+                Err(e) if reconcile => Ok(Response::PerGroup(FleetReport {
+                    outcome: "per_group",
+                    groups: vec![GroupResult::failed(only.name(), &e)],
+                })),
+                Err(e) => Err(e),
+            }
         }
         Route::Every => Ok(every_group(fleet, &trigger, invocation).await),
     }
@@ -313,12 +340,7 @@ async fn every_group<C: Cloud>(
                 error_type: None,
                 error: None,
             },
-            Err(e) => GroupResult {
-                group: m.name().to_owned(),
-                report: None,
-                error_type: Some(e.error_type()),
-                error: Some(e.to_string()),
-            },
+            Err(e) => GroupResult::failed(m.name(), &e),
         })
         .collect();
     Response::PerGroup(FleetReport {

@@ -37,27 +37,7 @@ async fn main() -> Result<(), Error> {
         ),
         None => SdkCloud::from_conf(&base, &alarm_region),
     });
-    // The lease table, topic and bus are in the function's own region,
-    // whatever the groups'. The lease table also remembers what was told.
-    let leases = locking
-        .as_ref()
-        .map(|l| Arc::new(SdkLeases::new(&base, &l.table)));
-    let fleet = match (&locking, &leases) {
-        (Some(l), Some(table)) => fleet.with_locks(Locks::new(table.clone(), l.wait)),
-        _ => {
-            tracing::warn!(
-                "LOCK_TABLE is not set: only a reserved concurrency of 1 keeps two jobs of one group apart"
-            );
-            fleet
-        }
-    };
-    let fleet = if notify.any() {
-        let out = SdkAnnouncer::new(&base, notify.topic_arn, notify.event_bus);
-        let memory = leases.map(|l| l as Arc<dyn ToldMemory>);
-        fleet.with_notifier(Notifier::new(Arc::new(out), memory))
-    } else {
-        fleet
-    };
+    let fleet = around(fleet, &base, locking, notify);
     for m in &fleet.members {
         tracing::info!(
             group = %m.group.name,
@@ -76,4 +56,31 @@ async fn main() -> Result<(), Error> {
         handle(fleet, &event.payload, &invocation).await
     }))
     .await
+}
+
+/// The fleet with what its groups share: the lease table (which also
+/// remembers what was told) and the notifier. Both are in the function's own
+/// region, whatever the groups'.
+fn around(
+    fleet: Fleet<SdkCloud>,
+    base: &aws_config::SdkConfig,
+    locking: Option<config::LockSettings>,
+    notify: config::NotifySettings,
+) -> Fleet<SdkCloud> {
+    let leases = locking.map(|l| (Arc::new(SdkLeases::new(base, &l.table)), l.wait));
+    let fleet = match &leases {
+        Some((table, wait)) => fleet.with_locks(Locks::new(table.clone(), *wait)),
+        None => {
+            tracing::warn!(
+                "LOCK_TABLE is not set: only a reserved concurrency of 1 keeps two jobs of one group apart"
+            );
+            fleet
+        }
+    };
+    if !notify.any() {
+        return fleet;
+    }
+    let out = SdkAnnouncer::new(base, notify.topic_arn, notify.event_bus);
+    let memory = leases.map(|(table, _)| table as Arc<dyn ToldMemory>);
+    fleet.with_notifier(Notifier::new(Arc::new(out), memory))
 }

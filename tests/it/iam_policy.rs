@@ -21,6 +21,8 @@ const CLIENTS: &[(&str, &str)] = &[
     ("route53", "route53"),
     ("cloudwatch", "cloudwatch"),
     ("dynamodb", "dynamodb"),
+    ("sns", "sns"),
+    ("eventbridge", "events"),
 ];
 
 /// Methods of an SDK client (or its configuration) that are not API operations.

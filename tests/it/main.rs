@@ -16,6 +16,7 @@ mod groups;
 mod house;
 mod iam_policy;
 mod in_process;
+mod notifications;
 mod one_job_per_group;
 mod preflight;
 mod real_ec2;

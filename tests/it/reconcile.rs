@@ -9,7 +9,7 @@ use common::memory_world::*;
 use common::sample;
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
 use ec2_failover::cloud::{Alarm, InstanceState};
-use ec2_failover::{FailoverError, Outcome, Report, StepStatus};
+use ec2_failover::{Outcome, Report, Response, StepStatus};
 use serde_json::{Value, json};
 
 const ALARM: &str = "sophos-health";
@@ -202,10 +202,20 @@ async fn without_an_alarm_to_look_at_a_reconcile_says_what_to_configure() {
         times: None,
     });
     let fleet = single(failing, seed_settings(&w, &[("ALARM_NAME", ALARM)]));
-    let e = invoke(&fleet, &reconcile(), "tick-3").await.unwrap_err();
+    // A reconcile's failure answers per group: no Lambda retry, no
+    // on-failure record; the error is there to read.
+    let answer = answer(&fleet, &reconcile(), "tick-3").await;
+    assert_eq!(
+        failed_reconcile(&answer).as_deref(),
+        Some("Permanent.AwsCallFailed"),
+        "{answer:?}"
+    );
+    let Ok(Response::PerGroup(r)) = answer else {
+        unreachable!()
+    };
     assert!(
-        matches!(e, FailoverError::Aws { .. }) && e.to_string().contains("alarm"),
-        "{e}"
+        r.groups[0].error.as_deref().unwrap().contains("alarm"),
+        "{r:?}"
     );
 }
 
@@ -213,122 +223,10 @@ async fn without_an_alarm_to_look_at_a_reconcile_says_what_to_configure() {
 
 mod binary {
     use super::*;
-    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StateValue, Statistic};
-    use common::ec2_like::{Ec2Like, Ec2LikeBuilder, param};
-    use common::runtime_api::{Function, RuntimeApi};
-    use common::{Moto, World, build_world, env_of, snapshot};
-
-    const HEALTH_CHECK: &str = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11";
-
-    /// The alarm on the health check's metric, as the template makes it.
-    async fn put_alarm(moto: &Moto) {
-        moto.cloudwatch()
-            .put_metric_alarm()
-            .alarm_name(ALARM)
-            .namespace("AWS/Route53")
-            .metric_name("HealthCheckStatus")
-            .dimensions(
-                Dimension::builder()
-                    .name("HealthCheckId")
-                    .value(HEALTH_CHECK)
-                    .build(),
-            )
-            .statistic(Statistic::Minimum)
-            .period(60)
-            .evaluation_periods(1)
-            .threshold(1.0)
-            .comparison_operator(ComparisonOperator::LessThanThreshold)
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn set_state(moto: &Moto, state: StateValue) {
-        moto.cloudwatch()
-            .set_alarm_state()
-            .alarm_name(ALARM)
-            .state_value(state)
-            .state_reason("Threshold Crossed: 1 datapoint [0.0] was less than 1.0")
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// The SNS notification CloudWatch sent for the alarm's current state.
-    async fn sns_event(moto: &Moto) -> String {
-        let out = moto
-            .cloudwatch()
-            .describe_alarms()
-            .alarm_names(ALARM)
-            .send()
-            .await
-            .unwrap();
-        let alarm = &out.metric_alarms()[0];
-        let changed = alarm
-            .state_transitioned_timestamp()
-            .or(alarm.state_updated_timestamp())
-            .expect("a state time");
-        let changed = DateTime::<Utc>::from_timestamp(changed.secs(), changed.subsec_nanos())
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-            .to_string();
-        let mut event = sample("sns-alarm.json");
-        let text = event["Records"][0]["Sns"]["Message"].as_str().unwrap();
-        let mut message: Value = serde_json::from_str(text).unwrap();
-        message["AlarmArn"] = json!(alarm.alarm_arn().unwrap());
-        message["StateChangeTime"] = json!(changed);
-        event["Records"][0]["Sns"]["Message"] = json!(message.to_string());
-        event.to_string()
-    }
-
-    struct Deployment {
-        moto: Moto,
-        w: World,
-        layer: Ec2Like,
-        api: RuntimeApi,
-        function: Function,
-    }
-
-    /// moto with the seed world and the alarm in ALARM, the EC2-like layer in
-    /// front (refusing RunInstances until healed), and the function watching
-    /// the alarm by name.
-    async fn deploy(extra: &[(&str, &str)]) -> Deployment {
-        let layer = Ec2Like::builder().client_tokens().refuse("RunInstances");
-        deploy_behind(layer, extra).await
-    }
-
-    /// The same world and alarm behind the layer `layer` makes.
-    async fn deploy_behind(layer: Ec2LikeBuilder, extra: &[(&str, &str)]) -> Deployment {
-        let moto = Moto::start();
-        let w = build_world(&moto.ec2()).await;
-        put_alarm(&moto).await;
-        set_state(&moto, StateValue::Alarm).await;
-        let layer = layer.start(&moto.endpoint).await;
-        let mut settings = vec![("ALARM_NAME", ALARM)];
-        settings.extend_from_slice(extra);
-        let api = RuntimeApi::start().await;
-        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
-        let function = Function::spawn(binary, &api, &layer.endpoint, &env_of(&w, &settings));
-        Deployment {
-            moto,
-            w,
-            layer,
-            api,
-            function,
-        }
-    }
-
-    impl Deployment {
-        async fn invoke(&self, event: &str) -> common::runtime_api::Answer {
-            self.api.invoke(event).await.1
-        }
-
-        async fn reconcile(&self) -> Value {
-            let answer = self.invoke(&reconcile().to_string()).await;
-            assert!(answer.ok, "{}", answer.body);
-            answer.json()
-        }
-    }
+    use aws_sdk_cloudwatch::types::StateValue;
+    use common::alarmed::{deploy, deploy_behind, set_state, sns_event};
+    use common::ec2_like::{Ec2Like, param};
+    use common::snapshot;
 
     #[tokio::test]
     async fn the_reconcile_schedule_finishes_the_failover_fences_and_otherwise_holds_still() {

@@ -83,7 +83,10 @@ fn parameter_variables(t: &Value) -> BTreeMap<String, Option<String>> {
 }
 
 /// Variables the stack sets from a resource of its own, not from a parameter.
-const FROM_RESOURCES: &[(&str, &str)] = &[("LOCK_TABLE", "LockTable")];
+const FROM_RESOURCES: &[(&str, &str)] = &[
+    ("LOCK_TABLE", "LockTable"),
+    ("NOTIFICATION_TOPIC_ARN", "NotificationTopic"),
+];
 
 #[test]
 fn environment_matches_the_variables_config_reads() {

@@ -19,7 +19,7 @@ const ENTRIES_PER_CALL: usize = 10;
 #[derive(Clone, Debug)]
 pub struct SdkAnnouncer {
     sns: aws_sdk_sns::Client,
-    events: aws_sdk_eventbridge::Client,
+    eventbridge: aws_sdk_eventbridge::Client,
     topic_arn: Option<String>,
     event_bus: Option<String>,
 }
@@ -33,7 +33,7 @@ impl SdkAnnouncer {
     ) -> Self {
         Self {
             sns: aws_sdk_sns::Client::new(conf),
-            events: aws_sdk_eventbridge::Client::new(conf),
+            eventbridge: aws_sdk_eventbridge::Client::new(conf),
             topic_arn,
             event_bus,
         }
@@ -50,7 +50,7 @@ impl SdkAnnouncer {
                 .build()
         });
         let out = self
-            .events
+            .eventbridge
             .put_events()
             .set_entries(Some(entries.collect()))
             .send()
@@ -107,12 +107,12 @@ impl Announcer for SdkAnnouncer {
         })
     }
 
-    fn events<'a>(&'a self, events: &'a [BusEvent]) -> BoxFuture<'a, Result<(), CloudError>> {
+    fn events<'a>(&'a self, all: &'a [BusEvent]) -> BoxFuture<'a, Result<(), CloudError>> {
         Box::pin(async move {
             let Some(bus) = &self.event_bus else {
                 return Ok(());
             };
-            for batch in events.chunks(ENTRIES_PER_CALL) {
+            for batch in all.chunks(ENTRIES_PER_CALL) {
                 self.put(bus, batch).await?;
             }
             Ok(())

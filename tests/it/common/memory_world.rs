@@ -266,6 +266,23 @@ pub fn single<C: ec2_failover::cloud::Cloud + Clone>(cloud: C, settings: Setting
     Fleet::single(App { cloud, settings })
 }
 
+/// One invocation through the front door, answered as the fleet answers.
+pub async fn answer<C: ec2_failover::cloud::Cloud + Clone>(
+    fleet: &Fleet<C>,
+    payload: &Value,
+    request_id: &str,
+) -> Result<Response, FailoverError> {
+    ec2_failover::handle(fleet, payload, &super::events::invocation(request_id)).await
+}
+
+/// The error type of a reconcile that failed: it answers per group.
+pub fn failed_reconcile(answer: &Result<Response, FailoverError>) -> Option<String> {
+    match answer {
+        Ok(Response::PerGroup(r)) => r.groups.first().and_then(|g| g.error_type.clone()),
+        _ => None,
+    }
+}
+
 /// One invocation of a fleet of one, through the front door.
 pub async fn invoke<C: ec2_failover::cloud::Cloud + Clone>(
     fleet: &Fleet<C>,

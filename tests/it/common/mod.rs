@@ -3,6 +3,7 @@
 //! SDK clients pointed at it, the seed article's world, and a way to snapshot
 //! the world to prove that something changed nothing.
 
+pub mod alarmed;
 pub mod ec2_like;
 pub mod events;
 pub mod fleet_world;
@@ -184,6 +185,27 @@ impl Moto {
                 ))
                 .build(),
         )
+    }
+
+    /// SNS in the function's region (the notification topic's).
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::Config::builder()
+                .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+                .region(aws_sdk_sns::config::Region::new(REGION))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                    "testing", "testing", None, None, "tests",
+                ))
+                .build(),
+        )
+    }
+
+    /// The notification topic; returns its ARN, for `NOTIFICATION_TOPIC_ARN`.
+    pub async fn notification_topic(&self) -> String {
+        let out = self.sns().create_topic().name("ec2-failover").send().await;
+        let out = out.expect("CreateTopic in moto");
+        out.topic_arn().expect("a topic ARN").to_owned()
     }
 
     /// The lease table as the template makes it (partition key `group`);

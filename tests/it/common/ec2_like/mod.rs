@@ -75,7 +75,8 @@ pub struct Exchange {
     pub by_layer: bool,
     /// Instance ids the request names.
     pub instances: Vec<String>,
-    /// The request's form parameters (`Force=true`, ...).
+    /// The request's form parameters (`Force=true`, ...); for a JSON-protocol
+    /// request passed on, its body as `json`.
     pub params: Vec<(String, String)>,
     /// (id, state name) of each instance in the answer as sent (RunInstances,
     /// DescribeInstances, Start/Stop/TerminateInstances), after the layer's

@@ -188,7 +188,12 @@ impl Shared {
         } else {
             answer.status.to_string()
         };
-        self.record(who, answer.status, &result, false, &[]);
+        // A JSON protocol's request body (PutEvents' entries), for the tests.
+        let json = vec![(
+            "json".to_owned(),
+            String::from_utf8_lossy(body).into_owned(),
+        )];
+        self.record(who, answer.status, &result, false, &json);
         answer.render()
     }
 }
