@@ -283,6 +283,24 @@ pub fn failed_reconcile(answer: &Result<Response, FailoverError>) -> Option<Stri
     }
 }
 
+/// One invocation's report, or its error type: a reconcile's failure answers
+/// per group, any other job's fails the invocation.
+pub async fn report_or_error_type<C: ec2_failover::cloud::Cloud + Clone>(
+    fleet: &Fleet<C>,
+    payload: &Value,
+    request_id: &str,
+) -> Result<Report, String> {
+    let answer = answer(fleet, payload, request_id).await;
+    if let Some(error_type) = failed_reconcile(&answer) {
+        return Err(error_type);
+    }
+    match answer {
+        Ok(Response::One(report)) => Ok(*report),
+        Ok(Response::PerGroup(r)) => panic!("expected one report, got one per group: {r:?}"),
+        Err(e) => Err(e.error_type()),
+    }
+}
+
 /// One invocation of a fleet of one, through the front door.
 pub async fn invoke<C: ec2_failover::cloud::Cloud + Clone>(
     fleet: &Fleet<C>,

@@ -109,12 +109,13 @@ async fn a_failure_repeated_by_retries_and_reconciles_is_told_once_then_its_end(
             "Retryable.NoCapacity",
             "delivery {delivery}: {e}"
         );
-        let _ = invoke(
-            &fleet,
-            &json!({"action": "reconcile"}),
-            &format!("rec-{delivery}"),
-        )
-        .await;
+        let tick = format!("rec-{delivery}");
+        let tick = answer(&fleet, &json!({"action": "reconcile"}), &tick).await;
+        assert_eq!(
+            failed_reconcile(&tick).as_deref(),
+            Some("Retryable.NoCapacity"),
+            "a reconcile's failure answers per group"
+        );
     }
     let mail = out.mail();
     assert_eq!(mail.len(), 1, "told once: {mail:#?}");
