@@ -15,6 +15,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::cloud::Cloud;
+use crate::cloud::pause::PauseBook;
 use crate::error::FailoverError;
 use crate::event::{self, AlarmChange, EventError, ManualAction, Trigger};
 use crate::groups::{self, Group};
@@ -22,6 +23,7 @@ use crate::handler::{self, App, Around, Invocation};
 use crate::lease::Locks;
 use crate::notify::Notifier;
 use crate::report::Report;
+use std::sync::Arc;
 
 /// How many groups a trigger for every group runs at once.
 const GROUPS_AT_ONCE: usize = 8;
@@ -52,6 +54,7 @@ impl<C: Cloud> Member<C> {
             group: &self.group.name,
             locks: fleet.locks.as_ref(),
             notifier: fleet.notifier.as_ref(),
+            pauses: fleet.pauses.as_deref(),
         };
         handler::run(
             &self.cloud,
@@ -74,6 +77,9 @@ pub struct Fleet<C> {
     /// Where notices go (`NOTIFICATION_TOPIC_ARN`, `EVENT_BUS`); without
     /// one, only the report and the log tell.
     pub notifier: Option<Notifier>,
+    /// Where the groups' pauses are kept (the lease table); without one,
+    /// `pause` is refused.
+    pub pauses: Option<Arc<dyn PauseBook>>,
 }
 
 /// What an invocation answers: one report, or one per group.
@@ -134,6 +140,7 @@ impl<C: Cloud + Clone> Fleet<C> {
             members,
             locks: None,
             notifier: None,
+            pauses: None,
         }
     }
 
@@ -141,6 +148,14 @@ impl<C: Cloud + Clone> Fleet<C> {
     pub fn with_locks(self, locks: Locks) -> Self {
         Self {
             locks: Some(locks),
+            ..self
+        }
+    }
+
+    /// The same fleet, its groups' pauses kept in `pauses`.
+    pub fn with_pauses(self, pauses: Arc<dyn PauseBook>) -> Self {
+        Self {
+            pauses: Some(pauses),
             ..self
         }
     }
@@ -166,6 +181,7 @@ impl<C: Cloud + Clone> Fleet<C> {
             }],
             locks: None,
             notifier: None,
+            pauses: None,
         }
     }
 }

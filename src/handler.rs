@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::Instrument;
 
 use crate::cloud::Cloud;
+use crate::cloud::pause::PauseBook;
 use crate::config::Settings;
 use crate::engine::Context;
 use crate::error::FailoverError;
@@ -24,6 +25,7 @@ use crate::jobs::standby::{self, StandbyRequest};
 use crate::lease::Locks;
 use crate::notice::{self, Work};
 use crate::notify::Notifier;
+use crate::pause::{self, PauseRequest};
 use crate::report::Report;
 
 /// What lives for the whole life of the Lambda process for one appliance:
@@ -77,21 +79,13 @@ pub(crate) async fn run<E: Cloud>(
     let before = cloud.usage();
     let now = Utc::now();
     let job = job_for(trigger, settings, invocation, now);
-    let mode = (job.dry_run(settings), job.deadline(invocation));
-    let ctx = Context::new(cloud, settings, mode, now);
     let span = tracing::info_span!("incident", incident = %job.incident());
     // A job that may change the group holds its lease; a look never waits.
-    // A dry run tells no one, but a preflight's failing items are news.
-    let lock = around.locks.filter(|_| !mode.0);
-    let notifier = around
-        .notifier
-        .filter(|_| !mode.0 || matches!(job, Job::Preflight(_)));
-    let (incident, work) = (job.incident().to_owned(), job.work());
-    let told = async {
-        let result = run_job(&ctx, job).await;
-        tell(notifier, around.group, work, result).await
-    };
-    let result = holding((lock, around.group), &incident, invocation, told)
+    let dry = job.dry_run(settings);
+    let lock = around.locks.filter(|_| !dry);
+    let incident = job.incident().to_owned();
+    let held = run_held(cloud, settings, job, invocation, (around, now));
+    let result = holding((lock, around.group), &incident, invocation, held)
         .instrument(span.clone())
         .await;
     let _in_job = span.enter();
@@ -125,6 +119,44 @@ pub struct Around<'a> {
     pub group: &'a str,
     pub locks: Option<&'a Locks>,
     pub notifier: Option<&'a Notifier>,
+    /// Where the group's pause is kept (the lease table).
+    pub pauses: Option<&'a dyn PauseBook>,
+}
+
+/// Runs the job once its lease is held: read the group's pause now (a pause
+/// set while the job waited holds it too), run the job (dry while paused),
+/// then tell what is news. A dry run tells no one, but a preflight's failing
+/// items are news, and so is an alarm a pause held back.
+async fn run_held<E: Cloud>(
+    cloud: &E,
+    settings: &Settings,
+    job: Job,
+    invocation: &Invocation,
+    (around, now): (Around<'_>, DateTime<Utc>),
+) -> Result<Report, FailoverError> {
+    let (group, book) = (around.group, around.pauses);
+    let by = (invocation.request_id.as_str(), now);
+    let job = match job {
+        Job::Pause(req) => return pause::pause(book, group, &req, by).await,
+        Job::Resume { incident, reason } => {
+            return pause::resume(book, group, (&incident, &reason)).await;
+        }
+        other => other,
+    };
+    let paused = match &job {
+        Job::Ignore(_) => None,
+        _ => pause::active(book, group, now).await,
+    };
+    let dry = job.dry_run(settings) || paused.is_some();
+    let tells = !dry || paused.is_some() || matches!(job, Job::Preflight(_));
+    let ctx = Context::new(cloud, settings, (dry, job.deadline(invocation)), now);
+    let work = job.work();
+    let result = run_job(&ctx, job).await;
+    let result = match &paused {
+        Some(p) => result.map(|r| pause::held(r, p)),
+        None => result,
+    };
+    tell(around.notifier.filter(|_| tells), group, work, result).await
 }
 
 /// Tells what of `result` is news; the report gains the `notify` step.
@@ -175,6 +207,13 @@ pub enum Job {
     Reconcile(ReconcileRequest),
     Preflight(PreflightRequest),
     Standby(StandbyRequest),
+    /// `{"action": "pause"}`: hands off the group for a while.
+    Pause(PauseRequest),
+    /// `{"action": "resume"}`: the pause ends now.
+    Resume {
+        incident: String,
+        reason: String,
+    },
     /// Nothing to do; the report says why.
     Ignore(Report),
 }
@@ -196,6 +235,8 @@ impl Job {
             Job::Reconcile(r) => &r.incident,
             Job::Preflight(r) => &r.incident,
             Job::Standby(r) => &r.incident,
+            Job::Pause(r) => &r.incident,
+            Job::Resume { incident, .. } => incident,
             Job::Ignore(r) => &r.incident,
         }
     }
@@ -218,6 +259,8 @@ impl Job {
         match self {
             // Proves with DryRun calls; changes nothing either way.
             Job::Plan(_) | Job::Preflight(_) | Job::Ignore(_) => true,
+            // The operator's switch: it changes no appliance, DRY_RUN or not.
+            Job::Pause(_) | Job::Resume { .. } => false,
             _ => settings.dry_run,
         }
     }
@@ -235,6 +278,10 @@ async fn run_job<E: Cloud>(ctx: &Context<'_, E>, job: Job) -> Result<Report, Fai
         Job::Snapshot(req) => Box::pin(chain::snapshot(ctx, &req)).await,
         Job::SyncCheckerRanges(req) => Box::pin(checker_ranges::sync(ctx, &req)).await,
         Job::Ignore(report) => Ok(report),
+        // Run before the context exists (run_held): they change no appliance.
+        Job::Pause(_) | Job::Resume { .. } => Err(FailoverError::Ambiguous {
+            what: "a pause or resume reached the job runner".to_owned(),
+        }),
     }
 }
 
@@ -322,6 +369,12 @@ fn on_manual(
         }),
         ManualAction::Standby => Job::Standby(StandbyRequest { incident, reason }),
         ManualAction::Reconcile => Job::Reconcile(ReconcileRequest { incident }),
+        ManualAction::Pause { minutes } => Job::Pause(PauseRequest {
+            incident,
+            reason,
+            minutes,
+        }),
+        ManualAction::Resume => Job::Resume { incident, reason },
     }
 }
 

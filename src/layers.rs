@@ -18,7 +18,7 @@ const TIERS: &[&[&str]] = &[
     &["groups", "step"],
     &["error"],
     &["report"],
-    &["engine", "metrics", "lease", "notice", "notify"],
+    &["engine", "metrics", "lease", "notice", "notify", "pause"],
     &["lookup"],
     &["replacement"],
     &["jobs"],

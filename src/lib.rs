@@ -34,6 +34,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod notice;
 pub mod notify;
+pub mod pause;
 pub mod replacement;
 pub mod report;
 pub mod step;

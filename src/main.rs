@@ -69,7 +69,9 @@ fn around(
 ) -> Fleet<SdkCloud> {
     let leases = locking.map(|l| (Arc::new(SdkLeases::new(base, &l.table)), l.wait));
     let fleet = match &leases {
-        Some((table, wait)) => fleet.with_locks(Locks::new(table.clone(), *wait)),
+        Some((table, wait)) => fleet
+            .with_locks(Locks::new(table.clone(), *wait))
+            .with_pauses(table.clone()),
         None => {
             tracing::warn!(
                 "LOCK_TABLE is not set: only a reserved concurrency of 1 keeps two jobs of one group apart"

@@ -38,6 +38,11 @@ pub enum Outcome {
     /// A readiness checklist; nothing was changed (the steps say `ok`, `warn`
     /// or `failed`).
     Preflight,
+    /// The group was paused (`{"action": "pause"}`): until it ends, every job
+    /// reports what it would do and changes nothing.
+    Paused,
+    /// The group's pause was ended (`{"action": "resume"}`).
+    Resumed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -48,6 +48,8 @@ pub enum Step {
     Lease,
     /// People were told (mail to the notification topic, EventBridge events).
     Notify,
+    /// The group's pause: set, ended, or holding a job back.
+    Pause,
 }
 
 impl Step {
@@ -84,6 +86,7 @@ impl Step {
             Self::HandOver => "hand_over",
             Self::MarkReboot => "mark_reboot",
             Self::Notify => "notify",
+            Self::Pause => "pause",
         }
     }
 
@@ -103,6 +106,7 @@ impl Step {
                 | Self::Alarm
                 | Self::Preflight
                 | Self::Notify
+                | Self::Pause
         )
     }
 }

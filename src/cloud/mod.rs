@@ -188,6 +188,7 @@ pub mod memory;
 mod network;
 pub mod notices;
 pub mod operation;
+pub mod pause;
 mod probe;
 mod route53;
 pub mod sdk;

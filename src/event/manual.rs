@@ -1,11 +1,16 @@
 //! Manual (and scheduled) invokes: `{"action": "failover" | "plan" | "snapshot" |
-//! "sync-checker-ranges" | "reconcile" | "preflight" | "standby", "reason": "..."}`.
+//! "sync-checker-ranges" | "reconcile" | "preflight" | "standby", "reason": "..."}`,
+//! and `{"action": "pause", "minutes": N, "reason": "..."}` / `{"action": "resume"}`.
 
 use serde_json::Value;
 
 use super::{EventError, Trigger, kind_of};
 
-const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\"|\"standby\", \"reason\": \"...\"}";
+const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\"|\"standby\"|\"resume\", \"reason\": \"...\"} or {\"action\": \"pause\", \"minutes\": N, \"reason\": \"...\"}";
+
+/// The longest pause: a week. A pause forgotten for longer is a group
+/// nobody protects.
+pub const MAX_PAUSE_MINUTES: u32 = 7 * 24 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManualAction {
@@ -22,6 +27,13 @@ pub enum ManualAction {
     /// Keep the standby (`STANDBY=warm|hot`) ready: launched from the newest
     /// AMI in another AZ, in its mode's state (every group).
     Standby,
+    /// Hands off the group for `minutes`: every job only reports what it
+    /// would have done.
+    Pause {
+        minutes: u32,
+    },
+    /// Ends the group's pause now.
+    Resume,
 }
 
 impl ManualAction {
@@ -34,6 +46,8 @@ impl ManualAction {
             Self::Reconcile => "reconcile",
             Self::Preflight => "preflight",
             Self::Standby => "standby",
+            Self::Pause { .. } => "pause",
+            Self::Resume => "resume",
         }
     }
 }
@@ -48,6 +62,10 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
         Some("reconcile") => ManualAction::Reconcile,
         Some("preflight") => ManualAction::Preflight,
         Some("standby") => ManualAction::Standby,
+        Some("pause") => ManualAction::Pause {
+            minutes: minutes(event)?,
+        },
+        Some("resume") => ManualAction::Resume,
         Some(other) => {
             return Err(EventError::new(
                 format!("action {other:?} is unknown"),
@@ -72,4 +90,61 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
         }
     };
     Ok(Trigger::Manual { action, reason })
+}
+
+/// A pause's `minutes`: a whole number from 1 to a week.
+fn minutes(event: &Value) -> Result<u32, EventError> {
+    let expected = format!(
+        "{{\"action\": \"pause\", \"minutes\": 1 to {MAX_PAUSE_MINUTES}, \"reason\": \"...\"}}"
+    );
+    let given = &event["minutes"];
+    match given.as_u64() {
+        Some(m @ 1..) if m <= u64::from(MAX_PAUSE_MINUTES) => {
+            Ok(u32::try_from(m).unwrap_or(MAX_PAUSE_MINUTES))
+        }
+        Some(m) => Err(EventError::new(
+            format!("minutes is {m}, not 1 to {MAX_PAUSE_MINUTES}"),
+            expected,
+        )),
+        None => Err(EventError::new(
+            format!("minutes is {}, not a whole number", kind_of(given)),
+            expected,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pause_needs_its_minutes_and_a_resume_nothing() {
+        let pause = parse(&json!({"action": "pause", "minutes": 90, "reason": "patching"}));
+        assert_eq!(
+            pause,
+            Ok(Trigger::Manual {
+                action: ManualAction::Pause { minutes: 90 },
+                reason: Some("patching".into())
+            })
+        );
+        for bad in [
+            json!(null),
+            json!(0),
+            json!(-5),
+            json!(1.5),
+            json!("60"),
+            json!(20_000),
+        ] {
+            let e = parse(&json!({"action": "pause", "minutes": bad})).unwrap_err();
+            assert!(e.problem.contains("minutes"), "{bad}: {e}");
+        }
+        assert!(matches!(
+            parse(&json!({"action": "resume"})),
+            Ok(Trigger::Manual {
+                action: ManualAction::Resume,
+                ..
+            })
+        ));
+    }
 }

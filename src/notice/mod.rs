@@ -28,6 +28,10 @@ pub enum NoticeKind {
     InstanceFenced,
     StandbyReplaced,
     PreflightFailed,
+    GroupPaused,
+    GroupResumed,
+    /// A paused group's failover (an alarm's, the reconcile's) held back.
+    FailoverHeld,
 }
 
 impl NoticeKind {
@@ -41,6 +45,9 @@ impl NoticeKind {
             Self::InstanceFenced => "Instance Fenced",
             Self::StandbyReplaced => "Standby Replaced",
             Self::PreflightFailed => "Preflight Failed",
+            Self::GroupPaused => "Group Paused",
+            Self::GroupResumed => "Group Resumed",
+            Self::FailoverHeld => "Failover Held",
         }
     }
 
@@ -56,6 +63,7 @@ impl NoticeKind {
             Self::InstanceFenced => "fence",
             Self::StandbyReplaced => "standby",
             Self::PreflightFailed => "preflight",
+            Self::GroupPaused | Self::GroupResumed | Self::FailoverHeld => "pause",
         }
     }
 }
@@ -92,29 +100,58 @@ pub enum Work {
 /// What a job's result is worth telling, most important first.
 pub fn about(group: &str, work: Work, result: &Result<Report, FailoverError>) -> Vec<Notice> {
     match result {
+        Ok(report) if work == Work::FailsOver && held(report) => vec![notice(
+            NoticeKind::FailoverHeld,
+            group,
+            report,
+            format!("held {}", report.reason.split(';').next().unwrap_or("")),
+        )],
         Ok(report) => of_report(group, report),
         Err(e) if work == Work::FailsOver => of_error(group, e).into_iter().collect(),
         Err(_) => Vec::new(),
     }
 }
 
+/// A paused group's job that would have changed it.
+fn held(report: &Report) -> bool {
+    let paused = report
+        .steps
+        .iter()
+        .any(|s| s.kind == Step::Pause && s.status == StepStatus::Skipped);
+    paused
+        && report
+            .steps
+            .iter()
+            .any(|s| s.status == StepStatus::Planned && s.kind.is_change())
+}
+
+fn notice(kind: NoticeKind, group: &str, report: &Report, fingerprint: String) -> Notice {
+    let (subject, body) = text::of_report(kind, group, report);
+    Notice {
+        kind,
+        group: group.to_owned(),
+        incident: report.incident.clone(),
+        subject: text::subject_line(&subject),
+        body,
+        detail: detail_of(group, report),
+        fingerprint,
+        catch_up: report.outcome == Outcome::AlreadyFailedOver,
+    }
+}
+
 fn of_report(group: &str, report: &Report) -> Vec<Notice> {
     let mut notices = Vec::new();
-    let catch_up = report.outcome == Outcome::AlreadyFailedOver;
     let mut add = |kind: NoticeKind, fingerprint: String| {
-        let (subject, body) = text::of_report(kind, group, report);
-        notices.push(Notice {
-            kind,
-            group: group.to_owned(),
-            incident: report.incident.clone(),
-            subject: text::subject_line(&subject),
-            body,
-            detail: detail_of(group, report),
-            fingerprint,
-            catch_up,
-        });
+        notices.push(notice(kind, group, report, fingerprint));
     };
     match report.outcome {
+        Outcome::Paused => add(NoticeKind::GroupPaused, format!("paused {}", report.reason)),
+        Outcome::Resumed if report.steps.iter().any(|s| s.status == StepStatus::Done) => {
+            add(
+                NoticeKind::GroupResumed,
+                format!("resumed {}", report.incident),
+            );
+        }
         Outcome::FailedOver | Outcome::AlreadyFailedOver if report.new_instance.is_some() => add(
             NoticeKind::FailoverCompleted,
             // The replacement, not the incident: the alarm's event and a

@@ -79,6 +79,12 @@ pub(super) fn of_report(kind: NoticeKind, group: &str, r: &Report) -> (String, S
             let failing: Vec<&str> = super::failed_steps(r).collect();
             format!("{group}: preflight failing: {}", failing.join(", "))
         }
+        NoticeKind::GroupPaused => format!("{group}: {}", first_clause(&r.reason, 1)),
+        NoticeKind::GroupResumed => format!("{group}: pause ended; failovers are on again"),
+        NoticeKind::FailoverHeld => format!(
+            "{group}: a failover was held back: {}",
+            first_clause(&r.reason, 0)
+        ),
         NoticeKind::FailoverStarted | NoticeKind::FailoverFailed => format!("{group}: failover"),
     };
     let mut body = format!("{subject}.\n\n");
@@ -139,8 +145,16 @@ fn to_do(kind: NoticeKind, r: &Report) -> String {
         NoticeKind::InstanceFenced => "find out who started it (CloudTrail: StartInstances); terminate it once you no longer need it.".to_owned(),
         NoticeKind::StandbyReplaced => "nothing: the next failover promotes it.".to_owned(),
         NoticeKind::PreflightFailed => "fix each failing item above, then invoke {\"action\": \"preflight\"} to check again; a failover may fail until then.".to_owned(),
+        NoticeKind::GroupPaused => "nothing, unless the pause was a mistake: {\"action\": \"resume\"} ends it now. While it lasts, no alarm fails the appliance over.".to_owned(),
+        NoticeKind::GroupResumed => "nothing: the reconcile follows the alarm again within a minute.".to_owned(),
+        NoticeKind::FailoverHeld => "the appliance is not being failed over. If it should be, invoke {\"action\": \"resume\"}: the next reconcile acts on the alarm. You are told once per pause.".to_owned(),
         NoticeKind::FailoverStarted | NoticeKind::FailoverFailed => String::new(),
     }
+}
+
+/// The `n`th `;`-separated clause of a report's reason.
+fn first_clause(reason: &str, n: usize) -> &str {
+    reason.split("; ").nth(n).unwrap_or(reason)
 }
 
 pub(super) fn of_error(kind: NoticeKind, group: &str, e: &FailoverError) -> (String, String) {

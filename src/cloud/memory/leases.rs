@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::cloud::lease::{Claim, Lease, LeaseTable};
 use crate::cloud::notices::{Told, ToldMemory};
+use crate::cloud::pause::{Pause, PauseBook};
 use crate::cloud::{CloudError, Operation};
 
 /// What happened to a lease, in order.
@@ -28,6 +29,8 @@ struct Table {
     failing: Vec<String>,
     /// What each group's operators were told (the `told#<group>` rows).
     told: BTreeMap<String, Told>,
+    /// The groups' pauses (the `pause#<group>` rows).
+    pauses: BTreeMap<String, Pause>,
 }
 
 /// The lease table in memory. Clones share one table.
@@ -118,5 +121,24 @@ impl ToldMemory for MemoryLeases {
             self.lock().told.insert(group.to_owned(), told.clone());
             Ok(())
         })
+    }
+}
+
+impl PauseBook for MemoryLeases {
+    fn pause<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<Option<Pause>, CloudError>> {
+        Box::pin(async move { Ok(self.lock().pauses.get(group).cloned()) })
+    }
+
+    fn set_pause<'a>(&'a self, pause: &'a Pause) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            self.lock()
+                .pauses
+                .insert(pause.group.clone(), pause.clone());
+            Ok(())
+        })
+    }
+
+    fn clear_pause<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<bool, CloudError>> {
+        Box::pin(async move { Ok(self.lock().pauses.remove(group).is_some()) })
     }
 }

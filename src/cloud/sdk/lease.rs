@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use super::errors::{cloud_error, done};
 use crate::cloud::lease::{Claim, Lease, LeaseTable};
 use crate::cloud::notices::{Told, ToldMemory};
+use crate::cloud::pause::{Pause, PauseBook};
 use crate::cloud::{CloudError, Operation};
 
 /// What DynamoDB answers a write whose condition does not hold.
@@ -230,6 +231,89 @@ impl ToldMemory for SdkLeases {
                 .send()
                 .await;
             done(Operation::PutItem, answer)
+        })
+    }
+}
+
+fn pause_key(group: &str) -> AttributeValue {
+    AttributeValue::S(format!("pause#{group}"))
+}
+
+/// A pause row as a [`Pause`]; one this code did not write is an error.
+fn pause_of(group: &str, item: &HashMap<String, AttributeValue>) -> Result<Pause, CloudError> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v) | AttributeValue::N(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let until = text("until_epoch")
+        .and_then(|n| n.parse().ok())
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+        .ok_or_else(|| {
+            CloudError::malformed(
+                Operation::GetItem,
+                format!("the pause of group {group} has no until_epoch"),
+            )
+        })?;
+    Ok(Pause {
+        group: group.to_owned(),
+        until,
+        reason: text("reason").unwrap_or_default(),
+        by: text("by").unwrap_or_default(),
+    })
+}
+
+impl PauseBook for SdkLeases {
+    fn pause<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<Option<Pause>, CloudError>> {
+        Box::pin(async move {
+            let out = self
+                .dynamodb
+                .get_item()
+                .table_name(&self.table)
+                .key("group", pause_key(group))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| cloud_error(Operation::GetItem, e))?;
+            out.item().map(|item| pause_of(group, item)).transpose()
+        })
+    }
+
+    fn set_pause<'a>(&'a self, pause: &'a Pause) -> BoxFuture<'a, Result<(), CloudError>> {
+        Box::pin(async move {
+            let s = |v: &str| AttributeValue::S(v.to_owned());
+            let n = |v: i64| AttributeValue::N(v.to_string());
+            let answer = self
+                .dynamodb
+                .put_item()
+                .table_name(&self.table)
+                .item("group", pause_key(&pause.group))
+                .item("until_epoch", n(pause.until.timestamp()))
+                .item(
+                    "until",
+                    s(&pause.until.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                )
+                .item("reason", s(&pause.reason))
+                .item("by", s(&pause.by))
+                // TTL tidies the row a day after the pause ended.
+                .item("expires_at", n(pause.until.timestamp() + 86_400))
+                .send()
+                .await;
+            done(Operation::PutItem, answer)
+        })
+    }
+
+    fn clear_pause<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<bool, CloudError>> {
+        Box::pin(async move {
+            let out = self
+                .dynamodb
+                .delete_item()
+                .table_name(&self.table)
+                .key("group", pause_key(group))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|e| cloud_error(Operation::DeleteItem, e))?;
+            Ok(out.attributes().is_some_and(|a| !a.is_empty()))
         })
     }
 }
