@@ -136,10 +136,15 @@ async fn run_held<E: Cloud>(
 ) -> Result<Report, FailoverError> {
     let (group, book) = (around.group, around.pauses);
     let by = (invocation.request_id.as_str(), now);
+    let notifier = around.notifier;
     let job = match job {
-        Job::Pause(req) => return pause::pause(book, group, &req, by).await,
+        Job::Pause(req) => {
+            let r = pause::pause(book, group, &req, by).await;
+            return tell(notifier, group, Work::Other, r).await;
+        }
         Job::Resume { incident, reason } => {
-            return pause::resume(book, group, (&incident, &reason)).await;
+            let r = pause::resume(book, group, (&incident, &reason)).await;
+            return tell(notifier, group, Work::Other, r).await;
         }
         other => other,
     };
@@ -156,7 +161,7 @@ async fn run_held<E: Cloud>(
         Some(p) => result.map(|r| pause::held(r, p)),
         None => result,
     };
-    tell(around.notifier.filter(|_| tells), group, work, result).await
+    tell(notifier.filter(|_| tells), group, work, result).await
 }
 
 /// Tells what of `result` is news; the report gains the `notify` step.

@@ -18,6 +18,7 @@ mod iam_policy;
 mod in_process;
 mod notifications;
 mod one_job_per_group;
+mod pause;
 mod preflight;
 mod real_ec2;
 mod reconcile;

@@ -16,5 +16,6 @@ mod launching;
 mod like_the_original;
 mod notices;
 mod one_job_per_group;
+mod pause;
 mod two_legs;
 mod worlds;
