@@ -155,7 +155,10 @@ async fn run_held<E: Cloud>(
     let dry = job.dry_run(settings) || paused.is_some();
     let tells = !dry || paused.is_some() || matches!(job, Job::Preflight(_));
     let ctx = Context::new(cloud, settings, (dry, job.deadline(invocation)), now);
-    let work = job.work();
+    let work = match (&paused, job.work()) {
+        (Some(p), Work::FailsOver) => Work::Held(p.until),
+        (_, work) => work,
+    };
     let result = run_job(&ctx, job).await;
     let result = match &paused {
         Some(p) => result.map(|r| pause::held(r, p)),

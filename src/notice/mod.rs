@@ -12,6 +12,7 @@
 
 mod text;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::FailoverError;
@@ -94,35 +95,36 @@ pub struct Notice {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     FailsOver,
+    /// A job that may fail over, run dry because the group is paused until then.
+    Held(DateTime<Utc>),
     Other,
 }
 
 /// What a job's result is worth telling, most important first.
 pub fn about(group: &str, work: Work, result: &Result<Report, FailoverError>) -> Vec<Notice> {
     match result {
-        Ok(report) if work == Work::FailsOver && held(report) => vec![notice(
-            NoticeKind::FailoverHeld,
-            group,
-            report,
-            format!("held {}", report.reason.split(';').next().unwrap_or("")),
-        )],
+        // Told once per pause: its end names it.
+        Ok(report) if let Work::Held(until) = work => match would_change(report) {
+            true => vec![notice(
+                NoticeKind::FailoverHeld,
+                group,
+                report,
+                format!("held until {}", until.timestamp()),
+            )],
+            false => Vec::new(),
+        },
         Ok(report) => of_report(group, report),
-        Err(e) if work == Work::FailsOver => of_error(group, e).into_iter().collect(),
+        Err(e) if work != Work::Other => of_error(group, e).into_iter().collect(),
         Err(_) => Vec::new(),
     }
 }
 
-/// A paused group's job that would have changed it.
-fn held(report: &Report) -> bool {
-    let paused = report
+/// A dry run's report that planned a change.
+fn would_change(report: &Report) -> bool {
+    report
         .steps
         .iter()
-        .any(|s| s.kind == Step::Pause && s.status == StepStatus::Skipped);
-    paused
-        && report
-            .steps
-            .iter()
-            .any(|s| s.status == StepStatus::Planned && s.kind.is_change())
+        .any(|s| s.status == StepStatus::Planned && s.kind.is_change())
 }
 
 fn notice(kind: NoticeKind, group: &str, report: &Report, fingerprint: String) -> Notice {

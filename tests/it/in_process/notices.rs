@@ -2,40 +2,16 @@
 //! reconciles and a failure repeated by retries tell the mail list and the
 //! event bus. The memory of what was told is the lease table's.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::common;
 
 use common::memory_world::*;
 use common::sample;
-use ec2_failover::cloud::faults::{Fault, FaultyCloud};
-use ec2_failover::cloud::memory::{MemoryAnnouncer, MemoryCloud, MemoryLeases};
-use ec2_failover::lease::Locks;
-use ec2_failover::notify::Notifier;
-use ec2_failover::{Fleet, Outcome, Settings, StepStatus};
+use ec2_failover::cloud::faults::FaultyCloud;
+use ec2_failover::cloud::memory::{MemoryAnnouncer, MemoryLeases};
+use ec2_failover::{Outcome, StepStatus};
 use serde_json::json;
 
 use super::worlds::*;
-
-/// A deployment with its lease table and a topic and bus in memory.
-fn deployment(
-    cloud: FaultyCloud<MemoryCloud>,
-    settings: &Settings,
-    leases: Option<&MemoryLeases>,
-    out: &MemoryAnnouncer,
-) -> Fleet<FaultyCloud<MemoryCloud>> {
-    let fleet = single(cloud, settings.clone());
-    let memory = leases.map(|l| Arc::new(l.clone()) as Arc<_>);
-    let fleet = match leases {
-        Some(l) => fleet.with_locks(Locks::new(
-            Arc::new(l.clone()),
-            Some(Duration::from_secs(2)),
-        )),
-        None => fleet,
-    };
-    fleet.with_notifier(Notifier::new(Arc::new(out.clone()), memory))
-}
 
 fn detail_types(out: &MemoryAnnouncer) -> Vec<String> {
     out.events().into_iter().map(|e| e.detail_type).collect()
@@ -93,12 +69,7 @@ async fn a_failover_is_one_mail_and_its_duplicates_and_reconciles_tell_nothing()
 async fn a_failure_repeated_by_retries_and_reconciles_is_told_once_then_its_end() {
     let (w, settings) = alarm_world();
     let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
-    let cloud = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "RunInstances",
-        target: String::new(),
-        code: "InsufficientInstanceCapacity".into(),
-        times: None,
-    });
+    let cloud = failing(&w, "RunInstances", "", "InsufficientInstanceCapacity");
     let fleet = deployment(cloud.clone(), &settings, Some(&leases), &out);
     for delivery in 1..=3 {
         let e = invoke(&fleet, &sample("sns-alarm.json"), "req-1")
@@ -217,12 +188,7 @@ async fn a_dry_run_tells_no_one_and_a_failing_preflight_does_once() {
     assert_eq!(plan.outcome, Outcome::Planned);
     assert!(out.mail().is_empty() && out.events().is_empty());
 
-    let broken = FaultyCloud::new(w.cloud.clone()).with(Fault::FailOperation {
-        operation: "DescribeImages",
-        target: String::new(),
-        code: "UnauthorizedOperation".into(),
-        times: None,
-    });
+    let broken = failing(&w, "DescribeImages", "", "UnauthorizedOperation");
     let fleet = deployment(broken, &settings, Some(&leases), &out);
     for n in 1..=2 {
         let report = invoke(&fleet, &json!({"action": "preflight"}), &format!("pf-{n}")).await;

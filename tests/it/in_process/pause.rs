@@ -3,9 +3,6 @@
 //! resume (or the pause's end) lets the reconcile act. The pause lives in the
 //! lease table, so another process of the function sees it too.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::common;
 
 use chrono::{TimeDelta, Utc};
@@ -14,26 +11,25 @@ use common::sample;
 use ec2_failover::cloud::faults::FaultyCloud;
 use ec2_failover::cloud::memory::{MemoryAnnouncer, MemoryCloud, MemoryLeases};
 use ec2_failover::cloud::pause::{Pause, PauseBook};
-use ec2_failover::lease::Locks;
-use ec2_failover::notify::Notifier;
 use ec2_failover::{Fleet, Outcome, Settings, StepStatus};
 use serde_json::json;
 
 use super::worlds::*;
 
-/// One process of the function: its own fleet over the world and the
-/// deployment's lease table (which keeps the pause), telling `out`.
+/// One process of the function over the world and the deployment's lease
+/// table (which keeps the pause), telling `out`.
 fn process(
     w: &MemWorld,
     settings: &Settings,
     leases: &MemoryLeases,
     out: &MemoryAnnouncer,
 ) -> Fleet<FaultyCloud<MemoryCloud>> {
-    let table = Arc::new(leases.clone());
-    single(FaultyCloud::new(w.cloud.clone()), settings.clone())
-        .with_locks(Locks::new(table.clone(), Some(Duration::from_secs(2))))
-        .with_pauses(table.clone())
-        .with_notifier(Notifier::new(Arc::new(out.clone()), Some(table)))
+    deployment(
+        FaultyCloud::new(w.cloud.clone()),
+        settings,
+        Some(leases),
+        out,
+    )
 }
 
 fn subjects(out: &MemoryAnnouncer) -> Vec<String> {

@@ -301,3 +301,25 @@ pub(super) fn imdsv2() -> MetadataOptions {
         instance_metadata_tags: Some("enabled".into()),
     }
 }
+
+/// A deployment over `cloud` with the lease table (the lease, the pause and
+/// the memory of what was told), when given, and a topic and bus in memory.
+pub(super) fn deployment(
+    cloud: FaultyCloud<MemoryCloud>,
+    settings: &Settings,
+    leases: Option<&ec2_failover::cloud::memory::MemoryLeases>,
+    out: &ec2_failover::cloud::memory::MemoryAnnouncer,
+) -> ec2_failover::Fleet<FaultyCloud<MemoryCloud>> {
+    use std::sync::Arc;
+    let fleet = single(cloud, settings.clone());
+    let notifier = |memory| ec2_failover::notify::Notifier::new(Arc::new(out.clone()), memory);
+    let Some(leases) = leases else {
+        return fleet.with_notifier(notifier(None));
+    };
+    let table = Arc::new(leases.clone());
+    let wait = Some(std::time::Duration::from_secs(2));
+    fleet
+        .with_locks(ec2_failover::lease::Locks::new(table.clone(), wait))
+        .with_pauses(table.clone())
+        .with_notifier(notifier(Some(table)))
+}
