@@ -239,7 +239,11 @@ impl<C: Cloud> Fleet<C> {
                 Err(why) => Route::Nobody(alarm.incident_id(), why),
             }),
             Trigger::Manual {
-                action: ManualAction::Reconcile | ManualAction::Preflight | ManualAction::Standby,
+                action:
+                    ManualAction::Reconcile
+                    | ManualAction::Preflight
+                    | ManualAction::Standby
+                    | ManualAction::Failback,
                 ..
             } if payload.get("group").is_none() => Ok(Route::Every),
             Trigger::Manual { .. } => match payload.get("group") {

@@ -17,7 +17,7 @@ use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::chain;
 use crate::jobs::checker_ranges::{self, SyncRequest};
-use crate::jobs::failover::FailoverRequest;
+use crate::jobs::failover::{FailoverRequest, Planned};
 use crate::jobs::preflight::{self, PreflightRequest};
 use crate::jobs::reconcile::ReconcileRequest;
 use crate::jobs::snapshot::SnapshotRequest;
@@ -383,6 +383,14 @@ fn on_manual(
             minutes,
         }),
         ManualAction::Resume => Job::Resume { incident, reason },
+        ManualAction::Failback => Job::Failover(FailoverRequest::planned(
+            incident,
+            reason,
+            Planned::Failback,
+        )),
+        ManualAction::Drill => {
+            Job::Failover(FailoverRequest::planned(incident, reason, Planned::Drill))
+        }
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Step {
     CheckerRanges,
     KeptRanges,
     Alarm,
+    /// A drill's guardrail alarms (`DRILL_GUARDRAIL_ALARMS`), read before it moves.
+    Guardrails,
     Preflight,
     // Changes.
     StopFailed,
@@ -66,6 +68,7 @@ impl Step {
             Self::CheckerRanges => "checker_ranges",
             Self::KeptRanges => "kept_ranges",
             Self::Alarm => "alarm",
+            Self::Guardrails => "guardrails",
             Self::Preflight => "preflight",
             Self::StopFailed => "stop_failed_instance",
             Self::Promote => "promote_standby",
@@ -104,6 +107,7 @@ impl Step {
                 | Self::CheckerRanges
                 | Self::KeptRanges
                 | Self::Alarm
+                | Self::Guardrails
                 | Self::Preflight
                 | Self::Notify
                 | Self::Pause

@@ -9,7 +9,15 @@ use crate::config::Settings;
 use crate::lookup::World;
 
 pub(crate) fn settings() -> Settings {
+    settings_with(&[])
+}
+
+/// [`settings`], with `extra` variables set (or overridden).
+pub(crate) fn settings_with(extra: &[(&str, &str)]) -> Settings {
     Settings::from_lookup(|k| {
+        if let Some((_, v)) = extra.iter().find(|(name, _)| *name == k) {
+            return Some((*v).to_owned());
+        }
         match k {
             "INSTANCE_NAME" | "AMI_NAME" => Some("sophos"),
             "VPC_NAME" => Some("my-vpc"),

@@ -32,6 +32,12 @@ pub struct FailoverSettings {
     /// What stands by for a failover (`STANDBY`): nothing, a stopped or a
     /// running second instance in another AZ.
     pub standby: Standby,
+    /// Where the appliance lives when all is well (`HOME_AZ`): a planned
+    /// fail-back moves it there.
+    pub home_az: Option<String>,
+    /// Alarms that must not be in ALARM for a drill to run
+    /// (`DRILL_GUARDRAIL_ALARMS`): what the business watches.
+    pub drill_guardrail_alarms: Vec<String>,
 }
 
 /// `STANDBY`: how much is kept ready for a failover, cost against speed.
@@ -107,7 +113,24 @@ impl FailoverSettings {
                 }
             })?,
             standby: env.parsed("STANDBY", Standby::parse)?.unwrap_or_default(),
+            home_az: env.parsed("HOME_AZ", availability_zone)?,
+            drill_guardrail_alarms: env.list("DRILL_GUARDRAIL_ALARMS", |v| Ok(v.to_owned()))?,
         })
+    }
+}
+
+/// `ap-northeast-1a`, `us-east-1-bos-1a` (a Local Zone): a region, then
+/// the zone's letter.
+fn availability_zone(v: &str) -> Result<String, String> {
+    let shaped = v.contains('-')
+        && v.ends_with(|c: char| c.is_ascii_lowercase())
+        && v.chars().any(|c| c.is_ascii_digit())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if shaped {
+        Ok(v.to_owned())
+    } else {
+        Err("is not an Availability Zone name like ap-northeast-1a".to_owned())
     }
 }
 

@@ -136,6 +136,25 @@ mod tests {
     }
 
     #[test]
+    fn a_home_az_must_be_an_az_name_and_guardrails_are_a_list() {
+        let s = settings(&[
+            ("HOME_AZ", "ap-northeast-1a"),
+            ("DRILL_GUARDRAIL_ALARMS", "orders-5xx, vpn-sessions"),
+        ])
+        .unwrap();
+        assert_eq!(s.failover.home_az.as_deref(), Some("ap-northeast-1a"));
+        assert_eq!(
+            s.failover.drill_guardrail_alarms,
+            ["orders-5xx", "vpn-sessions"]
+        );
+        for bad in ["ap-northeast-1", "AP-NORTHEAST-1A", "1a", "ap northeast 1a"] {
+            let e = settings(&[("HOME_AZ", bad)]).unwrap_err();
+            assert_eq!(e.variable, "HOME_AZ", "{bad}");
+        }
+        assert_eq!(settings(&[]).unwrap().failover.home_az, None);
+    }
+
+    #[test]
     fn defaults_follow_design() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.failover.route_table_name, "public");

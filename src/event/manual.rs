@@ -1,12 +1,13 @@
 //! Manual (and scheduled) invokes: `{"action": "failover" | "plan" | "snapshot" |
 //! "sync-checker-ranges" | "reconcile" | "preflight" | "standby", "reason": "..."}`,
+//! `{"action": "failback" | "drill"}` (planned moves, while the alarm is OK),
 //! and `{"action": "pause", "minutes": N, "reason": "..."}` / `{"action": "resume"}`.
 
 use serde_json::Value;
 
 use super::{EventError, Trigger, kind_of};
 
-const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\"|\"standby\"|\"resume\", \"reason\": \"...\"} or {\"action\": \"pause\", \"minutes\": N, \"reason\": \"...\"}";
+const EXPECTED: &str = "{\"action\": \"failover\"|\"plan\"|\"snapshot\"|\"sync-checker-ranges\"|\"reconcile\"|\"preflight\"|\"standby\"|\"failback\"|\"drill\"|\"resume\", \"reason\": \"...\"} or {\"action\": \"pause\", \"minutes\": N, \"reason\": \"...\"}";
 
 /// The longest pause: a week. A pause forgotten for longer is a group
 /// nobody protects.
@@ -34,6 +35,12 @@ pub enum ManualAction {
     },
     /// Ends the group's pause now.
     Resume,
+    /// Moves the appliance back to `HOME_AZ`, make-before-break, while its
+    /// alarm is OK.
+    Failback,
+    /// A real failover to another AZ for practice, while the alarm is OK
+    /// and no `DRILL_GUARDRAIL_ALARMS` alarm is in ALARM.
+    Drill,
 }
 
 impl ManualAction {
@@ -48,6 +55,8 @@ impl ManualAction {
             Self::Standby => "standby",
             Self::Pause { .. } => "pause",
             Self::Resume => "resume",
+            Self::Failback => "failback",
+            Self::Drill => "drill",
         }
     }
 }
@@ -66,6 +75,8 @@ pub(super) fn parse(event: &Value) -> Result<Trigger, EventError> {
             minutes: minutes(event)?,
         },
         Some("resume") => ManualAction::Resume,
+        Some("failback") => ManualAction::Failback,
+        Some("drill") => ManualAction::Drill,
         Some(other) => {
             return Err(EventError::new(
                 format!("action {other:?} is unknown"),
@@ -138,6 +149,20 @@ mod tests {
         ] {
             let e = parse(&json!({"action": "pause", "minutes": bad})).unwrap_err();
             assert!(e.problem.contains("minutes"), "{bad}: {e}");
+        }
+        for (name, action) in [
+            ("failback", ManualAction::Failback),
+            ("drill", ManualAction::Drill),
+        ] {
+            let parsed = parse(&json!({"action": name, "reason": "quiet hour"}));
+            assert_eq!(
+                parsed,
+                Ok(Trigger::Manual {
+                    action,
+                    reason: Some("quiet hour".into())
+                })
+            );
+            assert_eq!(action.as_str(), name);
         }
         assert!(matches!(
             parse(&json!({"action": "resume"})),

@@ -107,11 +107,12 @@ fn serving<'a>(world: &'a World, settings: &Settings) -> Option<&'a Instance> {
     })
 }
 
-/// Decides what this incident has to do.
+/// Decides what this incident has to do; with `cooldown`, a young
+/// replacement of another incident is not replaced again.
 pub fn assess(
     world: &World,
     settings: &Settings,
-    incident: &str,
+    (incident, cooldown): (&str, bool),
     now: DateTime<Utc>,
 ) -> Result<Situation, FailoverError> {
     let continue_with = |replacement: &Instance, why: ContinueReason| {
@@ -142,6 +143,7 @@ pub fn assess(
     if let Some((r, a)) = world
         .instances
         .iter()
+        .filter(|_| cooldown)
         .filter(|i| i.state.is_live() && i.tag(TAG_REPLACES).is_some())
         .filter_map(|i| Some((i, age(i, now)?)))
         .filter(|(_, a)| *a < settings.failover.cooldown)
@@ -219,7 +221,7 @@ mod tests {
             instance("i-old", InstanceState::Stopped, "ap-northeast-1c"),
             instance("i-live", InstanceState::Running, "ap-northeast-1a"),
         ]);
-        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+        match assess(&w, &settings(), ("alarm-1", true), now()).unwrap() {
             Situation::Fresh { failed } => assert_eq!(failed.id, "i-live"),
             other => panic!("{other:?}"),
         }
@@ -237,7 +239,7 @@ mod tests {
             instance_id: Some("i-2".into()),
             network_interface_id: None,
         });
-        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+        match assess(&w, &settings(), ("alarm-1", true), now()).unwrap() {
             Situation::Fresh { failed } => assert_eq!(failed.id, "i-2"),
             other => panic!("{other:?}"),
         }
@@ -254,7 +256,7 @@ mod tests {
             target: RouteTarget::NetworkInterface("eni-i-1".into()),
             blackhole: false,
         });
-        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+        match assess(&w, &settings(), ("alarm-1", true), now()).unwrap() {
             Situation::Fresh { failed } => assert_eq!(failed.id, "i-1"),
             other => panic!("{other:?}"),
         }
@@ -267,13 +269,13 @@ mod tests {
             InstanceState::Stopped,
             "ap-northeast-1a",
         )]);
-        let e = assess(&w, &settings(), "alarm-1", now()).unwrap_err();
+        let e = assess(&w, &settings(), ("alarm-1", true), now()).unwrap_err();
         assert!(matches!(e, FailoverError::Missing { .. }), "{e}");
         let w = world(vec![
             instance("i-1", InstanceState::Running, "ap-northeast-1a"),
             instance("i-2", InstanceState::Running, "ap-northeast-1c"),
         ]);
-        let e = assess(&w, &settings(), "alarm-1", now()).unwrap_err();
+        let e = assess(&w, &settings(), ("alarm-1", true), now()).unwrap_err();
         assert!(matches!(e, FailoverError::Ambiguous { .. }), "{e}");
         assert!(
             e.to_string().contains("i-1") && e.to_string().contains("i-2"),
@@ -290,7 +292,7 @@ mod tests {
             instance("i-old", InstanceState::Running, "ap-northeast-1a"),
             r,
         ]);
-        match assess(&w, &settings(), "alarm-1", now()).unwrap() {
+        match assess(&w, &settings(), ("alarm-1", true), now()).unwrap() {
             Situation::Continue {
                 replacement,
                 failed,
@@ -316,7 +318,7 @@ mod tests {
             instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
             r.clone(),
         ]);
-        let s = assess(&w, &settings(), "alarm-2", now()).unwrap();
+        let s = assess(&w, &settings(), ("alarm-2", true), now()).unwrap();
         assert!(
             matches!(&s, Situation::Continue { why: ContinueReason::Cooldown { age, .. }, .. } if age.as_secs() == 300),
             "{s:?}"
@@ -330,7 +332,7 @@ mod tests {
             instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
             r,
         ]);
-        match assess(&w, &settings(), "alarm-2", now()).unwrap() {
+        match assess(&w, &settings(), ("alarm-2", true), now()).unwrap() {
             Situation::Fresh { failed } => assert_eq!(failed.id, "i-new"),
             other => panic!("{other:?}"),
         }

@@ -1,13 +1,15 @@
 //! The gates before a new launch: an alarm event must not be stale (its alarm
 //! still in that ALARM), the outage must not be the AMI schedule's own reboot,
 //! Route 53 must still see the appliance unhealthy, and the flap guard must
-//! allow another failover. A resumed incident was already past them all.
+//! allow another failover; a planned move has its own gates first
+//! ([`planned`]). A resumed incident was already past them all.
 
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::AlarmEvent;
+use super::planned::{self, Planned, Readings};
 use crate::cloud::{Alarm, CheckerReport, CloudError, Instance, TAG_IMAGE_REBOOT};
 use crate::config::Settings;
 use crate::error::FailoverError;
@@ -24,6 +26,8 @@ pub struct Confirmation {
     pub alarm: Option<(AlarmEvent, Result<Vec<Alarm>, CloudError>)>,
     /// When the alarm went ALARM (`None`: an operator's failover).
     pub alarm_began: Option<DateTime<Utc>>,
+    /// A planned move's own readings (its alarm, a drill's guardrails).
+    pub planned: Option<(Planned, Readings)>,
 }
 
 /// How long after the schedule's reboot (`NO_REBOOT=false`) an alarm is
@@ -50,10 +54,15 @@ pub fn pass(
         }
         return Ok(None);
     }
+    let failed = situation.failed();
+    if let (Some(planned), Some(appliance)) = (confirmation.planned, failed)
+        && let Some(why) = planned::pass(planned, settings, appliance, log)?
+    {
+        return Ok(Some(why));
+    }
     if let Some(stale) = still_alarming(confirmation.alarm, log) {
         return Ok(Some(stale));
     }
-    let failed = situation.failed();
     if let Some(reboot) = failed.and_then(|f| own_reboot(f, confirmation.alarm_began, now, log)) {
         return Ok(Some(reboot));
     }

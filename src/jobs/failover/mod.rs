@@ -21,6 +21,9 @@
 
 mod gates;
 mod handover;
+mod planned;
+
+pub use planned::Planned;
 
 use std::time::Instant;
 
@@ -51,6 +54,9 @@ pub struct FailoverRequest {
     /// A reconcile finishes an incident its alarm no longer calls for: only
     /// a replacement the incident launched is taken further, nothing new.
     pub finishing: bool,
+    /// A fail-back or a drill: gated on the alarm being OK (and for a drill
+    /// on its guardrails); a fail-back launches only in `HOME_AZ`.
+    pub planned: Option<Planned>,
 }
 
 /// What an alarm event said: this alarm went ALARM at this time.
@@ -77,6 +83,7 @@ impl FailoverRequest {
             event: None,
             began: Some(began),
             finishing: false,
+            planned: None,
         }
     }
 
@@ -99,6 +106,16 @@ impl FailoverRequest {
             event: None,
             began: None,
             finishing: false,
+            planned: None,
+        }
+    }
+
+    /// For a planned move (`{"action": "failback"}` or `"drill"`): an
+    /// operator's failover behind the planned move's gates.
+    pub fn planned(incident: String, reason: String, planned: Planned) -> Self {
+        Self {
+            planned: Some(planned),
+            ..Self::by_operator(incident, reason)
         }
     }
 
@@ -113,6 +130,7 @@ impl FailoverRequest {
             event: None,
             began,
             finishing: true,
+            planned: None,
         }
     }
 
@@ -253,10 +271,11 @@ impl<C: Cloud> Failover<'_, C> {
         &self,
         log: &mut StepLog,
     ) -> Result<(World, Situation, gates::Confirmation), FailoverError> {
-        let (cloud, req) = (self.ctx.cloud(), self.req);
+        let (cloud, req, settings) = (self.ctx.cloud(), self.req, self.ctx.settings);
+        let home = planned::home(settings, req.planned)?;
         let t = Instant::now();
-        let (world, route53, alarm) = tokio::join!(
-            world::look(cloud, self.ctx.settings),
+        let (world, route53, alarm, readings) = tokio::join!(
+            world::look(cloud, settings),
             async {
                 match &req.confirm_with {
                     Some(id) => Some((id.clone(), cloud.health_check_status(id).await)),
@@ -268,17 +287,30 @@ impl<C: Cloud> Failover<'_, C> {
                     Some(e) => Some((e.clone(), cloud.alarms(AlarmQuery::Named(&e.name)).await)),
                     None => None,
                 }
+            },
+            async {
+                match req.planned {
+                    Some(p) => Some((p, planned::read(cloud, settings, p).await)),
+                    None => None,
+                }
             }
         );
         let confirmation = gates::Confirmation {
             route53,
             alarm,
             alarm_began: req.began,
+            planned: readings,
         };
-        let world = world?;
+        let mut world = world?;
         log.record(Step::Discover, StepStatus::Done, world.summary(), t);
+        if let Some(home) = home {
+            planned::narrow(&mut world, settings, home)?;
+        }
         let t = Instant::now();
-        let situation = plan::assess(&world, self.ctx.settings, &req.incident, self.ctx.now)?;
+        // A planned move is no duplicate of the failover before it: the
+        // cooldown, meant for the alarms of one outage, does not hold it.
+        let cooldown = req.planned.is_none();
+        let situation = plan::assess(&world, settings, (&req.incident, cooldown), self.ctx.now)?;
         log.record(Step::Assess, StepStatus::Done, situation.describe(), t);
         Ok((world, situation, confirmation))
     }
