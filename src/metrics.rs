@@ -160,6 +160,7 @@ mod tests {
             image_created: None,
             reason: "test".into(),
             time_to_recover_s: Some(30),
+            planned: None,
             steps: vec![
                 step(Step::Discover, None, 40),
                 step(Step::Launch, None, 25),

@@ -106,6 +106,8 @@ pub struct Report {
     /// (its alarm's transition to ALARM, or the operator's invoke) until the
     /// floating IP and routes served from the replacement.
     pub time_to_recover_s: Option<u64>,
+    /// A planned move's kind (`failback`, `drill`); `null` for every other job.
+    pub planned: Option<&'static str>,
     pub steps: Vec<StepRecord>,
     /// The follow-ups (fence, standby upkeep) that failed after the job:
     /// each is a failed step in `steps` too; counted in the metrics.
@@ -132,6 +134,7 @@ impl Report {
             image_created: None,
             reason: reason.into(),
             time_to_recover_s: None,
+            planned: None,
             steps,
             failed_follow_ups: Vec::new(),
         }

@@ -51,6 +51,33 @@ fn failed_over() -> Report {
 }
 
 #[test]
+fn a_planned_move_says_which_it_was() {
+    for (planned, subject) in [
+        (
+            "failback",
+            "sophos: failed back from ap-northeast-1a to ap-northeast-1c in 34 s",
+        ),
+        (
+            "drill",
+            "sophos: drill: failed over from ap-northeast-1a to ap-northeast-1c in 34 s",
+        ),
+    ] {
+        let mut r = failed_over();
+        r.planned = Some(planned);
+        let notices = about("sophos", Work::FailsOver, &Ok(r));
+        assert_eq!(notices[0].subject, subject);
+        assert_eq!(notices[0].detail["planned"], planned);
+        assert!(
+            !notices[0].body.contains("Find out why"),
+            "{}",
+            notices[0].body
+        );
+    }
+    let unplanned = about("sophos", Work::FailsOver, &Ok(failed_over()));
+    assert!(unplanned[0].body.contains("\"failback\""));
+}
+
+#[test]
 fn a_completed_failover_is_one_notice_with_a_subject_a_person_reads() {
     let notices = about("sophos", Work::FailsOver, &Ok(failed_over()));
     assert_eq!(notices.len(), 1, "{notices:#?}");

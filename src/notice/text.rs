@@ -62,7 +62,12 @@ pub(super) fn of_report(kind: NoticeKind, group: &str, r: &Report) -> (String, S
                 .time_to_recover_s
                 .map(|s| format!(" in {s} s"))
                 .unwrap_or_default();
-            format!("{group}: failed over{from} to {to}{took}")
+            let moved = match r.planned {
+                Some("failback") => "failed back",
+                Some("drill") => "drill: failed over",
+                _ => "failed over",
+            };
+            format!("{group}: {moved}{from} to {to}{took}")
         }
         NoticeKind::HandedOver => {
             format!("{group}: moved by hand; ec2-failover stands down for this incident")
@@ -137,8 +142,12 @@ fn facts(body: &mut String, group: &str, r: &Report) {
 fn to_do(kind: NoticeKind, r: &Report) -> String {
     let old = r.old_instance.as_deref().unwrap_or("the replaced instance");
     match kind {
+        NoticeKind::FailoverCompleted if r.planned.is_some() => format!(
+            "nothing: the appliance serves from {}; {old} stays stopped until you terminate it.",
+            r.new_instance.as_deref().unwrap_or("the replacement")
+        ),
         NoticeKind::FailoverCompleted => format!(
-            "nothing now: the appliance serves from {}. Find out why {old} failed; it stays stopped (the fence stops it if it runs again) until you terminate it or fail back.",
+            "nothing now: the appliance serves from {}. Find out why {old} failed; it stays stopped (the fence stops it if it runs again) until you terminate it. Once its AZ is well, {{\"action\": \"failback\"}} moves the appliance home (HOME_AZ), launch before stop.",
             r.new_instance.as_deref().unwrap_or("the replacement")
         ),
         NoticeKind::HandedOver => "the incident is yours: the function moves nothing for it and never stops the instance that holds the floating IP. A new alarm starts a new incident.".to_owned(),

@@ -141,6 +141,26 @@ async fn hot_the_alarm_moves_the_network_to_the_running_standby_without_a_launch
 }
 
 #[tokio::test(start_paused = true)]
+async fn hot_a_failback_promotes_the_standby_waiting_in_the_home_az() {
+    let (w, mut s, standby) = ensured("hot", InstanceState::Running).await;
+    s.appliance.alarm_name = Some("sophos-health".into());
+    set_alarm_state(&w, "sophos-health", "OK");
+    s.failover.home_az = Some("ap-northeast-1c".into());
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = run(&cloud, &s, &json!({"action": "failback"})).await;
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.new_instance.as_deref(), Some(standby.as_str()));
+    assert_eq!(status(&r, "promote_standby"), Some(StepStatus::Done));
+    assert_eq!(
+        before_the_move(&cloud.calls()),
+        ["CreateTags"],
+        "{:?}",
+        cloud.calls()
+    );
+    assert_moved_to(&w, &standby);
+}
+
+#[tokio::test(start_paused = true)]
 async fn warm_the_alarm_starts_the_stopped_standby_and_launches_nothing_before_the_move() {
     let (w, s, standby) = ensured("warm", InstanceState::Stopped).await;
     let cloud = FaultyCloud::new(w.cloud.clone());

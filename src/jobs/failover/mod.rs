@@ -607,6 +607,7 @@ fn report(
         old_instance: summary.old_instance,
         old_availability_zone: summary.old_availability_zone,
         time_to_recover_s: recovered,
+        planned: req.planned.map(Planned::as_str),
         new_instance: summary.new_instance,
         availability_zone: summary.availability_zone,
         image_created: created.map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),

@@ -214,6 +214,20 @@ pub fn seed_world() -> MemWorld {
     }
 }
 
+/// Sets (or adds) alarm `name` in `state`, changed at a fixed time.
+pub fn set_alarm_state(w: &MemWorld, name: &str, state: &str) {
+    w.cloud.set_alarm(ec2_failover::cloud::Alarm {
+        name: name.into(),
+        arn: format!("arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"),
+        state: state.into(),
+        reason: None,
+        transitioned_at: Some(chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_413)),
+        updated_at: None,
+        health_check_id: None,
+        actions: vec![],
+    });
+}
+
 /// Settings from KEY=VALUE pairs, as the environment would give them.
 pub fn settings_from(pairs: &[(&str, &str)]) -> Settings {
     let env: Vec<(String, String)> = pairs

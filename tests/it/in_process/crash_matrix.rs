@@ -16,6 +16,10 @@ use super::worlds::*;
 
 type Check = fn(&MemWorld, &WorldView, &WorldView);
 
+/// Every run of a case is one delivery: Lambda retries an asynchronous
+/// event under its request id, which is a manual job's incident.
+const DELIVERY: &str = "req-1";
+
 /// Runs `payload` once cleanly, then, for every mutating call k of that run
 /// and both ways of dying there, on a fresh world: a run that dies at k, a
 /// retry through a new wrapper over the same world, and a third delivery. The
@@ -33,7 +37,7 @@ async fn crash_matrix(
     let (w, settings) = build();
     let before = w.view();
     let clean = FaultyCloud::new(w.cloud.clone());
-    let report = invoke(&single(clean.clone(), settings.clone()), payload, "clean")
+    let report = invoke(&single(clean.clone(), settings.clone()), payload, DELIVERY)
         .await
         .unwrap_or_else(|e| panic!("the clean run fails: {e}"));
     assert_eq!(report.outcome, acted, "{report:#?}");
@@ -50,7 +54,7 @@ async fn crash_matrix(
             let dying =
                 FaultyCloud::new(w.cloud.clone()).with(Fault::DieAtMutation { k, after_effect });
             let first =
-                report_or_error_type(&single(dying.clone(), settings.clone()), payload, "first")
+                report_or_error_type(&single(dying.clone(), settings.clone()), payload, DELIVERY)
                     .await;
             let calls = dying.calls();
             // The move's mark comes after the move, and its failure never fails
@@ -80,7 +84,7 @@ async fn crash_matrix(
             );
 
             let retry = FaultyCloud::new(w.cloud.clone());
-            let r = invoke(&single(retry.clone(), settings.clone()), payload, "retry")
+            let r = invoke(&single(retry.clone(), settings.clone()), payload, DELIVERY)
                 .await
                 .unwrap_or_else(|e| panic!("{case}: the retry fails: {e}"));
             // Only the mark left: the retry finds the move done.
@@ -94,7 +98,7 @@ async fn crash_matrix(
             assert_eq!(after, clean_view, "{case}: the world of one clean run");
 
             let third = FaultyCloud::new(w.cloud.clone());
-            invoke(&single(third.clone(), settings), payload, "third")
+            invoke(&single(third.clone(), settings), payload, DELIVERY)
                 .await
                 .unwrap_or_else(|e| panic!("{case}: the third delivery fails: {e}"));
             assert!(
@@ -146,6 +150,22 @@ async fn a_reconcile_dying_at_any_mutating_call_resumes_into_one_clean_failover(
         ops.len(),
         7,
         "the failover's six changes and the move's mark: {ops:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failback_dying_at_any_mutating_call_resumes_into_one_appliance_in_the_home_az() {
+    let ops = crash_matrix(
+        away_from_home,
+        &json!({"action": "failback", "reason": "the outage is over"}),
+        &[Outcome::FailedOver, Outcome::AlreadyFailedOver],
+        check_failover,
+    )
+    .await;
+    assert_eq!(
+        ops.len(),
+        7,
+        "a failover's six changes and the move's mark: {ops:?}"
     );
 }
 

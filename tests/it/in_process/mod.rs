@@ -17,5 +17,6 @@ mod like_the_original;
 mod notices;
 mod one_job_per_group;
 mod pause;
+mod planned;
 mod two_legs;
 mod worlds;

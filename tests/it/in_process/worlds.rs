@@ -81,6 +81,16 @@ pub(super) fn failover_world() -> (MemWorld, Settings) {
     (w, s)
 }
 
+/// The failover world after its outage: the alarm OK, and the appliance
+/// (in 1a) away from its home, 1c (`HOME_AZ`), so a fail-back moves it
+/// there as a failover would.
+pub(super) fn away_from_home() -> (MemWorld, Settings) {
+    let (w, mut settings) = alarm_world();
+    set_alarm_state(&w, "sophos-health", "OK");
+    settings.failover.home_az = Some("ap-northeast-1c".into());
+    (w, settings)
+}
+
 /// The failover world, its alarm in ALARM and followed by name.
 pub(super) fn alarm_world() -> (MemWorld, Settings) {
     let (w, mut settings) = failover_world();
