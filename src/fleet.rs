@@ -68,6 +68,30 @@ impl<C: Cloud> Member<C> {
     }
 }
 
+impl<C: Cloud> Member<C> {
+    /// [`Member::run`], unless the group sits out a trigger for every group:
+    /// a scheduled fail-back of a group without a home (`home_az`) is no
+    /// error to tell every day, only nothing to do.
+    async fn run_unless_out(
+        &self,
+        trigger: Trigger,
+        invocation: &Invocation,
+        fleet: &Fleet<C>,
+    ) -> Result<Report, FailoverError> {
+        let homeless = self.group.settings.failover.home_az.is_none();
+        match trigger {
+            Trigger::Manual {
+                action: ManualAction::Failback,
+                ..
+            } if homeless => Ok(Report::ignored(
+                invocation.request_id.clone(),
+                "no home_az (HOME_AZ) for this group: nothing to fail back to",
+            )),
+            trigger => self.run(trigger, invocation, fleet).await,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Fleet<C> {
     pub members: Vec<Member<C>>,
@@ -343,7 +367,7 @@ async fn every_group<C: Cloud>(
     let runs: Vec<_> = fleet
         .members
         .iter()
-        .map(|m| m.run(trigger.clone(), invocation, fleet))
+        .map(|m| m.run_unless_out(trigger.clone(), invocation, fleet))
         .collect();
     let results: Vec<_> = futures::stream::iter(runs)
         .buffered(GROUPS_AT_ONCE)

@@ -207,3 +207,39 @@ async fn ip_space_changes_sync_every_group_that_has_a_checker_group() {
     assert_eq!(rules, wanted);
     assert!(t.w.cloud.ingress_rules(&t.nat.security_group).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_failback_moves_the_groups_that_have_a_home_and_no_other() {
+    let mut t = two_groups();
+    t.fleet.members[1].group.settings.failover.home_az = Some("ap-northeast-1c".into());
+    set_alarm_state(&t.w, "nat-health", "OK");
+    let vpn_before = t.w.view().vpc_part(&t.w.vpc);
+    let window = json!({"action": "failback", "reason": "FailbackWindow schedule"});
+    let Response::PerGroup(r) = fleet_invoke(&t, &window, "req-1").await.unwrap() else {
+        panic!("a failback without a group runs for every group")
+    };
+    let outcome = |g: &str| {
+        let found = r
+            .groups
+            .iter()
+            .find(|x| x.group == g)
+            .and_then(|x| x.report.as_ref());
+        found.map(|report| report.outcome)
+    };
+    assert_eq!(outcome("tokyo-vpn"), Some(Outcome::Ignored), "{r:#?}");
+    assert_eq!(outcome("prod-nat"), Some(Outcome::FailedOver), "{r:#?}");
+    assert_eq!(
+        t.w.view().vpc_part(&t.w.vpc),
+        vpn_before,
+        "no home, no move"
+    );
+    let view = t.w.view();
+    let nat = replacements(&view, &t.nat.vpc, "nat", &t.nat.instance);
+    let [nat] = nat.as_slice() else {
+        panic!("one NAT replacement: {nat:?}")
+    };
+    assert_eq!(
+        view.instance(nat).unwrap().availability_zone,
+        "ap-northeast-1c"
+    );
+}
