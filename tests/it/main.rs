@@ -10,6 +10,7 @@ mod az_outage;
 mod bastion;
 mod dashboard;
 mod event_fuzz;
+mod failback;
 mod failover;
 mod group_policy;
 mod groups;

@@ -15,7 +15,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::ec2_like::{Ec2Like, Ec2LikeBuilder, Exchange};
 use common::runtime_api::{Function, RuntimeApi};
 use common::{Moto, World, build_world, env_of, sample, snapshot};
-use ec2_failover::cloud::Operation;
 use serde_json::{Value, json};
 
 /// moto with the seed world and the lease table, behind the EC2-like layer.
@@ -59,12 +58,6 @@ async fn lease_row(moto: &Moto, table: &str) -> Option<Value> {
         };
         json!({"holder": text("holder"), "incident": text("incident"), "expires_at": text("expires_at")})
     })
-}
-
-fn is_ec2_change(e: &Exchange) -> bool {
-    Operation::ALL
-        .iter()
-        .any(|op| op.name() == e.action && op.mutating() && op.service().iam_prefix() == "ec2")
 }
 
 #[tokio::test]
@@ -196,7 +189,7 @@ async fn an_alarm_a_manual_failover_and_an_upkeep_in_three_processes_never_inter
         let own: Vec<&Exchange> = log.iter().filter(|e| e.caller == caller).collect();
         let changes: Vec<_> = own
             .iter()
-            .filter(|e| is_ec2_change(e))
+            .filter(|e| e.is_ec2_change())
             .map(|e| e.at)
             .collect();
         let (Some(first), Some(last)) = (changes.first(), changes.last()) else {

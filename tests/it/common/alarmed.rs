@@ -17,9 +17,14 @@ pub const HEALTH_CHECK: &str = "6f0c8d52-5a4e-4c1e-9a3b-2b7f1e0d9c11";
 
 /// The alarm on the health check's metric, as the template makes it.
 pub async fn put_alarm(moto: &Moto) {
+    put_alarm_named(moto, ALARM).await;
+}
+
+/// An alarm named `name` on the health check's metric.
+pub async fn put_alarm_named(moto: &Moto, name: &str) {
     moto.cloudwatch()
         .put_metric_alarm()
-        .alarm_name(ALARM)
+        .alarm_name(name)
         .namespace("AWS/Route53")
         .metric_name("HealthCheckStatus")
         .dimensions(
@@ -39,9 +44,13 @@ pub async fn put_alarm(moto: &Moto) {
 }
 
 pub async fn set_state(moto: &Moto, state: StateValue) {
+    set_state_of(moto, ALARM, state).await;
+}
+
+pub async fn set_state_of(moto: &Moto, name: &str, state: StateValue) {
     moto.cloudwatch()
         .set_alarm_state()
-        .alarm_name(ALARM)
+        .alarm_name(name)
         .state_value(state)
         .state_reason("Threshold Crossed: 1 datapoint [0.0] was less than 1.0")
         .send()

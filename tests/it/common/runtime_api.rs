@@ -37,7 +37,9 @@ pub struct Timeline {
     pub first_next: Option<Instant>,
 }
 
-type Queued = (String, oneshot::Sender<Answer>);
+/// An event, the request id it is delivered under (a new one when `None`),
+/// and where its answer goes.
+type Queued = (String, Option<String>, oneshot::Sender<Answer>);
 
 /// A minimal Runtime API: hands out queued events on `/next` and passes the
 /// function's answer back to whoever queued the event.
@@ -102,13 +104,14 @@ async fn serve(
                 .unwrap()
                 .first_next
                 .get_or_insert_with(Instant::now);
-            let Some((event, answer)) = rx.lock().await.recv().await else {
+            let Some((event, request_id, answer)) = rx.lock().await.recv().await else {
                 return;
             };
             *pending.lock().unwrap() = Some(answer);
             let deadline = chrono::Utc::now().timestamp_millis() + timeout_ms;
+            let request_id = request_id.unwrap_or_else(|| format!("req-{conn}-{deadline}"));
             let headers = format!(
-                "Lambda-Runtime-Aws-Request-Id: req-{conn}-{deadline}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:ap-northeast-1:123456789012:function:ec2-failover\r\n"
+                "Lambda-Runtime-Aws-Request-Id: {request_id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:ap-northeast-1:123456789012:function:ec2-failover\r\n"
             );
             respond(&mut stream, "200 OK", &headers, &event).await;
         } else if line.starts_with("POST /2018-06-01/runtime/invocation/") {
@@ -183,10 +186,17 @@ impl RuntimeApi {
     /// Hands `event` to the function (once it is ready) and waits for its
     /// answer; returns when it was sent and the answer.
     pub async fn invoke(&self, event: &str) -> (Instant, Answer) {
+        self.deliver(event, None).await
+    }
+
+    /// Hands `event` to the function under `request_id`, as Lambda hands an
+    /// asynchronous event to its retries, and waits for the answer.
+    pub async fn deliver(&self, event: &str, request_id: Option<&str>) -> (Instant, Answer) {
         self.ready().await;
         let (tx, rx) = oneshot::channel();
         let sent = Instant::now();
-        self.events.send((event.to_owned(), tx)).unwrap();
+        let queued = (event.to_owned(), request_id.map(str::to_owned), tx);
+        self.events.send(queued).unwrap();
         let answer = tokio::time::timeout(Duration::from_secs(120), rx)
             .await
             .expect("the function answers within 2 minutes")

@@ -86,6 +86,15 @@ pub struct Exchange {
     pub at: Duration,
 }
 
+impl Exchange {
+    /// An EC2 call that changes something (as `Operation` classes it).
+    pub fn is_ec2_change(&self) -> bool {
+        ec2_failover::cloud::Operation::ALL.iter().any(|op| {
+            op.name() == self.action && op.mutating() && op.service().iam_prefix() == "ec2"
+        })
+    }
+}
+
 /// What EC2 says about an instance it terminated on launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateReason {
