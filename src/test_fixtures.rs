@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::cloud::provenance::{self, Role};
 use crate::cloud::{Image, Instance, InstanceState, RouteTable, Subnet, TAG_STANDBY, Tag};
 use crate::config::Settings;
 use crate::lookup::World;
@@ -63,6 +64,7 @@ pub(crate) fn instance(id: &str, state: InstanceState, az: &str) -> Instance {
         metadata_options: None,
         ebs_optimized: None,
         secondary_interfaces: vec![],
+        client_token: None,
     }
 }
 
@@ -118,6 +120,8 @@ pub(crate) fn standby(id: &str, state: InstanceState, az: &str, ami: &str) -> In
     let mut i = instance(id, state, az);
     i.image_id = Some(ami.into());
     i.tags.push(Tag::new(TAG_STANDBY, "warm"));
+    // Launched by the function as the appliance's standby, as EC2 recalls.
+    i.client_token = Some(provenance::token(Role::Standby, "i-app", id));
     i
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use super::provenance::{Role, launched_as};
 use super::{TAG_PROMOTED_AT, TAG_REPLACES, TAG_STANDBY, Tag, tag_value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,10 @@ pub struct Instance {
     /// Network interfaces beyond the primary (device index 1, 2...), in
     /// device order: the LAN leg of a two-legged VPN gateway or firewall.
     pub secondary_interfaces: Vec<Interface>,
+    /// The `ClientToken` RunInstances was given: set at launch, never
+    /// after, so what it says of the function's own launches can be
+    /// trusted where a tag cannot ([`super::provenance`]).
+    pub client_token: Option<String>,
 }
 
 /// A network interface attached to an instance at a device index.
@@ -193,9 +198,33 @@ impl Instance {
         }
     }
 
-    /// A standby kept ready in another AZ, not (yet) promoted to appliance.
+    /// A standby kept ready in another AZ, not (yet) promoted to appliance:
+    /// tagged so, and launched by the function as one (its ClientToken).
     pub fn is_standby(&self) -> bool {
-        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()
+        self.tag(TAG_STANDBY).is_some()
+            && self.tag(TAG_REPLACES).is_none()
+            && self.launched_as().map(|(role, _)| role) == Some(Role::Standby)
+    }
+
+    /// Tagged as a standby, but not launched by the function as one: a tag
+    /// anyone may write, which the function does not act on.
+    pub fn claims_standby(&self) -> bool {
+        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none() && !self.is_standby()
+    }
+
+    /// What the function launched this instance as, and for which instance,
+    /// as its ClientToken says; `None` when the function did not launch it.
+    pub fn launched_as(&self) -> Option<(Role, &str)> {
+        launched_as(self.client_token.as_deref()?)
+    }
+
+    /// The instance this one replaced, when its `ec2-failover:replaces` tag
+    /// and its ClientToken agree: a replacement launched for that instance,
+    /// or a standby of it that was promoted.
+    pub fn vouched_replaces(&self) -> Option<&str> {
+        let tagged = self.tag(TAG_REPLACES)?;
+        let (_, launched_for) = self.launched_as()?;
+        (launched_for == tagged).then_some(tagged)
     }
 
     /// How long ago it was first launched (a restart does not make it

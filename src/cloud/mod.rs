@@ -190,6 +190,7 @@ pub mod notices;
 pub mod operation;
 pub mod pause;
 mod probe;
+pub mod provenance;
 mod route53;
 pub mod sdk;
 mod tags;

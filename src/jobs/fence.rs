@@ -4,7 +4,9 @@
 //! again, someone starts it, or its stop never took) is a second VPN gateway
 //! or NAT with the same configuration as the live one. The fence looks at the
 //! appliance's instances, follows the `ec2-failover:replaces` tags from each
-//! live instance back to what it replaced, and stops every live ancestor: with
+//! live instance back to what it replaced (a tag only where the instance's
+//! ClientToken says the function launched it for that very instance: anyone
+//! may write a tag, see `cloud::provenance`), and stops every live ancestor: with
 //! a plain stop first, and with `Force=true` once the instance has been
 //! `stopping` for longer than [`FORCE_AFTER`] since its own stop request.
 //!
@@ -138,6 +140,9 @@ pub fn plan(sight: &Sight, now: DateTime<Utc>) -> Vec<PlannedStep> {
             }
         }
     }
+    for claim in sight.instances.iter().filter_map(unvouched) {
+        fenced.entry(claim.0).or_insert(claim.1);
+    }
     if fenced.is_empty() {
         return vec![PlannedStep::new(
             Step::Fence,
@@ -147,12 +152,13 @@ pub fn plan(sight: &Sight, now: DateTime<Utc>) -> Vec<PlannedStep> {
     fenced.into_values().collect()
 }
 
-/// What `live` replaced, and what that replaced, as far as the tags and the
-/// look reach (bounded: a tag loop cannot run forever).
+/// What `live` replaced, and what that replaced, as far as the tags the
+/// ClientTokens back and the look reach (bounded: a tag loop cannot run
+/// forever).
 fn ancestors<'a>(live: &'a Instance, by_id: &BTreeMap<&str, &'a Instance>) -> Vec<&'a Instance> {
     let mut found = Vec::new();
     let mut at = live;
-    while let Some(old) = at.tag(TAG_REPLACES).and_then(|id| by_id.get(id)) {
+    while let Some(old) = at.vouched_replaces().and_then(|id| by_id.get(id)) {
         if old.id == live.id || found.iter().any(|f: &&Instance| f.id == old.id) {
             break;
         }
@@ -160,6 +166,23 @@ fn ancestors<'a>(live: &'a Instance, by_id: &BTreeMap<&str, &'a Instance>) -> Ve
         at = old;
     }
     found
+}
+
+/// A `replaces` tag the instance's ClientToken does not back (anyone may
+/// write a tag): what it names is not stopped for it, and the report says so.
+fn unvouched(i: &Instance) -> Option<(&str, PlannedStep)> {
+    let named = i.tag(TAG_REPLACES)?;
+    if i.vouched_replaces().is_some() {
+        return None;
+    }
+    let why = format!(
+        "{} is tagged {TAG_REPLACES}={named}, but EC2's record of its launch (its ClientToken) does not say the function launched it to replace {named}: {named} is not stopped for it",
+        i.id
+    );
+    Some((
+        named,
+        PlannedStep::on(Step::Fence, named.to_owned(), Decision::LeaveAlone(why)),
+    ))
 }
 
 /// A live replaced instance whose replacement carries no traffic yet (a
@@ -284,6 +307,7 @@ pub async fn run<C: Cloud>(ctx: &Context<'_, C>, log: &mut StepLog) -> Result<()
 mod tests {
     use super::*;
     use crate::cloud::Tag;
+    use crate::cloud::provenance::{Role, token};
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T09:00:00Z")
@@ -319,6 +343,8 @@ mod tests {
             metadata_options: None,
             ebs_optimized: None,
             secondary_interfaces: Vec::new(),
+            // The function's own launches say what they replaced.
+            client_token: replaces.map(|r| token(Role::Replacement, r, id)),
         }
     }
 
@@ -342,6 +368,23 @@ mod tests {
     }
 
     use InstanceState::{Pending, Running, Stopped, Stopping, Terminated};
+
+    #[test]
+    fn a_replaces_tag_its_token_does_not_back_stops_nothing() {
+        let victim = instance("i-victim", InstanceState::Running, 10, None);
+        let mut by_hand = instance("i-app", InstanceState::Running, 600, Some("i-victim"));
+        by_hand.client_token = None;
+        let mut other = instance("i-app", InstanceState::Running, 600, Some("i-victim"));
+        other.client_token = Some(token(Role::Replacement, "i-else", "alarm-1"));
+        for serving in [by_hand, other] {
+            let d = decisions(vec![serving, victim.clone()], "i-app");
+            let [(Some(subject), Decision::LeaveAlone(why))] = d.as_slice() else {
+                panic!("{d:?}")
+            };
+            assert_eq!(subject, "i-victim");
+            assert!(why.contains("ClientToken"), "{why}");
+        }
+    }
 
     #[test]
     fn a_replaced_instance_that_runs_again_is_stopped() {

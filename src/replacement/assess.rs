@@ -132,8 +132,11 @@ pub fn assess(
     if let Some(r) = world
         .instances
         .iter()
-        // One that EC2 terminated on launch is not resumed: the next attempt follows.
+        // One that EC2 terminated on launch is not resumed: the next attempt
+        // follows. A tag alone does not make an instance the incident's own:
+        // the function must have launched it (its ClientToken says so).
         .filter(|i| i.tag(TAG_INCIDENT) == Some(incident) && !i.state.is_gone())
+        .filter(|i| i.launched_as().is_some())
         .max_by_key(|i| i.launch_time)
     {
         return Ok(continue_with(r, ContinueReason::SameIncident));
@@ -212,6 +215,7 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::provenance::{Role, token};
     use crate::cloud::{Address, InstanceState, Route, Tag};
     use crate::test_fixtures::{instance, now, settings, world};
 
@@ -288,6 +292,14 @@ mod tests {
         let mut r = instance("i-new", InstanceState::Pending, "ap-northeast-1c");
         r.tags.push(Tag::new(TAG_INCIDENT, "alarm-1"));
         r.tags.push(Tag::new(TAG_REPLACES, "i-old"));
+        // The same tags on an instance the function did not launch: not resumed.
+        let forged = world(vec![
+            instance("i-old", InstanceState::Running, "ap-northeast-1a"),
+            r.clone(),
+        ]);
+        let s = assess(&forged, &settings(), ("alarm-1", true), now());
+        assert!(!matches!(s, Ok(Situation::Continue { .. })), "{s:?}");
+        r.client_token = Some(token(Role::Replacement, "i-old", "alarm-1"));
         let w = world(vec![
             instance("i-old", InstanceState::Running, "ap-northeast-1a"),
             r,

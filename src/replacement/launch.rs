@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sha2::Digest;
 
+use crate::cloud::provenance::{self, Role};
 use crate::cloud::{
     Image, Instance, LaunchInterface, LaunchRequest, Subnet, TAG_GROUP, TAG_INCIDENT, TAG_REPLACES,
     TAG_STANDBY, Tag, is_burstable, tag_value,
@@ -307,18 +308,19 @@ pub fn launch_change(
 ) -> Result<Launch, FailoverError> {
     let placements = placements(world, settings, failed)?;
     let groups = world.security_group_ids.as_deref();
+    let standby = own.iter().any(|t| t.key == TAG_STANDBY);
+    // The token says what the launch is for; EC2 keeps it for good.
+    let role = if standby {
+        Role::Standby
+    } else {
+        Role::Replacement
+    };
+    let token = |n| provenance::token(role, &failed.id, &client_token(seed, generation, n));
     let attempts = placements
         .iter()
         .enumerate()
         .map(|(n, p)| LaunchAttempt {
-            request: launch_request(
-                (failed, inherited),
-                image,
-                p,
-                groups,
-                own,
-                client_token(seed, generation, n),
-            ),
+            request: launch_request((failed, inherited), image, p, groups, own, token(n)),
             availability_zone: p.subnet.availability_zone.clone(),
         })
         .collect();
@@ -339,7 +341,7 @@ pub fn launch_change(
                 .unwrap_or_else(|| "creation time unknown".to_owned())
         ),
         replacing: failed.id.clone(),
-        standby: own.iter().any(|t| t.key == TAG_STANDBY),
+        standby,
     })
 }
 

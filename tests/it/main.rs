@@ -21,6 +21,7 @@ mod notifications;
 mod one_job_per_group;
 mod pause;
 mod preflight;
+mod provenance;
 mod real_ec2;
 mod reconcile;
 mod resilience;

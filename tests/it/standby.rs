@@ -11,6 +11,7 @@ use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::{ImageSpec, InstanceSpec, MemoryCloud, WorldView};
+use ec2_failover::cloud::provenance::{Role, token};
 use ec2_failover::cloud::{InstanceState, RouteTarget, TAG_INCIDENT, TAG_REPLACES, TAG_STANDBY};
 use ec2_failover::{Outcome, Report, Settings, StepStatus};
 use serde_json::{Value, json};
@@ -219,7 +220,8 @@ async fn warm_a_standby_launched_hours_ago_does_not_cut_the_old_appliances_stop_
             .groups(&[&w.security_group])
             .key("ops")
             .profile(PROFILE)
-            .image(&w.new_ami),
+            .image(&w.new_ami)
+            .client_token(&token(Role::Standby, &w.sophos, "standby-hours-ago")),
     );
     let three_minutes = std::time::Duration::from_secs(180);
     w.cloud.set_stop_takes(three_minutes);

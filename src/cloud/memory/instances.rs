@@ -99,6 +99,7 @@ impl Account {
             } else {
                 r.legs.iter().map(describe_leg).collect()
             },
+            client_token: r.client_token.clone(),
         }
     }
 

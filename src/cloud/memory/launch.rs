@@ -91,10 +91,9 @@ impl Account {
         let (subnet, volumes) = self.check_launch(req)?;
         self.check_legs(req, &self.subnets[subnet].availability_zone)?;
         let id = self.launch(req, subnet, volumes);
+        self.tokens.push((token.clone(), key, id.clone()));
         let i = self.instance_index(OP, &id)?;
-        let answer = self.describe_instance(&self.instances[i]);
-        self.tokens.push((token.clone(), key, id));
-        Ok(answer)
+        Ok(self.describe_instance(&self.instances[i]))
     }
 
     /// A ClientToken used before: the same instance, or EC2's refusal.
@@ -270,6 +269,7 @@ impl Account {
             user_data: req.user_data.clone(),
             cpu_credits: credits_applied(&req.instance_type, req.cpu_credits.as_deref()),
             legs,
+            client_token: Some(req.client_token.clone()),
         };
         self.instances.push(record);
         id

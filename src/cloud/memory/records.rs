@@ -47,6 +47,8 @@ pub(super) struct InstanceRec {
     pub(super) cpu_credits: Option<String>,
     /// Interfaces beyond the primary.
     pub(super) legs: Vec<LegRec>,
+    /// The ClientToken RunInstances was given, which EC2 reports for good.
+    pub(super) client_token: Option<String>,
 }
 
 /// DescribeInstances calls after a StartInstances that still read the

@@ -195,6 +195,7 @@ impl MemoryCloud {
             user_data: spec.user_data,
             cpu_credits,
             legs,
+            client_token: spec.client_token,
         };
         s.instances.push(record);
         id

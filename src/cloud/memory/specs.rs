@@ -32,6 +32,8 @@ pub struct InstanceSpec {
     pub cpu_credits: Option<String>,
     /// Interfaces beyond the primary, device 1, 2...: (subnet, groups).
     pub legs: Vec<(String, Vec<String>)>,
+    /// The ClientToken it was launched with (`None`: launched without).
+    pub client_token: Option<String>,
 }
 
 impl InstanceSpec {
@@ -55,7 +57,14 @@ impl InstanceSpec {
             user_data: None,
             cpu_credits: None,
             legs: Vec::new(),
+            client_token: None,
         }
+    }
+
+    /// Launched with this ClientToken (as the function launches its own).
+    pub fn client_token(mut self, token: &str) -> Self {
+        self.client_token = Some(token.to_owned());
+        self
     }
 
     /// One more network interface (the next device index) in `subnet_id`.

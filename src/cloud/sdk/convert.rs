@@ -121,7 +121,13 @@ pub(super) fn instance_of(
         metadata_options: i.metadata_options().map(metadata_of),
         ebs_optimized: i.ebs_optimized(),
         secondary_interfaces: secondary_interfaces(i.network_interfaces()),
+        client_token: non_empty(i.client_token()),
     })
+}
+
+/// A string EC2 may send empty for "none".
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.filter(|t| !t.is_empty()).map(str::to_owned)
 }
 
 /// The attribute the function changes: on EC2 the instance's mirrors its

@@ -35,12 +35,30 @@ pub fn keeper<'a>(
 
 /// Every change that leaves exactly one standby ready for `appliance`.
 /// `inherited` is what a new standby copies of the appliance (read by the
-/// caller only when [`keeper`] finds none).
+/// caller only when [`keeper`] finds none). An instance tagged as a standby
+/// that the function did not launch as one is left alone, and said so.
 pub fn upkeep(
     world: &World,
     settings: &Settings,
     appliance: &Instance,
     inherited: &Inherited,
+    now: DateTime<Utc>,
+) -> Result<Vec<PlannedStep>, FailoverError> {
+    let mut steps = keep_one(world, settings, (appliance, inherited), now)?;
+    steps.extend(world.instances.iter().filter(|i| i.claims_standby()).map(|i| {
+        let why = format!(
+            "{} is tagged {TAG_STANDBY}, but EC2's record of its launch (its ClientToken) does not say the function launched it as a standby: not the function's to start, stop or terminate",
+            i.id
+        );
+        PlannedStep::on(Step::Standby, i.id.clone(), Decision::LeaveAlone(why))
+    }));
+    Ok(steps)
+}
+
+fn keep_one(
+    world: &World,
+    settings: &Settings,
+    (appliance, inherited): (&Instance, &Inherited),
     now: DateTime<Utc>,
 ) -> Result<Vec<PlannedStep>, FailoverError> {
     let mode = settings.failover.standby;
@@ -284,5 +302,35 @@ mod tests {
             steps.unwrap()[0].decision,
             Decision::AlreadyDone(_)
         ));
+    }
+
+    #[test]
+    fn a_standby_by_tag_alone_is_never_terminated_and_the_upkeep_says_so() {
+        let mut forged = standby(
+            "i-foreign",
+            InstanceState::Running,
+            "ap-northeast-1c",
+            "ami-new",
+        );
+        forged.client_token = None;
+        assert!(!forged.is_standby() && forged.claims_standby());
+        let (mut w, appliance) = seen(vec![]);
+        w.instances.push(forged);
+        let steps = upkeep(
+            &w,
+            &with_mode("cold"),
+            &appliance,
+            &Inherited::default(),
+            now(),
+        );
+        let steps = steps.unwrap();
+        assert_eq!(changes(&steps), Vec::<String>::new());
+        let left = steps
+            .iter()
+            .find(|s| s.subject.as_deref() == Some("i-foreign"));
+        assert!(
+            matches!(left.map(|s| &s.decision), Some(Decision::LeaveAlone(why)) if why.contains("ClientToken")),
+            "{steps:?}"
+        );
     }
 }

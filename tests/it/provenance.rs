@@ -1,0 +1,150 @@
+//! Issue 24's forged tags, through the real binary against moto (which
+//! returns each instance's ClientToken, as EC2 does): an instance someone
+//! tagged as a standby survives the upkeep that terminates every real one,
+//! and an instance a forged `ec2-failover:replaces` tag names is not stopped
+//! by the fence. Each report names what it left alone and why.
+
+use crate::common;
+
+use common::ec2_like::Ec2Like;
+use common::runtime_api::{Function, RuntimeApi};
+use common::{Moto, World, build_world, describe, env_of, launch, tag};
+use serde_json::{Value, json};
+
+/// One function process over moto (the EC2-like layer in front, ClientTokens
+/// honoured), configured with `extra`.
+struct Process {
+    api: RuntimeApi,
+    _function: Function,
+}
+
+async fn process(layer: &Ec2Like, w: &World, extra: &[(&str, &str)]) -> Process {
+    let api = RuntimeApi::start().await;
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ec2-failover"));
+    let function = Function::spawn(binary, &api, &layer.endpoint, &env_of(w, extra));
+    Process {
+        api,
+        _function: function,
+    }
+}
+
+impl Process {
+    async fn invoke(&self, event: Value) -> Value {
+        let answer = self.api.invoke(&event.to_string()).await.1;
+        assert!(answer.ok, "{}", answer.body);
+        answer.json()
+    }
+}
+
+async fn state(moto: &Moto, id: &str) -> String {
+    let i = describe(&moto.ec2(), id).await;
+    i.state()
+        .and_then(|s| s.name())
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// The report's step on `subject` (`standby i-...`, `fence i-...`).
+fn step_on<'a>(report: &'a Value, subject: &str) -> Option<&'a Value> {
+    report["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["step"].as_str().is_some_and(|n| n.ends_with(subject)))
+}
+
+/// A running instance in the appliance's VPC, named like it, launched by
+/// someone else (moto gives it its default token), with `tags`.
+async fn planted(moto: &Moto, w: &World, tags: &[(&str, &str)]) -> String {
+    let mut all = vec![("Name", "sophos")];
+    all.extend_from_slice(tags);
+    launch(
+        &moto.ec2(),
+        &w.new_ami,
+        &w.subnet_c,
+        &[&w.security_group],
+        &all,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_instance_tagged_as_a_standby_by_someone_else_survives_the_upkeep() {
+    let moto = Moto::start();
+    let w = build_world(&moto.ec2()).await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .start(&moto.endpoint)
+        .await;
+    let hot = process(&layer, &w, &[("STANDBY", "hot")]).await;
+    let kept = hot.invoke(json!({"action": "standby"})).await;
+    assert_eq!(kept["outcome"], "standby_kept", "{kept:#}");
+    let real = kept["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| {
+            s["detail"]
+                .as_str()?
+                .split_whitespace()
+                .next()
+                .filter(|w| w.starts_with("i-"))
+        })
+        .map(str::to_owned);
+    let forged = planted(
+        &moto,
+        &w,
+        &[
+            ("ec2-failover:standby", "hot"),
+            ("ec2-failover:standby-for", &w.sophos),
+        ],
+    )
+    .await;
+
+    // STANDBY=cold retires every standby: the real one, never the forged one.
+    let cold = process(&layer, &w, &[("STANDBY", "cold")]).await;
+    let r = cold.invoke(json!({"action": "standby"})).await;
+    assert_eq!(state(&moto, &forged).await, "running", "{r:#}");
+    let left = step_on(&r, &forged).unwrap_or_else(|| panic!("the report names {forged}: {r:#}"));
+    assert_eq!(left["status"], "skipped", "{left:#}");
+    assert!(
+        left["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ClientToken"),
+        "{left:#}"
+    );
+    let real = real.unwrap_or_else(|| panic!("the standby the hot upkeep launched: {kept:#}"));
+    assert_eq!(
+        state(&moto, &real).await,
+        "terminated",
+        "the real standby is retired: {r:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_instance_a_forged_replaces_tag_names_is_not_stopped_by_the_fence() {
+    let moto = Moto::start();
+    let w = build_world(&moto.ec2()).await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .start(&moto.endpoint)
+        .await;
+    let victim = planted(&moto, &w, &[]).await;
+    // The appliance holds the floating IP and the route; someone tags it as
+    // having replaced the victim.
+    tag(&moto.ec2(), &w.sophos, "ec2-failover:replaces", &victim).await;
+    let function = process(&layer, &w, &[]).await;
+    let r = function.invoke(json!({"action": "reconcile"})).await;
+    assert_eq!(state(&moto, &victim).await, "running", "{r:#}");
+    let left = step_on(&r, &victim).unwrap_or_else(|| panic!("the report names {victim}: {r:#}"));
+    assert_eq!(left["status"], "skipped", "{left:#}");
+    assert!(
+        left["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ClientToken"),
+        "{left:#}"
+    );
+    let stops = layer.count("StopInstances", "OK");
+    assert_eq!(stops, 0, "nothing was stopped: {r:#}");
+}
