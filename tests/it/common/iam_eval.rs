@@ -71,6 +71,12 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+/// The stack's output `name` for these parameter values, rendered.
+pub fn output(template: &Value, params: &[(&str, &str)], name: &str) -> Option<Value> {
+    let stack = Stack::new(template, params, "ap-northeast-1");
+    stack.render(&template["Outputs"][name]["Value"])
+}
+
 impl Policy {
     /// The function's policy for these parameter values (others: the
     /// template's defaults), deployed in `region`.
@@ -139,7 +145,8 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     go(&p, &t)
 }
 
-fn conditions_hold(condition: &Value, context: &BTreeMap<String, Vec<String>>) -> bool {
+/// Whether every condition of a statement's `Condition` block holds.
+pub fn conditions_hold(condition: &Value, context: &BTreeMap<String, Vec<String>>) -> bool {
     let ops = condition.as_mapping().expect("Condition is a mapping");
     ops.iter().all(|(op, keys)| {
         let op = op.as_str().expect("operator");
@@ -157,7 +164,13 @@ fn holds(op: &str, wanted: &[String], have: Option<&[String]>) -> bool {
     let any = |f: &dyn Fn(&String) -> bool| have.is_some_and(|h| h.iter().any(f));
     match op {
         "StringEquals" => any(&|h| wanted.contains(h)),
-        "StringLike" => any(&|h| wanted.iter().any(|w| glob(w, h, false))),
+        "StringLike" | "ForAnyValue:StringLike" => {
+            any(&|h| wanted.iter().any(|w| glob(w, h, false)))
+        }
+        // ARNs compare like strings with wildcards; a missing key is not like.
+        "ArnNotLike" => {
+            have.is_none_or(|h| !h.iter().any(|v| wanted.iter().any(|w| glob(w, v, false))))
+        }
         "Bool" => any(&|h| wanted.iter().any(|w| w.eq_ignore_ascii_case(h))),
         // Every value of the request among the wanted ones; no value holds.
         "ForAllValues:StringEquals" => have.is_none_or(|h| h.iter().all(|v| wanted.contains(v))),
@@ -278,8 +291,13 @@ impl<'a> Stack<'a> {
             "GetAtt" => {
                 let name = arg.as_str().expect("GetAtt Resource.Attribute");
                 let resource = name.split('.').next().unwrap_or_default();
+                // SAM makes a function's role `<Function>Role` unless given one.
+                let sam_role = resource.strip_suffix("Role").is_some_and(|f| {
+                    self.template["Resources"][f]["Type"].as_str()
+                        == Some("AWS::Serverless::Function")
+                });
                 assert!(
-                    self.template["Resources"].get(resource).is_some(),
+                    self.template["Resources"].get(resource).is_some() || sam_role,
                     "GetAtt {name}: no such resource"
                 );
                 Some(Value::String(format!("<{name}>")))
