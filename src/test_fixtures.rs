@@ -94,6 +94,7 @@ pub(crate) fn world(instances: Vec<Instance>) -> World {
             tags: vec![],
         }],
         images: vec![],
+        untrusted_images: vec![],
         address: None,
         security_group_ids: None,
         dns_records: None,
@@ -112,6 +113,7 @@ pub(crate) fn image(id: &str, created: &str) -> Image {
         ),
         tags: vec![],
         snapshot_ids: vec![],
+        source_instance_id: Some("i-app".into()),
     }
 }
 

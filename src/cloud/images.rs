@@ -15,6 +15,10 @@ pub struct Image {
     /// EBS snapshots of its block device mappings (none yet while EC2 is
     /// still creating them).
     pub snapshot_ids: Vec<String>,
+    /// The instance CreateImage made it of (`SourceInstanceId`), as EC2
+    /// records it: no tag can change it. `None` for an AMI registered,
+    /// copied or imported.
+    pub source_instance_id: Option<String>,
 }
 
 impl Image {

@@ -17,7 +17,11 @@
 //! may call RunInstances could choose the same, but far fewer hold that than
 //! CreateTags, and none can give an existing instance a token.
 
+use std::collections::BTreeSet;
+
 use sha2::Digest;
+
+use super::{Image, Instance};
 
 /// The role the function launched an instance in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,34 @@ pub fn launched_as(token: &str) -> Option<(Role, &str)> {
     let (of, digest) = rest.rsplit_once('-')?;
     let hex = digest.len() == DIGEST_HEX && digest.chars().all(|c| c.is_ascii_hexdigit());
     (hex && of.starts_with("i-")).then_some((role, of))
+}
+
+/// The appliance's lineage, as EC2 vouches for it: the instances now
+/// serving (`serving`), every instance the function launched, and every
+/// instance one of those was launched for. An AMI is the appliance's own
+/// when CreateImage made it of one of them.
+pub fn lineage<'a>(
+    instances: impl IntoIterator<Item = &'a Instance>,
+    serving: impl IntoIterator<Item = &'a str>,
+) -> BTreeSet<String> {
+    let mut ids: BTreeSet<String> = serving.into_iter().map(str::to_owned).collect();
+    for i in instances {
+        if let Some((_, launched_for)) = i.launched_as() {
+            ids.insert(i.id.clone());
+            ids.insert(launched_for.to_owned());
+        }
+    }
+    ids
+}
+
+/// Whether `image` may be launched: made of the lineage, as EC2 records
+/// it (`SourceInstanceId`), or vouched for by the operator (`BASE_AMI_ID`).
+pub fn trusted(image: &Image, lineage: &BTreeSet<String>, vouched: &[String]) -> bool {
+    vouched.contains(&image.id)
+        || image
+            .source_instance_id
+            .as_ref()
+            .is_some_and(|s| lineage.contains(s))
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ pub struct Appliance {
     /// template): the alarm's actions should reach one of them, or the
     /// function itself.
     pub alarm_topic_arns: Vec<String>,
+    /// AMIs the operator vouches for (`BASE_AMI_ID`): launched though EC2
+    /// does not say they were made of the appliance (registered, copied,
+    /// imported, or built by a pipeline from an instance of its own).
+    pub base_ami_ids: Vec<String>,
 }
 
 impl Appliance {
@@ -44,6 +48,16 @@ impl Appliance {
                 } else {
                     Err(format!(
                         "{t:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+                    ))
+                }
+            })?,
+            base_ami_ids: env.list("BASE_AMI_ID", |id| {
+                let hex = id.strip_prefix("ami-").unwrap_or_default();
+                if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    Ok(id.to_owned())
+                } else {
+                    Err(format!(
+                        "{id:?} is not an AMI id like ami-0123456789abcdef0"
                     ))
                 }
             })?,

@@ -159,6 +159,7 @@ pub fn checklist(
         ),
     ));
     items.push(ami_item(world, now));
+    items.extend(untrusted_item(world));
     let launches = launch_item(
         world,
         settings,
@@ -239,6 +240,20 @@ fn standby_item(
         ),
     };
     Some(item)
+}
+
+/// AMIs tagged `AMI_NAME` that no failover will launch: EC2 does not say
+/// they were made of the appliance or a replacement, and `BASE_AMI_ID` does
+/// not name them.
+fn untrusted_item(world: &World) -> Option<Item> {
+    if world.untrusted_images.is_empty() {
+        return None;
+    }
+    let detail = format!(
+        "{}; a failover launches only from an AMI made of the appliance or a replacement (SourceInstanceId), or one BASE_AMI_ID names: if one of these is yours, add it to BASE_AMI_ID",
+        plan::untrusted(world)
+    );
+    Some(Item::new("ami_provenance", StepStatus::Warn, detail))
 }
 
 fn ami_item(world: &World, now: DateTime<Utc>) -> Item {

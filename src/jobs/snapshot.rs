@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::cloud::provenance;
 use crate::cloud::{
     CREATED_BY, Cloud, Image, ImageRequest, Instance, InstanceState, Snapshot, TAG_CREATED_BY,
     TAG_IMAGE, TAG_IMAGE_REBOOT, TAG_SOURCE_INSTANCE, Tag,
@@ -327,8 +328,10 @@ fn reboot_mark(
 
 /// Everything after the slot's AMI: tag snapshots, prune to the retention,
 /// delete snapshots whose AMI is gone. Pure: decided from what was seen.
-fn upkeep(seen: &Seen, images: &[Image], settings: &Settings) -> Vec<PlannedStep> {
-    let mut steps = tag_snapshots(images, &seen.snapshots, settings);
+fn upkeep(seen: &Seen, all: &[Image], settings: &Settings) -> Vec<PlannedStep> {
+    let (images, mut steps) = made_by_the_lineage(seen, all);
+    let images = images.as_slice();
+    steps.extend(tag_snapshots(images, &seen.snapshots, settings));
     // A stopped standby needs its AMI no less than a running instance does.
     let in_use: Vec<(String, String)> = seen
         .instances
@@ -376,7 +379,7 @@ fn upkeep(seen: &Seen, images: &[Image], settings: &Settings) -> Vec<PlannedStep
         kept.join(", ")
     );
     steps.push(PlannedStep::new(Step::Retention, Decision::Noted(detail)));
-    steps.extend(orphans(images, &seen.snapshots, &pruned));
+    steps.extend(orphans(all, &seen.snapshots, &pruned));
     steps
 }
 
@@ -470,6 +473,29 @@ fn orphans(images: &[Image], snapshots: &[Snapshot], pruned: &HashSet<&str>) -> 
         .collect()
 }
 
+/// The tool's AMIs EC2 says were made of the appliance's lineage (its
+/// `SourceInstanceId`): only those are tagged and pruned. The others carry
+/// the tool's tag, which anyone may write; each is left alone, and said so.
+fn made_by_the_lineage(seen: &Seen, all: &[Image]) -> (Vec<Image>, Vec<PlannedStep>) {
+    let serving = seen
+        .instances
+        .iter()
+        .filter(|i| i.state == InstanceState::Running && !i.is_standby() && !i.claims_standby());
+    let lineage = provenance::lineage(&seen.instances, serving.map(|i| i.id.as_str()));
+    let (ours, foreign): (Vec<&Image>, Vec<&Image>) = all
+        .iter()
+        .partition(|i| provenance::trusted(i, &lineage, &[]));
+    let steps = foreign.iter().map(|i| {
+        let of = i.source_instance_id.as_deref().unwrap_or("no instance (not made by CreateImage)");
+        let why = format!(
+            "{} is tagged {TAG_CREATED_BY}, but EC2 says it was made of {of}, not of the appliance or a replacement: not this tool's to prune",
+            i.id
+        );
+        PlannedStep::on(Step::Prune, &i.id, Decision::LeaveAlone(why))
+    });
+    (ours.into_iter().cloned().collect(), steps.collect())
+}
+
 fn source_instance<'a>(
     instances: &'a [Instance],
     settings: &Settings,
@@ -478,7 +504,7 @@ fn source_instance<'a>(
     // A standby runs beside the appliance (hot) but is not it.
     let running: Vec<&Instance> = instances
         .iter()
-        .filter(|i| i.state == InstanceState::Running && !i.is_standby())
+        .filter(|i| i.state == InstanceState::Running && !i.is_standby() && !i.claims_standby())
         .collect();
     match running.as_slice() {
         [one] => Ok(one),
@@ -518,6 +544,7 @@ mod tests {
             creation_date: Some(t(created)),
             tags: vec![],
             snapshot_ids: vec![],
+            source_instance_id: Some("i-app".into()),
         }
     }
 

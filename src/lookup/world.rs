@@ -7,6 +7,7 @@
 //! The VPC is not known before the round, so results are narrowed to the VPC
 //! here instead of in a second round of calls.
 
+use crate::cloud::provenance;
 use crate::cloud::{
     Address, Cloud, CloudError, Image, Instance, RecordSet, RouteTable, RouteTarget, SecurityGroup,
     Subnet, Vpc, tag_value,
@@ -30,8 +31,13 @@ pub struct World {
     pub leg_subnets: Vec<Subnet>,
     /// Route tables named `ROUTE_TABLE_NAME` (empty when no `ROUTE_CIDRS`).
     pub route_tables: Vec<RouteTable>,
-    /// Available images owned by the account and tagged `AMI_NAME`.
+    /// Available images owned by the account and tagged `AMI_NAME`, that
+    /// EC2 says were made of the appliance's lineage or `BASE_AMI_ID` names
+    /// ([`provenance::trusted`]): the only ones a launch may use.
     pub images: Vec<Image>,
+    /// Those tagged `AMI_NAME` that are neither: never launched, and named
+    /// by preflight and by a failover that finds no other.
+    pub untrusted_images: Vec<Image>,
     /// The floating IP, when configured and found.
     pub address: Option<Address>,
     /// Groups named `SECURITY_GROUP_NAME` in the VPC, when configured.
@@ -241,7 +247,7 @@ impl World {
         let (standbys, instances) = lookup::in_vpc(instances, &vpc_id)
             .into_iter()
             .partition(Instance::is_standby);
-        Ok(World {
+        let mut world = World {
             instances,
             standbys,
             subnets,
@@ -251,11 +257,61 @@ impl World {
                 a.images,
                 format!("AMIs tagged Name={}", s.appliance.ami_name),
             )?,
+            untrusted_images: Vec::new(),
             address: floating_ip(a.address, s)?,
             security_group_ids: security_groups(a.groups, s, &vpc_id)?,
             dns_records: dns_records(a.records),
             vpc_id,
-        })
+        };
+        world.set_apart_untrusted_images(s);
+        Ok(world)
+    }
+}
+
+impl World {
+    /// Moves the AMIs EC2 does not say were made of the appliance's lineage
+    /// (and `BASE_AMI_ID` does not name) out of `images`: a tag anyone may
+    /// write must not choose what runs with the appliance's role and routes.
+    fn set_apart_untrusted_images(&mut self, s: &Settings) {
+        let lineage = provenance::lineage(
+            self.instances.iter().chain(&self.standbys),
+            self.serving_ids(s),
+        );
+        let vouched = &s.appliance.base_ami_ids;
+        let (trusted, untrusted) = std::mem::take(&mut self.images)
+            .into_iter()
+            .partition(|i| provenance::trusted(i, &lineage, vouched));
+        self.images = trusted;
+        self.untrusted_images = untrusted;
+    }
+
+    /// The instances the floating IP and the managed routes point at; with
+    /// neither, the one live instance of the appliance.
+    fn serving_ids(&self, s: &Settings) -> Vec<&str> {
+        let by_ip = self.address.as_ref().and_then(|a| a.instance_id.as_deref());
+        let by_route = self.route_tables.iter().flat_map(|t| {
+            s.failover
+                .route_cidrs
+                .iter()
+                .filter_map(|c| match &t.route_to(c)?.target {
+                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => self
+                        .instances
+                        .iter()
+                        .find(|i| i.owns_target(x))
+                        .map(|i| i.id.as_str()),
+                    _ => None,
+                })
+        });
+        let mut ids: Vec<&str> = by_ip.into_iter().chain(by_route).collect();
+        let live: Vec<&Instance> = self
+            .instances
+            .iter()
+            .filter(|i| i.state.is_live())
+            .collect();
+        if let ([], [one]) = (ids.as_slice(), live.as_slice()) {
+            ids.push(&one.id);
+        }
+        ids
     }
 }
 

@@ -253,12 +253,34 @@ pub fn newest_required<'a>(
     settings: &Settings,
     what: &str,
 ) -> Result<&'a Image, FailoverError> {
-    newest_image(&world.images).ok_or_else(|| FailoverError::Missing {
-        what: format!(
-            "no available AMI owned by this account is tagged Name={} (AMI_NAME){what}",
-            settings.appliance.ami_name
-        ),
+    newest_image(&world.images).ok_or_else(|| {
+        let skipped = match world.untrusted_images.is_empty() {
+            true => String::new(),
+            false => format!(" (skipped: {}; BASE_AMI_ID vouches for one)", untrusted(world)),
+        };
+        FailoverError::Missing {
+            what: format!(
+                "no available AMI owned by this account is tagged Name={} (AMI_NAME) and made of the appliance or a replacement{what}{skipped}",
+                settings.appliance.ami_name
+            ),
+        }
     })
+}
+
+/// The AMIs set apart as untrusted, each with what EC2 says it was made of.
+pub fn untrusted(world: &World) -> String {
+    let each: Vec<String> = world
+        .untrusted_images
+        .iter()
+        .map(|i| {
+            let of = i.source_instance_id.as_deref().map_or_else(
+                || "not made by CreateImage".to_owned(),
+                |s| format!("made of {s}, not of the appliance or a replacement"),
+            );
+            format!("{} ({of})", i.id)
+        })
+        .collect();
+    format!("untrusted AMI(s) tagged AMI_NAME: {}", each.join(", "))
 }
 
 /// RunInstances of a replacement for `original` from the incident's AMI

@@ -463,6 +463,8 @@ async fn an_imdsv2_appliance_with_user_data_is_replaced_by_one_launched_alike() 
         .unwrap()
         .to_owned();
     let ip = eip_for(&ec2, &vpn).await;
+    // The seed's AMIs were made of another instance: the operator vouches.
+    let vouched = format!("{},{}", w.old_ami, w.new_ami);
     let app = app(
         &moto,
         settings(
@@ -471,6 +473,7 @@ async fn an_imdsv2_appliance_with_user_data_is_replaced_by_one_launched_alike() 
                 ("INSTANCE_NAME", "vpn2"),
                 ("FLOATING_IP", &ip),
                 ("ROUTE_CIDRS", ""),
+                ("BASE_AMI_ID", &vouched),
             ],
         ),
     );
@@ -606,6 +609,8 @@ async fn a_two_legged_gateway_fails_over_with_its_lan_leg_and_lan_route() {
                 ("ROUTE_TABLE_NAME", "private"),
                 ("ROUTE_CIDRS", &format!("0.0.0.0/0,{VPN_CIDR}")),
                 ("FLOATING_IP", &ip),
+                // The seed's AMIs were made of another instance.
+                ("BASE_AMI_ID", &format!("{},{}", w.old_ami, w.new_ami)),
             ],
         ),
     };

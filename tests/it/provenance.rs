@@ -1,14 +1,19 @@
 //! Issue 24's forged tags, through the real binary against moto (which
-//! returns each instance's ClientToken, as EC2 does): an instance someone
-//! tagged as a standby survives the upkeep that terminates every real one,
-//! and an instance a forged `ec2-failover:replaces` tag names is not stopped
-//! by the fence. Each report names what it left alone and why.
+//! returns each instance's ClientToken and each AMI's SourceInstanceId, as
+//! EC2 does): an instance someone tagged as a standby survives the upkeep
+//! that terminates every real one; an instance a forged
+//! `ec2-failover:replaces` tag names is not stopped by the fence; a newer AMI
+//! with the appliance's `Name`, made of another instance, is not launched
+//! (the older one made of the appliance is) and preflight warns of it; and
+//! an AMI someone tagged as the tool's survives the retention that prunes the
+//! tool's own. Each report names what it left alone and why.
 
 use crate::common;
 
 use common::ec2_like::Ec2Like;
 use common::runtime_api::{Function, RuntimeApi};
-use common::{Moto, World, build_world, describe, env_of, launch, tag};
+use common::{Moto, World, build_world, create_ami, describe, env_of, launch, own_image, tag};
+use ec2_failover::cloud::{CREATED_BY, TAG_CREATED_BY};
 use serde_json::{Value, json};
 
 /// One function process over moto (the EC2-like layer in front, ClientTokens
@@ -147,4 +152,88 @@ async fn an_instance_a_forged_replaces_tag_names_is_not_stopped_by_the_fence() {
     );
     let stops = layer.count("StopInstances", "OK");
     assert_eq!(stops, 0, "nothing was stopped: {r:#}");
+}
+
+/// An AMI tagged `Name=sophos`, made of an instance outside the appliance's
+/// lineage (a build box anyone could start), newer than every real one.
+async fn planted_ami(moto: &Moto, w: &World) -> String {
+    let ec2 = moto.ec2();
+    let builder = launch(
+        &ec2,
+        &w.new_ami,
+        &w.subnet_c,
+        &[&w.security_group],
+        &[("Name", "builder")],
+    )
+    .await;
+    create_ami(&ec2, &builder, "sophos_planted", "sophos").await
+}
+
+#[tokio::test]
+async fn a_planted_newer_ami_is_not_launched_and_preflight_warns_of_it() {
+    let moto = Moto::start();
+    let w = build_world(&moto.ec2()).await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .start(&moto.endpoint)
+        .await;
+    let planted = planted_ami(&moto, &w).await;
+    let function = process(&layer, &w, &[]).await;
+    let ready = function.invoke(json!({"action": "preflight"})).await;
+    let warned = step_on(&ready, "ami_provenance")
+        .unwrap_or_else(|| panic!("preflight names the planted AMI: {ready:#}"));
+    assert_eq!(warned["status"], "warn", "{warned:#}");
+    assert!(
+        warned["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&planted),
+        "{warned:#}"
+    );
+
+    let r = function
+        .invoke(json!({"action": "failover", "reason": "test"}))
+        .await;
+    assert_eq!(r["outcome"], "failed_over", "{r:#}");
+    assert_eq!(
+        r["image"],
+        json!(w.new_ami),
+        "the newest AMI made of the appliance: {r:#}"
+    );
+    let new = r["new_instance"].as_str().unwrap_or_default();
+    let launched = describe(&moto.ec2(), new).await;
+    assert_eq!(launched.image_id(), Some(w.new_ami.as_str()));
+}
+
+#[tokio::test]
+async fn an_ami_someone_tagged_as_the_tools_survives_the_retention() {
+    let moto = Moto::start();
+    let ec2 = moto.ec2();
+    let w = build_world(&ec2).await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .start(&moto.endpoint)
+        .await;
+    let ours = create_ami(&ec2, &w.sophos, "sophos-20261101T1800Z", "sophos").await;
+    let foreign = planted_ami(&moto, &w).await;
+    for ami in [&ours, &foreign] {
+        tag(&ec2, ami, TAG_CREATED_BY, CREATED_BY).await;
+    }
+    // Creation times have a second's grain: the snapshot's AMI comes later.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let function = process(&layer, &w, &[("AMI_RETENTION", "1")]).await;
+    let r = function
+        .invoke(json!({"action": "snapshot", "reason": "test"}))
+        .await;
+    assert_eq!(r["outcome"], "snapshot_taken", "{r:#}");
+    assert!(
+        own_image(&ec2, &foreign).await.is_some(),
+        "the foreign AMI stays: {r:#}"
+    );
+    let left = step_on(&r, &foreign).unwrap_or_else(|| panic!("the report names {foreign}: {r:#}"));
+    assert_eq!(left["status"], "skipped", "{left:#}");
+    assert!(
+        own_image(&ec2, &ours).await.is_none(),
+        "the tool's own old AMI is pruned: {r:#}"
+    );
 }

@@ -401,6 +401,7 @@ async fn a_newer_ami_supersedes_the_standby_launch_first_then_terminate() {
     let newer = w.cloud.add_image(
         ImageSpec::new("sophos_newer")
             .tag("Name", "sophos")
+            .of_instance(&w.sophos)
             .created(days_ago(0)),
     );
     let cloud = FaultyCloud::new(w.cloud.clone());

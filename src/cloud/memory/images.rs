@@ -33,6 +33,7 @@ impl Account {
             } else {
                 r.snapshot_ids.clone()
             },
+            source_instance_id: r.source_instance_id.clone(),
         }
     }
 
@@ -101,6 +102,7 @@ impl Account {
             snapshot_ids,
             owned: true,
             pending_looks: pending,
+            source_instance_id: Some(req.instance_id.clone()),
         });
         Ok(id)
     }

@@ -80,6 +80,8 @@ pub(super) struct ImageRec {
     pub(super) owned: bool,
     /// DescribeImages calls that still see it `pending`.
     pub(super) pending_looks: usize,
+    /// `SourceInstanceId`: the instance CreateImage made it of.
+    pub(super) source_instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]

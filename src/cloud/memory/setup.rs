@@ -224,6 +224,7 @@ impl MemoryCloud {
             snapshot_ids,
             owned: spec.owned,
             pending_looks: 0,
+            source_instance_id: spec.source_instance_id,
         });
         id
     }

@@ -165,6 +165,8 @@ pub struct ImageSpec {
     pub snapshots: usize,
     /// Owned by this account (`Owners=self`); public images are not.
     pub owned: bool,
+    /// The instance CreateImage made it of (`None`: registered otherwise).
+    pub source_instance_id: Option<String>,
 }
 
 impl ImageSpec {
@@ -177,7 +179,14 @@ impl ImageSpec {
             tags: Vec::new(),
             snapshots: 1,
             owned: true,
+            source_instance_id: None,
         }
+    }
+
+    /// Made by CreateImage of `instance` (EC2's `SourceInstanceId`).
+    pub fn of_instance(mut self, instance: &str) -> Self {
+        self.source_instance_id = Some(instance.to_owned());
+        self
     }
 
     pub fn tag(mut self, key: &str, value: &str) -> Self {

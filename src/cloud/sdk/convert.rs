@@ -53,6 +53,7 @@ pub(super) fn image_of(i: &aws_sdk_ec2::types::Image) -> Option<Image> {
             .iter()
             .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()).map(str::to_owned))
             .collect(),
+        source_instance_id: non_empty(i.source_instance_id()),
     })
 }
 

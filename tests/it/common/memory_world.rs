@@ -95,11 +95,13 @@ pub fn appliance(cloud: &MemoryCloud, base: &str, n: &ApplianceNames<'_>) -> App
     let old_ami = cloud.add_image(
         ImageSpec::new(&format!("{}_old", n.ami))
             .tag("Name", n.ami)
+            .of_instance(&instance)
             .created(days_ago(21)),
     );
     let new_ami = cloud.add_image(
         ImageSpec::new(&format!("{}_new", n.ami))
             .tag("Name", n.ami)
+            .of_instance(&instance)
             .created(days_ago(2)),
     );
     let floating_ip = cloud.add_address(Some(&instance)).public_ip;

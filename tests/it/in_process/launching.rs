@@ -214,9 +214,11 @@ async fn a_retry_that_cannot_see_the_replacement_yet_gets_it_back_by_client_toke
 #[tokio::test(start_paused = true)]
 async fn a_newer_ami_taken_between_two_tries_keeps_the_incidents_launch() {
     let (w, settings, event, launched) = a_launch_whose_answer_was_lost().await;
-    let newer = w
-        .cloud
-        .add_image(ImageSpec::new("sophos_snapshot").tag("Name", "sophos"));
+    let newer = w.cloud.add_image(
+        ImageSpec::new("sophos_snapshot")
+            .tag("Name", "sophos")
+            .of_instance(&w.sophos),
+    );
 
     let retry = FaultyCloud::new(w.cloud.clone());
     let r = invoke(&single(retry.clone(), settings), &event, "req-2")

@@ -32,6 +32,8 @@ fn deployed_appliance(w: &MemWorld) -> (String, Settings) {
             ("INSTANCE_NAME", "vpn2"),
             ("FLOATING_IP", &ip),
             ("ROUTE_CIDRS", ""),
+            // The seed's AMIs were made of sophos: the operator vouches.
+            ("BASE_AMI_ID", &format!("{},{}", w.old_ami, w.new_ami)),
         ],
     );
     (vpn, settings)

@@ -84,6 +84,8 @@ fn two_legged_settings(w: &MemWorld, g: &TwoLegs, subnet_names: &str) -> Setting
             ("ROUTE_TABLE_NAME", "private"),
             ("ROUTE_CIDRS", &format!("0.0.0.0/0,{VPN_CIDR}")),
             ("FLOATING_IP", &g.ip),
+            // The seed's AMIs were made of sophos: the operator vouches.
+            ("BASE_AMI_ID", &format!("{},{}", w.old_ami, w.new_ami)),
         ],
     )
 }

@@ -140,6 +140,7 @@ pub(super) fn snapshot_world() -> (MemWorld, Settings) {
                 .tag("Name", "sophos")
                 .tag(TAG_CREATED_BY, CREATED_BY)
                 .tag(TAG_SOURCE_INSTANCE, &w.sophos)
+                .of_instance(&w.sophos)
                 .created(days_ago(days))
                 .snapshots(snapshots),
         );
