@@ -653,3 +653,76 @@ fn the_tag_guard_lets_only_the_functions_role_write_or_remove_its_tags() {
         );
     }
 }
+
+#[test]
+fn the_role_passes_only_the_appliances_role_opens_only_the_checker_group_and_marks_only_new_amis() {
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/sophos-instance");
+    let checker = "sg-0123456789abcdef0";
+    let mut params = deployment(None);
+    params.extend([
+        ("InstanceRoleArns", role.as_str()),
+        ("CheckerSecurityGroup", checker),
+    ]);
+    let narrow = Policy::render(&template(), &params, REGION);
+    let by_default = Policy::render(&template(), &deployment(None), REGION);
+    let passes = |p: &Policy, arn: &str, service: &str| {
+        let r = Request::new("iam:PassRole", arn).with("iam:PassedToService", service);
+        p.allows(&r).is_some()
+    };
+    let admin = format!("arn:aws:iam::{ACCOUNT}:role/admin");
+    assert!(passes(&narrow, &role, "ec2.amazonaws.com"));
+    assert!(
+        !passes(&narrow, &admin, "ec2.amazonaws.com"),
+        "another role"
+    );
+    assert!(
+        !passes(&narrow, &role, "lambda.amazonaws.com"),
+        "another service"
+    );
+    assert!(
+        passes(&by_default, &admin, "ec2.amazonaws.com"),
+        "unset: any role, to EC2"
+    );
+    assert!(!passes(&by_default, &admin, "lambda.amazonaws.com"));
+
+    for action in [
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+    ] {
+        let on = |sg: &str| narrow.allows(&Request::new(action, ec2("security-group", sg)));
+        assert!(on(checker).is_some(), "{action} on the checker group");
+        assert!(
+            on("sg-0fedcba9876543210").is_none(),
+            "{action} on another group"
+        );
+    }
+    let mut by_name = deployment(None);
+    by_name.push(("CheckerSecurityGroup", "route53-checkers"));
+    let by_name = Policy::render(&template(), &by_name, REGION);
+    let any = Request::new(
+        "ec2:AuthorizeSecurityGroupIngress",
+        ec2("security-group", "sg-1"),
+    );
+    assert!(
+        by_name.allows(&any).is_some(),
+        "a group given by name: any (as documented)"
+    );
+
+    let mark = |p: &Policy, at: Option<&str>| {
+        let r = Request::new("ec2:CreateTags", ec2("image", "ami-1"))
+            .request_tags([("ec2-failover:created-by", "ec2-failover")]);
+        let r = match at {
+            Some(action) => r.with("ec2:CreateAction", action),
+            None => r,
+        };
+        p.allows(&r).is_some()
+    };
+    assert!(
+        mark(&by_default, Some("CreateImage")),
+        "a new AMI is marked at creation"
+    );
+    assert!(
+        !mark(&by_default, None),
+        "an existing AMI cannot be made the tool's"
+    );
+}

@@ -274,6 +274,12 @@ impl<'a> Stack<'a> {
                 self.render(&a[if self.condition(cond) { 1 } else { 2 }])
             }
             "Sub" => Some(Value::String(self.sub(arg))),
+            "Select" => {
+                let a = args();
+                let index = a[0].as_u64().expect("Select index") as usize;
+                let list = self.render(&a[1])?;
+                list.as_sequence()?.get(index).cloned()
+            }
             "Split" => {
                 let a = args();
                 let sep = a[0].as_str().expect("Split separator");
