@@ -726,3 +726,30 @@ fn the_role_passes_only_the_appliances_role_opens_only_the_checker_group_and_mar
         "an existing AMI cannot be made the tool's"
     );
 }
+
+#[test]
+fn with_hosted_zone_ids_the_groups_may_change_records_in_those_zones_only() {
+    let mut params = deployment(Some("[]"));
+    params.push(("HostedZoneIds", "Z1,Z2"));
+    let listed = Policy::render(&template(), &params, REGION);
+    let upsert = |zone: &str| {
+        Request::new(
+            "route53:ChangeResourceRecordSets",
+            format!("arn:aws:route53:::hostedzone/{zone}"),
+        )
+        .with("route53:ChangeResourceRecordSetsActions", "UPSERT")
+        .with("route53:ChangeResourceRecordSetsRecordTypes", "A")
+    };
+    let list = |zone: &str| {
+        Request::new(
+            "route53:ListResourceRecordSets",
+            format!("arn:aws:route53:::hostedzone/{zone}"),
+        )
+    };
+    for zone in ["Z1", "Z2"] {
+        assert!(listed.allows(&upsert(zone)).is_some(), "{zone}");
+        assert!(listed.allows(&list(zone)).is_some(), "{zone}");
+    }
+    assert!(listed.allows(&upsert("Z3")).is_none(), "a zone not listed");
+    assert!(listed.allows(&list("Z3")).is_none(), "a zone not listed");
+}

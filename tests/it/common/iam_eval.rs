@@ -274,6 +274,19 @@ impl<'a> Stack<'a> {
                 self.render(&a[if self.condition(cond) { 1 } else { 2 }])
             }
             "Sub" => Some(Value::String(self.sub(arg))),
+            "Join" => {
+                let a = args();
+                let sep = self
+                    .render(&a[0])
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                let items = self.render(&a[1]).and_then(|v| v.as_sequence().cloned());
+                let items: Vec<String> = items
+                    .expect("Join of a list")
+                    .iter()
+                    .map(|i| i.as_str().expect("Join of strings").to_owned())
+                    .collect();
+                Some(Value::String(items.join(&sep.expect("Join separator"))))
+            }
             "Select" => {
                 let a = args();
                 let index = a[0].as_u64().expect("Select index") as usize;
