@@ -488,7 +488,7 @@ fn made_by_the_lineage(seen: &Seen, all: &[Image]) -> (Vec<Image>, Vec<PlannedSt
     let steps = foreign.iter().map(|i| {
         let of = i.source_instance_id.as_deref().unwrap_or("no instance (not made by CreateImage)");
         let why = format!(
-            "{} is tagged {TAG_CREATED_BY}, but EC2 says it was made of {of}, not of the appliance or a replacement: not this tool's to prune",
+            "{} is tagged {TAG_CREATED_BY}, but EC2 says (SourceInstanceId) it was made of {of}, not of the appliance or a replacement: not this tool's to prune",
             i.id
         );
         PlannedStep::on(Step::Prune, &i.id, Decision::LeaveAlone(why))

@@ -57,6 +57,25 @@ fn step_on<'a>(report: &'a Value, subject: &str) -> Option<&'a Value> {
         .find(|s| s["step"].as_str().is_some_and(|n| n.ends_with(subject)))
 }
 
+/// The report's step on `id` is `skipped`, and says `because`.
+fn assert_left_alone(report: &Value, id: &str, because: &str) {
+    let left = step_on(report, id).unwrap_or_else(|| panic!("the report names {id}: {report:#}"));
+    assert_eq!(left["status"], "skipped", "{left:#}");
+    let detail = left["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(because), "{left:#}");
+}
+
+/// moto with the seed world, the EC2-like layer in front (ClientTokens honoured).
+async fn world() -> (Moto, World, Ec2Like) {
+    let moto = Moto::start();
+    let w = build_world(&moto.ec2()).await;
+    let layer = Ec2Like::builder()
+        .client_tokens()
+        .start(&moto.endpoint)
+        .await;
+    (moto, w, layer)
+}
+
 /// A running instance in the appliance's VPC, named like it, launched by
 /// someone else (moto gives it its default token), with `tags`.
 async fn planted(moto: &Moto, w: &World, tags: &[(&str, &str)]) -> String {
@@ -74,12 +93,7 @@ async fn planted(moto: &Moto, w: &World, tags: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn an_instance_tagged_as_a_standby_by_someone_else_survives_the_upkeep() {
-    let moto = Moto::start();
-    let w = build_world(&moto.ec2()).await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .start(&moto.endpoint)
-        .await;
+    let (moto, w, layer) = world().await;
     let hot = process(&layer, &w, &[("STANDBY", "hot")]).await;
     let kept = hot.invoke(json!({"action": "standby"})).await;
     assert_eq!(kept["outcome"], "standby_kept", "{kept:#}");
@@ -109,15 +123,7 @@ async fn an_instance_tagged_as_a_standby_by_someone_else_survives_the_upkeep() {
     let cold = process(&layer, &w, &[("STANDBY", "cold")]).await;
     let r = cold.invoke(json!({"action": "standby"})).await;
     assert_eq!(state(&moto, &forged).await, "running", "{r:#}");
-    let left = step_on(&r, &forged).unwrap_or_else(|| panic!("the report names {forged}: {r:#}"));
-    assert_eq!(left["status"], "skipped", "{left:#}");
-    assert!(
-        left["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ClientToken"),
-        "{left:#}"
-    );
+    assert_left_alone(&r, &forged, "ClientToken");
     let real = real.unwrap_or_else(|| panic!("the standby the hot upkeep launched: {kept:#}"));
     assert_eq!(
         state(&moto, &real).await,
@@ -128,12 +134,7 @@ async fn an_instance_tagged_as_a_standby_by_someone_else_survives_the_upkeep() {
 
 #[tokio::test]
 async fn an_instance_a_forged_replaces_tag_names_is_not_stopped_by_the_fence() {
-    let moto = Moto::start();
-    let w = build_world(&moto.ec2()).await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .start(&moto.endpoint)
-        .await;
+    let (moto, w, layer) = world().await;
     let victim = planted(&moto, &w, &[]).await;
     // The appliance holds the floating IP and the route; someone tags it as
     // having replaced the victim.
@@ -141,15 +142,7 @@ async fn an_instance_a_forged_replaces_tag_names_is_not_stopped_by_the_fence() {
     let function = process(&layer, &w, &[]).await;
     let r = function.invoke(json!({"action": "reconcile"})).await;
     assert_eq!(state(&moto, &victim).await, "running", "{r:#}");
-    let left = step_on(&r, &victim).unwrap_or_else(|| panic!("the report names {victim}: {r:#}"));
-    assert_eq!(left["status"], "skipped", "{left:#}");
-    assert!(
-        left["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("ClientToken"),
-        "{left:#}"
-    );
+    assert_left_alone(&r, &victim, "ClientToken");
     let stops = layer.count("StopInstances", "OK");
     assert_eq!(stops, 0, "nothing was stopped: {r:#}");
 }
@@ -171,12 +164,7 @@ async fn planted_ami(moto: &Moto, w: &World) -> String {
 
 #[tokio::test]
 async fn a_planted_newer_ami_is_not_launched_and_preflight_warns_of_it() {
-    let moto = Moto::start();
-    let w = build_world(&moto.ec2()).await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .start(&moto.endpoint)
-        .await;
+    let (moto, w, layer) = world().await;
     let planted = planted_ami(&moto, &w).await;
     let function = process(&layer, &w, &[]).await;
     let ready = function.invoke(json!({"action": "preflight"})).await;
@@ -207,13 +195,8 @@ async fn a_planted_newer_ami_is_not_launched_and_preflight_warns_of_it() {
 
 #[tokio::test]
 async fn an_ami_someone_tagged_as_the_tools_survives_the_retention() {
-    let moto = Moto::start();
+    let (moto, w, layer) = world().await;
     let ec2 = moto.ec2();
-    let w = build_world(&ec2).await;
-    let layer = Ec2Like::builder()
-        .client_tokens()
-        .start(&moto.endpoint)
-        .await;
     let ours = create_ami(&ec2, &w.sophos, "sophos-20261101T1800Z", "sophos").await;
     let foreign = planted_ami(&moto, &w).await;
     for ami in [&ours, &foreign] {
@@ -230,8 +213,7 @@ async fn an_ami_someone_tagged_as_the_tools_survives_the_retention() {
         own_image(&ec2, &foreign).await.is_some(),
         "the foreign AMI stays: {r:#}"
     );
-    let left = step_on(&r, &foreign).unwrap_or_else(|| panic!("the report names {foreign}: {r:#}"));
-    assert_eq!(left["status"], "skipped", "{left:#}");
+    assert_left_alone(&r, &foreign, "SourceInstanceId");
     assert!(
         own_image(&ec2, &ours).await.is_none(),
         "the tool's own old AMI is pruned: {r:#}"
