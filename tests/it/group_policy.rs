@@ -753,3 +753,30 @@ fn with_hosted_zone_ids_the_groups_may_change_records_in_those_zones_only() {
     assert!(listed.allows(&upsert("Z3")).is_none(), "a zone not listed");
     assert!(listed.allows(&list("Z3")).is_none(), "a zone not listed");
 }
+
+#[test]
+fn with_allowed_regions_the_groups_ec2_calls_reach_those_regions_only() {
+    let stop_in = |p: &Policy, region: &str| {
+        let r = Request::new(
+            "ec2:StopInstances",
+            format!("arn:aws:ec2:{region}:{ACCOUNT}:instance/i-1"),
+        )
+        .resource_tags([("ec2-failover:group", "prod-nat")])
+        .with("aws:RequestedRegion", region);
+        p.allows(&r).is_some()
+    };
+    let everywhere = groups_policy("[]");
+    assert!(stop_in(&everywhere, "eu-west-1"), "unset: every region");
+    let mut params = deployment(Some("[]"));
+    params.push(("AllowedRegions", "ap-northeast-1,us-east-1"));
+    let listed = Policy::render(&template(), &params, REGION);
+    assert!(stop_in(&listed, "ap-northeast-1"));
+    assert!(stop_in(&listed, "us-east-1"));
+    assert!(!stop_in(&listed, "eu-west-1"), "a region not listed");
+    // The single appliance's grants name its region already; no Deny there.
+    let mut single = deployment(None);
+    single.push(("AllowedRegions", "us-east-1"));
+    let single = Policy::render(&template(), &single, REGION);
+    let mine = Request::new("ec2:DescribeInstances", "*").with("aws:RequestedRegion", REGION);
+    assert!(single.allows(&mine).is_some());
+}

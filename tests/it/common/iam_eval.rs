@@ -3,10 +3,10 @@
 //! It renders the inline policy for one set of stack parameters (the
 //! CloudFormation functions the template uses: `Ref`, `Sub`, `If`, `Split`,
 //! and the `Conditions` section), then answers whether a request (action,
-//! resource ARN, condition keys) is allowed, as IAM does for a policy of
-//! `Allow` statements only (the `iam_policy` tests checks there are no others):
-//! some statement names the action and the resource, and every one of its
-//! conditions holds. A condition operator it does not know is a test failure,
+//! resource ARN, condition keys) is allowed, as IAM does: some `Allow`
+//! statement names the action and the resource and every one of its
+//! conditions holds, and no `Deny` statement does (the `iam_policy` tests
+//! allow a Deny only to take away). A condition operator it does not know is a test failure,
 //! never a silent allow.
 
 use std::collections::BTreeMap;
@@ -60,6 +60,8 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Statement {
     pub sid: String,
+    /// A `Deny` takes away what the `Allow`s grant.
+    deny: bool,
     actions: Vec<String>,
     resources: Vec<String>,
     condition: Option<Value>,
@@ -87,9 +89,14 @@ impl Policy {
         let mut statements = Vec::new();
         for policy in policies.as_sequence().expect("Policies is a list") {
             for st in policy["Statement"].as_sequence().expect("inline policy") {
-                assert_eq!(st["Effect"].as_str(), Some("Allow"));
+                let deny = match st["Effect"].as_str() {
+                    Some("Allow") => false,
+                    Some("Deny") => true,
+                    other => panic!("Effect {other:?}"),
+                };
                 statements.push(Statement {
                     sid: st["Sid"].as_str().unwrap_or("(no Sid)").to_owned(),
+                    deny,
                     actions: texts(&st["Action"]),
                     resources: texts(&st["Resource"]),
                     condition: st.get("Condition").cloned(),
@@ -99,9 +106,11 @@ impl Policy {
         Policy { statements }
     }
 
-    /// The statement that allows the request, if any.
+    /// The statement that allows the request, if any and none denies it.
     pub fn allows(&self, request: &Request) -> Option<&Statement> {
-        self.statements.iter().find(|st| {
+        let (denies, allows): (Vec<&Statement>, Vec<&Statement>) =
+            self.statements.iter().partition(|st| st.deny);
+        let applies = |st: &&Statement| {
             st.actions.iter().any(|a| glob(a, &request.action, true))
                 && st
                     .resources
@@ -111,7 +120,11 @@ impl Policy {
                     .condition
                     .as_ref()
                     .is_none_or(|c| conditions_hold(c, &request.context))
-        })
+        };
+        if denies.iter().any(applies) {
+            return None;
+        }
+        allows.into_iter().find(applies)
     }
 }
 
@@ -164,6 +177,8 @@ fn holds(op: &str, wanted: &[String], have: Option<&[String]>) -> bool {
     let any = |f: &dyn Fn(&String) -> bool| have.is_some_and(|h| h.iter().any(f));
     match op {
         "StringEquals" => any(&|h| wanted.contains(h)),
+        // Negated: holds when the key is missing, as in IAM.
+        "StringNotEquals" => have.is_none_or(|h| !h.iter().any(|v| wanted.contains(v))),
         "StringLike" | "ForAnyValue:StringLike" => {
             any(&|h| wanted.iter().any(|w| glob(w, h, false)))
         }
