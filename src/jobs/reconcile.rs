@@ -70,7 +70,7 @@ pub enum Verdict {
 pub fn unfinished(instances: &[Instance], quiet: &str) -> Option<Verdict> {
     let open = instances
         .iter()
-        .filter(|i| i.state.is_live())
+        .filter(|i| i.state.is_live() && i.launched_as().is_some())
         .filter(|i| i.tag(TAG_MOVED_AT).is_none() && i.tag(TAG_HANDED_OVER).is_none())
         .filter_map(|i| Some((i, i.tag(TAG_INCIDENT)?)))
         .max_by_key(|(i, _)| i.launch_time)?;

@@ -147,7 +147,9 @@ pub fn assess(
         .instances
         .iter()
         .filter(|_| cooldown)
-        .filter(|i| i.state.is_live() && i.tag(TAG_REPLACES).is_some())
+        // Only the function's own launch: a young instance anyone tagged
+        // `replaces` would otherwise get the floating IP and the routes.
+        .filter(|i| i.state.is_live() && i.vouched_replaces().is_some())
         .filter_map(|i| Some((i, age(i, now)?)))
         .filter(|(_, a)| *a < settings.failover.cooldown)
         .min_by_key(|(_, a)| *a)
@@ -326,6 +328,14 @@ mod tests {
         r.tags.push(Tag::new(TAG_REPLACES, "i-old"));
         r.launch_time = Some(now() - chrono::Duration::minutes(5));
         r.first_launch = Some(now() - chrono::Duration::minutes(5));
+        // Tagged so by anyone, it is no replacement: it does not take the network.
+        let forged = world(vec![
+            instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
+            r.clone(),
+        ]);
+        let s = assess(&forged, &settings(), ("alarm-2", true), now()).unwrap();
+        assert!(matches!(&s, Situation::Fresh { .. }), "{s:?}");
+        r.client_token = Some(token(Role::Replacement, "i-old", "alarm-0"));
         let w = world(vec![
             instance("i-old", InstanceState::Stopped, "ap-northeast-1a"),
             r.clone(),

@@ -259,3 +259,33 @@ async fn an_alarm_that_began_before_the_schedules_reboot_is_an_outage_of_its_own
     let r = invoke(&fleet, &reconcile(), "req-1").await.unwrap();
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
 }
+
+/// A young instance someone tagged as a replacement of the appliance is no
+/// replacement: the alarm's failover launches its own, and the floating IP
+/// and the route go there, never to the impostor.
+#[tokio::test(start_paused = true)]
+async fn a_young_instance_tagged_as_a_replacement_by_someone_else_gets_nothing() {
+    let (w, settings) = failover_world();
+    let impostor = w.cloud.add_instance(
+        ec2_failover::cloud::memory::InstanceSpec::new(&w.subnet_c, "sophos")
+            .tag(ec2_failover::cloud::TAG_REPLACES, &w.sophos)
+            .tag(ec2_failover::cloud::TAG_INCIDENT, "alarm-earlier")
+            .groups(&[&w.security_group])
+            .image(&w.new_ami),
+    );
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = invoke(&single(cloud, settings), &sample("sns-alarm.json"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    let new = r.new_instance.clone().expect("a replacement of its own");
+    assert_ne!(new, impostor);
+    let view = w.view();
+    assert_eq!(view.address_owner(&w.floating_ip), Some(new.as_str()));
+    let vpn = view.route(&w.route_table, VPN_CIDR).expect("the VPN route");
+    assert_eq!(vpn.target, RouteTarget::Instance(new.clone()));
+    assert_eq!(
+        view.instance(&impostor).map(|i| i.state),
+        Some(InstanceState::Running)
+    );
+}
