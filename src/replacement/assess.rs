@@ -116,7 +116,9 @@ pub fn assess(
     now: DateTime<Utc>,
 ) -> Result<Situation, FailoverError> {
     let continue_with = |replacement: &Instance, why: ContinueReason| {
-        let failed_id = replacement.tag(TAG_REPLACES).map(str::to_owned);
+        // What it replaces, as its ClientToken says (a tag may be rewritten
+        // since): the instance a resumed failover goes on to stop.
+        let failed_id = replacement.launched_as().map(|(_, of)| of.to_owned());
         Situation::Continue {
             replacement: Box::new(replacement.clone()),
             failed: failed_id
@@ -302,8 +304,12 @@ mod tests {
         let s = assess(&forged, &settings(), ("alarm-1", true), now());
         assert!(!matches!(s, Ok(Situation::Continue { .. })), "{s:?}");
         r.client_token = Some(token(Role::Replacement, "i-old", "alarm-1"));
+        // Its tag rewritten since to name another instance: the token decides.
+        r.tags.retain(|t| t.key != TAG_REPLACES);
+        r.tags.push(Tag::new(TAG_REPLACES, "i-victim"));
         let w = world(vec![
             instance("i-old", InstanceState::Running, "ap-northeast-1a"),
+            instance("i-victim", InstanceState::Running, "ap-northeast-1c"),
             r,
         ]);
         match assess(&w, &settings(), ("alarm-1", true), now()).unwrap() {
