@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{Instance, RouteTarget, TAG_INCIDENT, TAG_REPLACES};
+use crate::cloud::{Instance, RouteTarget, TAG_INCIDENT};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
@@ -206,12 +206,14 @@ pub fn failed_instance<'a>(
 }
 
 /// Replacements this tool launched within `window` before `now`: the flap
-/// guard's memory, kept in AWS as the replacements' own tags and launch times.
+/// guard's memory, kept in AWS as the replacements' own tokens, tags and
+/// launch times (a tag alone, which anyone may write, could hold every
+/// failover back).
 pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> Vec<&Instance> {
     world
         .instances
         .iter()
-        .filter(|i| i.tag(TAG_REPLACES).is_some())
+        .filter(|i| i.vouched_replaces().is_some())
         .filter(|i| age(i, now).is_some_and(|a| a < window))
         .collect()
 }
@@ -220,7 +222,7 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
 mod tests {
     use super::*;
     use crate::cloud::provenance::{Role, token};
-    use crate::cloud::{Address, InstanceState, Route, Tag};
+    use crate::cloud::{Address, InstanceState, Route, TAG_REPLACES, Tag};
     use crate::test_fixtures::{instance, now, settings, world};
 
     #[test]
@@ -370,6 +372,9 @@ mod tests {
     fn recent_failovers_count_only_replacements_inside_the_window() {
         let mut young = instance("i-young", InstanceState::Stopped, "ap-northeast-1c");
         young.tags.push(Tag::new(TAG_REPLACES, "i-x"));
+        let mut forged = young.clone();
+        forged.id = "i-forged".into();
+        young.client_token = Some(token(Role::Replacement, "i-x", "alarm-1"));
         young.launch_time = Some(now() - chrono::Duration::minutes(20));
         young.first_launch = Some(now() - chrono::Duration::minutes(20));
         let mut old = young.clone();
@@ -377,7 +382,7 @@ mod tests {
         old.launch_time = Some(now() - chrono::Duration::minutes(90));
         old.first_launch = Some(now() - chrono::Duration::minutes(90));
         let original = instance("i-orig", InstanceState::Stopped, "ap-northeast-1a");
-        let w = world(vec![young, old, original]);
+        let w = world(vec![young, old, original, forged]);
         let recent: Vec<&str> = recent_failovers(&w, now(), Duration::from_secs(3600))
             .iter()
             .map(|i| i.id.as_str())
