@@ -44,6 +44,12 @@ macro_rules! cloud_methods {
             /// `available` images owned by this account and tagged `Name=name`.
             fn images_named(&self, name: &str) -> Vec<Image> => DescribeImages(name);
 
+            /// `available` images published by `owners` (account ids or aliases such
+            /// as `aws-marketplace`) whose AMI name starts with `name`: tags on
+            /// another account's AMI are its owner's, so the name is what there is.
+            fn images_published(&self, owners: &[String], name: &str) -> Vec<Image>
+                => DescribeImages(owners.join(","));
+
             /// Images in any state owned by this account, tagged `Name=name` and
             /// created by this tool ([`TAG_CREATED_BY`]).
             fn tool_images(&self, name: &str) -> Vec<Image> => DescribeImages(name);

@@ -24,6 +24,9 @@ pub struct Appliance {
     /// does not say they were made of the appliance (registered, copied,
     /// imported, or built by a pipeline from an instance of its own).
     pub base_ami_ids: Vec<String>,
+    /// Accounts (ids, or aliases such as `aws-marketplace`) whose published
+    /// AMIs named `AMI_NAME*` may be launched (`AMI_OWNERS`).
+    pub ami_owners: Vec<String>,
 }
 
 impl Appliance {
@@ -61,7 +64,23 @@ impl Appliance {
                     ))
                 }
             })?,
+            ami_owners: env.list("AMI_OWNERS", owner)?,
         })
+    }
+}
+
+/// An AMI owner: an account id (12 digits) or an alias such as
+/// `aws-marketplace` (`self` is the account's own AMIs, found by tag).
+fn owner(o: &str) -> Result<String, String> {
+    let account = o.len() == 12 && o.chars().all(|c| c.is_ascii_digit());
+    let alias =
+        !o.is_empty() && o != "self" && o.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+    if account || alias {
+        Ok(o.to_owned())
+    } else {
+        Err(format!(
+            "{o:?} is not an account id (12 digits) or an owner alias like aws-marketplace"
+        ))
     }
 }
 

@@ -136,6 +136,23 @@ mod tests {
     }
 
     #[test]
+    fn ami_owners_are_account_ids_or_aliases_and_base_amis_are_ami_ids() {
+        let s = settings(&[
+            ("AMI_OWNERS", "aws-marketplace, 123456789012"),
+            ("BASE_AMI_ID", "ami-0123456789abcdef0"),
+        ])
+        .unwrap();
+        assert_eq!(s.appliance.ami_owners, ["aws-marketplace", "123456789012"]);
+        assert_eq!(s.appliance.base_ami_ids, ["ami-0123456789abcdef0"]);
+        for bad in ["self", "12345", "AWS", "aws marketplace"] {
+            let e = settings(&[("AMI_OWNERS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "AMI_OWNERS", "{bad}");
+        }
+        let e = settings(&[("BASE_AMI_ID", "sophos")]).unwrap_err();
+        assert_eq!(e.variable, "BASE_AMI_ID");
+    }
+
+    #[test]
     fn a_home_az_must_be_an_az_name_and_guardrails_are_a_list() {
         let s = settings(&[
             ("HOME_AZ", "ap-northeast-1a"),

@@ -106,6 +106,8 @@ struct Answers {
     subnets: Result<Vec<Subnet>, CloudError>,
     tables: Result<Vec<RouteTable>, CloudError>,
     images: Result<Vec<Image>, CloudError>,
+    /// Those `AMI_OWNERS` published (none asked without).
+    published: Result<Vec<Image>, CloudError>,
     address: Result<Option<Address>, CloudError>,
     groups: Result<Option<Vec<SecurityGroup>>, CloudError>,
     records: Result<Option<Vec<RecordSet>>, CloudError>,
@@ -114,7 +116,8 @@ struct Answers {
 /// One round of concurrent describes: everything a failover needs to decide.
 pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverError> {
     let floating_ip = s.failover.floating_ip.map(|ip| ip.to_string());
-    let (vpcs, instances, subnets, tables, images, address, groups, records) = tokio::join!(
+    let owners = &s.appliance.ami_owners;
+    let (vpcs, instances, subnets, tables, images, published, address, groups, records) = tokio::join!(
         ec2.vpcs_named(&s.appliance.vpc_name),
         ec2.instances_named(&s.appliance.instance_name),
         ec2.subnets_named(&s.failover.subnet_names),
@@ -126,6 +129,12 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
             }
         },
         ec2.images_named(&s.appliance.ami_name),
+        async {
+            match owners.is_empty() {
+                true => Ok(Vec::new()),
+                false => ec2.images_published(owners, &s.appliance.ami_name).await,
+            }
+        },
         async {
             match &floating_ip {
                 Some(ip) => ec2.address(ip).await,
@@ -151,6 +160,7 @@ pub async fn look<E: Cloud>(ec2: &E, s: &Settings) -> Result<World, FailoverErro
         subnets,
         tables,
         images,
+        published,
         address,
         groups,
         records,
@@ -263,12 +273,29 @@ impl World {
             dns_records: dns_records(a.records),
             vpc_id,
         };
-        world.set_apart_untrusted_images(s);
+        world.sort_images(a.published, s)?;
         Ok(world)
     }
 }
 
 impl World {
+    /// The AMIs a launch may use: the account's own made of the lineage or
+    /// named in `BASE_AMI_ID`, and what an owner `AMI_OWNERS` trusts
+    /// published (trusted for that).
+    fn sort_images(
+        &mut self,
+        published: Result<Vec<Image>, CloudError>,
+        s: &Settings,
+    ) -> Result<(), FailoverError> {
+        self.set_apart_untrusted_images(s);
+        let what = format!(
+            "AMIs named {}* published by AMI_OWNERS",
+            s.appliance.ami_name
+        );
+        self.images.extend(seen(published, what)?);
+        Ok(())
+    }
+
     /// Moves the AMIs EC2 does not say were made of the appliance's lineage
     /// (and `BASE_AMI_ID` does not name) out of `images`: a tag anyone may
     /// write must not choose what runs with the appliance's role and routes.

@@ -219,3 +219,26 @@ async fn an_ami_someone_tagged_as_the_tools_survives_the_retention() {
         "the tool's own old AMI is pruned: {r:#}"
     );
 }
+
+/// The SDK adapter asks EC2 (moto) for an owner's published AMIs by AMI name.
+#[tokio::test]
+async fn the_amis_an_owner_published_are_found_by_their_name() {
+    use ec2_failover::cloud::Cloud;
+    let moto = Moto::start();
+    let cloud = ec2_failover::cloud::sdk::SdkCloud::new(moto.ec2(), moto.route53());
+    let owners = ["amazon".to_owned()];
+    let found = cloud
+        .images_published(&owners, "amzn2-ami-hvm")
+        .await
+        .unwrap();
+    assert!(!found.is_empty(), "moto publishes Amazon Linux 2 AMIs");
+    assert!(
+        found.iter().all(|i| i
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("amzn2-ami-hvm"))),
+        "{found:?}"
+    );
+    let none = cloud.images_published(&owners, "sophos").await.unwrap();
+    assert_eq!(none, Vec::new());
+}

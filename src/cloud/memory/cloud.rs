@@ -105,6 +105,21 @@ impl Account {
             .collect())
     }
 
+    pub(super) fn images_published(
+        &mut self,
+        owners: &[String],
+        name: &str,
+    ) -> Result<Vec<Image>, CloudError> {
+        self.tick_images();
+        Ok(self
+            .images
+            .iter()
+            .filter(|i| i.state == "available" && i.name.starts_with(name))
+            .filter(|i| i.publisher.as_ref().is_some_and(|p| owners.contains(p)))
+            .map(Account::describe_image)
+            .collect())
+    }
+
     pub(super) fn tool_images(&mut self, name: &str) -> Result<Vec<Image>, CloudError> {
         self.tick_images();
         Ok(self

@@ -103,6 +103,7 @@ impl Account {
             owned: true,
             pending_looks: pending,
             source_instance_id: Some(req.instance_id.clone()),
+            publisher: None,
         });
         Ok(id)
     }

@@ -82,6 +82,8 @@ pub(super) struct ImageRec {
     pub(super) pending_looks: usize,
     /// `SourceInstanceId`: the instance CreateImage made it of.
     pub(super) source_instance_id: Option<String>,
+    /// Another account (id or alias) that published it, when not owned.
+    pub(super) publisher: Option<String>,
 }
 
 #[derive(Debug, Clone)]

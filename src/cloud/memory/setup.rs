@@ -225,6 +225,7 @@ impl MemoryCloud {
             owned: spec.owned,
             pending_looks: 0,
             source_instance_id: spec.source_instance_id,
+            publisher: spec.publisher,
         });
         id
     }

@@ -167,6 +167,8 @@ pub struct ImageSpec {
     pub owned: bool,
     /// The instance CreateImage made it of (`None`: registered otherwise).
     pub source_instance_id: Option<String>,
+    /// Published by another account (id or alias), not owned.
+    pub publisher: Option<String>,
 }
 
 impl ImageSpec {
@@ -180,7 +182,15 @@ impl ImageSpec {
             snapshots: 1,
             owned: true,
             source_instance_id: None,
+            publisher: None,
         }
+    }
+
+    /// Published by `owner` (an account id or alias such as `aws-marketplace`).
+    pub fn published_by(mut self, owner: &str) -> Self {
+        self.owned = false;
+        self.publisher = Some(owner.to_owned());
+        self
     }
 
     /// Made by CreateImage of `instance` (EC2's `SourceInstanceId`).

@@ -151,6 +151,24 @@ pub(super) async fn images_named(cloud: &SdkCloud, name: &str) -> Result<Vec<Ima
     Ok(out.images().iter().filter_map(image_of).collect())
 }
 
+pub(super) async fn images_published(
+    cloud: &SdkCloud,
+    owners: &[String],
+    name: &str,
+) -> Result<Vec<Image>, CloudError> {
+    const OP: Operation = Operation::DescribeImages;
+    let out = cloud
+        .client
+        .describe_images()
+        .set_owners(Some(owners.to_vec()))
+        .filters(filter("name", &[&format!("{name}*")]))
+        .filters(filter("state", &["available"]))
+        .send()
+        .await
+        .map_err(|e| cloud_error(OP, e))?;
+    Ok(out.images().iter().filter_map(image_of).collect())
+}
+
 pub(super) async fn tool_images(cloud: &SdkCloud, name: &str) -> Result<Vec<Image>, CloudError> {
     const OP: Operation = Operation::DescribeImages;
     let out = cloud

@@ -9,7 +9,7 @@ use ec2_failover::cloud::faults::{Call, Fault, FaultyCloud};
 use ec2_failover::cloud::memory::ImageSpec;
 use ec2_failover::cloud::{InstanceState, TAG_INCIDENT};
 use ec2_failover::{Outcome, Settings, StepStatus};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::worlds::*;
 
@@ -344,4 +344,39 @@ async fn a_preflight_proves_every_launch_option() {
         r.steps.iter().all(|s| s.status != StepStatus::Failed),
         "{r:#?}"
     );
+}
+
+/// An AMI another account published (a Marketplace image) is launched only
+/// when `AMI_OWNERS` trusts its publisher; its AMI name, not a tag (tags on
+/// another account's AMI are its owner's), matches `AMI_NAME`.
+#[tokio::test(start_paused = true)]
+async fn a_published_ami_is_launched_only_from_an_owner_ami_owners_trusts() {
+    let (w, settings) = failover_world();
+    let published = w.cloud.add_image(
+        ImageSpec::new("sophos-utm-9.8-marketplace")
+            .published_by("aws-marketplace")
+            .created(days_ago(1)),
+    );
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = invoke(
+        &single(cloud, settings.clone()),
+        &json!({"action": "plan"}),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.image.as_deref(),
+        Some(w.new_ami.as_str()),
+        "not trusted: {r:#?}"
+    );
+
+    let mut trusting = settings;
+    trusting.appliance.ami_owners = vec!["aws-marketplace".into()];
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    let r = invoke(&single(cloud, trusting), &sample("sns-alarm.json"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+    assert_eq!(r.image.as_deref(), Some(published.as_str()), "{r:#?}");
 }
