@@ -66,9 +66,7 @@ impl<C: Cloud> Member<C> {
         .instrument(span)
         .await
     }
-}
 
-impl<C: Cloud> Member<C> {
     /// [`Member::run`], unless the group sits out a trigger for every group:
     /// a scheduled fail-back of a group without a home (`home_az`) is no
     /// error to tell every day, only nothing to do.

@@ -17,7 +17,7 @@ use crate::error::FailoverError;
 use crate::event::{AlarmChange, AlarmState, ManualAction, Trigger};
 use crate::jobs::chain;
 use crate::jobs::checker_ranges::{self, SyncRequest};
-use crate::jobs::failover::{FailoverRequest, Planned};
+use crate::jobs::failover::{FailoverRequest, PlannedMove};
 use crate::jobs::preflight::{self, PreflightRequest};
 use crate::jobs::reconcile::ReconcileRequest;
 use crate::jobs::snapshot::SnapshotRequest;
@@ -386,11 +386,13 @@ fn on_manual(
         ManualAction::Failback => Job::Failover(FailoverRequest::planned(
             incident,
             reason,
-            Planned::Failback,
+            PlannedMove::Failback,
         )),
-        ManualAction::Drill => {
-            Job::Failover(FailoverRequest::planned(incident, reason, Planned::Drill))
-        }
+        ManualAction::Drill => Job::Failover(FailoverRequest::planned(
+            incident,
+            reason,
+            PlannedMove::Drill,
+        )),
     }
 }
 

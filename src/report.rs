@@ -73,6 +73,26 @@ impl StepStatus {
     }
 }
 
+/// Which planned move a failover is: one an operator or a schedule asked
+/// for while all is well ([`crate::jobs::failover`]'s gates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlannedMove {
+    /// Back to `HOME_AZ`.
+    Failback,
+    /// To another AZ, for practice.
+    Drill,
+}
+
+impl PlannedMove {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failback => "failback",
+            Self::Drill => "drill",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepRecord {
     /// What the report shows: the step's name, and its subject when it has one.
@@ -107,7 +127,7 @@ pub struct Report {
     /// floating IP and routes served from the replacement.
     pub time_to_recover_s: Option<u64>,
     /// A planned move's kind (`failback`, `drill`); `null` for every other job.
-    pub planned: Option<&'static str>,
+    pub planned: Option<PlannedMove>,
     pub steps: Vec<StepRecord>,
     /// The follow-ups (fence, standby upkeep) that failed after the job:
     /// each is a failed step in `steps` too; counted in the metrics.

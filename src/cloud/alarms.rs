@@ -1,6 +1,6 @@
 //! CloudWatch's metric alarms, and which of them to look at.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::Operation;
 
@@ -55,5 +55,12 @@ impl Alarm {
     /// `StateUpdatedTimestamp` (all some regions' older alarms, and moto, report).
     pub fn changed_at(&self) -> Option<DateTime<Utc>> {
         self.transitioned_at.or(self.updated_at)
+    }
+
+    /// ` since <when it changed>` for a report's sentence; empty when unknown.
+    pub fn since(&self) -> String {
+        self.changed_at()
+            .map(|t| format!(" since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+            .unwrap_or_default()
     }
 }

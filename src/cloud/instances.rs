@@ -201,15 +201,18 @@ impl Instance {
     /// A standby kept ready in another AZ, not (yet) promoted to appliance:
     /// tagged so, and launched by the function as one (its ClientToken).
     pub fn is_standby(&self) -> bool {
-        self.tag(TAG_STANDBY).is_some()
-            && self.tag(TAG_REPLACES).is_none()
-            && self.launched_as().map(|(role, _)| role) == Some(Role::Standby)
+        self.tagged_standby() && self.launched_as().map(|(role, _)| role) == Some(Role::Standby)
     }
 
     /// Tagged as a standby, but not launched by the function as one: a tag
     /// anyone may write, which the function does not act on.
     pub fn claims_standby(&self) -> bool {
-        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none() && !self.is_standby()
+        self.tagged_standby() && !self.is_standby()
+    }
+
+    /// Tagged as a standby not (yet) promoted.
+    fn tagged_standby(&self) -> bool {
+        self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()
     }
 
     /// What the function launched this instance as, and for which instance,

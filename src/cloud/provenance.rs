@@ -43,16 +43,21 @@ impl Role {
 
 const DIGEST_HEX: usize = 16;
 
+/// The first `bytes` bytes of `text`'s SHA-256, in hex: a short name that is
+/// stable for the same text (ClientTokens, incident ids).
+pub fn digest_hex(text: &str, bytes: usize) -> String {
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The ClientToken of one launch attempt in `role` for instance `of`;
 /// `attempt` names the attempt (the incident or seed, generation, attempt).
 /// At most 64 ASCII characters, as EC2 requires.
 pub fn token(role: Role, of: &str, attempt: &str) -> String {
-    let digest = sha2::Sha256::digest(attempt.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(DIGEST_HEX / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = digest_hex(attempt, DIGEST_HEX / 2);
     // Instance ids are `i-` and 8 or 17 hex digits; anything else is cut to
     // what keeps the token within EC2's limit.
     let of: String = of

@@ -4,9 +4,9 @@
 //! CloudWatch sends nulls and extra fields freely, and an error should name the
 //! exact field that was wrong (`Records[0].Sns.Message.StateChangeTime`).
 
+use crate::cloud::provenance::digest_hex;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::{EventError, kind_of};
 
@@ -63,9 +63,7 @@ impl AlarmChange {
 /// delivery or a reconcile that reads the alarm.
 pub fn incident_for(arn: &str, changed_at: DateTime<Utc>) -> String {
     let when = changed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let digest = Sha256::digest(format!("{arn}|{when}").as_bytes());
-    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
-    format!("alarm-{hex}")
+    format!("alarm-{}", digest_hex(&format!("{arn}|{when}"), 10))
 }
 
 /// `Records[0].Sns.Message` of an SNS alarm notification (already JSON-decoded).

@@ -120,10 +120,7 @@ pub fn decide(watch: Option<AlarmQuery<'_>>, alarms: &[Alarm]) -> Verdict {
             "alarm {} is {}{}; only ALARM calls for a failover",
             alarm.name,
             alarm.state,
-            alarm
-                .changed_at()
-                .map(|t| format!(" since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)))
-                .unwrap_or_default()
+            alarm.since()
         )),
         (None, None) => Verdict::Nothing(match watch {
             AlarmQuery::Named(name) => {

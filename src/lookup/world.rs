@@ -52,6 +52,28 @@ impl World {
         self.instances.iter().find(|i| i.id == id)
     }
 
+    /// The instance the floating IP or one of the managed routes points at.
+    pub fn serving(&self, settings: &Settings) -> Option<&Instance> {
+        let by_ip = self
+            .address
+            .as_ref()
+            .and_then(|a| a.instance_id.as_deref())
+            .and_then(|id| self.instance(id));
+        by_ip.or_else(|| {
+            self.route_tables.iter().find_map(|t| {
+                settings.failover.route_cidrs.iter().find_map(|c| {
+                    let route = t.route_to(c)?;
+                    self.instances.iter().find(|i| match &route.target {
+                        RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => {
+                            i.owns_target(x)
+                        }
+                        _ => false,
+                    })
+                })
+            })
+        })
+    }
+
     /// One line for the report: what was found.
     pub fn summary(&self) -> String {
         let ids: Vec<String> = self
@@ -279,66 +301,40 @@ impl World {
 }
 
 impl World {
-    /// The AMIs a launch may use: the account's own made of the lineage or
-    /// named in `BASE_AMI_ID`, and what an owner `AMI_OWNERS` trusts
-    /// published (trusted for that).
+    /// The AMIs a launch may use: the account's own that EC2 says were made
+    /// of the appliance's lineage or that `BASE_AMI_ID` names, and what an
+    /// owner `AMI_OWNERS` trusts published. The account's others go to
+    /// `untrusted_images`: a tag anyone may write must not choose what runs
+    /// with the appliance's role and routes.
     fn sort_images(
         &mut self,
         published: Result<Vec<Image>, CloudError>,
         s: &Settings,
     ) -> Result<(), FailoverError> {
-        self.set_apart_untrusted_images(s);
-        let what = format!(
-            "AMIs named {}* published by AMI_OWNERS",
-            s.appliance.ami_name
-        );
-        self.images.extend(seen(published, what)?);
-        Ok(())
-    }
-
-    /// Moves the AMIs EC2 does not say were made of the appliance's lineage
-    /// (and `BASE_AMI_ID` does not name) out of `images`: a tag anyone may
-    /// write must not choose what runs with the appliance's role and routes.
-    fn set_apart_untrusted_images(&mut self, s: &Settings) {
-        let lineage = provenance::lineage(
-            self.instances.iter().chain(&self.standbys),
-            self.serving_ids(s),
-        );
-        let vouched = &s.appliance.base_ami_ids;
-        let (trusted, untrusted) = std::mem::take(&mut self.images)
-            .into_iter()
-            .partition(|i| provenance::trusted(i, &lineage, vouched));
-        self.images = trusted;
-        self.untrusted_images = untrusted;
-    }
-
-    /// The instances the floating IP and the managed routes point at; with
-    /// neither, the one live instance of the appliance.
-    fn serving_ids(&self, s: &Settings) -> Vec<&str> {
-        let by_ip = self.address.as_ref().and_then(|a| a.instance_id.as_deref());
-        let by_route = self.route_tables.iter().flat_map(|t| {
-            s.failover
-                .route_cidrs
-                .iter()
-                .filter_map(|c| match &t.route_to(c)?.target {
-                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => self
-                        .instances
-                        .iter()
-                        .find(|i| i.owns_target(x))
-                        .map(|i| i.id.as_str()),
-                    _ => None,
-                })
-        });
-        let mut ids: Vec<&str> = by_ip.into_iter().chain(by_route).collect();
+        // What serves now; with nothing serving, the one live instance.
         let live: Vec<&Instance> = self
             .instances
             .iter()
             .filter(|i| i.state.is_live())
             .collect();
-        if let ([], [one]) = (ids.as_slice(), live.as_slice()) {
-            ids.push(&one.id);
-        }
-        ids
+        let appliance = match (self.serving(s), live.as_slice()) {
+            (Some(serving), _) => Some(serving.id.as_str()),
+            (None, [one]) => Some(one.id.as_str()),
+            (None, _) => None,
+        };
+        let lineage = provenance::lineage(self.instances.iter().chain(&self.standbys), appliance);
+        let vouched = &s.appliance.base_ami_ids;
+        let (trusted, untrusted): (Vec<Image>, Vec<Image>) = std::mem::take(&mut self.images)
+            .into_iter()
+            .partition(|i| provenance::trusted(i, &lineage, vouched));
+        let what = format!(
+            "AMIs named {}* published by AMI_OWNERS",
+            s.appliance.ami_name
+        );
+        self.images = trusted;
+        self.images.extend(seen(published, what)?);
+        self.untrusted_images = untrusted;
+        Ok(())
     }
 }
 

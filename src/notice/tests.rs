@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::cloud::{CloudError, Operation};
-use crate::report::StepLog;
+use crate::report::{PlannedMove, StepLog};
 
 fn report(outcome: Outcome, steps: &[(Step, Option<&str>, StepStatus, &str)]) -> Report {
     let mut log = StepLog::new();
@@ -54,11 +54,11 @@ fn failed_over() -> Report {
 fn a_planned_move_says_which_it_was() {
     for (planned, subject) in [
         (
-            "failback",
+            PlannedMove::Failback,
             "sophos: failed back from ap-northeast-1a to ap-northeast-1c in 34 s",
         ),
         (
-            "drill",
+            PlannedMove::Drill,
             "sophos: drill: failed over from ap-northeast-1a to ap-northeast-1c in 34 s",
         ),
     ] {
@@ -66,7 +66,7 @@ fn a_planned_move_says_which_it_was() {
         r.planned = Some(planned);
         let notices = about("sophos", Work::FailsOver, &Ok(r));
         assert_eq!(notices[0].subject, subject);
-        assert_eq!(notices[0].detail["planned"], planned);
+        assert_eq!(notices[0].detail["planned"], planned.as_str());
         assert!(
             !notices[0].body.contains("Find out why"),
             "{}",

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::error::FailoverError;
-use crate::report::{Report, StepStatus};
+use crate::report::{PlannedMove, Report, StepStatus};
 use crate::step::Step;
 
 use super::NoticeKind;
@@ -63,9 +63,9 @@ pub(super) fn of_report(kind: NoticeKind, group: &str, r: &Report) -> (String, S
                 .map(|s| format!(" in {s} s"))
                 .unwrap_or_default();
             let moved = match r.planned {
-                Some("failback") => "failed back",
-                Some("drill") => "drill: failed over",
-                _ => "failed over",
+                Some(PlannedMove::Failback) => "failed back",
+                Some(PlannedMove::Drill) => "drill: failed over",
+                None => "failed over",
             };
             format!("{group}: {moved}{from} to {to}{took}")
         }

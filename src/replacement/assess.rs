@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::cloud::{Instance, RouteTarget, TAG_INCIDENT};
+use crate::cloud::{Instance, TAG_INCIDENT};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
@@ -87,26 +87,6 @@ fn age(instance: &Instance, now: DateTime<Utc>) -> Option<Duration> {
     instance.age(now)
 }
 
-/// The instance the floating IP or one of the managed routes points at.
-fn serving<'a>(world: &'a World, settings: &Settings) -> Option<&'a Instance> {
-    let by_ip = world
-        .address
-        .as_ref()
-        .and_then(|a| a.instance_id.as_deref())
-        .and_then(|id| world.instance(id));
-    by_ip.or_else(|| {
-        world.route_tables.iter().find_map(|t| {
-            settings.failover.route_cidrs.iter().find_map(|c| {
-                let route = t.route_to(c)?;
-                world.instances.iter().find(|i| match &route.target {
-                    RouteTarget::Instance(x) | RouteTarget::NetworkInterface(x) => i.owns_target(x),
-                    _ => false,
-                })
-            })
-        })
-    })
-}
-
 /// Decides what this incident has to do; with `cooldown`, a young
 /// replacement of another incident is not replaced again.
 pub fn assess(
@@ -180,7 +160,7 @@ pub fn failed_instance<'a>(
         .iter()
         .filter(|i| i.state.is_live())
         .collect();
-    let serving = serving(world, settings);
+    let serving = world.serving(settings);
     let name = &settings.appliance.instance_name;
     match live.as_slice() {
         [one] => Ok(*one),
@@ -222,7 +202,7 @@ pub fn recent_failovers(world: &World, now: DateTime<Utc>, window: Duration) -> 
 mod tests {
     use super::*;
     use crate::cloud::provenance::{Role, token};
-    use crate::cloud::{Address, InstanceState, Route, TAG_REPLACES, Tag};
+    use crate::cloud::{Address, InstanceState, Route, RouteTarget, TAG_REPLACES, Tag};
     use crate::test_fixtures::{instance, now, settings, world};
 
     #[test]

@@ -3,7 +3,6 @@
 //! stop of the failed instance that goes with it.
 
 use chrono::{DateTime, Utc};
-use sha2::Digest;
 
 use crate::cloud::provenance::{self, Role};
 use crate::cloud::{
@@ -88,10 +87,8 @@ pub fn client_token(incident: &str, generation: u32, attempt: usize) -> String {
         .collect();
     if clean.is_empty() || clean.len() > 64 || clean.len() != raw.len() {
         // Too long or not plain ASCII: a digest keeps it unique and stable.
-        let digest = sha2::Sha256::digest(raw.as_bytes());
-        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
         let head: String = clean.chars().take(31).collect();
-        format!("{head}-{hex}")
+        format!("{head}-{}", provenance::digest_hex(&raw, 16))
     } else {
         clean
     }

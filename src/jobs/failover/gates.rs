@@ -9,12 +9,13 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::AlarmEvent;
-use super::planned::{self, Planned, Readings};
+use super::planned::{self, Readings};
 use crate::cloud::{Alarm, CheckerReport, CloudError, Instance, TAG_IMAGE_REBOOT};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
 use crate::replacement::{Situation, recent_failovers};
+use crate::report::PlannedMove;
 use crate::report::{StepLog, StepStatus};
 use crate::step::Step;
 
@@ -27,7 +28,7 @@ pub struct Confirmation {
     /// When the alarm went ALARM (`None`: an operator's failover).
     pub alarm_began: Option<DateTime<Utc>>,
     /// A planned move's own readings (its alarm, a drill's guardrails).
-    pub planned: Option<(Planned, Readings)>,
+    pub planned: Option<(PlannedMove, Readings)>,
 }
 
 /// How long after the schedule's reboot (`NO_REBOOT=false`) an alarm is

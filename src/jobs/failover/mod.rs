@@ -23,7 +23,7 @@ mod gates;
 mod handover;
 mod planned;
 
-pub use planned::Planned;
+pub use crate::report::PlannedMove;
 
 use std::time::Instant;
 
@@ -56,7 +56,7 @@ pub struct FailoverRequest {
     pub finishing: bool,
     /// A fail-back or a drill: gated on the alarm being OK (and for a drill
     /// on its guardrails); a fail-back launches only in `HOME_AZ`.
-    pub planned: Option<Planned>,
+    pub planned: Option<PlannedMove>,
 }
 
 /// What an alarm event said: this alarm went ALARM at this time.
@@ -112,7 +112,7 @@ impl FailoverRequest {
 
     /// For a planned move (`{"action": "failback"}` or `"drill"`): an
     /// operator's failover behind the planned move's gates.
-    pub fn planned(incident: String, reason: String, planned: Planned) -> Self {
+    pub fn planned(incident: String, reason: String, planned: PlannedMove) -> Self {
         Self {
             planned: Some(planned),
             ..Self::by_operator(incident, reason)
@@ -607,7 +607,7 @@ fn report(
         old_instance: summary.old_instance,
         old_availability_zone: summary.old_availability_zone,
         time_to_recover_s: recovered,
-        planned: req.planned.map(Planned::as_str),
+        planned: req.planned,
         new_instance: summary.new_instance,
         availability_zone: summary.availability_zone,
         image_created: created.map(|c| c.to_rfc3339_opts(SecondsFormat::Secs, true)),

@@ -17,32 +17,13 @@
 
 use std::time::Instant;
 
-use chrono::SecondsFormat;
-
 use crate::cloud::{Alarm, AlarmQuery, Cloud, CloudError, Instance};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::{self, World};
+use crate::report::PlannedMove;
 use crate::report::{StepLog, StepStatus};
 use crate::step::Step;
-
-/// Which planned move a failover request is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Planned {
-    /// Back to `HOME_AZ`.
-    Failback,
-    /// To another AZ, for practice.
-    Drill,
-}
-
-impl Planned {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Failback => "failback",
-            Self::Drill => "drill",
-        }
-    }
-}
 
 /// What a planned move reads before it moves.
 pub struct Readings {
@@ -53,10 +34,10 @@ pub struct Readings {
 }
 
 /// Reads the alarms `planned` is gated on, all at once.
-pub async fn read<C: Cloud>(cloud: &C, settings: &Settings, planned: Planned) -> Readings {
+pub async fn read<C: Cloud>(cloud: &C, settings: &Settings, planned: PlannedMove) -> Readings {
     let guarded: &[String] = match planned {
-        Planned::Drill => &settings.failover.drill_guardrail_alarms,
-        Planned::Failback => &[],
+        PlannedMove::Drill => &settings.failover.drill_guardrail_alarms,
+        PlannedMove::Failback => &[],
     };
     let appliance = async {
         match lookup::watch(settings) {
@@ -77,8 +58,11 @@ pub async fn read<C: Cloud>(cloud: &C, settings: &Settings, planned: Planned) ->
 
 /// The AZ a fail-back goes to; a fail-back without `HOME_AZ` is refused
 /// before anything is read.
-pub fn home(settings: &Settings, planned: Option<Planned>) -> Result<Option<&str>, FailoverError> {
-    if planned != Some(Planned::Failback) {
+pub fn home(
+    settings: &Settings,
+    planned: Option<PlannedMove>,
+) -> Result<Option<&str>, FailoverError> {
+    if planned != Some(PlannedMove::Failback) {
         return Ok(None);
     }
     match settings.failover.home_az.as_deref() {
@@ -109,7 +93,7 @@ pub fn narrow(world: &mut World, settings: &Settings, home: &str) -> Result<(), 
 /// `Ok(Some(why))` when the planned move should stand down before a new
 /// launch; an error when what it must know cannot be read or is not set.
 pub fn pass(
-    (planned, readings): (Planned, Readings),
+    (planned, readings): (PlannedMove, Readings),
     settings: &Settings,
     appliance: &Instance,
     log: &mut StepLog,
@@ -127,8 +111,8 @@ pub fn pass(
         return Ok(Some(why));
     }
     match planned {
-        Planned::Drill => guardrails(readings.guardrails, log),
-        Planned::Failback => Ok(None),
+        PlannedMove::Drill => guardrails(readings.guardrails, log),
+        PlannedMove::Failback => Ok(None),
     }
 }
 
@@ -168,7 +152,7 @@ fn appliance_alarm(
             "alarm {} is {}{}: a {what} runs only while the appliance's alarm is OK (during an outage the failover is in charge)",
             a.name,
             a.state,
-            since(a)
+            a.since()
         );
         log.record(Step::Alarm, StepStatus::Skipped, why.clone(), t);
         return Ok(Some(why));
@@ -203,7 +187,7 @@ fn guardrails(
             )),
             Some(a) if a.state == "ALARM" => Some(format!(
                 "guardrail alarm {name} is ALARM{}: no drill while it is",
-                since(a)
+                a.since()
             )),
             Some(_) => None,
         };
@@ -216,13 +200,6 @@ fn guardrails(
     let detail = format!("guardrail alarm(s) not in ALARM: {}", ok.join(", "));
     log.record(Step::Guardrails, StepStatus::Done, detail, t);
     Ok(None)
-}
-
-fn since(alarm: &Alarm) -> String {
-    alarm
-        .changed_at()
-        .map(|t| format!(" since {}", t.to_rfc3339_opts(SecondsFormat::Secs, true)))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -272,14 +249,14 @@ mod tests {
         let home = instance("i-home", InstanceState::Running, "ap-northeast-1a");
         let mut log = StepLog::new();
         let go = pass(
-            (Planned::Failback, readings("OK", &[])),
+            (PlannedMove::Failback, readings("OK", &[])),
             &s,
             &away,
             &mut log,
         );
         assert_eq!(go.unwrap(), None);
         let there = pass(
-            (Planned::Failback, readings("OK", &[])),
+            (PlannedMove::Failback, readings("OK", &[])),
             &s,
             &home,
             &mut log,
@@ -292,7 +269,7 @@ mod tests {
         );
         for state in ["ALARM", "INSUFFICIENT_DATA"] {
             let why = pass(
-                (Planned::Failback, readings(state, &[])),
+                (PlannedMove::Failback, readings(state, &[])),
                 &s,
                 &away,
                 &mut log,
@@ -308,7 +285,7 @@ mod tests {
         let no_home = settings_with(&[("ALARM_NAME", "vpn-health")]);
         let mut log = StepLog::new();
         let e = pass(
-            (Planned::Failback, readings("OK", &[])),
+            (PlannedMove::Failback, readings("OK", &[])),
             &no_home,
             &away,
             &mut log,
@@ -319,7 +296,7 @@ mod tests {
             appliance: None,
             guardrails: Vec::new(),
         };
-        let e = pass((Planned::Failback, none), &no_alarm, &away, &mut log).unwrap_err();
+        let e = pass((PlannedMove::Failback, none), &no_alarm, &away, &mut log).unwrap_err();
         assert!(e.to_string().contains("ALARM_NAME"), "{e}");
         assert!(!e.retryable());
     }
@@ -331,7 +308,7 @@ mod tests {
         let mut log = StepLog::new();
         let mut drill = |g: Option<&str>| {
             let r = readings("OK", &[("orders-5xx", g)]);
-            pass((Planned::Drill, r), &s, &serving, &mut log).unwrap()
+            pass((PlannedMove::Drill, r), &s, &serving, &mut log).unwrap()
         };
         assert_eq!(drill(Some("OK")), None, "a drill may leave home");
         assert_eq!(drill(Some("INSUFFICIENT_DATA")), None);

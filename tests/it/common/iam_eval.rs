@@ -86,45 +86,66 @@ impl Policy {
         let stack = Stack::new(template, params, region);
         let policies = &template["Resources"]["FailoverFunction"]["Properties"]["Policies"];
         let policies = stack.render(policies).expect("the function has policies");
-        let mut statements = Vec::new();
-        for policy in policies.as_sequence().expect("Policies is a list") {
-            for st in policy["Statement"].as_sequence().expect("inline policy") {
-                let deny = match st["Effect"].as_str() {
-                    Some("Allow") => false,
-                    Some("Deny") => true,
-                    other => panic!("Effect {other:?}"),
-                };
-                statements.push(Statement {
-                    sid: st["Sid"].as_str().unwrap_or("(no Sid)").to_owned(),
-                    deny,
-                    actions: texts(&st["Action"]),
-                    resources: texts(&st["Resource"]),
-                    condition: st.get("Condition").cloned(),
-                });
+        let statements = policies
+            .as_sequence()
+            .expect("Policies is a list")
+            .iter()
+            .flat_map(|p| p["Statement"].as_sequence().expect("inline policy").clone())
+            .collect::<Vec<_>>();
+        Policy::of(&statements)
+    }
+
+    /// A policy of these rendered statements (a policy document's `Statement`).
+    pub fn of(statements: &[Value]) -> Policy {
+        let statement = |st: &Value| {
+            let deny = match st["Effect"].as_str() {
+                Some("Allow") => false,
+                Some("Deny") => true,
+                other => panic!("Effect {other:?}"),
+            };
+            Statement {
+                sid: st["Sid"].as_str().unwrap_or("(no Sid)").to_owned(),
+                deny,
+                actions: texts(&st["Action"]),
+                resources: texts(&st["Resource"]),
+                condition: st.get("Condition").cloned(),
             }
+        };
+        Policy {
+            statements: statements.iter().map(statement).collect(),
         }
-        Policy { statements }
+    }
+
+    /// Whether a `Deny` of the policy matches the request.
+    pub fn denies(&self, request: &Request) -> bool {
+        self.statements
+            .iter()
+            .any(|st| st.deny && st.applies(request))
     }
 
     /// The statement that allows the request, if any and none denies it.
     pub fn allows(&self, request: &Request) -> Option<&Statement> {
-        let (denies, allows): (Vec<&Statement>, Vec<&Statement>) =
-            self.statements.iter().partition(|st| st.deny);
-        let applies = |st: &&Statement| {
-            st.actions.iter().any(|a| glob(a, &request.action, true))
-                && st
-                    .resources
-                    .iter()
-                    .any(|r| glob(r, &request.resource, false))
-                && st
-                    .condition
-                    .as_ref()
-                    .is_none_or(|c| conditions_hold(c, &request.context))
-        };
-        if denies.iter().any(applies) {
+        if self.denies(request) {
             return None;
         }
-        allows.into_iter().find(applies)
+        self.statements
+            .iter()
+            .find(|st| !st.deny && st.applies(request))
+    }
+}
+
+impl Statement {
+    /// It names the request's action and resource, and its conditions hold.
+    fn applies(&self, request: &Request) -> bool {
+        self.actions.iter().any(|a| glob(a, &request.action, true))
+            && self
+                .resources
+                .iter()
+                .any(|r| glob(r, &request.resource, false))
+            && self
+                .condition
+                .as_ref()
+                .is_none_or(|c| conditions_hold(c, &request.context))
     }
 }
 
@@ -159,7 +180,7 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
 }
 
 /// Whether every condition of a statement's `Condition` block holds.
-pub fn conditions_hold(condition: &Value, context: &BTreeMap<String, Vec<String>>) -> bool {
+fn conditions_hold(condition: &Value, context: &BTreeMap<String, Vec<String>>) -> bool {
     let ops = condition.as_mapping().expect("Condition is a mapping");
     ops.iter().all(|(op, keys)| {
         let op = op.as_str().expect("operator");

@@ -11,6 +11,7 @@ use common::memory_world::*;
 use ec2_failover::cloud::faults::FaultyCloud;
 use ec2_failover::cloud::memory::{MemoryAnnouncer, MemoryCloud, MemoryLeases};
 use ec2_failover::cloud::{InstanceState, RouteTarget, TAG_REPLACES};
+use ec2_failover::report::PlannedMove;
 use ec2_failover::{Fleet, Outcome, Settings, StepStatus};
 use serde_json::{Value, json};
 
@@ -67,7 +68,7 @@ async fn a_failover_then_a_failback_brings_the_appliance_home_launch_before_stop
     let before = cloud.calls().len();
     let back = invoke(&fleet, &failback(), "req-back").await.unwrap();
     assert_eq!(back.outcome, Outcome::FailedOver, "{back:#?}");
-    assert_eq!(back.planned, Some("failback"));
+    assert_eq!(back.planned, Some(PlannedMove::Failback));
     assert_eq!(back.old_instance.as_deref(), Some(away.as_str()));
     assert!(back.time_to_recover_s.is_some(), "{back:#?}");
     assert_eq!(status(&back, "alarm"), Some(StepStatus::Done));
@@ -151,7 +152,7 @@ async fn a_drill_waits_for_its_guardrails_then_fails_over_and_says_how_long_it_t
     set_alarm_state(&w, "orders-5xx", "OK");
     let ran = invoke(&fleet, &drill(), "req-3").await.unwrap();
     assert_eq!(ran.outcome, Outcome::FailedOver, "{ran:#?}");
-    assert_eq!(ran.planned, Some("drill"));
+    assert_eq!(ran.planned, Some(PlannedMove::Drill));
     assert_eq!(status(&ran, "guardrails"), Some(StepStatus::Done));
     assert!(ran.time_to_recover_s.is_some(), "{ran:#?}");
     let new = ran.new_instance.expect("the drill's replacement");
