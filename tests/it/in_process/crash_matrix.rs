@@ -16,6 +16,20 @@ use super::worlds::*;
 
 type Check = fn(&MemWorld, &WorldView, &WorldView);
 
+/// `view` with the move's mark read as a mark, not as the second it was
+/// written (the clean run and a case's retry may straddle a second).
+fn timeless(view: &WorldView) -> WorldView {
+    let mut view = view.clone();
+    for i in &mut view.instances {
+        for (key, value) in &mut i.tags {
+            if key == TAG_MOVED_AT {
+                *value = "<time>".to_owned();
+            }
+        }
+    }
+    view
+}
+
 /// Every run of a case is one delivery: Lambda retries an asynchronous
 /// event under its request id, which is a manual job's incident.
 const DELIVERY: &str = "req-1";
@@ -95,7 +109,11 @@ async fn crash_matrix(
             }
             let after = w.view();
             check(&w, &before, &after);
-            assert_eq!(after, clean_view, "{case}: the world of one clean run");
+            assert_eq!(
+                timeless(&after),
+                timeless(&clean_view),
+                "{case}: the world of one clean run"
+            );
 
             let third = FaultyCloud::new(w.cloud.clone());
             invoke(&single(third.clone(), settings), payload, DELIVERY)
@@ -106,7 +124,7 @@ async fn crash_matrix(
                 "{case}: {:?}",
                 third.calls()
             );
-            assert_eq!(w.view(), clean_view, "{case}");
+            assert_eq!(timeless(&w.view()), timeless(&clean_view), "{case}");
         }
     }
     ops
