@@ -149,6 +149,14 @@ fn on_instance(action: &str, id: &str, tags: &Tags) -> Request {
     Request::new(action, ec2("instance", id)).resource_tags(tags.on(id))
 }
 
+/// A ModifyInstanceAttribute or ModifyNetworkInterfaceAttribute that turns
+/// source/dest check off, as EC2 gives it to IAM (EC2 User Guide, "ec2:Attribute
+/// condition key": the attribute's name, and a Value-only attribute's new value).
+fn source_dest_check_off(r: Request) -> Request {
+    r.with("ec2:Attribute", "SourceDestCheck")
+        .with("ec2:Attribute/SourceDestCheck", "false")
+}
+
 /// Everything IAM authorizes for one RunInstances request.
 fn launch_requests(l: &ec2_failover::cloud::LaunchRequest, tags: &Tags) -> Vec<Request> {
     let request_tags = || l.tags.iter().map(|t| (t.key.as_str(), t.value.as_str()));
@@ -223,12 +231,15 @@ fn requests(cloud: &Recorded, tags: &Tags, after: &WorldView) -> Vec<Request> {
             _ if op.starts_with("Describe") || op.starts_with("GetEbs") => {
                 vec![Request::new(&format!("ec2:{op}"), "*")]
             }
-            "StopInstances"
-            | "ModifyInstanceAttribute"
-            | "StartInstances"
-            | "TerminateInstances" => {
+            "StopInstances" | "StartInstances" | "TerminateInstances" => {
                 vec![on_instance(&format!("ec2:{op}"), first, tags)]
             }
+            // The function's one attribute change, with the keys EC2 gives it.
+            "ModifyInstanceAttribute" => vec![source_dest_check_off(on_instance(
+                "ec2:ModifyInstanceAttribute",
+                first,
+                tags,
+            ))],
             "RunInstances" => launch_requests(&launches.next().expect("a recorded launch"), tags),
             "AssociateAddress" => {
                 let instance = words.get(1).map(|s| (*s).to_owned()).or_else(|| {
@@ -771,4 +782,78 @@ fn with_allowed_regions_the_groups_ec2_calls_reach_those_regions_only() {
     let single = Policy::render(&template(), &single, REGION);
     let mine = Request::new("ec2:DescribeInstances", "*").with("aws:RequestedRegion", REGION);
     assert!(single.allows(&mine).is_some());
+}
+
+#[test]
+fn the_appliances_attributes_change_only_as_far_as_source_dest_check_off() {
+    let policy = Policy::render(&template(), &deployment(None), REGION);
+    let appliance = [("Name", "sophos")];
+    let modify = |action: &str, kind: &str, keys: &[(&str, &str)]| {
+        let r = Request::new(action, ec2(kind, "x-1")).resource_tags(appliance);
+        keys.iter().fold(r, |r, (k, v)| r.with(k, *v))
+    };
+    let mia = "ec2:ModifyInstanceAttribute";
+    let off = source_dest_check_off(modify(mia, "instance", &[]));
+    assert!(policy.allows(&off).is_some(), "the function's own change");
+    // Either key alone, or none (if EC2 ever leaves them out), still fails over.
+    for keys in [
+        &[("ec2:Attribute/SourceDestCheck", "false")][..],
+        &[("ec2:Attribute", "sourceDestCheck")],
+        &[],
+    ] {
+        let r = modify(mia, "instance", keys);
+        assert!(policy.allows(&r).is_some(), "allowed with {keys:?}");
+    }
+    for (what, keys) in [
+        (
+            "user data, by its value",
+            &[("ec2:Attribute/UserData", "IyEvYmluL3No")][..],
+        ),
+        (
+            "user data, by name",
+            &[
+                ("ec2:Attribute", "userData"),
+                ("ec2:Attribute/UserData", "x"),
+            ],
+        ),
+        (
+            "the instance type",
+            &[
+                ("ec2:Attribute", "InstanceType"),
+                ("ec2:Attribute/InstanceType", "p5.48xlarge"),
+            ],
+        ),
+        (
+            "termination protection",
+            &[("ec2:Attribute", "DisableApiTermination")],
+        ),
+        (
+            "source/dest check back on",
+            &[("ec2:Attribute/SourceDestCheck", "true")],
+        ),
+    ] {
+        assert!(
+            policy.allows(&modify(mia, "instance", keys)).is_none(),
+            "{what} is denied"
+        );
+    }
+    // Security groups and volumes are authorized on those resources: never granted.
+    assert!(policy.allows(&modify(mia, "security-group", &[])).is_none());
+    assert!(policy.allows(&modify(mia, "volume", &[])).is_none());
+
+    let leg = "ec2:ModifyNetworkInterfaceAttribute";
+    let leg_off = source_dest_check_off(modify(leg, "network-interface", &[]));
+    assert!(
+        policy.allows(&leg_off).is_some(),
+        "a leg's source/dest check"
+    );
+    let described = modify(
+        leg,
+        "network-interface",
+        &[("ec2:Attribute", "description")],
+    );
+    assert!(
+        policy.allows(&described).is_none(),
+        "a leg's other attributes"
+    );
 }

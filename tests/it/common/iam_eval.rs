@@ -207,7 +207,13 @@ fn holds(op: &str, wanted: &[String], have: Option<&[String]>) -> bool {
         "ArnNotLike" => {
             have.is_none_or(|h| !h.iter().any(|v| wanted.iter().any(|w| glob(w, v, false))))
         }
+        "StringNotEqualsIgnoreCase" => have.is_none_or(|h| {
+            !h.iter()
+                .any(|v| wanted.iter().any(|w| w.eq_ignore_ascii_case(v)))
+        }),
         "Bool" => any(&|h| wanted.iter().any(|w| w.eq_ignore_ascii_case(h))),
+        // "true": the request has no such key; "false": it has one.
+        "Null" => wanted.iter().all(|w| (w == "true") == have.is_none()),
         // Every value of the request among the wanted ones; no value holds.
         "ForAllValues:StringEquals" => have.is_none_or(|h| h.iter().all(|v| wanted.contains(v))),
         other => panic!("the evaluator does not know condition operator {other}"),
