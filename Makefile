@@ -1,6 +1,6 @@
 # Developer tasks for ec2-failover. Run `make` (or `make help`) for the list.
 #
-# Python tools (moto server, cfn-lint, cargo-lambda, zig) live in a project-local
+# Python tools (moto server, cfn-lint, cargo-lambda, zig, policy_sentry) live in a project-local
 # virtual environment, .venv, built from requirements-dev.txt; nothing here relies
 # on tools installed elsewhere except cargo/rustc (rustup) and python3.
 
@@ -27,7 +27,7 @@ EVENT ?= events/manual-plan.json
 
 help:
 	@echo 'ec2-failover developer targets:'
-	@echo '  make venv    create .venv with the pinned tools of requirements-dev.txt (moto, cfn-lint, cargo-lambda, zig)'
+	@echo '  make venv    create .venv with the pinned tools of requirements-dev.txt (moto, cfn-lint, cargo-lambda, zig, policy_sentry)'
 	@echo '  make test    cargo fmt --check, build every target under clippy -D warnings (the venv installs beside it), cfn-lint, cargo test against moto'
 	@echo '  make lint    cfn-lint template.yaml'
 	@echo '  make fmt     cargo fmt --all'
@@ -70,7 +70,7 @@ test:
 	  $(LINTED_BUILD) cargo test --all-targets --no-run; \
 	  wait $$venv || { echo 'error: make venv failed (see above)' >&2; exit 1; }
 	$(MAKE) --no-print-directory lint
-	$(LINTED_BUILD) MOTO_SERVER=$(VENV)/bin/moto_server RUST_TEST_THREADS=$(TEST_THREADS) cargo test
+	$(LINTED_BUILD) MOTO_SERVER=$(VENV)/bin/moto_server POLICY_SENTRY_PYTHON=$(VENV)/bin/python RUST_TEST_THREADS=$(TEST_THREADS) cargo test
 
 lint: venv
 	$(VENV)/bin/cfn-lint template.yaml

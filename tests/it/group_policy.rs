@@ -12,6 +12,7 @@
 //! instance profile's PassRole), with the tags the resources carry.
 
 use crate::common;
+use crate::common::template;
 
 use std::collections::BTreeMap;
 
@@ -25,11 +26,6 @@ use ec2_failover::{Fleet, Outcome, Report, Response};
 use serde_json::{Value, json};
 
 type Recorded = FaultyCloud<MemoryCloud>;
-
-fn template() -> serde_yaml::Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// The template's policy as deployed for the two groups: the single-appliance
 /// parameters keep the names of the seed (sophos, public), which cover

@@ -6,6 +6,7 @@
 //! operations (`src/cloud/operation.rs`) that errors, dry runs and the fault
 //! wrapper name, so that table cannot miss a call or keep one no longer made.
 
+use crate::common::template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -75,11 +76,6 @@ struct Implied {
     by: &'static str,
     when_source_has: &'static str,
     why: &'static str,
-}
-
-fn read(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
 }
 
 /// Every file of the adapter, one after another (sorted, so runs agree).
@@ -242,10 +238,6 @@ fn policy_statements(template: &Value) -> Vec<Statement> {
         }
     }
     out
-}
-
-fn template() -> Value {
-    serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML")
 }
 
 /// What the policy grants: action -> the statements granting it.

@@ -16,6 +16,7 @@ mod group_policy;
 mod groups;
 mod house;
 mod iam_policy;
+mod iam_reference;
 mod in_process;
 mod notifications;
 mod one_job_per_group;

@@ -6,7 +6,7 @@
 //! to the e-mail subscription; one failover sends one message with a readable
 //! subject and one `Failover Completed` event.
 
-use std::path::Path;
+use crate::common::template;
 
 use aws_sdk_cloudwatch::types::StateValue;
 use serde_json::Value as Json;
@@ -27,11 +27,6 @@ struct Wiring {
     on_failure_to_topic: bool,
     /// The e-mail subscription takes every message (no filter policy).
     email_takes_all: bool,
-}
-
-fn template() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// `!Ref X`'s X.

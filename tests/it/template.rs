@@ -5,6 +5,7 @@
 //! The docs that describe it stay walkable too: every relative link in
 //! README.md and docs/*.md leads to a file, and heading, that exists.
 
+use crate::common::template;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -13,10 +14,6 @@ use serde_yaml::Value;
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
-}
-
-fn template() -> Value {
-    serde_yaml::from_str(&read("template.yaml")).expect("template.yaml is YAML")
 }
 
 fn function_properties(t: &Value) -> &Value {

@@ -135,6 +135,26 @@ impl Policy {
 }
 
 impl Statement {
+    pub fn is_deny(&self) -> bool {
+        self.deny
+    }
+
+    pub fn actions(&self) -> &[String] {
+        &self.actions
+    }
+
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
+    /// The condition keys the statement tests, as written.
+    pub fn condition_keys(&self) -> Vec<String> {
+        let ops = self.condition.iter().filter_map(Value::as_mapping);
+        ops.flat_map(|ops| ops.values().filter_map(Value::as_mapping))
+            .flat_map(|keys| keys.keys().filter_map(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
     /// It names the request's action and resource, and its conditions hold.
     fn applies(&self, request: &Request) -> bool {
         self.actions.iter().any(|a| glob(a, &request.action, true))

@@ -245,6 +245,13 @@ impl Moto {
 }
 
 /// A Route 53 client for an endpoint (moto, or a stand-in for what moto lacks).
+/// The SAM template, as YAML.
+pub fn template() -> serde_yaml::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml");
+    let text = std::fs::read_to_string(path).expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
 pub fn route53_at(endpoint: &str) -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::from_conf(route53_conf(endpoint))
 }
