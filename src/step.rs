@@ -44,8 +44,6 @@ pub enum Step {
     MarkMoved,
     /// The incident is handed to a human: its move was undone by hand.
     HandOver,
-    /// The appliance is marked: the schedule's CreateImage rebooted it.
-    MarkReboot,
     /// The group's lease (LOCK_TABLE): taken before a job changes the group.
     Lease,
     /// People were told (mail to the notification topic, EventBridge events).
@@ -87,7 +85,6 @@ impl Step {
             Self::Standby => "standby",
             Self::MarkMoved => "mark_moved",
             Self::HandOver => "hand_over",
-            Self::MarkReboot => "mark_reboot",
             Self::Notify => "notify",
             Self::Pause => "pause",
         }

@@ -221,9 +221,9 @@ pub use network::{
 pub use probe::{Permission, Probe};
 pub use route53::{CheckerReport, RecordSet};
 pub use tags::{
-    CREATED_BY, TAG_CREATED_BY, TAG_GROUP, TAG_HANDED_OVER, TAG_IMAGE, TAG_IMAGE_REBOOT,
-    TAG_INCIDENT, TAG_MOVED_AT, TAG_PROMOTED_AT, TAG_REPLACES, TAG_SOURCE_INSTANCE, TAG_STANDBY,
-    TAG_STANDBY_FOR, Tag, tag_value,
+    CREATED_BY, TAG_CREATED_BY, TAG_GROUP, TAG_HANDED_OVER, TAG_IMAGE, TAG_INCIDENT, TAG_MOVED_AT,
+    TAG_PROMOTED_AT, TAG_REPLACES, TAG_SOURCE_INSTANCE, TAG_STANDBY, TAG_STANDBY_FOR, Tag,
+    tag_value,
 };
 
 /// The trait from the list: one async method per entry, and [`Cloud::usage`].

@@ -39,10 +39,6 @@ pub const TAG_MOVED_AT: &str = "ec2-failover:moved-at";
 /// because its floating IP, a route or the record was moved by hand. The
 /// function stands down for that incident from then on.
 pub const TAG_HANDED_OVER: &str = "ec2-failover:handed-over";
-/// On the appliance: when the AMI schedule's CreateImage rebooted it
-/// (`NO_REBOOT=false`, RFC 3339), so an alarm that follows is known as the
-/// schedule's own outage.
-pub const TAG_IMAGE_REBOOT: &str = "ec2-failover:image-reboot";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {

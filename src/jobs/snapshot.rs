@@ -26,7 +26,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::cloud::provenance;
 use crate::cloud::{
     CREATED_BY, Cloud, Image, ImageRequest, Instance, InstanceState, Snapshot, TAG_CREATED_BY,
-    TAG_IMAGE, TAG_IMAGE_REBOOT, TAG_SOURCE_INSTANCE, Tag,
+    TAG_IMAGE, TAG_SOURCE_INSTANCE, Tag,
 };
 use crate::config::Settings;
 use crate::engine::{Applied, Change, Context, Decision, PlannedStep, Step};
@@ -179,12 +179,6 @@ pub async fn run<C: Cloud>(
         .in_order(std::slice::from_ref(&create.step), &mut log)
         .await?;
     let applied = applied.into_iter().next().unwrap_or(Applied::Nothing);
-    if let Some(mark) = reboot_mark(&create, settings, ctx.now) {
-        // The AMI exists; an unmarked reboot only costs the alarm's failover.
-        if let Err(e) = exec.in_order(&[mark], &mut log).await {
-            tracing::warn!(error = %e, "could not mark the appliance rebooted for its AMI");
-        }
-    }
     let images = images_after(cloud, settings, &seen, &applied).await?;
     exec.in_order(&upkeep(&seen, &images, settings), &mut log)
         .await?;
@@ -295,35 +289,6 @@ fn create_image(
         existing: None,
         source: Some(source.id.clone()),
     })
-}
-
-/// With `NO_REBOOT=false` CreateImage reboots the appliance: its health
-/// check fails for a minute or two and the alarm fires. The mark on the
-/// appliance (when, RFC 3339) lets the failover know that outage as the
-/// schedule's own. Written after CreateImage, never before: a mark for a
-/// reboot that did not happen would hold back a real failover.
-fn reboot_mark(
-    create: &CreatePlan,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Option<PlannedStep> {
-    if settings.stamp.no_reboot || !matches!(create.step.decision, Decision::Make(_)) {
-        return None;
-    }
-    let instance = create.source.clone()?;
-    let change = Change::MarkInstance {
-        tag: Tag::new(
-            TAG_IMAGE_REBOOT,
-            now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        ),
-        instance: instance.clone(),
-        why: "CreateImage (NO_REBOOT=false) reboots it",
-    };
-    Some(PlannedStep::on(
-        Step::MarkReboot,
-        instance,
-        Decision::Make(change),
-    ))
 }
 
 /// Everything after the slot's AMI: tag snapshots, prune to the retention,

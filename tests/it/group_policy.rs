@@ -585,14 +585,14 @@ async fn every_standby_call_is_allowed_and_only_on_a_standby() {
 
 #[test]
 fn the_appliance_may_be_marked_with_the_incidents_marks_only() {
-    use ec2_failover::cloud::{TAG_HANDED_OVER, TAG_IMAGE_REBOOT, TAG_MOVED_AT, TAG_REPLACES};
+    use ec2_failover::cloud::{TAG_HANDED_OVER, TAG_MOVED_AT, TAG_REPLACES};
     let policy = Policy::render(&template(), &deployment(None), REGION);
     let mark = |id: &str, name: &str, key: &str| {
         Request::new("ec2:CreateTags", ec2("instance", id))
             .resource_tags([("Name", name)])
             .request_tags([(key, "2026-11-21T09:00:00Z")])
     };
-    for key in [TAG_MOVED_AT, TAG_HANDED_OVER, TAG_IMAGE_REBOOT] {
+    for key in [TAG_MOVED_AT, TAG_HANDED_OVER] {
         assert_eq!(
             policy
                 .allows(&mark("i-1", "sophos", key))
@@ -606,7 +606,12 @@ fn the_appliance_may_be_marked_with_the_incidents_marks_only() {
         );
     }
     // Not the tags the fence and the failover trust, nor its name.
-    for key in [TAG_REPLACES, "Name", "ec2-failover:standby"] {
+    for key in [
+        TAG_REPLACES,
+        "Name",
+        "ec2-failover:standby",
+        "ec2-failover:image-reboot",
+    ] {
         assert!(
             policy.allows(&mark("i-1", "sophos", key)).is_none(),
             "{key} on the appliance"

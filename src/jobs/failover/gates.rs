@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::AlarmEvent;
 use super::planned::{self, Readings};
-use crate::cloud::{Alarm, CheckerReport, CloudError, Instance, TAG_IMAGE_REBOOT};
+use crate::cloud::{Alarm, CheckerReport, CloudError, Image, Instance};
 use crate::config::Settings;
 use crate::error::FailoverError;
 use crate::lookup::World;
@@ -29,6 +29,9 @@ pub struct Confirmation {
     pub alarm_began: Option<DateTime<Utc>>,
     /// A planned move's own readings (its alarm, a drill's guardrails).
     pub planned: Option<(PlannedMove, Readings)>,
+    /// The function's AMIs in any state ([`crate::cloud::Cloud::tool_images`]), read when
+    /// the AMI schedule reboots (`NO_REBOOT=false`) and an alarm began.
+    pub schedule_images: Option<Result<Vec<Image>, CloudError>>,
 }
 
 /// How long after the schedule's reboot (`NO_REBOOT=false`) an alarm is
@@ -64,7 +67,11 @@ pub fn pass(
     if let Some(stale) = still_alarming(confirmation.alarm, log) {
         return Ok(Some(stale));
     }
-    if let Some(reboot) = failed.and_then(|f| own_reboot(f, confirmation.alarm_began, now, log)) {
+    let reboot = failed.zip(confirmation.alarm_began).and_then(|(f, began)| {
+        let images = confirmation.schedule_images.as_ref()?;
+        own_reboot(f, images, began, now, log)
+    });
+    if let Some(reboot) = reboot {
         return Ok(Some(reboot));
     }
     if let Some(healthy) = confirm(confirmation.route53, log) {
@@ -137,30 +144,43 @@ fn still_alarming(
 }
 
 /// The reason to stand down when the alarm began with the AMI schedule's
-/// reboot of `failed` ([`TAG_IMAGE_REBOOT`]) and that reboot is less than
-/// [`REBOOT_GRACE`] ago: Route 53 would confirm the outage, and a failover
-/// would replace a healthy appliance that is starting again. Standing down
-/// is a delay of at most the grace for a real outage that coincides with the
-/// reboot: the reconcile fails over after it if the alarm is still ALARM.
+/// reboot of `failed` and that reboot is less than [`REBOOT_GRACE`] ago:
+/// Route 53 would confirm the outage, and a failover would replace a healthy
+/// appliance that is starting again. The reboot is known from EC2's own
+/// record of the image it made (`SourceInstanceId` = the appliance, and its
+/// `CreationDate`), which no tag can forge. Standing down is a delay of at
+/// most the grace for a real outage that coincides with the reboot: the
+/// reconcile fails over after it if the alarm is still ALARM.
 fn own_reboot(
     failed: &Instance,
-    began: Option<DateTime<Utc>>,
+    images: &Result<Vec<Image>, CloudError>,
+    began: DateTime<Utc>,
     now: DateTime<Utc>,
     log: &mut StepLog,
 ) -> Option<String> {
-    let began = began?;
-    let at = failed.tag(TAG_IMAGE_REBOOT)?;
-    let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+    let t = Instant::now();
+    let images = match images {
+        Ok(images) => images,
+        Err(e) => {
+            let detail = format!("could not read the AMI schedule's images ({e}): not held back");
+            log.record(Step::Confirm, StepStatus::Done, detail, t);
+            return None;
+        }
+    };
     // An alarm already firing before the reboot is an outage of its own.
-    if began + TimeDelta::minutes(1) < at || began > at + REBOOT_GRACE {
-        return None;
-    }
-    let (t, until) = (Instant::now(), at + REBOOT_GRACE);
+    let (image, at) = images
+        .iter()
+        .filter(|i| i.source_instance_id.as_deref() == Some(failed.id.as_str()))
+        .filter_map(|i| Some((i, i.creation_date?)))
+        .filter(|(_, at)| began + TimeDelta::minutes(1) >= *at && began <= *at + REBOOT_GRACE)
+        .max_by_key(|(_, at)| *at)?;
+    let until = at + REBOOT_GRACE;
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     if now >= until {
         let detail = format!(
-            "the alarm began with the AMI schedule's reboot of {} at {}, but is still ALARM {} min later: a real outage",
+            "the alarm began with the AMI schedule's reboot of {} for {} at {}, but is still ALARM {} min later: a real outage",
             failed.id,
+            image.id,
             text(at),
             REBOOT_GRACE.num_minutes()
         );
@@ -168,9 +188,10 @@ fn own_reboot(
         return None;
     }
     let why = format!(
-        "the alarm went ALARM at {}, with the AMI schedule's reboot of {} for CreateImage at {} (NO_REBOOT=false): the schedule's own outage; not failing over. If the alarm is still ALARM at {}, the reconcile fails over",
+        "the alarm went ALARM at {}, with the AMI schedule's reboot of {} for CreateImage of {} at {} (NO_REBOOT=false): the schedule's own outage; not failing over. If the alarm is still ALARM at {}, the reconcile fails over",
         text(began),
         failed.id,
+        image.id,
         text(at),
         text(until)
     );

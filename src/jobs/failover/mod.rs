@@ -274,7 +274,7 @@ impl<C: Cloud> Failover<'_, C> {
         let (cloud, req, settings) = (self.ctx.cloud(), self.req, self.ctx.settings);
         let home = planned::home(settings, req.planned)?;
         let t = Instant::now();
-        let (world, route53, alarm, readings) = tokio::join!(
+        let (world, route53, alarm, readings, schedule_images) = tokio::join!(
             world::look(cloud, settings),
             async {
                 match &req.confirm_with {
@@ -293,6 +293,13 @@ impl<C: Cloud> Failover<'_, C> {
                     Some(p) => Some((p, planned::read(cloud, settings, p).await)),
                     None => None,
                 }
+            },
+            async {
+                let reboots = !settings.stamp.no_reboot && req.began.is_some();
+                match reboots {
+                    true => Some(cloud.tool_images(&settings.appliance.ami_name).await),
+                    false => None,
+                }
             }
         );
         let confirmation = gates::Confirmation {
@@ -300,6 +307,7 @@ impl<C: Cloud> Failover<'_, C> {
             alarm,
             alarm_began: req.began,
             planned: readings,
+            schedule_images,
         };
         let mut world = world?;
         log.record(Step::Discover, StepStatus::Done, world.summary(), t);

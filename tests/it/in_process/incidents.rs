@@ -9,8 +9,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
+use ec2_failover::cloud::memory::ImageSpec;
 use ec2_failover::cloud::{
-    Alarm, Cloud, InstanceState, RouteTarget, TAG_HANDED_OVER, TAG_IMAGE_REBOOT, TAG_MOVED_AT,
+    Alarm, CREATED_BY, Cloud, InstanceState, RouteTarget, TAG_CREATED_BY, TAG_HANDED_OVER,
+    TAG_MOVED_AT,
 };
 use ec2_failover::{Outcome, StepStatus};
 use serde_json::json;
@@ -217,6 +219,22 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// An AMI of `instance` as the schedule's CreateImage leaves it, made at `at`
+/// (EC2's `SourceInstanceId` and `CreationDate`).
+fn schedule_image(
+    w: &MemWorld,
+    settings: &ec2_failover::Settings,
+    instance: &str,
+    at: DateTime<Utc>,
+) {
+    let spec = ImageSpec::new(&format!("sophos-{}", at.timestamp()))
+        .of_instance(instance)
+        .created(at)
+        .tag("Name", &settings.appliance.ami_name)
+        .tag(TAG_CREATED_BY, CREATED_BY);
+    w.cloud.add_image(spec);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_ami_schedules_own_reboot_is_not_failed_over_until_its_grace_has_passed() {
     let (w, mut settings) = alarm_world();
@@ -225,24 +243,25 @@ async fn the_ami_schedules_own_reboot_is_not_failed_over_until_its_grace_has_pas
     let snap = invoke(&fleet, &sample("manual-snapshot.json"), "req-1")
         .await
         .unwrap();
-    assert_eq!(
-        status(&snap, &format!("mark_reboot {}", w.sophos)),
-        Some(StepStatus::Done),
-        "{snap:#?}"
-    );
+    let image = snap.image_created.clone().expect("the schedule's AMI");
+    // The appliance carries no mark: EC2's record of the image is the evidence.
     let original = w.cloud.peek_instance(&w.sophos).expect("the appliance");
-    assert!(original.tag(TAG_IMAGE_REBOOT).is_some(), "{original:?}");
+    assert!(
+        original.tag("ec2-failover:image-reboot").is_none(),
+        "{original:?}"
+    );
 
     // The reboot fails the health check: the alarm fires at once.
     alarm(&w, "ALARM", Utc::now());
     let r = invoke(&fleet, &reconcile(), "req-2").await.unwrap();
     assert_eq!(r.outcome, Outcome::Ignored, "{r:#?}");
+    assert!(r.reason.contains(&image), "{r:#?}");
     assert!(replacements(&w.view(), &w.vpc, "sophos", &w.sophos).is_empty());
 
-    // As if eleven minutes passed with the appliance still down.
+    // As if eleven minutes passed with the appliance still down: the alarm
+    // began with an earlier AMI's reboot.
     let rebooted = Utc::now() - TimeDelta::minutes(11);
-    w.cloud
-        .tag(&[&w.sophos], &[(TAG_IMAGE_REBOOT, &rfc3339(rebooted))]);
+    schedule_image(&w, &settings, &w.sophos, rebooted);
     alarm(&w, "ALARM", rebooted + TimeDelta::minutes(1));
     let r = invoke(&fleet, &reconcile(), "req-3").await.unwrap();
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
@@ -253,8 +272,26 @@ async fn an_alarm_that_began_before_the_schedules_reboot_is_an_outage_of_its_own
     let (w, mut settings) = alarm_world();
     settings.stamp.no_reboot = false;
     alarm(&w, "ALARM", Utc::now() - TimeDelta::minutes(5));
-    w.cloud
-        .tag(&[&w.sophos], &[(TAG_IMAGE_REBOOT, &rfc3339(Utc::now()))]);
+    schedule_image(&w, &settings, &w.sophos, Utc::now());
+    let fleet = single(w.cloud.clone(), settings);
+    let r = invoke(&fleet, &reconcile(), "req-1").await.unwrap();
+    assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
+}
+
+/// A tag saying the appliance was just rebooted for an AMI holds nothing
+/// back: only EC2's record of an image made of it does. Nor does an AMI of
+/// another instance made as the alarm began.
+#[tokio::test(start_paused = true)]
+async fn a_forged_reboot_mark_or_another_instances_image_does_not_hold_a_failover_back() {
+    let (w, mut settings) = alarm_world();
+    settings.stamp.no_reboot = false;
+    let began = Utc::now();
+    w.cloud.tag(
+        &[&w.sophos],
+        &[("ec2-failover:image-reboot", &rfc3339(began))],
+    );
+    schedule_image(&w, &settings, "i-0123456789abcdef0", began);
+    alarm(&w, "ALARM", began);
     let fleet = single(w.cloud.clone(), settings);
     let r = invoke(&fleet, &reconcile(), "req-1").await.unwrap();
     assert_eq!(r.outcome, Outcome::FailedOver, "{r:#?}");
