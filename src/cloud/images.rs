@@ -33,11 +33,27 @@ pub struct Snapshot {
     pub tags: Vec<Tag>,
     /// The KMS key of an encrypted snapshot (`None`: not encrypted).
     pub kms_key_id: Option<String>,
+    /// Set when it was made and never changed after; CreateImage writes
+    /// `Created by CreateImage(<instance>) for <ami>` (EC2 may add ` from <volume>`).
+    pub description: Option<String>,
 }
 
 impl Snapshot {
     pub fn tag(&self, key: &str) -> Option<&str> {
         tag_value(&self.tags, key)
+    }
+
+    /// The instance and AMI of the CreateImage that made it, by its
+    /// description: EC2's record, which no tag can change.
+    pub fn made_by_create_image(&self) -> Option<(&str, &str)> {
+        let rest = self
+            .description
+            .as_deref()?
+            .strip_prefix("Created by CreateImage(")?;
+        let (instance, rest) = rest.split_once(") for ")?;
+        let image = rest.split(' ').next()?;
+        let ids = instance.starts_with("i-") && image.starts_with("ami-");
+        ids.then_some((instance, image))
     }
 }
 
@@ -64,4 +80,42 @@ pub struct ImageRequest {
     pub no_reboot: bool,
     /// Applied to the image at creation.
     pub tags: Vec<Tag>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+
+    fn described(text: &str) -> Snapshot {
+        Snapshot {
+            id: "snap-1".into(),
+            tags: Vec::new(),
+            kms_key_id: None,
+            description: Some(text.into()),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_names_its_create_image_only_in_ec2s_words() {
+        let ec2 = described("Created by CreateImage(i-0abc) for ami-0def");
+        assert_eq!(ec2.made_by_create_image(), Some(("i-0abc", "ami-0def")));
+        let with_volume = described("Created by CreateImage(i-0abc) for ami-0def from vol-0123");
+        assert_eq!(
+            with_volume.made_by_create_image(),
+            Some(("i-0abc", "ami-0def"))
+        );
+        for other in [
+            "nightly backup",
+            "Created by CreateImage(vol-1) for ami-0def",
+            "Created by CreateImage(i-0abc) for snap-1",
+            "created by createimage(i-0abc) for ami-0def",
+        ] {
+            assert_eq!(described(other).made_by_create_image(), None, "{other}");
+        }
+        let none = Snapshot {
+            description: None,
+            ..ec2
+        };
+        assert_eq!(none.made_by_create_image(), None);
+    }
 }

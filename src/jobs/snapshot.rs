@@ -18,7 +18,7 @@
 //! - A crash between DeregisterImage and DeleteSnapshot would leave snapshots
 //!   behind; tool snapshots whose AMI no longer exists are deleted on the next run.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -294,7 +294,7 @@ fn create_image(
 /// Everything after the slot's AMI: tag snapshots, prune to the retention,
 /// delete snapshots whose AMI is gone. Pure: decided from what was seen.
 fn upkeep(seen: &Seen, all: &[Image], settings: &Settings) -> Vec<PlannedStep> {
-    let (images, mut steps) = made_by_the_lineage(seen, all);
+    let (images, lineage, mut steps) = made_by_the_lineage(seen, all);
     let images = images.as_slice();
     steps.extend(tag_snapshots(images, &seen.snapshots, settings));
     // A stopped standby needs its AMI no less than a running instance does.
@@ -344,7 +344,7 @@ fn upkeep(seen: &Seen, all: &[Image], settings: &Settings) -> Vec<PlannedStep> {
         kept.join(", ")
     );
     steps.push(PlannedStep::new(Step::Retention, Decision::Noted(detail)));
-    steps.extend(orphans(all, &seen.snapshots, &pruned));
+    steps.extend(orphans(all, &seen.snapshots, &pruned, &lineage));
     steps
 }
 
@@ -415,7 +415,15 @@ fn all_tagged(images: &[Image]) -> String {
 }
 
 /// Tool snapshots whose AMI no longer exists (a crash after DeregisterImage).
-fn orphans(images: &[Image], snapshots: &[Snapshot], pruned: &HashSet<&str>) -> Vec<PlannedStep> {
+/// Deleted only when EC2's description says CreateImage made it of the
+/// lineage for that AMI: the tags that found it anyone may write on any
+/// snapshot (a backup, say); a description is written once, at creation.
+fn orphans(
+    images: &[Image],
+    snapshots: &[Snapshot],
+    pruned: &HashSet<&str>,
+    lineage: &BTreeSet<String>,
+) -> Vec<PlannedStep> {
     let known: HashSet<&str> = images.iter().map(|i| i.id.as_str()).collect();
     let in_images: HashSet<&str> = images
         .iter()
@@ -429,11 +437,19 @@ fn orphans(images: &[Image], snapshots: &[Snapshot], pruned: &HashSet<&str>) -> 
             if known.contains(owner) || in_images.contains(id) || pruned.contains(id) {
                 return None;
             }
-            let change = Change::DeleteSnapshot {
-                snapshot: snapshot.id.clone(),
-                image: owner.to_owned(),
+            let decision = match snapshot.made_by_create_image() {
+                Some((of, image)) if image == owner && lineage.contains(of) => {
+                    Decision::Make(Change::DeleteSnapshot {
+                        snapshot: snapshot.id.clone(),
+                        image: owner.to_owned(),
+                    })
+                }
+                _ => Decision::LeaveAlone(format!(
+                    "{id} is tagged {TAG_IMAGE}={owner}, an AMI that is gone, but EC2's description ({}) does not say CreateImage made it of the appliance or a replacement for {owner}: not this tool's to delete",
+                    snapshot.description.as_deref().unwrap_or("none")
+                )),
             };
-            Some(PlannedStep::on(Step::Orphan, id, Decision::Make(change)))
+            Some(PlannedStep::on(Step::Orphan, id, decision))
         })
         .collect()
 }
@@ -441,7 +457,10 @@ fn orphans(images: &[Image], snapshots: &[Snapshot], pruned: &HashSet<&str>) -> 
 /// The tool's AMIs EC2 says were made of the appliance's lineage (its
 /// `SourceInstanceId`): only those are tagged and pruned. The others carry
 /// the tool's tag, which anyone may write; each is left alone, and said so.
-fn made_by_the_lineage(seen: &Seen, all: &[Image]) -> (Vec<Image>, Vec<PlannedStep>) {
+fn made_by_the_lineage(
+    seen: &Seen,
+    all: &[Image],
+) -> (Vec<Image>, BTreeSet<String>, Vec<PlannedStep>) {
     let serving = seen
         .instances
         .iter()
@@ -458,7 +477,8 @@ fn made_by_the_lineage(seen: &Seen, all: &[Image]) -> (Vec<Image>, Vec<PlannedSt
         );
         PlannedStep::on(Step::Prune, &i.id, Decision::LeaveAlone(why))
     });
-    (ours.into_iter().cloned().collect(), steps.collect())
+    let steps = steps.collect();
+    (ours.into_iter().cloned().collect(), lineage, steps)
 }
 
 fn source_instance<'a>(

@@ -318,6 +318,9 @@ async fn a_crash_between_deregister_and_delete_leaves_no_orphan_snapshot() {
     for s in &first_snaps {
         assert!(snapshot_tags(&ec2, s).await.is_some(), "{s} left behind");
     }
+    // Someone tags a backup of theirs as one of those orphans: its
+    // description (EC2's, written once) says CreateImage never made it.
+    let backup = tagged_backup(&ec2, &first).await;
 
     // The retry of the same event resumes: no new AMI, the orphans go.
     let report = handle(&app, &event, &invocation("s2"))
@@ -336,6 +339,40 @@ async fn a_crash_between_deregister_and_delete_leaves_no_orphan_snapshot() {
         assert!(snapshot_tags(&ec2, s).await.is_none(), "{s} still there");
     }
     assert_eq!(tool_images(&ec2).await.len(), 1);
+    assert!(
+        snapshot_tags(&ec2, &backup).await.is_some(),
+        "the backup was deleted"
+    );
+    let left = report.step(&format!("orphan {backup}"));
+    assert_eq!(
+        left.map(|r| r.status),
+        Some(StepStatus::Skipped),
+        "{report:#?}"
+    );
+}
+
+/// A snapshot of a new volume, described as a backup and tagged as the
+/// tool tags the snapshots of AMI `image`.
+async fn tagged_backup(ec2: &Client, image: &str) -> String {
+    let volume = ec2
+        .create_volume()
+        .availability_zone(format!("{REGION}a"))
+        .size(8)
+        .send()
+        .await
+        .unwrap();
+    let snapshot = ec2
+        .create_snapshot()
+        .volume_id(volume.volume_id().unwrap())
+        .description("nightly backup of the accounts database")
+        .send()
+        .await
+        .unwrap();
+    let id = snapshot.snapshot_id().unwrap().to_owned();
+    tag(ec2, &id, "Name", "sophos").await;
+    tag(ec2, &id, "ec2-failover:created-by", "ec2-failover").await;
+    tag(ec2, &id, "ec2-failover:image", image).await;
+    id
 }
 
 #[tokio::test]

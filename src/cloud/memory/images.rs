@@ -37,12 +37,15 @@ impl Account {
         }
     }
 
-    pub(super) fn new_snapshot(&mut self) -> String {
+    /// A snapshot for AMI `image`, described as CreateImage of `instance`
+    /// describes it (`None`: registered otherwise, no description).
+    pub(super) fn new_snapshot(&mut self, image: &str, instance: Option<&str>) -> String {
         let id = self.new_id("snap");
         self.snapshots.push(SnapshotRec {
             id: id.clone(),
             tags: Vec::new(),
             kms_key_id: None,
+            description: instance.map(|i| format!("Created by CreateImage({i}) for {image}")),
         });
         id
     }
@@ -90,7 +93,8 @@ impl Account {
         check_tags(OP, &req.tags)?;
         let volumes = self.instances[i].volumes.len();
         let id = self.new_id("ami");
-        let snapshot_ids = (0..volumes).map(|_| self.new_snapshot()).collect();
+        let of = Some(req.instance_id.as_str());
+        let snapshot_ids = (0..volumes).map(|_| self.new_snapshot(&id, of)).collect();
         let creation_date = self.now();
         let pending = self.image_pending_looks;
         self.images.push(ImageRec {

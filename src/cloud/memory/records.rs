@@ -91,6 +91,7 @@ pub(super) struct SnapshotRec {
     pub(super) id: String,
     pub(super) tags: Vec<Tag>,
     pub(super) kms_key_id: Option<String>,
+    pub(super) description: Option<String>,
 }
 
 impl SnapshotRec {
@@ -99,6 +100,7 @@ impl SnapshotRec {
             id: self.id.clone(),
             tags: self.tags.clone(),
             kms_key_id: self.kms_key_id.clone(),
+            description: self.description.clone(),
         }
     }
 }

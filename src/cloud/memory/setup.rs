@@ -210,7 +210,10 @@ impl MemoryCloud {
             spec.name
         );
         let id = s.new_id("ami");
-        let snapshot_ids = (0..spec.snapshots).map(|_| s.new_snapshot()).collect();
+        let of = spec.source_instance_id.as_deref();
+        let snapshot_ids = (0..spec.snapshots)
+            .map(|_| s.new_snapshot(&id, of))
+            .collect();
         let creation_date = match spec.creation_date {
             Some(t) => t,
             None => s.now(),

@@ -344,6 +344,7 @@ pub(super) fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> 
             Some(true) => Some(s.kms_key_id().unwrap_or("the default EBS key").to_owned()),
             _ => None,
         },
+        description: s.description().map(str::to_owned),
     })
 }
 
