@@ -283,3 +283,25 @@ fn the_check_sees_a_key_aws_does_not_give_and_a_resource_type_it_does_not_have()
     assert!(found[1][1].contains("reaches none"));
     assert!(found[2].is_empty(), "{found:?}");
 }
+
+/// IAM refuses a role whose inline policies add up to more than 10,240
+/// characters, whitespace not counted (IAM User Guide, "IAM and AWS STS
+/// quotas": role policy size), and CloudFormation fails the deployment.
+const ROLE_POLICY_LIMIT: usize = 10_240;
+
+#[test]
+fn the_roles_policy_fits_iams_size_limit_in_every_deployment() {
+    for params in deployments() {
+        let documents = iam_eval::documents(&crate::common::template(), &params, REGION);
+        let json = serde_json::to_string(&documents).expect("JSON");
+        // A resource the stack makes (`<LockTable.Arn>`) becomes an ARN of
+        // up to about 100 characters.
+        let made = json.matches('<').count();
+        let size = json.chars().filter(|c| !c.is_whitespace()).count() + made * 100;
+        assert!(
+            size <= ROLE_POLICY_LIMIT,
+            "{size} characters with {params:?}"
+        );
+        eprintln!("role policy: {size} of {ROLE_POLICY_LIMIT} characters with {params:?}");
+    }
+}

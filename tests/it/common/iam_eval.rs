@@ -73,6 +73,13 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+/// The function's inline policy documents for these parameter values, rendered.
+pub fn documents(template: &Value, params: &[(&str, &str)], region: &str) -> Value {
+    let stack = Stack::new(template, params, region);
+    let policies = &template["Resources"]["FailoverFunction"]["Properties"]["Policies"];
+    stack.render(policies).expect("the function has policies")
+}
+
 /// The stack's output `name` for these parameter values, rendered.
 pub fn output(template: &Value, params: &[(&str, &str)], name: &str) -> Option<Value> {
     let stack = Stack::new(template, params, "ap-northeast-1");
@@ -83,10 +90,7 @@ impl Policy {
     /// The function's policy for these parameter values (others: the
     /// template's defaults), deployed in `region`.
     pub fn render(template: &Value, params: &[(&str, &str)], region: &str) -> Policy {
-        let stack = Stack::new(template, params, region);
-        let policies = &template["Resources"]["FailoverFunction"]["Properties"]["Policies"];
-        let policies = stack.render(policies).expect("the function has policies");
-        let statements = policies
+        let statements = documents(template, params, region)
             .as_sequence()
             .expect("Policies is a list")
             .iter()
