@@ -65,21 +65,7 @@ impl Account {
                 ),
             ));
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
-        if !(3..=128).contains(&req.name.len()) || !req.name.chars().all(allowed) {
-            return Err(err(
-                OP,
-                "InvalidAMIName.Malformed",
-                format!("AMI name {:?} is not 3-128 allowed characters", req.name),
-            ));
-        }
-        if req.description.len() > 255 {
-            return Err(err(
-                OP,
-                "InvalidParameterValue",
-                "the description is longer than 255 characters",
-            ));
-        }
+        check_image_request(req)?;
         if let Some(other) = self.images.iter().find(|x| x.owned && x.name == req.name) {
             return Err(err(
                 OP,
@@ -156,4 +142,25 @@ impl Account {
         self.snapshots.remove(i);
         Ok(())
     }
+}
+
+/// CreateImage's own limits on the name and description it is given.
+fn check_image_request(req: &ImageRequest) -> Result<(), CloudError> {
+    const OP: Operation = Operation::CreateImage;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
+    if !(3..=128).contains(&req.name.len()) || !req.name.chars().all(allowed) {
+        return Err(err(
+            OP,
+            "InvalidAMIName.Malformed",
+            format!("AMI name {:?} is not 3-128 allowed characters", req.name),
+        ));
+    }
+    if req.description.len() > 255 {
+        return Err(err(
+            OP,
+            "InvalidParameterValue",
+            "the description is longer than 255 characters",
+        ));
+    }
+    Ok(())
 }

@@ -168,7 +168,9 @@ pub async fn run<C: Cloud>(
     let (settings, now) = (ctx.settings, ctx.now);
     let job = Failover { ctx, req };
     let mut log = StepLog::new();
-    let (world, situation, confirmation) = job.look_and_assess(&mut log).await?;
+    // Boxed: its join of five looks is a large future, and the failover's
+    // own would carry it inline (a debug build overflowed a 2 MiB stack).
+    let (world, situation, confirmation) = Box::pin(job.look_and_assess(&mut log)).await?;
     let stand_down = match job.whose(&world, &situation, &mut log).await? {
         handover::Whose::Ours => None,
         handover::Whose::Not(outcome, why) => Some((outcome, why)),
