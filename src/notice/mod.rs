@@ -1,8 +1,8 @@
 //! What is worth telling a person about a job's result, decided as pure data:
 //! a failover that completed (with its time to recover), started and not yet
 //! finished, or failed; an instance fenced; a standby replaced; a preflight
-//! item failing; an incident handed to a human. A quiet run (nothing moved,
-//! nothing failing) tells nothing.
+//! item failing; an incident handed to a human; a drill that stood down. A
+//! quiet run (nothing moved, nothing failing) tells nothing.
 //!
 //! Each notice carries a fingerprint: what makes it the same news as one
 //! told before. [`crate::notify`] tells a notice only when its fingerprint
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::FailoverError;
-use crate::report::{Outcome, Report, StepStatus};
+use crate::report::{Outcome, PlannedMove, Report, StepStatus};
 use crate::step::Step;
 
 /// The kinds of notice; each is an EventBridge detail-type.
@@ -33,6 +33,9 @@ pub enum NoticeKind {
     GroupResumed,
     /// A paused group's failover (an alarm's, the reconcile's) held back.
     FailoverHeld,
+    /// A drill stood down (a guardrail alarm, the appliance's alarm not OK):
+    /// whoever scheduled it would otherwise never learn it did not run.
+    DrillNotRun,
 }
 
 impl NoticeKind {
@@ -49,6 +52,7 @@ impl NoticeKind {
             Self::GroupPaused => "Group Paused",
             Self::GroupResumed => "Group Resumed",
             Self::FailoverHeld => "Failover Held",
+            Self::DrillNotRun => "Drill Not Run",
         }
     }
 
@@ -65,6 +69,7 @@ impl NoticeKind {
             Self::StandbyReplaced => "standby",
             Self::PreflightFailed => "preflight",
             Self::GroupPaused | Self::GroupResumed | Self::FailoverHeld => "pause",
+            Self::DrillNotRun => "drill",
         }
     }
 }
@@ -166,6 +171,10 @@ fn of_report(group: &str, report: &Report) -> Vec<Notice> {
         Outcome::HandedOver => add(
             NoticeKind::HandedOver,
             format!("handed over {}", report.incident),
+        ),
+        Outcome::Ignored if report.planned == Some(PlannedMove::Drill) => add(
+            NoticeKind::DrillNotRun,
+            format!("drill not run {}", report.incident),
         ),
         _ => {}
     }

@@ -275,3 +275,35 @@ fn a_subject_is_what_sns_accepts() {
     assert!(s.chars().all(|c| (' '..='~').contains(&c)), "{s:?}");
     assert_eq!(text::subject_line(" a\tb "), "a b");
 }
+
+#[test]
+fn a_drill_that_stood_down_is_told_and_a_fail_back_that_did_is_not() {
+    let why =
+        "alarm vpn-users is ALARM: a drill waits while a DRILL_GUARDRAIL_ALARMS alarm is ALARM";
+    let stood_down = |planned: PlannedMove| {
+        let mut r = report(Outcome::Ignored, &[]);
+        r.reason = format!("manual {}: monthly; {why}", planned.as_str());
+        r.planned = Some(planned);
+        about("sophos", Work::FailsOver, &Ok(r))
+    };
+    let drill = stood_down(PlannedMove::Drill);
+    assert_eq!(drill.len(), 1, "{drill:#?}");
+    assert_eq!(drill[0].kind, NoticeKind::DrillNotRun);
+    assert_eq!(drill[0].kind.detail_type(), "Drill Not Run");
+    assert!(
+        drill[0]
+            .subject
+            .starts_with("sophos: drill not run: alarm vpn-users is ALARM"),
+        "{}",
+        drill[0].subject
+    );
+    assert!(drill[0].body.contains("not moved"), "{}", drill[0].body);
+    // Told once per drill: a redelivery of the same drill is the same news.
+    assert_eq!(
+        drill[0].fingerprint,
+        stood_down(PlannedMove::Drill)[0].fingerprint
+    );
+    // A fail-back that finds the appliance home (every FailbackWindow run
+    // after the first) is no news.
+    assert_eq!(stood_down(PlannedMove::Failback), vec![]);
+}

@@ -90,6 +90,9 @@ pub(super) fn of_report(kind: NoticeKind, group: &str, r: &Report) -> (String, S
             "{group}: a failover was held back: {}",
             first_clause(&r.reason, 0)
         ),
+        NoticeKind::DrillNotRun => {
+            format!("{group}: drill not run: {}", first_clause(&r.reason, 1))
+        }
         NoticeKind::FailoverStarted | NoticeKind::FailoverFailed => format!("{group}: failover"),
     };
     let mut body = format!("{subject}.\n\n");
@@ -157,6 +160,7 @@ fn to_do(kind: NoticeKind, r: &Report) -> String {
         NoticeKind::GroupPaused => "nothing, unless the pause was a mistake: {\"action\": \"resume\"} ends it now. While it lasts, no alarm fails the appliance over.".to_owned(),
         NoticeKind::GroupResumed => "nothing: the reconcile follows the alarm again within a minute.".to_owned(),
         NoticeKind::FailoverHeld => "the appliance is not being failed over. If it should be, invoke {\"action\": \"resume\"}: the next reconcile acts on the alarm. You are told once per pause.".to_owned(),
+        NoticeKind::DrillNotRun => "nothing, if the reason above is expected; the appliance was not moved. The next scheduled drill tries again, or invoke {\"action\": \"drill\"} once the reason is gone.".to_owned(),
         NoticeKind::FailoverStarted | NoticeKind::FailoverFailed => String::new(),
     }
 }

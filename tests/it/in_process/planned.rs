@@ -191,3 +191,36 @@ async fn a_paused_group_runs_no_drill_and_a_completed_one_is_told_as_a_drill() {
         Some("Failover Completed")
     );
 }
+
+/// A scheduled drill that a guardrail refuses would otherwise pass unseen:
+/// it is told, once for that drill, and the appliance stays where it is.
+#[tokio::test(start_paused = true)]
+async fn a_drill_a_guardrail_refuses_is_told_once() {
+    let (w, mut s) = away_from_home();
+    s.failover.drill_guardrail_alarms = vec!["orders-5xx".into()];
+    set_alarm_state(&w, "orders-5xx", "ALARM");
+    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
+    let function = deployment(FaultyCloud::new(w.cloud.clone()), &s, Some(&leases), &out);
+    let before = w.view();
+    for _ in 0..2 {
+        let refused = invoke(&function, &drill(), "req-1").await.unwrap();
+        assert_eq!(refused.outcome, Outcome::Ignored, "{refused:#?}");
+    }
+    assert_eq!(w.view(), before, "nothing moved");
+    let mail = out.mail();
+    assert_eq!(mail.len(), 1, "told once: {mail:#?}");
+    assert!(
+        mail[0].subject.starts_with("sophos: drill not run: "),
+        "{:?}",
+        mail[0].subject
+    );
+    assert!(mail[0].body.contains("orders-5xx"), "{}", mail[0].body);
+    let events = out.events();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.detail_type.as_str())
+            .collect::<Vec<_>>(),
+        ["Drill Not Run"]
+    );
+}
