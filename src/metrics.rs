@@ -85,9 +85,12 @@ pub fn emf(
     timestamp_ms: i64,
 ) -> Value {
     let mut doc = Document::default();
-    let failed_over = matches!(result, Ok(r) if r.outcome == Outcome::FailedOver);
+    // A fail-back or a drill moves the appliance too, but is no outage: the
+    // count of failovers is what went wrong, the planned moves are apart.
+    let moved = |planned: bool| matches!(result, Ok(r) if r.outcome == Outcome::FailedOver && r.planned.is_some() == planned);
     doc.put("Invocations", json!(1), "Count");
-    doc.put("Failovers", json!(u8::from(failed_over)), "Count");
+    doc.put("Failovers", json!(u8::from(moved(false))), "Count");
+    doc.put("PlannedMoves", json!(u8::from(moved(true))), "Count");
     doc.put(
         "FailedInvocations",
         json!(u8::from(result.is_err())),
@@ -136,6 +139,7 @@ pub fn emf(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::PlannedMove;
     use crate::step::Step;
 
     fn report() -> Report {
@@ -208,6 +212,7 @@ mod tests {
         assert_eq!(v["Outcome"], "failed_over");
         assert_eq!(v["Appliance"], "sophos");
         assert_eq!(v["Failovers"], 1);
+        assert_eq!(v["PlannedMoves"], 0);
         assert_eq!(v["FailedInvocations"], 0);
         assert_eq!(v["FollowUpsFailed"], 0);
         assert_eq!(v["Duration"], 1234);
@@ -242,5 +247,17 @@ mod tests {
         assert_eq!(v["Outcome"], "failed_over");
         assert_eq!(v["FailedInvocations"], 0);
         assert_eq!(v["FollowUpsFailed"], 1);
+    }
+
+    #[test]
+    fn a_fail_back_or_drill_is_a_planned_move_not_a_failover() {
+        for planned in [PlannedMove::Failback, PlannedMove::Drill] {
+            let mut r = report();
+            r.planned = Some(planned);
+            let v = emf("sophos", &Ok(r), Duration::from_millis(80), None, 0);
+            assert_valid_emf(&v);
+            assert_eq!(v["Failovers"], 0, "{planned:?}");
+            assert_eq!(v["PlannedMoves"], 1, "{planned:?}");
+        }
     }
 }

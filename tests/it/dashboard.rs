@@ -136,6 +136,7 @@ fn every_graph_searches_a_metric_and_outcome_the_function_emits() {
         .collect();
     for wanted in [
         "Failovers",
+        "PlannedMoves",
         "Duration",
         "PreflightFailed",
         "Invocations",
