@@ -148,6 +148,7 @@ fn notice(kind: NoticeKind, group: &str, report: &Report, fingerprint: String) -
 
 fn of_report(group: &str, report: &Report) -> Vec<Notice> {
     let mut notices = Vec::new();
+    let mut catch_up = false;
     let mut add = |kind: NoticeKind, fingerprint: String| {
         notices.push(notice(kind, group, report, fingerprint));
     };
@@ -176,6 +177,17 @@ fn of_report(group: &str, report: &Report) -> Vec<Notice> {
             NoticeKind::DrillNotRun,
             format!("drill not run {}", report.incident),
         ),
+        // A hand-over mark found on the incident: told only if the hand-over
+        // itself never was (the function tells its own at once), so a mark
+        // someone else wrote, which keeps the function off the incident,
+        // does not do so silently.
+        Outcome::Ignored if handed_over_before(report) => {
+            add(
+                NoticeKind::HandedOver,
+                format!("handed over {}", report.incident),
+            );
+            catch_up = true;
+        }
         _ => {}
     }
     let fenced = text::fenced(report);
@@ -197,7 +209,21 @@ fn of_report(group: &str, report: &Report) -> Vec<Notice> {
             );
         }
     }
+    for n in notices
+        .iter_mut()
+        .filter(|n| n.kind == NoticeKind::HandedOver)
+    {
+        n.catch_up |= catch_up;
+    }
     notices
+}
+
+/// The incident was found handed to a human already (its replacement's mark).
+fn handed_over_before(report: &Report) -> bool {
+    report
+        .steps
+        .iter()
+        .any(|s| s.kind == Step::HandOver && s.status == StepStatus::AlreadyDone)
 }
 
 /// The steps that failed, by name.

@@ -307,3 +307,24 @@ fn a_drill_that_stood_down_is_told_and_a_fail_back_that_did_is_not() {
     // after the first) is no news.
     assert_eq!(stood_down(PlannedMove::Failback), vec![]);
 }
+
+#[test]
+fn an_incident_found_handed_over_is_only_a_catch_up() {
+    let r = report(
+        Outcome::Ignored,
+        &[(
+            Step::HandOver,
+            None,
+            StepStatus::AlreadyDone,
+            "incident alarm-1 was handed to a human at 2026-11-21T10:00:00Z",
+        )],
+    );
+    let notices = about("sophos", Work::FailsOver, &Ok(r));
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert_eq!(notices[0].kind, NoticeKind::HandedOver);
+    assert!(notices[0].catch_up, "told only if the hand-over never was");
+    assert_eq!(
+        notices[0].fingerprint, "handed over alarm-sophos-20261121T0900Z",
+        "the hand-over's own fingerprint"
+    );
+}

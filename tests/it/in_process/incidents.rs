@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
-use ec2_failover::cloud::memory::ImageSpec;
+use ec2_failover::cloud::memory::{ImageSpec, MemoryAnnouncer, MemoryLeases};
 use ec2_failover::cloud::{
     Alarm, CREATED_BY, Cloud, InstanceState, RouteTarget, TAG_CREATED_BY, TAG_HANDED_OVER,
     TAG_MOVED_AT,
@@ -325,4 +325,78 @@ async fn a_young_instance_tagged_as_a_replacement_by_someone_else_gets_nothing()
         view.instance(&impostor).map(|i| i.state),
         Some(InstanceState::Running)
     );
+}
+
+/// A hand-over mark someone else wrote on a replacement whose move did not
+/// complete keeps the function off the incident, as a person's would; but
+/// the function never told of a hand-over, so it tells of this one, once.
+#[tokio::test(start_paused = true)]
+async fn a_forged_hand_over_mark_is_told_once_not_obeyed_in_silence() {
+    let (w, settings, new) = half_moved().await;
+    w.cloud
+        .tag(&[&new], &[(TAG_HANDED_OVER, &rfc3339(Utc::now()))]);
+    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
+    let function = deployment(
+        FaultyCloud::new(w.cloud.clone()),
+        &settings,
+        Some(&leases),
+        &out,
+    );
+    for n in 2..5 {
+        let r = invoke(&function, &sample("sns-alarm.json"), &format!("req-{n}"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Ignored, "{r:#?}");
+    }
+    let mail = out.mail();
+    assert_eq!(mail.len(), 1, "told once: {mail:#?}");
+    assert!(
+        mail[0]
+            .subject
+            .contains("ec2-failover stands down for this incident"),
+        "{:?}",
+        mail[0].subject
+    );
+    assert!(
+        mail[0].body.contains("handed to a human"),
+        "{}",
+        mail[0].body
+    );
+}
+
+/// The function's own hand-over is told as it happens, and only then.
+#[tokio::test(start_paused = true)]
+async fn a_hand_over_is_told_when_it_happens_and_not_again() {
+    let (w, settings, _new) = failed_back_by_hand().await;
+    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
+    let function = deployment(
+        FaultyCloud::new(w.cloud.clone()),
+        &settings,
+        Some(&leases),
+        &out,
+    );
+    let outcomes: Vec<Outcome> = three_reconciles(&function).await;
+    assert_eq!(
+        outcomes,
+        [Outcome::HandedOver, Outcome::Ignored, Outcome::Ignored]
+    );
+    let mail = out.mail();
+    assert_eq!(mail.len(), 1, "told once: {mail:#?}");
+    assert!(
+        mail[0].subject.contains("moved by hand"),
+        "{:?}",
+        mail[0].subject
+    );
+}
+
+/// The outcomes of three reconciles, one after another.
+async fn three_reconciles<C: ec2_failover::cloud::Cloud + Clone + 'static>(
+    function: &ec2_failover::Fleet<C>,
+) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for n in 2..5 {
+        let r = invoke(function, &reconcile(), &format!("req-{n}")).await;
+        out.push(r.unwrap().outcome);
+    }
+    out
 }
