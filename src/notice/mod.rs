@@ -147,49 +147,25 @@ fn notice(kind: NoticeKind, group: &str, report: &Report, fingerprint: String) -
 }
 
 fn of_report(group: &str, report: &Report) -> Vec<Notice> {
-    let mut notices = Vec::new();
-    let mut catch_up = false;
+    let mut notices: Vec<Notice> = of_outcome(report)
+        .into_iter()
+        .map(|(kind, fingerprint)| notice(kind, group, report, fingerprint))
+        .collect();
+    // A hand-over mark found on the incident: told only if the hand-over
+    // itself never was (the function tells its own at once), so a mark
+    // someone else wrote, which keeps the function off the incident, does
+    // not do so silently.
+    if report.outcome == Outcome::Ignored {
+        for n in notices
+            .iter_mut()
+            .filter(|n| n.kind == NoticeKind::HandedOver)
+        {
+            n.catch_up = true;
+        }
+    }
     let mut add = |kind: NoticeKind, fingerprint: String| {
         notices.push(notice(kind, group, report, fingerprint));
     };
-    match report.outcome {
-        Outcome::Paused => add(NoticeKind::GroupPaused, format!("paused {}", report.reason)),
-        Outcome::Resumed if report.steps.iter().any(|s| s.status == StepStatus::Done) => {
-            add(
-                NoticeKind::GroupResumed,
-                format!("resumed {}", report.incident),
-            );
-        }
-        Outcome::FailedOver | Outcome::AlreadyFailedOver if report.new_instance.is_some() => add(
-            NoticeKind::FailoverCompleted,
-            // The replacement, not the incident: the alarm's event and a
-            // reconcile may name one failover's incident differently.
-            format!(
-                "completed {}",
-                report.new_instance.as_deref().unwrap_or("-")
-            ),
-        ),
-        Outcome::HandedOver => add(
-            NoticeKind::HandedOver,
-            format!("handed over {}", report.incident),
-        ),
-        Outcome::Ignored if report.planned == Some(PlannedMove::Drill) => add(
-            NoticeKind::DrillNotRun,
-            format!("drill not run {}", report.incident),
-        ),
-        // A hand-over mark found on the incident: told only if the hand-over
-        // itself never was (the function tells its own at once), so a mark
-        // someone else wrote, which keeps the function off the incident,
-        // does not do so silently.
-        Outcome::Ignored if handed_over_before(report) => {
-            add(
-                NoticeKind::HandedOver,
-                format!("handed over {}", report.incident),
-            );
-            catch_up = true;
-        }
-        _ => {}
-    }
     let fenced = text::fenced(report);
     if !fenced.is_empty() {
         add(
@@ -209,13 +185,32 @@ fn of_report(group: &str, report: &Report) -> Vec<Notice> {
             );
         }
     }
-    for n in notices
-        .iter_mut()
-        .filter(|n| n.kind == NoticeKind::HandedOver)
-    {
-        n.catch_up |= catch_up;
-    }
     notices
+}
+
+/// The news of a report's outcome, if any: its kind and fingerprint.
+fn of_outcome(report: &Report) -> Option<(NoticeKind, String)> {
+    let incident = &report.incident;
+    match report.outcome {
+        Outcome::Paused => Some((NoticeKind::GroupPaused, format!("paused {}", report.reason))),
+        Outcome::Resumed if report.steps.iter().any(|s| s.status == StepStatus::Done) => {
+            Some((NoticeKind::GroupResumed, format!("resumed {incident}")))
+        }
+        // The replacement, not the incident: the alarm's event and a
+        // reconcile may name one failover's incident differently.
+        Outcome::FailedOver | Outcome::AlreadyFailedOver => {
+            let new = report.new_instance.as_deref()?;
+            Some((NoticeKind::FailoverCompleted, format!("completed {new}")))
+        }
+        Outcome::HandedOver => Some((NoticeKind::HandedOver, format!("handed over {incident}"))),
+        Outcome::Ignored if report.planned == Some(PlannedMove::Drill) => {
+            Some((NoticeKind::DrillNotRun, format!("drill not run {incident}")))
+        }
+        Outcome::Ignored if handed_over_before(report) => {
+            Some((NoticeKind::HandedOver, format!("handed over {incident}")))
+        }
+        _ => None,
+    }
 }
 
 /// The incident was found handed to a human already (its replacement's mark).
