@@ -89,7 +89,17 @@ fn deployments() -> Vec<Vec<(&'static str, &'static str)>> {
         ("AllowedRegions", "ap-northeast-1,us-east-1"),
         ("CheckerSecurityGroup", "route53-checkers"),
     ];
-    [&single[..], &groups[..], &[("HealthCheckType", "NONE")][..]]
+    let elsewhere = [
+        ("HealthCheckType", "TCP"),
+        ("TargetRegion", "eu-west-1"),
+        ("AlarmName", "sophos-health"),
+        ("DrillGuardrailAlarms", "orders-5xx"),
+        ("HomeAz", "eu-west-1a"),
+        ("BaseAmiIds", "ami-0123456789abcdef0"),
+        ("AmiOwners", "aws-marketplace"),
+    ];
+    let plain = [("HealthCheckType", "NONE")];
+    [&single[..], &groups[..], &elsewhere[..], &plain[..]]
         .iter()
         .map(|extra| base.iter().chain(extra.iter()).copied().collect())
         .collect()
