@@ -16,7 +16,8 @@
 //!   [`TAG_CREATED_BY`]), and never removes the AMI a live instance of the
 //!   appliance was launched from.
 //! - A crash between DeregisterImage and DeleteSnapshot would leave snapshots
-//!   behind; tool snapshots whose AMI no longer exists are deleted on the next run.
+//!   behind; tool snapshots whose AMI no longer exists are deleted on the next run,
+//!   when EC2's description says CreateImage made them of the lineage for it.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
