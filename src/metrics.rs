@@ -87,7 +87,10 @@ pub fn emf(
     let mut doc = Document::default();
     // A fail-back or a drill moves the appliance too, but is no outage: the
     // count of failovers is what went wrong, the planned moves are apart.
-    let moved = |planned: bool| matches!(result, Ok(r) if r.outcome == Outcome::FailedOver && r.planned.is_some() == planned);
+    let moved = |planned: bool| {
+        let report = result.as_ref().ok();
+        report.is_some_and(|r| r.outcome == Outcome::FailedOver && r.planned.is_some() == planned)
+    };
     doc.put("Invocations", json!(1), "Count");
     doc.put("Failovers", json!(u8::from(moved(false))), "Count");
     doc.put("PlannedMoves", json!(u8::from(moved(true))), "Count");
