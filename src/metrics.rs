@@ -85,15 +85,9 @@ pub fn emf(
     timestamp_ms: i64,
 ) -> Value {
     let mut doc = Document::default();
-    // A fail-back or a drill moves the appliance too, but is no outage: the
-    // count of failovers is what went wrong, the planned moves are apart.
-    let moved = |planned: bool| {
-        let report = result.as_ref().ok();
-        report.is_some_and(|r| r.outcome == Outcome::FailedOver && r.planned.is_some() == planned)
-    };
     doc.put("Invocations", json!(1), "Count");
-    doc.put("Failovers", json!(u8::from(moved(false))), "Count");
-    doc.put("PlannedMoves", json!(u8::from(moved(true))), "Count");
+    doc.put("Failovers", json!(moved(result, false)), "Count");
+    doc.put("PlannedMoves", json!(moved(result, true)), "Count");
     doc.put(
         "FailedInvocations",
         json!(u8::from(result.is_err())),
@@ -137,6 +131,16 @@ pub fn emf(
     doc.root.insert("Appliance".into(), json!(appliance));
     doc.root.insert("Outcome".into(), json!(outcome));
     doc.finish(timestamp_ms)
+}
+
+/// 1 when the job moved the appliance, as a planned move or not. A fail-back
+/// or a drill moves it too but is no outage: the count of failovers is what
+/// went wrong, the planned moves are apart.
+fn moved(result: &Result<Report, FailoverError>, planned: bool) -> u8 {
+    let report = result.as_ref().ok();
+    u8::from(
+        report.is_some_and(|r| r.outcome == Outcome::FailedOver && r.planned.is_some() == planned),
+    )
 }
 
 #[cfg(test)]
