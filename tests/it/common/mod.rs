@@ -13,7 +13,7 @@ pub mod route53_standin;
 pub mod runtime_api;
 pub mod seed;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +49,23 @@ struct Server {
     port: u16,
 }
 
+/// The port werkzeug says moto listens on (" * Running on http://127.0.0.1:N");
+/// the rest of its log is read and dropped, so a full pipe never stalls it.
+fn listening_port(stderr: std::process::ChildStderr) -> u16 {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let (_, after) = line.split_once("Running on http://127.0.0.1:")?;
+            after.trim().trim_end_matches('/').parse::<u16>().ok()
+        })
+        .expect("moto_server said which port it listens on");
+    std::thread::spawn(move || lines.for_each(drop));
+    port
+}
+
 /// Servers no test holds, ready for the next.
 static IDLE: std::sync::Mutex<Vec<Server>> = std::sync::Mutex::new(Vec::new());
 
@@ -65,16 +82,17 @@ impl Server {
             "moto_server not found at {}; run `make test`, which installs it into .venv",
             path.display()
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
-        let child = Command::new(&path)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: moto binds a free port itself and says which. A port picked
+        // here and handed over would be free only until moto (a second of
+        // Python start-up) binds it: meanwhile another test's server or
+        // stand-in may take it, and two tests then share one moto.
+        let mut child = Command::new(&path)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        let port = listening_port(child.stderr.take().expect("moto's stderr"));
         let watch = format!(
             "while kill -0 {parent} 2>/dev/null && kill -0 {moto} 2>/dev/null; do sleep 1; done; kill {moto} 2>/dev/null",
             parent = std::process::id(),
