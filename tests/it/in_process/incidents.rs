@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use common::memory_world::*;
 use common::{VPN_CIDR, sample};
 use ec2_failover::cloud::faults::{Fault, FaultyCloud};
-use ec2_failover::cloud::memory::{ImageSpec, MemoryAnnouncer, MemoryLeases};
+use ec2_failover::cloud::memory::ImageSpec;
 use ec2_failover::cloud::{
     Alarm, CREATED_BY, Cloud, InstanceState, RouteTarget, TAG_CREATED_BY, TAG_HANDED_OVER,
     TAG_MOVED_AT,
@@ -335,13 +335,7 @@ async fn a_forged_hand_over_mark_is_told_once_not_obeyed_in_silence() {
     let (w, settings, new) = half_moved().await;
     w.cloud
         .tag(&[&new], &[(TAG_HANDED_OVER, &rfc3339(Utc::now()))]);
-    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
-    let function = deployment(
-        FaultyCloud::new(w.cloud.clone()),
-        &settings,
-        Some(&leases),
-        &out,
-    );
+    let (function, out) = telling(&w, &settings);
     for n in 2..5 {
         let r = invoke(&function, &sample("sns-alarm.json"), &format!("req-{n}"))
             .await
@@ -368,13 +362,7 @@ async fn a_forged_hand_over_mark_is_told_once_not_obeyed_in_silence() {
 #[tokio::test(start_paused = true)]
 async fn a_hand_over_is_told_when_it_happens_and_not_again() {
     let (w, settings, _new) = failed_back_by_hand().await;
-    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
-    let function = deployment(
-        FaultyCloud::new(w.cloud.clone()),
-        &settings,
-        Some(&leases),
-        &out,
-    );
+    let (function, out) = telling(&w, &settings);
     let outcomes: Vec<Outcome> = three_reconciles(&function).await;
     assert_eq!(
         outcomes,

@@ -9,7 +9,7 @@ use crate::common;
 use common::VPN_CIDR;
 use common::memory_world::*;
 use ec2_failover::cloud::faults::FaultyCloud;
-use ec2_failover::cloud::memory::{MemoryAnnouncer, MemoryCloud, MemoryLeases};
+use ec2_failover::cloud::memory::MemoryCloud;
 use ec2_failover::cloud::{InstanceState, RouteTarget, TAG_REPLACES};
 use ec2_failover::report::PlannedMove;
 use ec2_failover::{Fleet, Outcome, Settings, StepStatus};
@@ -162,8 +162,7 @@ async fn a_drill_waits_for_its_guardrails_then_fails_over_and_says_how_long_it_t
 #[tokio::test(start_paused = true)]
 async fn a_paused_group_runs_no_drill_and_a_completed_one_is_told_as_a_drill() {
     let (w, s) = away_from_home();
-    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
-    let function = deployment(FaultyCloud::new(w.cloud.clone()), &s, Some(&leases), &out);
+    let (function, out) = telling(&w, &s);
     let pause = json!({"action": "pause", "minutes": 30, "reason": "change freeze"});
     invoke(&function, &pause, "op-1").await.unwrap();
     let before = w.view();
@@ -199,8 +198,7 @@ async fn a_drill_a_guardrail_refuses_is_told_once() {
     let (w, mut s) = away_from_home();
     s.failover.drill_guardrail_alarms = vec!["orders-5xx".into()];
     set_alarm_state(&w, "orders-5xx", "ALARM");
-    let (leases, out) = (MemoryLeases::default(), MemoryAnnouncer::default());
-    let function = deployment(FaultyCloud::new(w.cloud.clone()), &s, Some(&leases), &out);
+    let (function, out) = telling(&w, &s);
     let before = w.view();
     for _ in 0..2 {
         let refused = invoke(&function, &drill(), "req-1").await.unwrap();

@@ -313,6 +313,20 @@ pub(super) fn imdsv2() -> MetadataOptions {
     }
 }
 
+/// A deployment over the world with a lease table of its own (so it
+/// remembers what it told) and the topic and bus it tells, in memory.
+pub(super) fn telling(
+    w: &MemWorld,
+    settings: &Settings,
+) -> (
+    ec2_failover::Fleet<FaultyCloud<MemoryCloud>>,
+    ec2_failover::cloud::memory::MemoryAnnouncer,
+) {
+    let (leases, out) = Default::default();
+    let cloud = FaultyCloud::new(w.cloud.clone());
+    (deployment(cloud, settings, Some(&leases), &out), out)
+}
+
 /// A deployment over `cloud` with the lease table (the lease, the pause and
 /// the memory of what was told), when given, and a topic and bus in memory.
 pub(super) fn deployment(
