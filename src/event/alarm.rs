@@ -264,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn incident_id_is_short_enough_for_a_client_token() {
+    fn an_incident_id_is_short_plain_ascii() {
         let a = from_sns_message(&json!({
             "AlarmName": "a", "AlarmArn": "arn:aws:cloudwatch:eu-west-1:1:alarm:a",
             "NewStateValue": "ALARM", "StateChangeTime": "2026-11-21T09:00:00.000+0000"

@@ -70,27 +70,17 @@ const MAX_TAGS: usize = 50;
 /// replaces (a standby's two: its mode and the appliance it backs up).
 const OWN_TAGS: usize = 2;
 
-/// ClientToken for RunInstances: at most 64 ASCII characters, stable per
-/// incident, generation and launch attempt. Each attempt needs its own token:
-/// EC2 rejects a token reused with other parameters (another AZ or type), and
-/// keeps a token at least 24 h after its instance terminated
-/// (`IdempotentInstanceTerminated`): a new generation starts fresh tokens.
-pub fn client_token(incident: &str, generation: u32, attempt: usize) -> String {
-    let raw = match (generation, attempt) {
+/// The name of one launch attempt, which its ClientToken digests
+/// ([`provenance::token`]): stable per incident, generation and attempt.
+/// Each attempt needs its own token: EC2 rejects a token reused with other
+/// parameters (another AZ or type), and keeps a token at least 24 h after its
+/// instance terminated (`IdempotentInstanceTerminated`): a new generation
+/// starts fresh tokens.
+pub fn attempt_name(incident: &str, generation: u32, attempt: usize) -> String {
+    match (generation, attempt) {
         (0, 0) => incident.to_owned(),
         (0, n) => format!("{incident}-{n}"),
         (g, n) => format!("{incident}-g{g}-{n}"),
-    };
-    let clean: String = raw
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    if clean.is_empty() || clean.len() > 64 || clean.len() != raw.len() {
-        // Too long or not plain ASCII: a digest keeps it unique and stable.
-        let head: String = clean.chars().take(31).collect();
-        format!("{head}-{}", provenance::digest_hex(&raw, 16))
-    } else {
-        clean
     }
 }
 
@@ -334,7 +324,7 @@ pub fn launch_change(
     } else {
         Role::Replacement
     };
-    let token = |n| provenance::token(role, &failed.id, &client_token(seed, generation, n));
+    let token = |n| provenance::token(role, &failed.id, &attempt_name(seed, generation, n));
     let attempts = placements
         .iter()
         .enumerate()
@@ -568,7 +558,7 @@ mod tests {
             &attempt,
             None,
             &replacement_tags("alarm-1", &failed),
-            client_token("alarm-1", 0, 0),
+            attempt_name("alarm-1", 0, 0),
         );
         assert_eq!(req.image_id, "ami-new");
         assert_eq!(req.instance_type, "t3.small");
@@ -583,7 +573,7 @@ mod tests {
             &attempt,
             Some(&["sg-9".to_owned()]),
             &replacement_tags("alarm-1", &failed),
-            client_token("alarm-1", 0, 2),
+            attempt_name("alarm-1", 0, 2),
         );
         assert_eq!(over.security_group_ids, ["sg-9"]);
         assert_eq!(over.client_token, "alarm-1-2");
@@ -727,21 +717,33 @@ mod tests {
     }
 
     #[test]
-    fn client_token_is_bounded_ascii_and_unique_per_attempt() {
-        assert_eq!(client_token("abc-123", 0, 0), "abc-123");
-        assert_eq!(client_token("abc-123", 0, 1), "abc-123-1");
-        assert_eq!(client_token("abc-123", 2, 1), "abc-123-g2-1");
-        let long = "x".repeat(100);
-        let (t0, t1) = (client_token(&long, 0, 0), client_token(&long, 0, 1));
-        let g1 = client_token(&long, 1, 0);
-        assert!(t0.len() <= 64 && t1.len() <= 64 && t0 != t1, "{t0} {t1}");
-        assert!(g1.len() <= 64 && g1 != t0 && g1 != t1, "{g1}");
-        let odd = client_token("ü/ß", 0, 0);
-        assert!(
-            odd.is_ascii() && !odd.is_empty() && odd.len() <= 64,
-            "{odd}"
-        );
-        assert_eq!(odd, client_token("ü/ß", 0, 0));
+    fn each_attempt_has_its_own_token_within_ec2s_limit() {
+        assert_eq!(attempt_name("abc-123", 0, 0), "abc-123");
+        assert_eq!(attempt_name("abc-123", 0, 1), "abc-123-1");
+        assert_eq!(attempt_name("abc-123", 2, 1), "abc-123-g2-1");
+        let token = |incident: &str, g, n| {
+            provenance::token(
+                Role::Replacement,
+                "i-0123456789abcdef0",
+                &attempt_name(incident, g, n),
+            )
+        };
+        for incident in [
+            "x".repeat(100).as_str(),
+            "ü/ß",
+            "alarm-8e245aa99b2ea865cde6",
+        ] {
+            let tokens = [
+                token(incident, 0, 0),
+                token(incident, 0, 1),
+                token(incident, 1, 0),
+            ];
+            for t in &tokens {
+                assert!(t.is_ascii() && t.len() <= 64, "{t}");
+            }
+            assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2] && tokens[0] != tokens[2]);
+            assert_eq!(tokens[0], token(incident, 0, 0), "stable");
+        }
     }
 
     #[test]

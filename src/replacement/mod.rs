@@ -34,9 +34,9 @@ use dns::{blind_upsert, dns_target};
 pub use hands::{Hands, hands};
 use launch::replacement_launch;
 pub use launch::{
-    Leg, Placement, after, candidate_subnets, client_token, incident_image, inherited_tags,
-    launch_attempts, launch_change, launch_request, legs_of, newest_image, newest_required,
-    relaunch, replacement_tags, stop_step, untrusted,
+    Leg, Placement, after, candidate_subnets, incident_image, inherited_tags, launch_attempts,
+    launch_change, launch_request, legs_of, newest_image, newest_required, relaunch,
+    replacement_tags, stop_step, untrusted,
 };
 use network::floating_ip_decision;
 pub use network::{route_decision, route_target_for, source_dest_steps};
