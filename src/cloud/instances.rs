@@ -210,8 +210,9 @@ impl Instance {
         self.tagged_standby() && !self.is_standby()
     }
 
-    /// Tagged as a standby not (yet) promoted.
-    fn tagged_standby(&self) -> bool {
+    /// Tagged as a standby not (yet) promoted, launched as one or not:
+    /// either way it is not the appliance.
+    pub fn tagged_standby(&self) -> bool {
         self.tag(TAG_STANDBY).is_some() && self.tag(TAG_REPLACES).is_none()
     }
 

@@ -462,10 +462,7 @@ fn made_by_the_lineage(
     seen: &Seen,
     all: &[Image],
 ) -> (Vec<Image>, BTreeSet<String>, Vec<PlannedStep>) {
-    let serving = seen
-        .instances
-        .iter()
-        .filter(|i| i.state == InstanceState::Running && !i.is_standby() && !i.claims_standby());
+    let serving = seen.instances.iter().filter(|i| runs_as_the_appliance(i));
     let lineage = provenance::lineage(&seen.instances, serving.map(|i| i.id.as_str()));
     let (ours, foreign): (Vec<&Image>, Vec<&Image>) = all
         .iter()
@@ -482,15 +479,20 @@ fn made_by_the_lineage(
     (ours.into_iter().cloned().collect(), lineage, steps)
 }
 
+/// Running and not a standby: a standby runs beside the appliance (hot)
+/// but is not it, whoever tagged it so.
+fn runs_as_the_appliance(i: &Instance) -> bool {
+    i.state == InstanceState::Running && !i.tagged_standby()
+}
+
 fn source_instance<'a>(
     instances: &'a [Instance],
     settings: &Settings,
     vpc_id: &str,
 ) -> Result<&'a Instance, FailoverError> {
-    // A standby runs beside the appliance (hot) but is not it.
     let running: Vec<&Instance> = instances
         .iter()
-        .filter(|i| i.state == InstanceState::Running && !i.is_standby() && !i.claims_standby())
+        .filter(|i| runs_as_the_appliance(i))
         .collect();
     match running.as_slice() {
         [one] => Ok(one),
